@@ -1,0 +1,359 @@
+//! Client configuration: the API key, base URL, timeouts and HTTP client, checked before any request is made.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::header::HeaderValue;
+
+use crate::error::Error;
+use crate::hooks::ClientState;
+use crate::{Client, generated};
+
+/// The API's production base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.analytics.inkeep.com";
+
+/// The environment variable [`Client::from_env`] reads the API key from.
+pub const ENV_API_KEY: &str = "INKEEP_ANALYTICS_API_KEY";
+
+/// The environment variable [`Client::from_env`] reads an optional base URL from.
+pub const ENV_BASE_URL: &str = "INKEEP_ANALYTICS_BASE_URL";
+
+/// How long a whole request (connect, send, read the body) may take by default.
+///
+/// An export page of 100 conversations is about 1 MB, so this leaves room for slow links.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long establishing a connection may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds a [`Client`]; every setting is checked by [`ClientBuilder::build`], before any request.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let client = inkeep_analytics::Client::builder()
+///     .api_key("sk-example")
+///     .base_url("https://api.analytics.inkeep.com")
+///     .timeout(Duration::from_secs(30))
+///     .build()?;
+/// assert_eq!(client.base_url(), "https://api.analytics.inkeep.com");
+/// # Ok::<(), inkeep_analytics::Error>(())
+/// ```
+#[derive(Clone, Default)]
+#[must_use]
+pub struct ClientBuilder {
+    api_key: Option<String>,
+    base_url: Option<String>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    user_agent: Option<String>,
+    http_client: Option<reqwest::Client>,
+    allow_insecure_http: bool,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("user_agent", &self.user_agent)
+            .field(
+                "http_client",
+                &self.http_client.as_ref().map(|_| "<custom>"),
+            )
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish()
+    }
+}
+
+impl ClientBuilder {
+    /// Starts with no key and the defaults for everything else.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The API key (an API integration key, or a web integration key for write-only use). Required.
+    pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.api_key = Some(api_key.into());
+        self
+    }
+
+    /// The base URL, [`DEFAULT_BASE_URL`] when unset.
+    ///
+    /// It must be `https://`, or `http://` on a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`)
+    /// unless [`ClientBuilder::allow_insecure_http`] is set, and carries no credentials, query or fragment.
+    /// A path prefix is kept.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// How long a whole request may take, [`DEFAULT_TIMEOUT`] when unset.
+    /// Ignored when [`ClientBuilder::http_client`] is given: configure that client instead.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long connecting may take, [`DEFAULT_CONNECT_TIMEOUT`] when unset.
+    /// Ignored when [`ClientBuilder::http_client`] is given: configure that client instead.
+    pub fn connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = Some(connect_timeout);
+        self
+    }
+
+    /// The `User-Agent` header, `inkeep-analytics-rust/<version>` when unset.
+    /// Ignored when [`ClientBuilder::http_client`] is given: configure that client instead.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Uses your own `reqwest::Client` (proxies, TLS roots, connection pools) instead of building one.
+    pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
+        self.http_client = Some(http_client);
+        self
+    }
+
+    /// Allows a plain `http://` base URL on a host that is not loopback, which sends the key in clear text.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Reads [`ENV_API_KEY`] and, when set and not empty, [`ENV_BASE_URL`].
+    pub fn from_env(self) -> Result<Self, Error> {
+        self.apply_env(|name| std::env::var(name).ok())
+    }
+
+    /// [`ClientBuilder::from_env`] over any source of variables, so that it can be tested without
+    /// touching the process environment.
+    fn apply_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let api_key = lookup(ENV_API_KEY).ok_or_else(|| {
+            Error::configuration(format!(
+                "{ENV_API_KEY} is not set: export it with an Inkeep Analytics API key"
+            ))
+        })?;
+        self.api_key = Some(api_key);
+        if let Some(base_url) = lookup(ENV_BASE_URL)
+            && !base_url.trim().is_empty()
+        {
+            self.base_url = Some(base_url);
+        }
+        Ok(self)
+    }
+
+    /// Checks every setting and builds the client. Nothing is sent.
+    pub fn build(self) -> Result<Client, Error> {
+        let authorization = authorization_header(self.api_key.as_deref())?;
+        let base_url = validate_base_url(
+            self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
+            self.allow_insecure_http,
+        )?;
+        let http_client = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+                .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                .user_agent(self.user_agent.unwrap_or_else(|| {
+                    format!("inkeep-analytics-rust/{}", env!("CARGO_PKG_VERSION"))
+                }))
+                .build()
+                .map_err(|source| {
+                    Error::configuration_with_source("cannot build the HTTP client", source)
+                })?,
+        };
+        let generated = generated::Client::new_with_client(
+            &base_url,
+            http_client,
+            ClientState::new(authorization),
+        );
+        Ok(Client::from_generated(generated))
+    }
+}
+
+fn authorization_header(api_key: Option<&str>) -> Result<HeaderValue, Error> {
+    let Some(api_key) = api_key else {
+        return Err(Error::configuration(format!(
+            "no API key: call ClientBuilder::api_key or set {ENV_API_KEY}"
+        )));
+    };
+    if api_key.trim().is_empty() {
+        return Err(Error::configuration("the API key is empty"));
+    }
+    if api_key.trim() != api_key {
+        return Err(Error::configuration(
+            "the API key has leading or trailing white space",
+        ));
+    }
+    // The error deliberately says nothing about the key's content.
+    let mut value = HeaderValue::from_str(&format!("Bearer {api_key}")).map_err(|_| {
+        Error::configuration("the API key has characters that cannot be sent in a header")
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Checks a base URL and returns it without a trailing slash, ready for progenitor's path joining.
+pub(crate) fn validate_base_url(
+    base_url: &str,
+    allow_insecure_http: bool,
+) -> Result<String, Error> {
+    let url = Url::parse(base_url.trim()).map_err(|error| {
+        Error::configuration(format!("the base URL {base_url:?} is not a URL: {error}"))
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_insecure_http || is_loopback(&url) => {}
+        "http" => {
+            return Err(Error::configuration(format!(
+                "the base URL {base_url:?} uses plain http on a host that is not loopback; use https, \
+                 or allow it explicitly with ClientBuilder::allow_insecure_http"
+            )));
+        }
+        scheme => {
+            return Err(Error::configuration(format!(
+                "the base URL {base_url:?} has scheme {scheme:?}; only http and https are supported"
+            )));
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echo the URL here: it holds credentials.
+        return Err(Error::configuration(
+            "the base URL carries credentials; pass the API key with ClientBuilder::api_key instead",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(Error::configuration(format!(
+            "the base URL {base_url:?} has a fragment"
+        )));
+    }
+    if url.query().is_some() {
+        return Err(Error::configuration(format!(
+            "the base URL {base_url:?} has a query string"
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::configuration(format!(
+            "the base URL {base_url:?} has no host"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert_eq!(
+            validate_base_url("https://api.analytics.inkeep.com/", false)
+                .ok()
+                .as_deref(),
+            Some("https://api.analytics.inkeep.com")
+        );
+        assert_eq!(
+            validate_base_url("http://127.0.0.1:8080/prefix/", false)
+                .ok()
+                .as_deref(),
+            Some("http://127.0.0.1:8080/prefix")
+        );
+        assert!(validate_base_url("http://[::1]:9/", false).is_ok());
+        assert!(validate_base_url("http://localhost:9", false).is_ok());
+        for bad in [
+            "ftp://example.com",
+            "http://example.com",
+            "https://user:pw@example.com",
+            "https://example.com/#frag",
+            "https://example.com/?q=1",
+            "not a url",
+            "",
+        ] {
+            assert!(validate_base_url(bad, false).is_err(), "{bad} was accepted");
+        }
+        assert!(validate_base_url("http://example.com", true).is_ok());
+    }
+
+    #[test]
+    fn credentials_are_not_echoed() {
+        let error = validate_base_url("https://user:hunter2@example.com", false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn the_environment_gives_the_key_and_base_url() {
+        let vars = |key: &'static str, url: &'static str| {
+            move |name: &str| match name {
+                ENV_API_KEY => Some(key.to_string()),
+                ENV_BASE_URL => Some(url.to_string()),
+                _ => None,
+            }
+        };
+        let client = ClientBuilder::new()
+            .apply_env(vars("sk-env", "http://127.0.0.1:4010/"))
+            .and_then(ClientBuilder::build);
+        assert_eq!(
+            client.ok().as_ref().map(Client::base_url),
+            Some("http://127.0.0.1:4010")
+        );
+
+        let client = ClientBuilder::new()
+            .apply_env(vars("sk-env", " "))
+            .and_then(ClientBuilder::build);
+        assert_eq!(
+            client.ok().as_ref().map(Client::base_url),
+            Some(DEFAULT_BASE_URL)
+        );
+
+        let missing = ClientBuilder::new()
+            .apply_env(|_| None)
+            .err()
+            .map(|e| e.to_string());
+        assert!(missing.is_some_and(|message| message.contains(ENV_API_KEY)));
+
+        let bad_url = ClientBuilder::new()
+            .apply_env(vars("sk-env", "ftp://example.com"))
+            .and_then(ClientBuilder::build);
+        assert!(matches!(bad_url, Err(Error::Configuration { .. })));
+    }
+
+    #[test]
+    fn debug_output_hides_the_key() {
+        let builder = ClientBuilder::new().api_key("sk-very-secret");
+        assert!(!format!("{builder:?}").contains("sk-very-secret"));
+        let client = builder.build();
+        assert!(
+            client
+                .as_ref()
+                .is_ok_and(|c| !format!("{c:?}").contains("sk-very-secret"))
+        );
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(authorization_header(None).is_err());
+        assert!(authorization_header(Some("  ")).is_err());
+        assert!(authorization_header(Some(" key")).is_err());
+        assert!(authorization_header(Some("bad\nkey")).is_err());
+        let value = authorization_header(Some("sk-secret")).ok();
+        assert!(value.as_ref().is_some_and(HeaderValue::is_sensitive));
+        assert!(!format!("{value:?}").contains("sk-secret"));
+    }
+}

@@ -1,0 +1,366 @@
+//! The crate's one error type, which keeps everything a caller needs to act on a failure: status, problem details, request id and raw body.
+
+use std::fmt;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use progenitor_client::{ByteStream, ResponseValue};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How much of an error body is kept. Error bodies are small; an HTML page from a proxy is cut here.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How much of a body a decode error shows.
+const SNIPPET_CHARS: usize = 200;
+
+/// Headers that carry a request id when the body does not.
+const REQUEST_ID_HEADERS: &[&str] = &["x-request-id", "request-id", "x-amzn-requestid", "cf-ray"];
+
+/// Everything that can go wrong when calling the API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The API answered with an error status (4XX or 5XX).
+    #[error(transparent)]
+    Api(Box<ApiError>),
+
+    /// The request could not be sent, or the response could not be read.
+    #[error("{operation}: transport error: {source}")]
+    Transport {
+        /// The operation, by its `operationId`.
+        operation: &'static str,
+        /// What `reqwest` reported.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The request, or reading its response, took longer than the configured timeout.
+    #[error("{operation}: timed out: {source}")]
+    Timeout {
+        /// The operation, by its `operationId`.
+        operation: &'static str,
+        /// What `reqwest` reported.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// A success response whose body does not match the spec.
+    #[error(
+        "{operation}: cannot decode the {status} response: {source}; body starts with {snippet:?}"
+    )]
+    Decode {
+        /// The operation, by its `operationId`.
+        operation: &'static str,
+        /// The response status.
+        status: StatusCode,
+        /// The start of the body, for the error message.
+        snippet: String,
+        /// The whole body as received.
+        body: Bytes,
+        /// Where decoding stopped.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// An argument was refused before any request was sent.
+    #[error("invalid input: {reason}")]
+    InvalidInput {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The client could not be configured (missing key, bad base URL, ...).
+    #[error("configuration error: {reason}")]
+    Configuration {
+        /// What is wrong.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// A paginated listing did not behave like a finite list (for example, the same page again and again).
+    #[error("{operation}: pagination stopped: {reason}")]
+    Pagination {
+        /// The operation, by its `operationId`.
+        operation: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn configuration(reason: impl Into<String>) -> Self {
+        Error::Configuration {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn configuration_with_source(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Configuration {
+            reason: reason.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    pub(crate) fn invalid_input(reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            reason: reason.into(),
+        }
+    }
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Error::Api(api) => Some(api.status),
+            Error::Decode { status, .. } => Some(*status),
+            Error::Transport { source, .. } | Error::Timeout { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
+    /// The API error, when the server answered with an error status.
+    pub fn as_api(&self) -> Option<&ApiError> {
+        match self {
+            Error::Api(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// The request id the server gave, to quote to Inkeep support.
+    pub fn request_id(&self) -> Option<&str> {
+        self.as_api().and_then(|api| api.request_id.as_deref())
+    }
+
+    /// Converts an error of a generated method, reading the error body when there is one.
+    ///
+    /// Use it when calling progenitor's builders through [`crate::Client::generated`].
+    pub async fn from_generated(
+        operation: &'static str,
+        error: progenitor_client::Error<ByteStream>,
+    ) -> Self {
+        use progenitor_client::Error as Generated;
+        match error {
+            Generated::InvalidRequest(reason) => Error::invalid_input(reason),
+            Generated::CommunicationError(source)
+            | Generated::ResponseBodyError(source)
+            | Generated::InvalidUpgrade(source) => Error::transport(operation, source),
+            Generated::ErrorResponse(response) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                match read_limited(response).await {
+                    Ok(body) => ApiError::from_parts(operation, status, &headers, body).into(),
+                    Err(source) => Error::transport(operation, source),
+                }
+            }
+            // Every operation of the spec declares exactly one success status, 200 (the spec lint
+            // checks it), and typed decoding only happens for that status.
+            Generated::InvalidResponsePayload(body, source) => {
+                Error::decode(operation, StatusCode::OK, body, source)
+            }
+            Generated::UnexpectedResponse(response) => {
+                let status = response.status();
+                let headers = response.headers().clone();
+                match response.bytes().await {
+                    Ok(body) if status.is_success() => Error::Decode {
+                        operation,
+                        status,
+                        snippet: snippet(&body),
+                        body,
+                        source: serde_json::Error::io(std::io::Error::other(format!(
+                            "the spec does not document status {status} for this operation"
+                        ))),
+                    },
+                    Ok(body) => ApiError::from_parts(operation, status, &headers, body).into(),
+                    Err(source) => Error::transport(operation, source),
+                }
+            }
+            Generated::Custom(reason) => Error::configuration(reason),
+        }
+    }
+
+    pub(crate) fn transport(operation: &'static str, source: reqwest::Error) -> Self {
+        if source.is_timeout() {
+            Error::Timeout { operation, source }
+        } else {
+            Error::Transport { operation, source }
+        }
+    }
+
+    pub(crate) fn decode(
+        operation: &'static str,
+        status: StatusCode,
+        body: Bytes,
+        source: serde_json::Error,
+    ) -> Self {
+        Error::Decode {
+            operation,
+            status,
+            snippet: snippet(&body),
+            body,
+            source,
+        }
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Self {
+        Error::Api(Box::new(error))
+    }
+}
+
+async fn read_limited(response: ResponseValue<ByteStream>) -> Result<Bytes, reqwest::Error> {
+    let mut stream = response.into_inner_stream();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = MAX_ERROR_BODY.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    Ok(Bytes::from(body))
+}
+
+fn snippet(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .chars()
+        .take(SNIPPET_CHARS)
+        .collect()
+}
+
+/// An error answer of the API, with its problem details (`application/problem+json`) when the body has them.
+///
+/// Bodies that are not problem details (an HTML page from a proxy, an empty 503) still make an
+/// `ApiError`: the problem fields are then `None` and [`ApiError::body`] keeps the text.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// The operation, by its `operationId`.
+    pub operation: &'static str,
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The problem's `code`, such as `unauthorized` (an open set).
+    pub code: Option<String>,
+    /// The problem's `title`.
+    pub title: Option<String>,
+    /// The problem's `detail`.
+    pub detail: Option<String>,
+    /// The problem's `instance`.
+    pub instance: Option<String>,
+    /// The problem's `requestId`, or a request-id response header when the body has none.
+    pub request_id: Option<String>,
+    /// The problem details, when the body decoded as such.
+    pub problem: Option<crate::types::Problem>,
+    /// The body as received (at most 64 KiB of it).
+    pub body: Bytes,
+}
+
+impl ApiError {
+    /// Builds an API error from a response's parts; never fails, whatever the body.
+    pub fn from_parts(
+        operation: &'static str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Self {
+        // Decode leniently first: a body that is JSON but not a complete problem still has useful fields.
+        let loose: Option<serde_json::Map<String, serde_json::Value>> =
+            serde_json::from_slice(&body).ok();
+        let field = |name: &str| -> Option<String> {
+            loose
+                .as_ref()
+                .and_then(|map| map.get(name))
+                .and_then(|value| value.as_str())
+                .map(str::to_string)
+        };
+        let legacy_code = loose
+            .as_ref()
+            .and_then(|map| map.get("error"))
+            .and_then(|error| error.get("code"))
+            .and_then(|code| code.as_str())
+            .map(str::to_string);
+        let header_request_id = REQUEST_ID_HEADERS.iter().find_map(|name| {
+            headers
+                .get(*name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        });
+        ApiError {
+            operation,
+            status,
+            code: field("code").or(legacy_code),
+            title: field("title"),
+            detail: field("detail").or_else(|| {
+                loose
+                    .as_ref()
+                    .and_then(|map| map.get("error"))
+                    .and_then(|error| error.get("message"))
+                    .and_then(|message| message.as_str())
+                    .map(str::to_string)
+            }),
+            instance: field("instance"),
+            request_id: field("requestId").or(header_request_id),
+            problem: serde_json::from_slice(&body).ok(),
+            body,
+        }
+    }
+
+    /// The body as text (lossy for bytes that are not UTF-8).
+    pub fn body_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: API error {}", self.operation, self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        match (&self.detail, &self.title) {
+            (Some(detail), _) => write!(f, ": {detail}")?,
+            (None, Some(title)) => write!(f, ": {title}")?,
+            (None, None) => {
+                let text = self.body_text();
+                let text = text.trim();
+                if text.is_empty() {
+                    write!(f, ": empty body")?;
+                } else {
+                    let snippet: String = text.chars().take(SNIPPET_CHARS).collect();
+                    write!(f, ": {snippet:?}")?;
+                }
+            }
+        }
+        if let Some(request_id) = &self.request_id {
+            write!(f, " [request id {request_id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("operation", &self.operation)
+            .field("status", &self.status)
+            .field("code", &self.code)
+            .field("title", &self.title)
+            .field("detail", &self.detail)
+            .field("instance", &self.instance)
+            .field("request_id", &self.request_id)
+            .field("body", &self.body_text())
+            .finish()
+    }
+}
+
+impl std::error::Error for ApiError {}
