@@ -45,6 +45,15 @@ impl Client {
         &self.generated
     }
 
+    /// Converts an error of a generated method into [`crate::Error`], scrubbing the key from kept bodies.
+    pub(crate) async fn convert_error(
+        &self,
+        operation: &'static str,
+        error: progenitor_client::Error<progenitor_client::ByteStream>,
+    ) -> crate::Error {
+        self.generated.inner.convert_error(operation, error).await
+    }
+
     /// The base URL requests go to, without a trailing slash.
     pub fn base_url(&self) -> &str {
         progenitor_client::ClientInfo::baseurl(&self.generated)

@@ -150,6 +150,7 @@ impl ClientBuilder {
     /// Checks every setting and builds the client. Nothing is sent.
     pub fn build(self) -> Result<Client, Error> {
         let authorization = authorization_header(self.api_key.as_deref())?;
+        let api_key = self.api_key.unwrap_or_default();
         let base_url = validate_base_url(
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
             self.allow_insecure_http,
@@ -170,7 +171,7 @@ impl ClientBuilder {
         let generated = generated::Client::new_with_client(
             &base_url,
             http_client,
-            ClientState::new(authorization),
+            ClientState::new(authorization, &api_key),
         );
         Ok(Client::from_generated(generated))
     }

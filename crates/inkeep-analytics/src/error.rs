@@ -4,7 +4,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use progenitor_client::{ByteStream, ResponseValue};
+use progenitor_client::ByteStream;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
@@ -59,7 +59,7 @@ pub enum Error {
         status: StatusCode,
         /// The start of the body, for the error message.
         snippet: String,
-        /// The whole body as received.
+        /// The body as received (for a status the spec does not document, at most 64 KiB of it).
         body: Bytes,
         /// Where decoding stopped.
         #[source]
@@ -156,7 +156,7 @@ impl Error {
             Generated::ErrorResponse(response) => {
                 let status = response.status();
                 let headers = response.headers().clone();
-                match read_limited(response).await {
+                match read_limited(response.into_inner_stream()).await {
                     Ok(body) => ApiError::from_parts(operation, status, &headers, body).into(),
                     Err(source) => Error::transport(operation, source),
                 }
@@ -169,7 +169,9 @@ impl Error {
             Generated::UnexpectedResponse(response) => {
                 let status = response.status();
                 let headers = response.headers().clone();
-                match response.bytes().await {
+                // Undocumented statuses (429, 502, 503, ...) often carry a proxy's page: keep at most
+                // MAX_ERROR_BODY of it, as for documented ones.
+                match read_limited(response.bytes_stream()).await {
                     Ok(body) if status.is_success() => Error::Decode {
                         operation,
                         status,
@@ -185,6 +187,43 @@ impl Error {
             }
             Generated::Custom(reason) => Error::configuration(reason),
         }
+    }
+
+    /// Replaces every copy of `secret` in the kept bodies and texts, in case a server or proxy echoes
+    /// the request's headers back in its answer.
+    pub(crate) fn redact(mut self, secret: &str) -> Self {
+        if secret.is_empty() {
+            return self;
+        }
+        match &mut self {
+            Error::Api(api) => {
+                api.body = redact_bytes(&api.body, secret);
+                for text in [
+                    &mut api.code,
+                    &mut api.title,
+                    &mut api.detail,
+                    &mut api.instance,
+                    &mut api.request_id,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    *text = text.replace(secret, REDACTED);
+                }
+                if let Some(problem) = api.problem.take() {
+                    api.problem = serde_json::to_string(&problem)
+                        .ok()
+                        .map(|json| json.replace(secret, REDACTED))
+                        .and_then(|json| serde_json::from_str(&json).ok());
+                }
+            }
+            Error::Decode { body, snippet, .. } => {
+                *body = redact_bytes(body, secret);
+                *snippet = snippet.replace(secret, REDACTED);
+            }
+            _ => {}
+        }
+        self
     }
 
     pub(crate) fn transport(operation: &'static str, source: reqwest::Error) -> Self {
@@ -217,8 +256,11 @@ impl From<ApiError> for Error {
     }
 }
 
-async fn read_limited(response: ResponseValue<ByteStream>) -> Result<Bytes, reqwest::Error> {
-    let mut stream = response.into_inner_stream();
+/// Reads at most [`MAX_ERROR_BODY`] bytes of a body and drops the rest unread.
+async fn read_limited(
+    stream: impl futures::Stream<Item = reqwest::Result<Bytes>>,
+) -> Result<Bytes, reqwest::Error> {
+    let mut stream = std::pin::pin!(stream);
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
@@ -229,6 +271,27 @@ async fn read_limited(response: ResponseValue<ByteStream>) -> Result<Bytes, reqw
         }
     }
     Ok(Bytes::from(body))
+}
+
+const REDACTED: &str = "<redacted>";
+
+fn redact_bytes(body: &Bytes, secret: &str) -> Bytes {
+    let secret = secret.as_bytes();
+    if !body.windows(secret.len()).any(|window| window == secret) {
+        return body.clone();
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest: &[u8] = body;
+    while let Some(at) = rest
+        .windows(secret.len())
+        .position(|window| window == secret)
+    {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        rest = &rest[at + secret.len()..];
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
 }
 
 fn snippet(body: &[u8]) -> String {

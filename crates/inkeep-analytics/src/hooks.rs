@@ -17,13 +17,29 @@ pub struct ClientState {
 struct StateInner {
     /// `Bearer <key>`, marked sensitive so that `reqwest` and `http` never print it.
     authorization: HeaderValue,
+    /// The key itself, only to scrub it from error bodies that echo it back.
+    api_key: Box<str>,
 }
 
 impl ClientState {
-    pub(crate) fn new(authorization: HeaderValue) -> Self {
+    pub(crate) fn new(authorization: HeaderValue, api_key: &str) -> Self {
         Self {
-            inner: Arc::new(StateInner { authorization }),
+            inner: Arc::new(StateInner {
+                authorization,
+                api_key: api_key.into(),
+            }),
         }
+    }
+
+    /// Converts an error of a generated method, with the key scrubbed from anything the server sent back.
+    pub(crate) async fn convert_error(
+        &self,
+        operation: &'static str,
+        error: progenitor_client::Error<progenitor_client::ByteStream>,
+    ) -> crate::Error {
+        crate::Error::from_generated(operation, error)
+            .await
+            .redact(&self.inner.api_key)
     }
 }
 

@@ -42,13 +42,24 @@ mod tests {
     fn generated_types_describe_themselves_as_json_schema() {
         let schema = schemars::schema_for!(ConversationList);
         let text = serde_json::to_string(&schema).unwrap_or_default();
-        for expected in ["\"conversations\"", "\"pageSize\"", "OpenAiConversation", "messagesOpenAIFormat"] {
-            assert!(text.contains(expected), "{expected} missing from the schema");
+        for expected in [
+            "\"conversations\"",
+            "\"pageSize\"",
+            "OpenAiConversation",
+            "messagesOpenAIFormat",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{expected} missing from the schema"
+            );
         }
         // Open enums say so, and list the known values as examples.
         let role = serde_json::to_value(schemars::schema_for!(OpenAiRole)).unwrap_or_default();
         assert_eq!(role["type"], "string");
-        assert_eq!(role["examples"], serde_json::json!(["system", "user", "assistant"]));
+        assert_eq!(
+            role["examples"],
+            serde_json::json!(["system", "user", "assistant"])
+        );
     }
 
     #[test]
@@ -58,7 +69,9 @@ mod tests {
         assert_eq!(Visibility::from("public"), Visibility::Public);
         assert_eq!(Visibility::Other("unlisted".into()).to_string(), "unlisted");
         assert_eq!(
-            serde_json::to_string(&Visibility::Other("unlisted".into())).ok().as_deref(),
+            serde_json::to_string(&Visibility::Other("unlisted".into()))
+                .ok()
+                .as_deref(),
             Some("\"unlisted\"")
         );
     }

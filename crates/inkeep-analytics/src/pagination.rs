@@ -246,7 +246,7 @@ async fn fetch_conversations(
     }
     match request.send().await {
         Ok(response) => Ok(response.into_inner()),
-        Err(error) => Err(Error::from_generated(GET_ALL_CONVERSATION, error).await),
+        Err(error) => Err(client.convert_error(GET_ALL_CONVERSATION, error).await),
     }
 }
 
@@ -385,6 +385,6 @@ async fn fetch_feedback(
     }
     match request.send().await {
         Ok(response) => Ok(response.into_inner()),
-        Err(error) => Err(Error::from_generated(GET_ALL_FEEDBACK, error).await),
+        Err(error) => Err(client.convert_error(GET_ALL_FEEDBACK, error).await),
     }
 }
