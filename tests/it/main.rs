@@ -1,0 +1,9 @@
+//! Integration tests of the SDK against httpmock servers on 127.0.0.1; nothing here reaches the internet.
+//!
+//! One binary with a module per area, so the workspace links one test executable instead of many.
+
+mod decoding;
+mod errors;
+mod listing;
+mod pagination;
+mod support;

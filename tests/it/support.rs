@@ -1,0 +1,92 @@
+//! Shared fixtures: a client pointed at a mock server, and realistic payloads.
+
+use httpmock::MockServer;
+use inkeep_analytics::Client;
+use serde_json::{Value, json};
+
+/// The key every test client sends; tests assert it never leaks.
+pub const TEST_KEY: &str = "sk-test-0123456789abcdef";
+
+/// A client for `server`, with the test key.
+pub fn client(server: &MockServer) -> Client {
+    match Client::builder()
+        .api_key(TEST_KEY)
+        .base_url(server.base_url())
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => panic!("cannot build a test client: {error}"),
+    }
+}
+
+/// An openai conversation shaped like the API's own example, with `n` as its id suffix.
+pub fn openai_conversation(id: &str) -> Value {
+    json!({
+        "id": id,
+        "externalId": null,
+        "externalUrl": null,
+        "type": "openai",
+        "supportTicketConversationId": null,
+        "createdAt": "2025-01-01T00:00:00.000Z",
+        "updatedAt": "2025-01-01T00:00:01.000Z",
+        "projectId": "proj_1",
+        "integrationId": "int_1",
+        "properties": {"source": "docs"},
+        "userProperties": {"id": "u1", "identificationType": "COOKIED"},
+        "tags": ["a"],
+        "visibility": "private",
+        "messages": [{
+            "id": format!("{id}-m1"),
+            "type": "openai",
+            "externalId": null,
+            "externalUrl": null,
+            "conversationId": id,
+            "createdAt": "2025-01-01T00:00:00.000Z",
+            "updatedAt": "2025-01-01T00:00:00.000Z",
+            "role": "user",
+            "content": "How do I log a conversation?"
+        }],
+        "messagesOpenAIFormat": [{"role": "user", "content": "How do I log a conversation?"}]
+    })
+}
+
+/// A page of `GET /conversations` holding `ids`.
+pub fn conversation_page(ids: &[String], total: usize) -> Value {
+    let conversations: Vec<Value> = ids.iter().map(|id| openai_conversation(id)).collect();
+    json!({
+        "conversations": conversations,
+        "total": total,
+        "pageSize": ids.len(),
+        "count": ids.len(),
+    })
+}
+
+/// A feedback item on a message of conversation `conversation_id`.
+pub fn feedback_item(id: &str, kind: &str) -> Value {
+    let conversation = openai_conversation(&format!("conv-of-{id}"));
+    let message = conversation["messages"][0].clone();
+    json!({
+        "id": id,
+        "type": kind,
+        "messageId": message["id"],
+        "createdAt": "2025-01-02T00:00:00.000Z",
+        "reasons": [{"label": "accurate", "details": "it worked"}],
+        "properties": {},
+        "userProperties": null,
+        "conversation": conversation,
+        "message": message,
+    })
+}
+
+/// A problem+json body as the API sends it.
+pub fn problem(status: u16, code: &str, title: &str, request_id: &str) -> Value {
+    json!({
+        "title": title,
+        "status": status,
+        "detail": format!("{title} (detail)"),
+        "instance": "/conversations",
+        "requestId": request_id,
+        "code": code,
+        "error": {"code": code, "message": title},
+    })
+}

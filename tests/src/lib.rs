@@ -1,0 +1,1 @@
+//! Integration tests live under `it/`; this library is empty.
