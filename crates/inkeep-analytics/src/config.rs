@@ -8,7 +8,8 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 
 use crate::error::Error;
-use crate::hooks::ClientState;
+use crate::hooks::{ClientState, KeyKind};
+use crate::retry::RetryPolicy;
 use crate::{Client, generated};
 
 /// The API's production base URL.
@@ -45,18 +46,21 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[must_use]
 pub struct ClientBuilder {
     api_key: Option<String>,
+    key_kind: Option<KeyKind>,
     base_url: Option<String>,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     user_agent: Option<String>,
     http_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
+    retry: RetryPolicy,
 }
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("key_kind", &self.key_kind)
             .field("base_url", &self.base_url)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
@@ -66,6 +70,7 @@ impl fmt::Debug for ClientBuilder {
                 &self.http_client.as_ref().map(|_| "<custom>"),
             )
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -76,9 +81,18 @@ impl ClientBuilder {
         Self::default()
     }
 
-    /// The API key (an API integration key, or a web integration key for write-only use). Required.
+    /// An API integration key, which reads and writes. This or [`ClientBuilder::web_integration_key`] is required.
     pub fn api_key(mut self, api_key: impl Into<String>) -> Self {
         self.api_key = Some(api_key.into());
+        self.key_kind = Some(KeyKind::ApiIntegration);
+        self
+    }
+
+    /// A web integration key, which only writes: logging conversations and events, and reading or
+    /// deleting a conversation by id. Calls to other operations are refused before any request.
+    pub fn web_integration_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self.key_kind = Some(KeyKind::WebIntegration);
         self
     }
 
@@ -119,6 +133,20 @@ impl ClientBuilder {
         self
     }
 
+    /// How many times an idempotent request (a read, a delete, a query) is retried after a
+    /// transient failure; [`crate::DEFAULT_MAX_RETRIES`] when unset, 0 turns retries off.
+    /// Writes are never retried.
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.retry.max_retries = max_retries;
+        self
+    }
+
+    /// The whole retry policy: count and backoff.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
     /// Allows a plain `http://` base URL on a host that is not loopback, which sends the key in clear text.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
@@ -139,6 +167,7 @@ impl ClientBuilder {
             ))
         })?;
         self.api_key = Some(api_key);
+        self.key_kind = Some(KeyKind::ApiIntegration);
         if let Some(base_url) = lookup(ENV_BASE_URL)
             && !base_url.trim().is_empty()
         {
@@ -171,7 +200,12 @@ impl ClientBuilder {
         let generated = generated::Client::new_with_client(
             &base_url,
             http_client,
-            ClientState::new(authorization, &api_key),
+            ClientState::new(
+                authorization,
+                &api_key,
+                self.key_kind.unwrap_or(KeyKind::ApiIntegration),
+                self.retry,
+            ),
         );
         Ok(Client::from_generated(generated))
     }

@@ -167,25 +167,34 @@ impl Error {
                 Error::decode(operation, StatusCode::OK, body, source)
             }
             Generated::UnexpectedResponse(response) => {
-                let status = response.status();
-                let headers = response.headers().clone();
-                // Undocumented statuses (429, 502, 503, ...) often carry a proxy's page: keep at most
-                // MAX_ERROR_BODY of it, as for documented ones.
-                match read_limited(response.bytes_stream()).await {
-                    Ok(body) if status.is_success() => Error::Decode {
-                        operation,
-                        status,
-                        snippet: snippet(&body),
-                        body,
-                        source: serde_json::Error::io(std::io::Error::other(format!(
-                            "the spec does not document status {status} for this operation"
-                        ))),
-                    },
-                    Ok(body) => ApiError::from_parts(operation, status, &headers, body).into(),
-                    Err(source) => Error::transport(operation, source),
-                }
+                Error::from_response(operation, response).await
             }
             Generated::Custom(reason) => Error::configuration(reason),
+        }
+    }
+
+    /// Builds the error for a response whose status the caller did not expect: an API error for
+    /// 4XX and 5XX, a decode error for an undocumented success status.
+    pub(crate) async fn from_response(
+        operation: &'static str,
+        response: reqwest::Response,
+    ) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        // Undocumented statuses (429, 502, 503, ...) often carry a proxy's page: keep at most
+        // MAX_ERROR_BODY of it, as for documented ones.
+        match read_limited(response.bytes_stream()).await {
+            Ok(body) if status.is_success() => Error::Decode {
+                operation,
+                status,
+                snippet: snippet(&body),
+                body,
+                source: serde_json::Error::io(std::io::Error::other(format!(
+                    "the spec does not document status {status} for this operation"
+                ))),
+            },
+            Ok(body) => ApiError::from_parts(operation, status, &headers, body).into(),
+            Err(source) => Error::transport(operation, source),
         }
     }
 

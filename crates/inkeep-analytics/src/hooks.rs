@@ -1,12 +1,28 @@
-//! Hooks that progenitor's generated methods call around every request: this is where the API key is attached.
+//! Hooks that progenitor's generated methods call around every request: the key, the accepted media type and the local checks that need the built request.
 
 use std::fmt;
 use std::sync::Arc;
 
 use progenitor_client::{ClientHooks, OperationInfo};
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 
 use crate::generated::Client as GeneratedClient;
+use crate::generated::operations;
+use crate::retry::{RetryPolicy, is_idempotent, is_retryable_error, is_retryable_status};
+
+/// The API refuses request bodies over 2 MB; refusing them here saves the upload and gives a clear error.
+pub const MAX_REQUEST_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Which kind of key a client holds; both are sent as a bearer token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// An API integration key: reads and writes, on every operation.
+    ApiIntegration,
+    /// A web integration key (also Slack, Discord, support-copilot and MCP assistants): writes only,
+    /// on the operations whose spec lists it. Other operations are refused before any request.
+    WebIntegration,
+}
 
 /// What the hand-written layer hands to the generated client: shared by every clone, cheap to clone.
 #[derive(Clone)]
@@ -19,16 +35,38 @@ struct StateInner {
     authorization: HeaderValue,
     /// The key itself, only to scrub it from error bodies that echo it back.
     api_key: Box<str>,
+    key_kind: KeyKind,
+    retry: RetryPolicy,
 }
 
 impl ClientState {
-    pub(crate) fn new(authorization: HeaderValue, api_key: &str) -> Self {
+    pub(crate) fn new(
+        authorization: HeaderValue,
+        api_key: &str,
+        key_kind: KeyKind,
+        retry: RetryPolicy,
+    ) -> Self {
         Self {
             inner: Arc::new(StateInner {
                 authorization,
                 api_key: api_key.into(),
+                key_kind,
+                retry,
             }),
         }
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    pub(crate) fn key_kind(&self) -> KeyKind {
+        self.inner.key_kind
+    }
+
+    /// Scrubs the key from anything the server sent back in `error`.
+    pub(crate) fn redact(&self, error: crate::Error) -> crate::Error {
+        error.redact(&self.inner.api_key)
     }
 
     /// Converts an error of a generated method, with the key scrubbed from anything the server sent back.
@@ -37,9 +75,7 @@ impl ClientState {
         operation: &'static str,
         error: progenitor_client::Error<progenitor_client::ByteStream>,
     ) -> crate::Error {
-        crate::Error::from_generated(operation, error)
-            .await
-            .redact(&self.inner.api_key)
+        self.redact(crate::Error::from_generated(operation, error).await)
     }
 }
 
@@ -47,6 +83,8 @@ impl fmt::Debug for ClientState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientState")
             .field("authorization", &"Bearer <redacted>")
+            .field("key_kind", &self.inner.key_kind)
+            .field("retry", &self.inner.retry)
             .finish()
     }
 }
@@ -55,13 +93,86 @@ impl ClientHooks<ClientState> for GeneratedClient {
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
-        _info: &OperationInfo,
+        info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
+        let operation = operations::by_method_name(info.operation_id);
+        let state = &self.inner.inner;
+        if state.key_kind == KeyKind::WebIntegration
+            && operation.is_some_and(|op| !op.accepts_web_key)
+        {
+            let id = operation.map_or(info.operation_id, |op| op.id);
+            return Err(progenitor_client::Error::InvalidRequest(format!(
+                "{id} needs an API integration key; this client holds a web integration key, which only writes"
+            )));
+        }
+        if let Some(length) = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .map(<[u8]>::len)
+            && length > MAX_REQUEST_BODY_BYTES
+        {
+            return Err(progenitor_client::Error::InvalidRequest(format!(
+                "the request body is {length} bytes; the API accepts at most {MAX_REQUEST_BODY_BYTES}"
+            )));
+        }
         let headers = request.headers_mut();
-        headers.insert(AUTHORIZATION, self.inner.inner.authorization.clone());
+        headers.insert(AUTHORIZATION, state.authorization.clone());
+        // progenitor sends `Accept: application/json` only for JSON answers; the CSV exports must ask for CSV.
+        if let Some(operation) = operation
+            && operation.response_media_type != "application/json"
+            && let Ok(media_type) = HeaderValue::from_str(operation.response_media_type)
+        {
+            headers.insert(ACCEPT, media_type);
+        }
         // progenitor adds `api-version: <info.version>` for Dropshot servers; the Inkeep API has no
         // such header, and the spec's version is ours, not the API's, so it is not sent.
         headers.remove("api-version");
         Ok(())
+    }
+
+    /// Sends the request, and again after a backoff when an idempotent operation met a transient
+    /// failure (a lost connection, a timeout, 408, 429 or 5XX other than 501).
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let policy = &self.inner.inner.retry;
+        let idempotent = operations::by_method_name(info.operation_id).is_some_and(is_idempotent);
+        let mut retry = 0;
+        let mut request = request;
+        loop {
+            let again = if idempotent && retry < policy.max_retries {
+                request.try_clone()
+            } else {
+                None
+            };
+            let result = self.client.execute(request).await;
+            let Some(next) = again else {
+                return result;
+            };
+            let (reason, headers) = match &result {
+                Ok(response) if is_retryable_status(response.status()) => (
+                    format!("status {}", response.status().as_u16()),
+                    Some(response.headers().clone()),
+                ),
+                Err(error) if is_retryable_error(error) => (error.to_string(), None),
+                _ => return result,
+            };
+            retry += 1;
+            let wait = policy.delay(retry, headers.as_ref());
+            tracing::warn!(
+                operation = info.operation_id,
+                attempt = retry,
+                max_retries = policy.max_retries,
+                reason = %reason,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
+            // The failed answer is dropped before the wait so its connection goes back to the pool.
+            drop(result);
+            tokio::time::sleep(wait).await;
+            request = next;
+        }
     }
 }

@@ -14,6 +14,18 @@ impl Conversation {
     }
 }
 
+impl Conversation {
+    /// The conversation's messages, for every known kind (empty for an unknown kind: read its JSON instead).
+    pub fn messages(&self) -> &[Message] {
+        match self {
+            Conversation::OpenAi(c) => &c.messages,
+            Conversation::SupportTicket(c) => &c.messages,
+            Conversation::SupportCopilot(c) => &c.messages,
+            Conversation::Unknown(_) => &[],
+        }
+    }
+}
+
 impl Message {
     /// The message's id, for every kind (for an unknown kind, when it has a string `id`).
     pub fn id(&self) -> Option<&str> {

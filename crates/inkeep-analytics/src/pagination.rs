@@ -4,8 +4,11 @@
 //! latest `total`, an error (which it yields last), or a guard against servers that never end.
 
 use std::collections::VecDeque;
+use std::future::Future;
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -86,6 +89,18 @@ pub(crate) fn count(number: &serde_json::Number) -> u64 {
         .unwrap_or(0)
 }
 
+/// What a stream learns from a page to decide where the next one starts.
+struct Progress {
+    /// The ids of the page's records, in order, to notice a server that repeats a page.
+    ids: Vec<Option<String>>,
+    /// How far the offset moves.
+    step: u64,
+    /// Whether the page was shorter than asked for.
+    short: bool,
+    /// The latest total the server reported.
+    total: u64,
+}
+
 /// Where a stream is, between two pages.
 struct Cursor {
     client: Client,
@@ -98,18 +113,6 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn new(client: Client, page_size: i64, offset: u64, max_pages: u64) -> Self {
-        Self {
-            client,
-            page_size,
-            offset,
-            pages: 0,
-            max_pages,
-            previous_ids: None,
-            done: false,
-        }
-    }
-
     /// Refuses to fetch past the page budget: a server that never ends must not keep the caller forever.
     fn check_budget(&self, operation: &'static str) -> Result<()> {
         if self.pages >= self.max_pages {
@@ -124,10 +127,10 @@ impl Cursor {
         Ok(())
     }
 
-    /// Refuses a page identical to the previous one, the sign of a server ignoring `offset`.
-    fn check_progress(&mut self, operation: &'static str, ids: Vec<Option<String>>) -> Result<()> {
+    /// Moves past a page, refusing one identical to the previous, the sign of a server ignoring `offset`.
+    fn advance(&mut self, operation: &'static str, progress: Progress) -> Result<()> {
         self.pages += 1;
-        if !ids.is_empty() && self.previous_ids.as_ref() == Some(&ids) {
+        if !progress.ids.is_empty() && self.previous_ids.as_ref() == Some(&progress.ids) {
             return Err(Error::Pagination {
                 operation,
                 reason: format!(
@@ -136,8 +139,135 @@ impl Cursor {
                 ),
             });
         }
-        self.previous_ids = Some(ids);
+        self.previous_ids = Some(progress.ids);
+        self.offset += progress.step;
+        self.done = progress.short || self.offset >= progress.total;
         Ok(())
+    }
+}
+
+/// A lazy stream of pages: `fetch` gets the client, the page size and the offset, and `progress`
+/// reads what the stream needs from each page.
+fn paginate<P, Fut>(
+    client: Client,
+    paging: &Paging,
+    operation: &'static str,
+    fetch: fn(Client, i64, u64) -> Fut,
+    progress: fn(&P, u64) -> Progress,
+) -> BoxStream<'static, Result<P>>
+where
+    P: Send + 'static,
+    Fut: Future<Output = Result<P>> + Send + 'static,
+{
+    let (page_size, offset) = match paging.for_stream() {
+        Ok(parameters) => parameters,
+        Err(error) => return stream::once(async move { Err(error) }).boxed(),
+    };
+    let cursor = Cursor {
+        client,
+        page_size,
+        offset,
+        pages: 0,
+        max_pages: paging.max_pages,
+        previous_ids: None,
+        done: false,
+    };
+    stream::try_unfold(cursor, move |mut cursor| async move {
+        if cursor.done {
+            return Ok(None);
+        }
+        cursor.check_budget(operation)?;
+        let page = fetch(cursor.client.clone(), cursor.page_size, cursor.offset).await?;
+        let progress = progress(&page, cursor.page_size as u64);
+        cursor.advance(operation, progress)?;
+        Ok(Some((page, cursor)))
+    })
+    .boxed()
+}
+
+/// The id of a raw record, read without decoding the rest of it.
+fn raw_id(record: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    serde_json::from_str::<Id>(record.get())
+        .ok()
+        .and_then(|id| id.id)
+}
+
+/// A page of `GET /conversations` whose records are kept exactly as the server sent them.
+#[derive(Debug, Deserialize)]
+#[non_exhaustive]
+pub struct RawConversationPage {
+    /// Each conversation's JSON, byte for byte as received.
+    pub conversations: Vec<Box<RawValue>>,
+    /// How many conversations the project has in all.
+    pub total: serde_json::Number,
+    /// The page size the server applied.
+    #[serde(rename = "pageSize")]
+    pub page_size: serde_json::Number,
+    /// How many conversations this page holds.
+    pub count: serde_json::Number,
+}
+
+/// A page of `GET /feedback` whose records are kept exactly as the server sent them.
+#[derive(Debug, Deserialize)]
+#[non_exhaustive]
+pub struct RawFeedbackPage {
+    /// The total of positive feedback.
+    #[serde(rename = "positiveFeedbackCount")]
+    pub positive_feedback_count: serde_json::Number,
+    /// The total of negative feedback.
+    #[serde(rename = "negativeFeedbackCount")]
+    pub negative_feedback_count: serde_json::Number,
+    /// Each positive item's JSON, byte for byte as received.
+    #[serde(rename = "positiveFeedback")]
+    pub positive_feedback: Vec<Box<RawValue>>,
+    /// Each negative item's JSON, byte for byte as received.
+    #[serde(rename = "negativeFeedback")]
+    pub negative_feedback: Vec<Box<RawValue>>,
+}
+
+fn conversation_progress(page: &ConversationList, page_size: u64) -> Progress {
+    Progress {
+        ids: page
+            .conversations
+            .iter()
+            .map(|c| c.id().map(str::to_string))
+            .collect(),
+        step: page.conversations.len() as u64,
+        short: (page.conversations.len() as u64) < page_size,
+        total: count(&page.total),
+    }
+}
+
+fn raw_conversation_progress(page: &RawConversationPage, page_size: u64) -> Progress {
+    Progress {
+        ids: page
+            .conversations
+            .iter()
+            .map(|record| raw_id(record))
+            .collect(),
+        step: page.conversations.len() as u64,
+        short: (page.conversations.len() as u64) < page_size,
+        total: count(&page.total),
+    }
+}
+
+/// Both lists of `GET /feedback` advance by the same offset, so the step is the page size, and
+/// the listing ends when both lists run short.
+fn feedback_progress(
+    positive: (usize, &serde_json::Number),
+    negative: (usize, &serde_json::Number),
+    ids: Vec<Option<String>>,
+    page_size: u64,
+) -> Progress {
+    Progress {
+        ids,
+        step: page_size,
+        short: (positive.0 as u64) < page_size && (negative.0 as u64) < page_size,
+        total: count(positive.1).max(count(negative.1)),
     }
 }
 
@@ -196,31 +326,40 @@ impl ListConversations {
 
     /// Every page from the offset on, fetched lazily as the stream is polled.
     pub fn pages(self) -> ConversationPages {
-        let (page_size, offset) = match self.paging.for_stream() {
-            Ok(parameters) => parameters,
-            Err(error) => return stream::once(async move { Err(error) }).boxed(),
-        };
-        let cursor = Cursor::new(self.client, page_size, offset, self.paging.max_pages);
-        stream::try_unfold(cursor, |mut cursor| async move {
-            if cursor.done {
-                return Ok(None);
-            }
-            cursor.check_budget(GET_ALL_CONVERSATION)?;
-            let page =
-                fetch_conversations(&cursor.client, Some(cursor.page_size), Some(cursor.offset))
+        paginate(
+            self.client,
+            &self.paging,
+            GET_ALL_CONVERSATION,
+            |client, limit, offset| async move {
+                fetch_conversations(&client, Some(limit), Some(offset)).await
+            },
+            conversation_progress,
+        )
+    }
+
+    /// Every page from the offset on, with each conversation kept as the exact JSON the server sent:
+    /// for exports that must not lose or reformat anything.
+    pub fn raw_pages(self) -> BoxStream<'static, Result<RawConversationPage>> {
+        paginate(
+            self.client,
+            &self.paging,
+            GET_ALL_CONVERSATION,
+            |client, limit, offset| async move {
+                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
+                let body = client
+                    .get_raw(
+                        GET_ALL_CONVERSATION,
+                        "get_all_conversation",
+                        "/conversations",
+                        &query,
+                    )
                     .await?;
-            let ids = page
-                .conversations
-                .iter()
-                .map(|c| c.id().map(str::to_string))
-                .collect();
-            cursor.check_progress(GET_ALL_CONVERSATION, ids)?;
-            let received = page.conversations.len() as u64;
-            cursor.offset += received;
-            cursor.done = received < cursor.page_size as u64 || cursor.offset >= count(&page.total);
-            Ok(Some((page, cursor)))
-        })
-        .boxed()
+                serde_json::from_slice(&body).map_err(|source| {
+                    Error::decode(GET_ALL_CONVERSATION, reqwest::StatusCode::OK, body, source)
+                })
+            },
+            raw_conversation_progress,
+        )
     }
 
     /// Every conversation from the offset on, page after page; the first error ends the stream.
@@ -314,36 +453,60 @@ impl ListFeedback {
 
     /// Every page from the offset on, fetched lazily as the stream is polled.
     pub fn pages(self) -> FeedbackPages {
-        let (page_size, offset) = match self.paging.for_stream() {
-            Ok(parameters) => parameters,
-            Err(error) => return stream::once(async move { Err(error) }).boxed(),
-        };
-        let cursor = Cursor::new(self.client, page_size, offset, self.paging.max_pages);
-        stream::try_unfold(cursor, |mut cursor| async move {
-            if cursor.done {
-                return Ok(None);
-            }
-            cursor.check_budget(GET_ALL_FEEDBACK)?;
-            let page =
-                fetch_feedback(&cursor.client, Some(cursor.page_size), Some(cursor.offset)).await?;
-            let ids = page
-                .positive_feedback
-                .iter()
-                .chain(&page.negative_feedback)
-                .map(|f| Some(f.id.clone()))
-                .collect();
-            cursor.check_progress(GET_ALL_FEEDBACK, ids)?;
-            let page_size = cursor.page_size as u64;
-            // Both lists advance by the same offset, so the page size is the step, not the item count.
-            cursor.offset += page_size;
-            let total =
-                count(&page.positive_feedback_count).max(count(&page.negative_feedback_count));
-            let both_short = (page.positive_feedback.len() as u64) < page_size
-                && (page.negative_feedback.len() as u64) < page_size;
-            cursor.done = both_short || cursor.offset >= total;
-            Ok(Some((page, cursor)))
-        })
-        .boxed()
+        paginate(
+            self.client,
+            &self.paging,
+            GET_ALL_FEEDBACK,
+            |client, limit, offset| async move {
+                fetch_feedback(&client, Some(limit), Some(offset)).await
+            },
+            |page: &FeedbackList, page_size| {
+                let ids = page
+                    .positive_feedback
+                    .iter()
+                    .chain(&page.negative_feedback)
+                    .map(|f| Some(f.id.clone()))
+                    .collect();
+                feedback_progress(
+                    (page.positive_feedback.len(), &page.positive_feedback_count),
+                    (page.negative_feedback.len(), &page.negative_feedback_count),
+                    ids,
+                    page_size,
+                )
+            },
+        )
+    }
+
+    /// Every page from the offset on, with each item kept as the exact JSON the server sent.
+    pub fn raw_pages(self) -> BoxStream<'static, Result<RawFeedbackPage>> {
+        paginate(
+            self.client,
+            &self.paging,
+            GET_ALL_FEEDBACK,
+            |client, limit, offset| async move {
+                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
+                let body = client
+                    .get_raw(GET_ALL_FEEDBACK, "get_all_feedback", "/feedback", &query)
+                    .await?;
+                serde_json::from_slice(&body).map_err(|source| {
+                    Error::decode(GET_ALL_FEEDBACK, reqwest::StatusCode::OK, body, source)
+                })
+            },
+            |page: &RawFeedbackPage, page_size| {
+                let ids = page
+                    .positive_feedback
+                    .iter()
+                    .chain(&page.negative_feedback)
+                    .map(|record| raw_id(record))
+                    .collect();
+                feedback_progress(
+                    (page.positive_feedback.len(), &page.positive_feedback_count),
+                    (page.negative_feedback.len(), &page.negative_feedback_count),
+                    ids,
+                    page_size,
+                )
+            },
+        )
     }
 
     /// Every feedback item from the offset on, positive then negative within each page, tagged with its list.
