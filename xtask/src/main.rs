@@ -14,7 +14,7 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  generate   regenerate the committed snapshot of the generated client
+  generate   regenerate the committed snapshots of the generated client and httpmock helpers
   check      fail on drift between the spec and the snapshot, and lint the spec
   ci         everything CI runs: fmt, clippy, check, tests, docs, package";
 
@@ -45,7 +45,7 @@ fn check(root: &Path) -> Result<(), String> {
     if let Err(diff) = drift::check(root) {
         failures.push(diff);
     } else {
-        println!("drift: the snapshot matches the spec");
+        println!("drift: the snapshots match the spec");
     }
     match lint::lint_workspace(root) {
         Ok(()) => println!("lint: the spec follows every rule"),
