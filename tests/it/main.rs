@@ -2,8 +2,12 @@
 //!
 //! One binary with a module per area, so the workspace links one test executable instead of many.
 
+mod auth_and_limits;
 mod decoding;
 mod errors;
 mod listing;
+mod operations;
 mod pagination;
+mod query_language;
+mod retries;
 mod support;

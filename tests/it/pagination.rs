@@ -288,3 +288,125 @@ async fn feedback_pages_until_the_longer_list_is_exhausted() {
         .collect();
     assert_eq!(ids, ["p1", "n1", "n2", "n3", "n4", "n5"]);
 }
+
+#[tokio::test]
+async fn raw_pages_keep_each_record_byte_for_byte() {
+    let server = MockServer::start_async().await;
+    // Formatting the typed model would change: a float with a trailing zero, an explicit null,
+    // a key order, a unicode escape and an unknown kind.
+    let first = r#"{"id":"c0","type":"openai","total":1.50,"name":null,"zeta":1,"alpha":"\u00e9"}"#;
+    let second = r#"{"type":"voice_call","id":"c1","minutes":3}"#;
+    let body =
+        format!(r#"{{"conversations":[{first}, {second}],"total":2,"pageSize":100,"count":2}}"#);
+    server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/conversations")
+                .query_param("offset", "0");
+            then.status(200)
+                .header("content-type", "application/json")
+                .body(body);
+        })
+        .await;
+    let pages: Result<Vec<_>, _> = client(&server)
+        .list_conversations()
+        .raw_pages()
+        .try_collect()
+        .await;
+    let Ok(pages) = pages else {
+        panic!("{pages:?}");
+    };
+    assert_eq!(pages.len(), 1);
+    let records: Vec<&str> = pages[0].conversations.iter().map(|r| r.get()).collect();
+    assert_eq!(records, [first, second]);
+}
+
+#[tokio::test]
+async fn raw_pages_page_like_typed_ones_and_share_their_guards() {
+    let server = MockServer::start_async().await;
+    serve_page(&server, 3, 0, ids(0..3), 7).await;
+    serve_page(&server, 3, 3, ids(3..6), 7).await;
+    serve_page(&server, 3, 6, ids(6..7), 7).await;
+    let pages: Result<Vec<_>, _> = client(&server)
+        .list_conversations()
+        .limit(3)
+        .raw_pages()
+        .try_collect()
+        .await;
+    let seen: Vec<String> = pages
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|page| page.conversations.iter())
+        .filter_map(|record| serde_json::from_str::<serde_json::Value>(record.get()).ok())
+        .filter_map(|record| record["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(seen, ids(0..7));
+
+    let looping = MockServer::start_async().await;
+    looping
+        .mock_async(|when, then| {
+            when.method(GET).path("/conversations");
+            then.status(200)
+                .json_body(conversation_page(&ids(0..2), 1_000));
+        })
+        .await;
+    let results: Vec<_> = client(&looping)
+        .list_conversations()
+        .limit(2)
+        .raw_pages()
+        .collect()
+        .await;
+    assert!(matches!(
+        results.last(),
+        Some(Err(Error::Pagination { .. }))
+    ));
+}
+
+#[tokio::test]
+async fn raw_feedback_pages_keep_both_lists() {
+    let server = MockServer::start_async().await;
+    serve_feedback_page(&server, 0, &["p1", "p2"], &["n1"], (2, 1)).await;
+    let pages: Result<Vec<_>, _> = client(&server)
+        .list_feedback()
+        .limit(2)
+        .raw_pages()
+        .try_collect()
+        .await;
+    let Ok(pages) = pages else {
+        panic!("{pages:?}");
+    };
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].positive_feedback.len(), 2);
+    assert_eq!(pages[0].negative_feedback.len(), 1);
+    assert!(pages[0].negative_feedback[0].get().contains(r#""id":"n1""#));
+}
+
+#[tokio::test]
+async fn raw_pages_report_api_errors_with_the_request_id() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/conversations");
+            then.status(401)
+                .header("content-type", "application/problem+json")
+                .json_body(crate::support::problem(
+                    401,
+                    "unauthorized",
+                    "Unauthorized",
+                    "req_raw",
+                ));
+        })
+        .await;
+    let results: Vec<_> = client(&server)
+        .list_conversations()
+        .raw_pages()
+        .collect()
+        .await;
+    match results.as_slice() {
+        [Err(error)] => {
+            assert_eq!(error.status().map(|s| s.as_u16()), Some(401));
+            assert_eq!(error.request_id(), Some("req_raw"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -7,11 +7,13 @@ use serde_json::{Value, json};
 /// The key every test client sends; tests assert it never leaks.
 pub const TEST_KEY: &str = "sk-test-0123456789abcdef";
 
-/// A client for `server`, with the test key.
+/// A client for `server`, with the test key and no retries, so that every test counts requests
+/// exactly; `retries.rs` tests the retry policy with clients of its own.
 pub fn client(server: &MockServer) -> Client {
     match Client::builder()
         .api_key(TEST_KEY)
         .base_url(server.base_url())
+        .max_retries(0)
         .build()
     {
         Ok(client) => client,
