@@ -271,6 +271,39 @@ fn feedback_progress(
     }
 }
 
+/// The constructor and paging setters both listings share; only their nouns and defaults differ.
+macro_rules! paging_setters {
+    ($listing:ident, $noun:literal, $holds:literal, $default:literal) => {
+        impl $listing {
+            pub(crate) fn new(client: Client) -> Self {
+                Self {
+                    client,
+                    paging: Paging::new(),
+                }
+            }
+
+            #[doc = concat!("How many ", $noun, " ", $holds, ": 0 to 100 for [`", stringify!($listing), "::send`] (the API's default is ", $default, "),")]
+            /// 1 to 100 for the streams (default 100). Checked before any request.
+            pub fn limit(mut self, limit: i64) -> Self {
+                self.paging.limit = Some(limit);
+                self
+            }
+
+            #[doc = concat!("How many ", $noun, " to skip (0 or more; the API's default is 0). Checked before any request.")]
+            pub fn offset(mut self, offset: i64) -> Self {
+                self.paging.offset = Some(offset);
+                self
+            }
+
+            /// How many pages a stream may fetch before it reports a server that never ends (default 100,000).
+            pub fn max_pages(mut self, max_pages: u64) -> Self {
+                self.paging.max_pages = max_pages;
+                self
+            }
+        }
+    };
+}
+
 /// Lists conversations: `GET /conversations` (`getAllConversation`).
 ///
 /// ```no_run
@@ -291,33 +324,9 @@ pub struct ListConversations {
     paging: Paging,
 }
 
+paging_setters!(ListConversations, "conversations", "a page holds", 20);
+
 impl ListConversations {
-    pub(crate) fn new(client: Client) -> Self {
-        Self {
-            client,
-            paging: Paging::new(),
-        }
-    }
-
-    /// How many conversations a page holds: 0 to 100 for [`ListConversations::send`] (the API's default is 20),
-    /// 1 to 100 for the streams (default 100). Checked before any request.
-    pub fn limit(mut self, limit: i64) -> Self {
-        self.paging.limit = Some(limit);
-        self
-    }
-
-    /// How many conversations to skip (0 or more; the API's default is 0). Checked before any request.
-    pub fn offset(mut self, offset: i64) -> Self {
-        self.paging.offset = Some(offset);
-        self
-    }
-
-    /// How many pages a stream may fetch before it reports a server that never ends (default 100,000).
-    pub fn max_pages(mut self, max_pages: u64) -> Self {
-        self.paging.max_pages = max_pages;
-        self
-    }
-
     /// Fetches one page. Unset parameters are not sent, so the API's defaults apply.
     pub async fn send(self) -> Result<ConversationList> {
         let (limit, offset) = self.paging.for_request()?;
@@ -418,33 +427,14 @@ pub struct ListFeedback {
     paging: Paging,
 }
 
+paging_setters!(
+    ListFeedback,
+    "feedback items",
+    "each list of a page holds",
+    10
+);
+
 impl ListFeedback {
-    pub(crate) fn new(client: Client) -> Self {
-        Self {
-            client,
-            paging: Paging::new(),
-        }
-    }
-
-    /// How many items each list of a page holds: 0 to 100 for [`ListFeedback::send`] (the API's default is 10),
-    /// 1 to 100 for the streams (default 100). Checked before any request.
-    pub fn limit(mut self, limit: i64) -> Self {
-        self.paging.limit = Some(limit);
-        self
-    }
-
-    /// How many items of each list to skip (0 or more; the API's default is 0). Checked before any request.
-    pub fn offset(mut self, offset: i64) -> Self {
-        self.paging.offset = Some(offset);
-        self
-    }
-
-    /// How many pages a stream may fetch before it reports a server that never ends (default 100,000).
-    pub fn max_pages(mut self, max_pages: u64) -> Self {
-        self.paging.max_pages = max_pages;
-        self
-    }
-
     /// Fetches one page. Unset parameters are not sent, so the API's defaults apply.
     pub async fn send(self) -> Result<FeedbackList> {
         let (limit, offset) = self.paging.for_request()?;
