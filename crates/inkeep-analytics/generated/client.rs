@@ -17186,7 +17186,7 @@ Sends a `GET` request to `/conversations`
 Arguments:
 - `limit`: How many conversations to return.
 - `offset`: How many conversations to skip.
-```ignore
+```text
 let response = client.get_all_conversation()
     .limit(limit)
     .offset(offset)
@@ -17202,7 +17202,7 @@ Logs a new conversation, or updates an existing one (an upsert on `id`) with new
 
 Sends a `POST` request to `/conversations`
 
-```ignore
+```text
 let response = client.log_conversation()
     .body(body)
     .send()
@@ -17217,7 +17217,7 @@ Sends a `GET` request to `/conversations/{id}`
 
 Arguments:
 - `id`: The conversation's id.
-```ignore
+```text
 let response = client.get_conversation()
     .id(id)
     .send()
@@ -17232,7 +17232,7 @@ Sends a `DELETE` request to `/conversations/{id}`
 
 Arguments:
 - `id`: The conversation's id.
-```ignore
+```text
 let response = client.delete_conversation()
     .id(id)
     .send()
@@ -17247,7 +17247,7 @@ Sends a `GET` request to `/conversations/external/{externalId}`
 
 Arguments:
 - `external_id`: The id the conversation has in the integration that logged it.
-```ignore
+```text
 let response = client.get_conversation_by_external_id()
     .external_id(external_id)
     .send()
@@ -17264,7 +17264,7 @@ Logs an event about a message, a conversation or a search.
 
 Sends a `POST` request to `/events`
 
-```ignore
+```text
 let response = client.log_event()
     .body(body)
     .send()
@@ -17282,7 +17282,7 @@ Sends a `GET` request to `/feedback`
 Arguments:
 - `limit`: How many feedback items to return in each list.
 - `offset`: How many feedback items to skip in each list.
-```ignore
+```text
 let response = client.get_all_feedback()
     .limit(limit)
     .offset(offset)
@@ -17298,7 +17298,7 @@ Records a user's positive or negative feedback on a message.
 
 Sends a `POST` request to `/feedback`
 
-```ignore
+```text
 let response = client.log_feedback()
     .body(body)
     .send()
@@ -17313,7 +17313,7 @@ Sends a `GET` request to `/feedback/{id}`
 
 Arguments:
 - `id`: The feedback's id.
-```ignore
+```text
 let response = client.get_feedback_by_id()
     .id(id)
     .send()
@@ -17328,7 +17328,7 @@ Sends a `DELETE` request to `/feedback/{id}`
 
 Arguments:
 - `id`: The feedback's id.
-```ignore
+```text
 let response = client.delete_feedback_by_id()
     .id(id)
     .send()
@@ -17343,7 +17343,7 @@ Runs a query over the conversations view; the answer carries the matching rows.
 
 Sends a `POST` request to `/query/conversations`
 
-```ignore
+```text
 let response = client.query_conversations()
     .body(body)
     .send()
@@ -17358,7 +17358,7 @@ Runs a query over the conversations view and streams every matching row as CSV.
 
 Sends a `POST` request to `/query/conversations/export`
 
-```ignore
+```text
 let response = client.export_conversations_query_results()
     .body(body)
     .send()
@@ -17375,7 +17375,7 @@ Runs a query over the events view; the answer carries the matching rows.
 
 Sends a `POST` request to `/query/events`
 
-```ignore
+```text
 let response = client.query_events()
     .body(body)
     .send()
@@ -17390,7 +17390,7 @@ Runs a query over the events view and streams every matching row as CSV.
 
 Sends a `POST` request to `/query/events/export`
 
-```ignore
+```text
 let response = client.export_events_query_results()
     .body(body)
     .send()
@@ -17405,7 +17405,7 @@ Runs a query over the feedback view; the answer carries the matching rows.
 
 Sends a `POST` request to `/query/feedback`
 
-```ignore
+```text
 let response = client.query_feedback()
     .body(body)
     .send()
@@ -17420,7 +17420,7 @@ Runs a query over the feedback view and streams every matching row as CSV.
 
 Sends a `POST` request to `/query/feedback/export`
 
-```ignore
+```text
 let response = client.export_feedback_query_results()
     .body(body)
     .send()
@@ -17437,7 +17437,7 @@ Runs a query over the semantic threads view; the answer carries the matching row
 
 Sends a `POST` request to `/query/semantic-threads`
 
-```ignore
+```text
 let response = client.query_semantic_threads()
     .body(body)
     .send()
@@ -17452,7 +17452,7 @@ Runs a query over the semantic threads view and streams every matching row as CS
 
 Sends a `POST` request to `/query/semantic-threads/export`
 
-```ignore
+```text
 let response = client.export_semantic_threads_query_results()
     .body(body)
     .send()
@@ -17469,7 +17469,7 @@ Lists the keys used in `properties` or `userProperties`.
 
 Sends a `POST` request to `/query/property-keys`
 
-```ignore
+```text
 let response = client.query_property_keys()
     .body(body)
     .send()
@@ -17484,7 +17484,7 @@ Lists the values a key of `properties` or `userProperties` takes.
 
 Sends a `POST` request to `/query/property-values`
 
-```ignore
+```text
 let response = client.query_property_values()
     .body(body)
     .send()
@@ -17502,7 +17502,7 @@ Sends a `GET` request to `/query/top-search-queries`
 Arguments:
 - `after`: Only count searches after this point. Its format is not documented; it is sent as given.
 - `project_id`: Restrict the statistics to one project.
-```ignore
+```text
 let response = client.top_search_queries()
     .after(after)
     .project_id(project_id)
@@ -17521,7 +17521,7 @@ Sends a `GET` request to `/query/weekly-search-users`
 Arguments:
 - `after`: Only count searches after this point. Its format is not documented; it is sent as given.
 - `project_id`: Restrict the statistics to one project.
-```ignore
+```text
 let response = client.weekly_search_users()
     .after(after)
     .project_id(project_id)
