@@ -1,0 +1,751 @@
+//! `conversations export` and `feedback export`: every record exactly once, exactly as the server sent it, written atomically and resumable.
+//!
+//! Records are paged with the SDK's raw pages, so nothing is decoded into the typed model and
+//! written back: a JSON line is the server's own bytes. Offsets shift when records are inserted
+//! or deleted during the export; every record's id is remembered, so a record seen twice is
+//! written once, and when the total changed during a pass, another pass from the start picks up
+//! what the shift hid, until a pass ends with the total it started with.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use futures::TryStreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use inkeep_analytics::Client;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::cli::Format;
+use crate::failure::Failure;
+
+/// How many passes an export makes at most before it settles for what it has; each pass after
+/// the first only runs because the total changed during the one before.
+const MAX_PASSES: usize = 5;
+
+/// What is exported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// `GET /conversations`.
+    Conversations,
+    /// `GET /feedback`, both lists.
+    Feedback,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Conversations => "conversations",
+            Kind::Feedback => "feedback",
+        }
+    }
+}
+
+/// How an export runs.
+#[derive(Debug)]
+pub struct Plan {
+    /// What is exported.
+    pub kind: Kind,
+    /// Records per request.
+    pub page_size: i64,
+    /// `Jsonl`, `Json` or `Csv`.
+    pub format: Format,
+    /// A file, written atomically, or standard output.
+    pub output: Option<PathBuf>,
+    /// Continue from the checkpoint of an interrupted export to `output`.
+    pub resume: bool,
+    /// Show a progress bar on stderr when it is a terminal.
+    pub progress: bool,
+}
+
+/// What an interrupted export needs to continue, written next to the partial file after every page.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Checkpoint {
+    kind: Kind,
+    format: String,
+    page_size: i64,
+    /// The offset of the next page of the current pass.
+    offset: u64,
+    /// Which pass the export is in.
+    pass: usize,
+    /// The total the current pass started with.
+    pass_total: u64,
+    /// Records written.
+    records: u64,
+    /// Bytes of the partial file that hold those records.
+    bytes: u64,
+}
+
+/// A page reduced to what the export needs.
+struct Page {
+    records: Vec<Box<RawValue>>,
+    /// How far the offset moves: the record count for conversations, the page size for feedback,
+    /// whose two lists share one offset.
+    step: u64,
+    total: u64,
+}
+
+/// Runs an export and returns how many records it wrote.
+pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
+    if plan.format == Format::Table {
+        return Err(Failure::Usage(
+            "an export is written as jsonl (the default), json or csv, not as a table".into(),
+        ));
+    }
+    if !(1..=inkeep_analytics::MAX_PAGE_SIZE).contains(&plan.page_size) {
+        return Err(Failure::Usage(format!(
+            "--page-size must be between 1 and {}, got {}",
+            inkeep_analytics::MAX_PAGE_SIZE,
+            plan.page_size
+        )));
+    }
+    let mut target = Target::open(&plan)?;
+    let mut state = match (&plan.output, plan.resume) {
+        (Some(output), true) => resume_state(&plan, output, &mut target)?,
+        _ => State::fresh(),
+    };
+    let progress = progress_bar(&plan);
+    let mut sink = Sink::new(plan.format, plan.kind, state.records);
+    if state.records == 0 && state.bytes == 0 {
+        sink.start(&mut target.writer)
+            .map_err(Failure::io("writing the export"))?;
+        state.bytes = target
+            .position()
+            .map_err(Failure::io("writing the export"))?;
+    }
+
+    let mut pages_fetched: u64 = 0;
+    loop {
+        let mut pages = raw_pages(client, plan.kind, plan.page_size, state.offset);
+        let mut latest_total = state.pass_total;
+        // A total that only grew means records were added; one that shrank means records were
+        // removed, and records behind the cursor may have slid in front of it.
+        let mut shrank = false;
+        while let Some(page) = pages
+            .try_next()
+            .await
+            .map_err(Failure::api(format!("exporting {}", plan.kind.noun())))?
+        {
+            // The first page of a fresh pass sets the total the pass is measured against.
+            if state.offset == 0 && state.pass_total == 0 {
+                state.pass_total = page.total;
+                latest_total = page.total;
+            }
+            shrank |= page.total < latest_total;
+            latest_total = page.total;
+            for record in &page.records {
+                let id = record_id(record);
+                let fresh = match &id {
+                    Some(id) => state.seen.insert(id.clone()),
+                    // A record without an id cannot be matched across pages; keep it.
+                    None => true,
+                };
+                if fresh {
+                    sink.record(&mut target.writer, record)
+                        .map_err(Failure::io("writing the export"))?;
+                    state.records += 1;
+                } else {
+                    tracing::debug!(
+                        id = id.as_deref().unwrap_or(""),
+                        "skipped a record already written (offsets shifted)"
+                    );
+                }
+            }
+            state.offset += page.step;
+            pages_fetched += 1;
+            progress.set_length(page.total.max(state.records));
+            progress.set_position(state.records);
+            progress.set_message(format!("{pages_fetched} pages, pass {}", state.pass + 1));
+            target
+                .writer
+                .flush()
+                .map_err(Failure::io("writing the export"))?;
+            state.bytes = target
+                .position()
+                .map_err(Failure::io("writing the export"))?;
+            target.save_checkpoint(&plan, &state)?;
+            // A later pass only looks for records added while the export ran: once every record
+            // the server counts is written, there is nothing left for it to find.
+            if state.pass > 0 && !shrank && state.records >= latest_total {
+                break;
+            }
+        }
+        let stable = latest_total == state.pass_total && !shrank;
+        let caught_up = !shrank && state.records >= latest_total;
+        if stable || caught_up {
+            break;
+        }
+        if state.pass + 1 >= MAX_PASSES {
+            tracing::warn!(
+                passes = MAX_PASSES,
+                "the total kept changing; records added during the last pass may be missing"
+            );
+            break;
+        }
+        // The total changed while paging, so offsets shifted and a record may have slid past the
+        // cursor. Another pass from the start finds it; the ids already written keep it from repeating.
+        tracing::info!(
+            from = state.pass_total,
+            to = latest_total,
+            "the total changed during the export; paging again from the start"
+        );
+        state.pass += 1;
+        state.offset = 0;
+        state.pass_total = latest_total;
+        target.save_checkpoint(&plan, &state)?;
+    }
+    sink.finish(&mut target.writer)
+        .map_err(Failure::io("writing the export"))?;
+    target.commit()?;
+    progress.finish_and_clear();
+    Ok(state.records)
+}
+
+fn raw_pages(
+    client: &Client,
+    kind: Kind,
+    page_size: i64,
+    offset: u64,
+) -> futures::stream::BoxStream<'static, inkeep_analytics::Result<Page>> {
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    match kind {
+        Kind::Conversations => client
+            .list_conversations()
+            .limit(page_size)
+            .offset(offset)
+            .raw_pages()
+            .map_ok(|page| Page {
+                total: number(&page.total),
+                step: page.conversations.len() as u64,
+                records: page.conversations,
+            })
+            .boxed_stream(),
+        Kind::Feedback => client
+            .list_feedback()
+            .limit(page_size)
+            .offset(offset)
+            .raw_pages()
+            .map_ok(move |page| {
+                let total =
+                    number(&page.positive_feedback_count) + number(&page.negative_feedback_count);
+                let mut records = page.positive_feedback;
+                records.extend(page.negative_feedback);
+                Page {
+                    records,
+                    step: page_size as u64,
+                    total,
+                }
+            })
+            .boxed_stream(),
+    }
+}
+
+/// `BoxStream` for a `TryStream` whose item types were mapped.
+trait BoxedStream: futures::Stream + Send + Sized + 'static {
+    fn boxed_stream(self) -> futures::stream::BoxStream<'static, Self::Item> {
+        Box::pin(self)
+    }
+}
+
+impl<S: futures::Stream + Send + 'static> BoxedStream for S {}
+
+fn number(number: &serde_json::Number) -> u64 {
+    number
+        .as_u64()
+        .or_else(|| number.as_f64().map(|value| value.max(0.0) as u64))
+        .unwrap_or(0)
+}
+
+/// The `id` of a record, read without decoding the rest: a string as is, a number as written in
+/// CSV, so that a server sending numeric ids still has its records matched across pages.
+fn record_id(record: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<serde_json::Value>,
+    }
+    // Serde would read a struct from an array too; a record is an object.
+    if !record.get().starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<Id>(record.get()).ok()?.id? {
+        serde_json::Value::String(id) => Some(id),
+        serde_json::Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
+}
+
+/// The export's progress between pages.
+struct State {
+    offset: u64,
+    pass: usize,
+    pass_total: u64,
+    records: u64,
+    bytes: u64,
+    seen: HashSet<String>,
+}
+
+impl State {
+    fn fresh() -> Self {
+        Self {
+            offset: 0,
+            pass: 0,
+            pass_total: 0,
+            records: 0,
+            bytes: 0,
+            seen: HashSet::new(),
+        }
+    }
+}
+
+/// Reads the checkpoint, cuts the partial file back to the last complete page and recalls the ids written.
+fn resume_state(plan: &Plan, output: &Path, target: &mut Target) -> Result<State, Failure> {
+    let checkpoint_path = checkpoint_path(output);
+    let text = match std::fs::read_to_string(&checkpoint_path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::Usage(format!(
+                "nothing to resume: {} does not exist (run the export without --resume)",
+                checkpoint_path.display()
+            )));
+        }
+        Err(error) => {
+            return Err(Failure::io(format!(
+                "reading {}",
+                checkpoint_path.display()
+            ))(error));
+        }
+    };
+    let checkpoint: Checkpoint = serde_json::from_str(&text).map_err(|error| {
+        Failure::Usage(format!(
+            "{} is not a checkpoint: {error}",
+            checkpoint_path.display()
+        ))
+    })?;
+    if checkpoint.kind != plan.kind
+        || checkpoint.format != format_name(plan.format)
+        || checkpoint.page_size != plan.page_size
+    {
+        return Err(Failure::Usage(format!(
+            "{} was written by an export of {} as {} with --page-size {}; resume with the same options",
+            checkpoint_path.display(),
+            checkpoint.kind.noun(),
+            checkpoint.format,
+            checkpoint.page_size
+        )));
+    }
+    let seen = target.truncate_and_read_ids(checkpoint.bytes, plan.format)?;
+    Ok(State {
+        offset: checkpoint.offset,
+        pass: checkpoint.pass,
+        pass_total: checkpoint.pass_total,
+        records: checkpoint.records,
+        bytes: checkpoint.bytes,
+        seen,
+    })
+}
+
+fn format_name(format: Format) -> String {
+    format!("{format:?}").to_lowercase()
+}
+
+fn checkpoint_path(output: &Path) -> PathBuf {
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".checkpoint");
+    output.with_file_name(name)
+}
+
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial");
+    output.with_file_name(name)
+}
+
+fn progress_bar(plan: &Plan) -> ProgressBar {
+    if !plan.progress || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} {pos}/{len} records {msg} [{elapsed_precise}] {per_sec}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Where the records go: standard output, or a partial file renamed into place when complete.
+struct Target {
+    writer: BufWriter<Box<dyn WriteSeek>>,
+    file: Option<(PathBuf, PathBuf)>,
+}
+
+trait WriteSeek: Write + Send {
+    fn position(&mut self) -> std::io::Result<u64>;
+}
+
+impl WriteSeek for File {
+    fn position(&mut self) -> std::io::Result<u64> {
+        self.stream_position()
+    }
+}
+
+/// Standard output, which counts what it was given instead of seeking.
+struct Stdout {
+    inner: std::io::Stdout,
+    written: u64,
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl WriteSeek for Stdout {
+    fn position(&mut self) -> std::io::Result<u64> {
+        Ok(self.written)
+    }
+}
+
+impl Target {
+    fn open(plan: &Plan) -> Result<Self, Failure> {
+        let Some(output) = &plan.output else {
+            return Ok(Self {
+                writer: BufWriter::new(Box::new(Stdout {
+                    inner: std::io::stdout(),
+                    written: 0,
+                })),
+                file: None,
+            });
+        };
+        let partial = partial_path(output);
+        let mut options = OpenOptions::new();
+        options.write(true).read(true);
+        if plan.resume {
+            options.create(false);
+        } else {
+            options.create(true).truncate(true);
+        }
+        let file = options.open(&partial).map_err(|error| {
+            if plan.resume && error.kind() == std::io::ErrorKind::NotFound {
+                Failure::Usage(format!(
+                    "nothing to resume: {} does not exist (run the export without --resume)",
+                    partial.display()
+                ))
+            } else {
+                Failure::io(format!("opening {}", partial.display()))(error)
+            }
+        })?;
+        Ok(Self {
+            writer: BufWriter::new(Box::new(file)),
+            file: Some((partial, output.clone())),
+        })
+    }
+
+    fn position(&mut self) -> std::io::Result<u64> {
+        self.writer.flush()?;
+        self.writer.get_mut().position()
+    }
+
+    /// Cuts the partial file to `bytes` and returns the ids of the records it holds.
+    fn truncate_and_read_ids(
+        &mut self,
+        bytes: u64,
+        format: Format,
+    ) -> Result<HashSet<String>, Failure> {
+        let Some((partial, _)) = &self.file else {
+            return Ok(HashSet::new());
+        };
+        let what = format!("resuming from {}", partial.display());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(partial)
+            .map_err(Failure::io(what.clone()))?;
+        file.set_len(bytes).map_err(Failure::io(what.clone()))?;
+        let mut ids = HashSet::new();
+        let reader = BufReader::new(&file);
+        match format {
+            Format::Csv => {
+                let mut csv = csv::Reader::from_reader(reader);
+                for row in csv.records() {
+                    let row = row.map_err(|error| Failure::Usage(format!("{what}: {error}")))?;
+                    if let Some(id) = row.get(0).filter(|id| !id.is_empty()) {
+                        ids.insert(id.to_string());
+                    }
+                }
+            }
+            _ => {
+                for line in reader.lines() {
+                    let line = line.map_err(Failure::io(what.clone()))?;
+                    let line = line
+                        .trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(',')
+                        .trim();
+                    if line.is_empty() || line == "]" {
+                        continue;
+                    }
+                    if let Ok(record) = serde_json::from_str::<Box<RawValue>>(line)
+                        && let Some(id) = record_id(&record)
+                    {
+                        ids.insert(id);
+                    }
+                }
+            }
+        }
+        let mut file = file;
+        file.seek(SeekFrom::End(0))
+            .map_err(Failure::io(what.clone()))?;
+        self.writer = BufWriter::new(Box::new(file));
+        Ok(ids)
+    }
+
+    fn save_checkpoint(&mut self, plan: &Plan, state: &State) -> Result<(), Failure> {
+        let Some((_, output)) = &self.file else {
+            return Ok(());
+        };
+        let checkpoint = Checkpoint {
+            kind: plan.kind,
+            format: format_name(plan.format),
+            page_size: plan.page_size,
+            offset: state.offset,
+            pass: state.pass,
+            pass_total: state.pass_total,
+            records: state.records,
+            bytes: state.bytes,
+        };
+        let path = checkpoint_path(output);
+        let temporary = path.with_extension("checkpoint.tmp");
+        let text = serde_json::to_string(&checkpoint).unwrap_or_default();
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(Failure::io(format!("writing {}", path.display())))
+    }
+
+    /// Renames the complete partial file into place and removes the checkpoint.
+    fn commit(mut self) -> Result<(), Failure> {
+        self.writer
+            .flush()
+            .map_err(Failure::io("writing the export"))?;
+        let Some((partial, output)) = self.file.take() else {
+            return Ok(());
+        };
+        if let Ok(file) = File::open(&partial) {
+            let _ = file.sync_all();
+        }
+        std::fs::rename(&partial, &output).map_err(Failure::io(format!(
+            "moving the export to {}",
+            output.display()
+        )))?;
+        let _ = std::fs::remove_file(checkpoint_path(&output));
+        Ok(())
+    }
+}
+
+/// Writes records in the chosen format.
+struct Sink {
+    format: Format,
+    kind: Kind,
+    written: u64,
+}
+
+impl Sink {
+    fn new(format: Format, kind: Kind, written: u64) -> Self {
+        Self {
+            format,
+            kind,
+            written,
+        }
+    }
+
+    fn start(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        match self.format {
+            Format::Json => out.write_all(b"[\n"),
+            Format::Csv => {
+                let mut csv = csv::Writer::from_writer(out);
+                csv.write_record(csv_columns(self.kind))?;
+                csv.flush()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record(&mut self, out: &mut impl Write, record: &RawValue) -> std::io::Result<()> {
+        match self.format {
+            Format::Csv => {
+                let value: serde_json::Value = serde_json::from_str(record.get())?;
+                let mut csv = csv::Writer::from_writer(&mut *out);
+                csv.write_record(csv_row(self.kind, &value))?;
+                csv.flush()?;
+            }
+            Format::Json => {
+                if self.written > 0 {
+                    out.write_all(b",\n")?;
+                }
+                write_one_line(out, record)?;
+            }
+            _ => {
+                write_one_line(out, record)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        self.written += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        match self.format {
+            Format::Json if self.written > 0 => out.write_all(b"\n]\n"),
+            Format::Json => out.write_all(b"]\n"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Writes the record's own bytes. Only a record the server pretty-printed over several lines is
+/// changed, since a JSON line cannot hold a line break: the whitespace between its tokens is
+/// dropped and every token is kept as sent, so that numbers such as `1.50` or integers beyond
+/// 64 bits are not rewritten by a round trip through `serde_json::Value`.
+fn write_one_line(out: &mut impl Write, record: &RawValue) -> std::io::Result<()> {
+    let text = record.get();
+    if text.contains('\n') || text.contains('\r') {
+        out.write_all(&without_whitespace(text))
+    } else {
+        out.write_all(text.as_bytes())
+    }
+}
+
+/// Valid JSON without the whitespace outside its strings. JSON strings cannot hold a raw line
+/// break or tab, and every escape starts with a backslash, so tracking quotes and backslashes is
+/// enough to know where a string ends.
+fn without_whitespace(json: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in json.as_bytes() {
+        if in_string {
+            out.push(byte);
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = byte == b'"';
+            out.push(byte);
+        }
+    }
+    out
+}
+
+fn csv_columns(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Conversations => &[
+            "id",
+            "type",
+            "externalId",
+            "externalUrl",
+            "createdAt",
+            "updatedAt",
+            "projectId",
+            "integrationId",
+            "visibility",
+            "tags",
+            "messageCount",
+            "properties",
+            "userProperties",
+        ],
+        Kind::Feedback => &[
+            "id",
+            "type",
+            "messageId",
+            "conversationId",
+            "createdAt",
+            "updatedAt",
+            "details",
+            "reasons",
+            "sources",
+            "properties",
+            "userProperties",
+        ],
+    }
+}
+
+/// A CSV row: scalars as text, null and absent as empty, objects and arrays as compact JSON.
+fn csv_row(kind: Kind, record: &serde_json::Value) -> Vec<String> {
+    csv_columns(kind)
+        .iter()
+        .map(|column| match *column {
+            "messageCount" => record["messages"]
+                .as_array()
+                .map_or(String::new(), |m| m.len().to_string()),
+            "conversationId" => cell(&record["conversation"]["id"]),
+            column => cell(&record[column]),
+        })
+        .collect()
+}
+
+fn cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(error) => panic!("invalid test JSON: {error}"),
+        }
+    }
+
+    #[test]
+    fn a_multi_line_record_keeps_every_token() {
+        let record = raw(
+            "{\n  \"id\": \"a b\\\"\\\\\",\n  \"n\": 1.50,\n  \"big\": 123456789012345678901234567890,\n  \"s\": \"\\u00e9\\n\"\n}",
+        );
+        let mut out = Vec::new();
+        assert!(write_one_line(&mut out, &record).is_ok());
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            r#"{"id":"a b\"\\","n":1.50,"big":123456789012345678901234567890,"s":"\u00e9\n"}"#
+        );
+        let single = raw(r#"{ "id" : 1.0 }"#);
+        let mut out = Vec::new();
+        assert!(write_one_line(&mut out, &single).is_ok());
+        assert_eq!(out, br#"{ "id" : 1.0 }"#);
+    }
+
+    #[test]
+    fn ids_are_strings_or_numbers() {
+        assert_eq!(
+            record_id(&raw(r#"{"id":"conv_1"}"#)).as_deref(),
+            Some("conv_1")
+        );
+        assert_eq!(record_id(&raw(r#"{"id":42}"#)).as_deref(), Some("42"));
+        assert_eq!(record_id(&raw(r#"{"id":null}"#)), None);
+        assert_eq!(record_id(&raw(r#"{"name":"x"}"#)), None);
+        assert_eq!(record_id(&raw("[1]")), None);
+    }
+}

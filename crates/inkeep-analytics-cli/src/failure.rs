@@ -1,0 +1,121 @@
+//! Why a command failed, and the documented exit code each kind of failure gives.
+
+use std::fmt;
+
+use inkeep_analytics::Error;
+
+/// Usage errors and input refused before any request.
+pub const EXIT_USAGE: u8 = 2;
+/// 401 and 403.
+pub const EXIT_AUTH: u8 = 3;
+/// 404.
+pub const EXIT_NOT_FOUND: u8 = 4;
+/// Any other answer of the API with an error status, or one that does not decode.
+pub const EXIT_API: u8 = 5;
+/// The network: refused connections, resets, timeouts.
+pub const EXIT_NETWORK: u8 = 6;
+/// Anything else, such as an output file that cannot be written.
+pub const EXIT_OTHER: u8 = 1;
+
+/// A failed command.
+#[derive(Debug)]
+pub enum Failure {
+    /// The SDK reported an error while doing `what`.
+    Api {
+        /// What the program was doing, such as `exporting conversations`.
+        what: String,
+        /// The error.
+        error: Error,
+    },
+    /// The command line or an input file is wrong.
+    Usage(String),
+    /// Reading or writing a local file failed.
+    Io {
+        /// What the program was doing.
+        what: String,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// The reader of standard output went away (`| head`): not a failure.
+    BrokenPipe,
+}
+
+impl Failure {
+    /// A failure of the SDK while doing `what`.
+    pub fn api(what: impl Into<String>) -> impl FnOnce(Error) -> Failure {
+        let what = what.into();
+        move |error| Failure::Api { what, error }
+    }
+
+    /// A failure of local I/O while doing `what`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Failure {
+        let what = what.into();
+        move |error| {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                Failure::BrokenPipe
+            } else {
+                Failure::Io { what, error }
+            }
+        }
+    }
+
+    /// The documented exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => EXIT_USAGE,
+            Failure::Io { .. } => EXIT_OTHER,
+            Failure::BrokenPipe => 0,
+            Failure::Api { error, .. } => match error {
+                Error::InvalidInput { .. } | Error::Configuration { .. } => EXIT_USAGE,
+                Error::Transport { .. } | Error::Timeout { .. } => EXIT_NETWORK,
+                Error::Api(api) => match api.status.as_u16() {
+                    401 | 403 => EXIT_AUTH,
+                    404 => EXIT_NOT_FOUND,
+                    _ => EXIT_API,
+                },
+                _ => EXIT_API,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage(message) => f.write_str(message),
+            Failure::Io { what, error } => write!(f, "{what}: {error}"),
+            Failure::BrokenPipe => f.write_str("the output was closed"),
+            Failure::Api { what, error } => match error {
+                // One line with what failed, the status, code, detail and request id.
+                Error::Api(api) => {
+                    write!(
+                        f,
+                        "{what} failed: {} {}",
+                        api.status.as_u16(),
+                        api.status.canonical_reason().unwrap_or("")
+                    )?;
+                    if let Some(code) = &api.code {
+                        write!(f, ", code {code}")?;
+                    }
+                    match (&api.detail, &api.title) {
+                        (Some(detail), _) => write!(f, ": {detail}")?,
+                        (None, Some(title)) => write!(f, ": {title}")?,
+                        (None, None) => {
+                            let body = api.body_text();
+                            let body = body.trim();
+                            if !body.is_empty() {
+                                let snippet: String = body.chars().take(120).collect();
+                                write!(f, ": {snippet:?}")?;
+                            }
+                        }
+                    }
+                    if let Some(request_id) = &api.request_id {
+                        write!(f, " (request id {request_id})")?;
+                    }
+                    Ok(())
+                }
+                other => write!(f, "{what} failed: {other}"),
+            },
+        }
+    }
+}

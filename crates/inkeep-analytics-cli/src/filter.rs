@@ -1,0 +1,375 @@
+//! The `--where` filter expressions of `query`, parsed into the API's filter JSON with errors that point at the problem.
+//!
+//! Grammar: `expr := and ("or" and)*`, `and := atom ("and" atom)*`, `atom := "(" expr ")" | condition`.
+//! A condition is a field, an operator and (for most operators) a JSON value; see `query --help`.
+//! A field with dots (`properties.plan`) is a JSON path into the field before the first dot.
+
+use serde_json::{Value, json};
+
+/// Parses `text` for a view whose fields are `fields`; the result is the API's `Filter` JSON.
+pub fn parse(text: &str, fields: &[&str]) -> Result<Value, String> {
+    let mut parser = Parser {
+        text,
+        at: 0,
+        fields,
+    };
+    let filter = parser.expression(0)?;
+    parser.skip_space();
+    if parser.at < text.len() {
+        return Err(parser.error("expected `and`, `or` or the end"));
+    }
+    Ok(filter)
+}
+
+/// How deep parentheses may nest: deeper input is refused rather than risking the stack.
+const MAX_DEPTH: usize = 64;
+
+struct Parser<'a> {
+    text: &'a str,
+    at: usize,
+    fields: &'a [&'a str],
+}
+
+impl Parser<'_> {
+    fn rest(&self) -> &str {
+        &self.text[self.at..]
+    }
+
+    fn error(&self, what: &str) -> String {
+        let near: String = self.rest().chars().take(20).collect();
+        if near.is_empty() {
+            format!("invalid filter: {what}, at the end")
+        } else {
+            format!(
+                "invalid filter: {what}, at column {} near {near:?}",
+                self.text[..self.at].chars().count() + 1
+            )
+        }
+    }
+
+    fn skip_space(&mut self) {
+        let trimmed = self.rest().trim_start();
+        self.at = self.text.len() - trimmed.len();
+    }
+
+    /// Consumes `word` when it is the next word (case-insensitive, not a prefix of a longer word).
+    fn keyword(&mut self, word: &str) -> bool {
+        self.skip_space();
+        let rest = self.rest();
+        let Some(candidate) = rest.get(..word.len()) else {
+            return false;
+        };
+        let boundary = rest[word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        if candidate.eq_ignore_ascii_case(word) && boundary {
+            self.at += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn symbol(&mut self, symbol: &str) -> bool {
+        self.skip_space();
+        if self.rest().starts_with(symbol) {
+            self.at += symbol.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expression(&mut self, depth: usize) -> Result<Value, String> {
+        let mut any = vec![self.conjunction(depth)?];
+        while self.keyword("or") {
+            any.push(self.conjunction(depth)?);
+        }
+        Ok(if any.len() == 1 {
+            any.remove(0)
+        } else {
+            json!({"or": any})
+        })
+    }
+
+    fn conjunction(&mut self, depth: usize) -> Result<Value, String> {
+        let mut all = vec![self.atom(depth)?];
+        while self.keyword("and") {
+            all.push(self.atom(depth)?);
+        }
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            json!({"and": all})
+        })
+    }
+
+    fn atom(&mut self, depth: usize) -> Result<Value, String> {
+        if self.symbol("(") {
+            if depth >= MAX_DEPTH {
+                return Err(self.error(&format!("parentheses nest deeper than {MAX_DEPTH}")));
+            }
+            let inner = self.expression(depth + 1)?;
+            if !self.symbol(")") {
+                return Err(self.error("expected `)`"));
+            }
+            return Ok(inner);
+        }
+        self.condition()
+    }
+
+    fn field(&mut self) -> Result<(String, Vec<String>), String> {
+        self.skip_space();
+        let length = self
+            .rest()
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(self.rest().len());
+        if length == 0 {
+            return Err(self.error("expected a field"));
+        }
+        let name = &self.rest()[..length];
+        let mut parts = name.split('.');
+        let field = parts.next().unwrap_or_default().to_string();
+        let path: Vec<String> = parts.map(str::to_string).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(self.error("a JSON path has an empty part"));
+        }
+        if !self.fields.contains(&field.as_str()) {
+            return Err(format!(
+                "invalid filter: {field:?} is not a field of this view; its fields are {}",
+                self.fields.join(", ")
+            ));
+        }
+        self.at += length;
+        Ok((field, path))
+    }
+
+    fn value(&mut self) -> Result<Value, String> {
+        self.skip_space();
+        let mut values = serde_json::Deserializer::from_str(self.rest()).into_iter::<Value>();
+        match values.next() {
+            Some(Ok(value)) => {
+                self.at += values.byte_offset();
+                Ok(value)
+            }
+            _ => Err(self.error("expected a JSON value such as \"text\", 42, true, null or [..]")),
+        }
+    }
+
+    fn list(&mut self) -> Result<Value, String> {
+        let value = self.value()?;
+        if value.is_array() {
+            Ok(value)
+        } else {
+            Err(self.error("expected a list such as [\"a\", \"b\"]"))
+        }
+    }
+
+    fn condition(&mut self) -> Result<Value, String> {
+        let (field, path) = self.field()?;
+        let (operator, value) = if self.symbol("!=") {
+            ("neq", Some(self.value()?))
+        } else if self.symbol(">=") {
+            ("gte", Some(self.value()?))
+        } else if self.symbol("<=") {
+            ("lte", Some(self.value()?))
+        } else if self.symbol("=") {
+            ("eq", Some(self.value()?))
+        } else if self.symbol(">") {
+            ("gt", Some(self.value()?))
+        } else if self.symbol("<") {
+            ("lt", Some(self.value()?))
+        } else if self.keyword("in") {
+            ("in", Some(self.list()?))
+        } else if self.keyword("not") {
+            if !self.keyword("in") {
+                return Err(self.error("expected `in` after `not`"));
+            }
+            ("notIn", Some(self.list()?))
+        } else if self.keyword("contains") {
+            ("arrayContains", Some(self.value()?))
+        } else if self.keyword("has") {
+            if self.keyword("key") {
+                ("jsonHasKey", Some(self.value()?))
+            } else if self.keyword("any") && self.keyword("keys") {
+                ("jsonHasAnyKey", Some(self.list()?))
+            } else if self.keyword("all") && self.keyword("keys") {
+                ("jsonHasAllKeys", Some(self.list()?))
+            } else {
+                return Err(self.error("expected `key`, `any keys` or `all keys` after `has`"));
+            }
+        } else if self.keyword("json") {
+            if self.keyword("contains") {
+                ("jsonContains", Some(self.value()?))
+            } else if self.keyword("contained") && self.keyword("by") {
+                ("jsonContainedBy", Some(self.value()?))
+            } else {
+                return Err(self.error("expected `contains` or `contained by` after `json`"));
+            }
+        } else if self.keyword("array") {
+            if !(self.keyword("contains") && self.keyword("object")) {
+                return Err(self.error("expected `contains object` after `array`"));
+            }
+            ("jsonArrayContainsObject", Some(self.value()?))
+        } else if self.keyword("is") {
+            if self.keyword("null") {
+                ("isNull", None)
+            } else if self.keyword("not") && self.keyword("null") {
+                ("isNotNull", None)
+            } else {
+                return Err(self.error("expected `null` or `not null` after `is`"));
+            }
+        } else {
+            return Err(self.error("expected an operator (=, !=, >, >=, <, <=, in, not in, contains, has, json, array, is)"));
+        };
+        let mut condition = json!({"field": field, "operator": operator});
+        if let Some(value) = value {
+            condition["value"] = if path.is_empty() {
+                value
+            } else {
+                json!({"path": path, "value": value})
+            };
+        } else if !path.is_empty() {
+            condition["value"] = json!({"path": path, "value": null});
+        }
+        Ok(json!({"condition": condition}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIELDS: &[&str] = &[
+        "id",
+        "type",
+        "userMessageCount",
+        "properties",
+        "userProperties",
+        "tags",
+    ];
+
+    fn condition(field: &str, operator: &str, value: Value) -> Value {
+        json!({"condition": {"field": field, "operator": operator, "value": value}})
+    }
+
+    #[test]
+    fn every_operator_parses() {
+        let cases = [
+            (
+                "type = \"openai\"",
+                condition("type", "eq", json!("openai")),
+            ),
+            (
+                "type != \"openai\"",
+                condition("type", "neq", json!("openai")),
+            ),
+            (
+                "userMessageCount > 3",
+                condition("userMessageCount", "gt", json!(3)),
+            ),
+            (
+                "userMessageCount >= 3",
+                condition("userMessageCount", "gte", json!(3)),
+            ),
+            (
+                "userMessageCount < 3.5",
+                condition("userMessageCount", "lt", json!(3.5)),
+            ),
+            (
+                "userMessageCount <= 3",
+                condition("userMessageCount", "lte", json!(3)),
+            ),
+            (
+                "type in [\"openai\", null]",
+                condition("type", "in", json!(["openai", null])),
+            ),
+            (
+                "type not in [\"a\"]",
+                condition("type", "notIn", json!(["a"])),
+            ),
+            (
+                "tags contains \"x\"",
+                condition("tags", "arrayContains", json!("x")),
+            ),
+            (
+                "properties has key \"plan\"",
+                condition("properties", "jsonHasKey", json!("plan")),
+            ),
+            (
+                "properties has any keys [\"a\"]",
+                condition("properties", "jsonHasAnyKey", json!(["a"])),
+            ),
+            (
+                "properties has all keys [\"a\",\"b\"]",
+                condition("properties", "jsonHasAllKeys", json!(["a", "b"])),
+            ),
+            (
+                "properties json contains {\"a\":1}",
+                condition("properties", "jsonContains", json!({"a": 1})),
+            ),
+            (
+                "properties json contained by {\"a\":1}",
+                condition("properties", "jsonContainedBy", json!({"a": 1})),
+            ),
+            (
+                "properties array contains object {\"a\":1}",
+                condition("properties", "jsonArrayContainsObject", json!({"a": 1})),
+            ),
+            (
+                "properties.plan = \"pro\"",
+                condition(
+                    "properties",
+                    "eq",
+                    json!({"path": ["plan"], "value": "pro"}),
+                ),
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text, FIELDS), Ok(expected), "{text}");
+        }
+        assert_eq!(
+            parse("id is null", FIELDS),
+            Ok(json!({"condition": {"field": "id", "operator": "isNull"}}))
+        );
+        assert_eq!(
+            parse("id IS NOT NULL", FIELDS),
+            Ok(json!({"condition": {"field": "id", "operator": "isNotNull"}}))
+        );
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or_and_parentheses_group() {
+        let a = condition("type", "eq", json!("a"));
+        let b = condition("type", "eq", json!("b"));
+        let c = condition("type", "eq", json!("c"));
+        assert_eq!(
+            parse("type = \"a\" or type = \"b\" and type = \"c\"", FIELDS),
+            Ok(json!({"or": [a.clone(), {"and": [b.clone(), c.clone()]}]}))
+        );
+        assert_eq!(
+            parse("(type = \"a\" or type = \"b\") and type = \"c\"", FIELDS),
+            Ok(json!({"and": [{"or": [a, b]}, c]}))
+        );
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        for (text, expected) in [
+            ("nope = 1", "is not a field of this view"),
+            ("type", "expected an operator"),
+            ("type = ", "expected a JSON value"),
+            ("type in \"a\"", "expected a list"),
+            ("(type = 1", "expected `)`"),
+            ("type = 1 type = 2", "expected `and`, `or` or the end"),
+            ("properties. = 1", "empty part"),
+            ("", "expected a field"),
+        ] {
+            let error = parse(text, FIELDS).err().unwrap_or_default();
+            assert!(error.contains(expected), "{text:?} gave {error:?}");
+        }
+        let deep = format!("{}type = 1{}", "(".repeat(500), ")".repeat(500));
+        assert!(parse(&deep, FIELDS).is_err_and(|e| e.contains("nest deeper")));
+    }
+}
