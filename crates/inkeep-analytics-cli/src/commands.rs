@@ -366,7 +366,7 @@ fn conversation_table(records: &[Value]) -> Table {
             cell(&record["type"]),
             record["messages"]
                 .as_array()
-                .map_or("-".into(), |m| m.len().to_string()),
+                .map_or(String::new(), |m| m.len().to_string()),
             cell(&record["createdAt"]),
             cell(&record["visibility"]),
             cell(&record["externalId"]),

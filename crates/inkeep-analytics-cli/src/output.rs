@@ -31,7 +31,7 @@ impl Table {
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
             for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(cell.chars().count());
+                *width = (*width).max(cell.chars().count().max(1));
             }
         }
         let mut out = String::new();
@@ -41,8 +41,10 @@ impl Table {
                 if index > 0 {
                     line.push_str("  ");
                 }
+                // People read an empty cell as a gap in the layout, so a table shows it as `-`.
+                let cell = if cell.is_empty() { "-" } else { cell.as_str() };
                 line.push_str(cell);
-                line.extend(std::iter::repeat_n(' ', width - cell.chars().count()));
+                line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
             }
             out.push_str(line.trim_end());
             out.push('\n');
@@ -66,10 +68,11 @@ impl Table {
     }
 }
 
-/// A cell for a JSON value: text as is, null or absent as `-`, anything else as compact JSON.
+/// A cell for a JSON value: text as is, null or absent as empty (shown as `-` in tables, as in
+/// the export's CSV), anything else as compact JSON.
 pub fn cell(value: &Value) -> String {
     match value {
-        Value::Null => "-".to_string(),
+        Value::Null => String::new(),
         Value::String(text) => text.replace(['\n', '\r', '\t'], " "),
         other => other.to_string(),
     }
@@ -127,11 +130,11 @@ mod tests {
     fn tables_align_and_do_not_trail() {
         let mut table = Table::new(&["ID", "TYPE"]);
         table.rows.push(vec!["conv_1".into(), "openai".into()]);
-        table.rows.push(vec!["c2".into(), "-".into()]);
+        table.rows.push(vec!["c2".into(), cell(&Value::Null)]);
         assert_eq!(table.render(), "ID      TYPE\nconv_1  openai\nc2      -\n");
         assert_eq!(
             table.csv().ok().as_deref(),
-            Some("ID,TYPE\nconv_1,openai\nc2,-\n")
+            Some("ID,TYPE\nconv_1,openai\nc2,\n")
         );
     }
 }
