@@ -390,9 +390,15 @@ fn feedback_table(records: &[Value]) -> Table {
     table
 }
 
-/// A table whose columns are the keys of the rows, in the order they first appear.
-fn dynamic_table(rows: &[Value]) -> Table {
-    let mut columns: Vec<String> = Vec::new();
+/// A table whose columns are the keys of the rows: first those named in `preferred` (the
+/// selections, in the order given), then the others in the order they first appear. Rows are
+/// JSON objects whose keys come back sorted, which would put `count_id` before `type`.
+fn dynamic_table(rows: &[Value], preferred: &[String]) -> Table {
+    let mut columns: Vec<String> = preferred
+        .iter()
+        .filter(|key| rows.iter().any(|row| row.get(key.as_str()).is_some()))
+        .cloned()
+        .collect();
     for row in rows {
         if let Some(object) = row.as_object() {
             for key in object.keys() {
@@ -415,6 +421,31 @@ fn dynamic_table(rows: &[Value]) -> Table {
         );
     }
     table
+}
+
+/// The row key each `--select` produces: the field, `<function>_<field>`, or `<field>_<unit>`.
+fn selection_keys(body: &Value) -> Vec<String> {
+    let Some(selections) = body["select"].as_array() else {
+        return Vec::new();
+    };
+    selections
+        .iter()
+        .filter_map(|selection| {
+            let field = selection["field"].as_str();
+            match selection["type"].as_str()? {
+                "field" => field.map(str::to_string),
+                "aggregation" => {
+                    let function = selection["aggregation"].as_str()?;
+                    Some(match field {
+                        Some(field) => format!("{function}_{field}"),
+                        None => function.to_string(),
+                    })
+                }
+                "time" => Some(format!("{}_{}", field?, selection["timeUnit"].as_str()?)),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn view_fields(view: QueryView) -> &'static [&'static str] {
@@ -553,6 +584,7 @@ fn typed<T: DeserializeOwned>(body: Value) -> Result<T, Failure> {
 
 async fn query(global: &GlobalOptions, client: &Client, args: QueryArgs) -> Result<(), Failure> {
     let body = query_body(&args)?;
+    let preferred = selection_keys(&body);
     let what = format!("querying {:?}", args.view).to_lowercase();
     if args.csv {
         let export = match args.view {
@@ -612,7 +644,7 @@ async fn query(global: &GlobalOptions, client: &Client, args: QueryArgs) -> Resu
         output::render_document(&to_value(&response), format)
     } else {
         let rows: Vec<Value> = response.data.result.iter().map(to_value).collect();
-        output::render_records(&rows, format, dynamic_table)?
+        output::render_records(&rows, format, |rows| dynamic_table(rows, &preferred))?
     };
     output::emit(&text, global.output.as_deref())
 }
