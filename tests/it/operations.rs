@@ -28,6 +28,24 @@ fn with_key(when: httpmock::When) -> httpmock::When {
     when.header("authorization", format!("Bearer {TEST_KEY}"))
 }
 
+/// Matches a write the caller sent without an id: the body as given, plus the random UUID the
+/// client sets so that a retry is an upsert.
+fn with_generated_id(when: httpmock::When, body: &impl serde::Serialize) -> httpmock::When {
+    let expected = serde_json::to_value(body).unwrap_or_default();
+    when.is_true(move |request| {
+        let Ok(Value::Object(mut sent)) = serde_json::from_slice::<Value>(request.body_ref())
+        else {
+            return false;
+        };
+        let id = sent.remove("id");
+        let is_uuid = id
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_some_and(|id| id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4);
+        is_uuid && Value::Object(sent) == expected
+    })
+}
+
 /// The JSON object `value`, or an empty one when it is not an object.
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -525,7 +543,7 @@ async fn log_conversation_sends_a_support_copilot_conversation() -> TestResult {
     let logged: types::Conversation =
         serde_json::from_value(support_conversation("copilot_1", "support_copilot"))?;
     let mock = server.log_conversation(|when, then| {
-        with_key(when.body(&body).into_inner());
+        with_generated_id(with_key(when.into_inner()), &body);
         then.ok(&logged);
     });
 
@@ -682,7 +700,7 @@ async fn log_event_sends_a_conversation_event() -> TestResult {
         "conversation_shared",
     ))?;
     let mock = server.log_event(|when, then| {
-        with_key(when.body(&body).into_inner());
+        with_generated_id(with_key(when.into_inner()), &body);
         then.ok(&logged);
     });
 
@@ -714,7 +732,7 @@ async fn log_event_sends_a_search_event() -> TestResult {
         "search_performed",
     ))?;
     let mock = server.log_event(|when, then| {
-        with_key(when.body(&body).into_inner());
+        with_generated_id(with_key(when.into_inner()), &body);
         then.ok(&logged);
     });
 
@@ -806,7 +824,7 @@ async fn log_feedback_sends_positive_feedback() -> TestResult {
         "createdAt": "2025-01-03T00:00:00.000Z",
     }))?;
     let mock = server.log_feedback(|when, then| {
-        with_key(when.body(&feedback).into_inner());
+        with_generated_id(with_key(when.into_inner()), &feedback);
         then.ok(&recorded);
     });
     let answer = client(&server).log_feedback(feedback.clone()).await?;

@@ -16,6 +16,7 @@ fn fast_client(server: &MockServer, max_retries: u32) -> Client {
         max_retries,
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
+        ..RetryPolicy::default()
     };
     match Client::builder()
         .api_key(TEST_KEY)
@@ -123,6 +124,7 @@ async fn retry_after_is_waited_for() {
             max_retries: 1,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_secs(5),
+            ..RetryPolicy::default()
         })
         .build()
     {
@@ -161,7 +163,7 @@ async fn client_errors_are_not_retried() {
 }
 
 #[tokio::test]
-async fn writes_are_sent_once_even_on_a_transient_failure() {
+async fn writes_without_an_id_are_sent_once_even_on_a_transient_failure() {
     let server = MockServer::start_async().await;
     let (calls, responder) = flaky(1, 503, None, openai_conversation("c1"));
     server
@@ -170,8 +172,14 @@ async fn writes_are_sent_once_even_on_a_transient_failure() {
             then.respond_with(responder);
         })
         .await;
+    // `Client::log_conversation` would give the conversation an id; the generated client sends it as is.
     let conversation = CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("hi")]);
-    let result = fast_client(&server, 3).log_conversation(conversation).await;
+    let result = fast_client(&server, 3)
+        .generated()
+        .log_conversation()
+        .body(conversation)
+        .send()
+        .await;
     assert_eq!(
         result.err().and_then(|e| e.status()).map(|s| s.as_u16()),
         Some(503)

@@ -157,7 +157,9 @@ async fn a_post_matches_its_typed_json_body() -> TestResult {
 async fn open_enums_and_unions_go_through_unchanged() -> TestResult {
     let server = MockServer::start_async().await;
     // A feedback type and a conversation kind this version of the spec does not list.
+    // With its own id, so that the SDK sends exactly this body instead of adding a generated id.
     let input: types::FeedbackInput = serde_json::from_value(json!({
+        "id": "fb_neutral",
         "type": "neutral",
         "messageId": "conv_1-m1",
     }))?;

@@ -9,6 +9,7 @@ use reqwest::header::HeaderValue;
 
 use crate::error::Error;
 use crate::hooks::{ClientState, KeyKind};
+use crate::limits::DEFAULT_MAX_RESPONSE_BYTES;
 use crate::retry::RetryPolicy;
 use crate::{Client, generated};
 
@@ -28,6 +29,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long establishing a connection may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many redirects the built-in HTTP client follows before it gives up.
+///
+/// The API does not redirect; a few hops leave room for a proxy in front of it.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// Builds a [`Client`]; every setting is checked by [`ClientBuilder::build`], before any request.
 ///
@@ -54,6 +60,7 @@ pub struct ClientBuilder {
     http_client: Option<reqwest::Client>,
     allow_insecure_http: bool,
     retry: RetryPolicy,
+    max_response_bytes: Option<u64>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -71,6 +78,7 @@ impl fmt::Debug for ClientBuilder {
             )
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("retry", &self.retry)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish()
     }
 }
@@ -128,22 +136,36 @@ impl ClientBuilder {
     }
 
     /// Uses your own `reqwest::Client` (proxies, TLS roots, connection pools) instead of building one.
+    ///
+    /// Its redirect policy applies instead of this crate's (at most [`MAX_REDIRECTS`], never from
+    /// `https` to `http`). Either way `reqwest` drops the `Authorization` header when a redirect
+    /// leads to another host, port or scheme.
     pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
         self.http_client = Some(http_client);
         self
     }
 
-    /// How many times an idempotent request (a read, a delete, a query) is retried after a
-    /// transient failure; [`crate::DEFAULT_MAX_RETRIES`] when unset, 0 turns retries off.
-    /// Writes are never retried.
+    /// How many times an idempotent request (a read, a delete, a query, a write that carries an
+    /// id) is retried after a transient failure; [`crate::DEFAULT_MAX_RETRIES`] when unset, 0 turns
+    /// retries off. [`crate::Client::with_max_retries`] changes it for some calls only.
     pub fn max_retries(mut self, max_retries: u32) -> Self {
         self.retry.max_retries = max_retries;
         self
     }
 
-    /// The whole retry policy: count and backoff.
+    /// The whole retry policy: count, backoff and time limit.
+    /// [`crate::Client::with_retry_policy`] changes it for some calls only.
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
+        self
+    }
+
+    /// The largest JSON response body the client reads, in bytes; [`crate::DEFAULT_MAX_RESPONSE_BYTES`]
+    /// (256 MiB) when unset. A larger body is refused with [`Error::ResponseTooLarge`], from its
+    /// `Content-Length` before reading any of it, or once that many bytes have arrived.
+    /// CSV exports are streamed, never held whole, and not limited. Must be at least 1.
+    pub fn max_response_bytes(mut self, max_response_bytes: u64) -> Self {
+        self.max_response_bytes = Some(max_response_bytes);
         self
     }
 
@@ -179,6 +201,14 @@ impl ClientBuilder {
     /// Checks every setting and builds the client. Nothing is sent.
     pub fn build(self) -> Result<Client, Error> {
         let authorization = authorization_header(self.api_key.as_deref())?;
+        let max_response_bytes = self
+            .max_response_bytes
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES);
+        if max_response_bytes == 0 {
+            return Err(Error::configuration(
+                "max_response_bytes must be at least 1",
+            ));
+        }
         let api_key = self.api_key.unwrap_or_default();
         let base_url = validate_base_url(
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
@@ -192,6 +222,7 @@ impl ClientBuilder {
                 .user_agent(self.user_agent.unwrap_or_else(|| {
                     format!("inkeep-analytics-rust/{}", env!("CARGO_PKG_VERSION"))
                 }))
+                .redirect(redirect_policy())
                 .build()
                 .map_err(|source| {
                     Error::configuration_with_source("cannot build the HTTP client", source)
@@ -205,10 +236,31 @@ impl ClientBuilder {
                 &api_key,
                 self.key_kind.unwrap_or(KeyKind::ApiIntegration),
                 self.retry,
+                max_response_bytes,
             ),
         );
         Ok(Client::from_generated(generated))
     }
+}
+
+/// Follows at most [`MAX_REDIRECTS`] redirects, and none from `https` to `http`, which would send
+/// the request (and its body) in clear text. `reqwest` itself drops `Authorization` when the host,
+/// port or scheme changes, so the key never reaches the host a redirect points to.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else if attempt.url().scheme() == "http"
+            && attempt
+                .previous()
+                .iter()
+                .any(|previous| previous.scheme() == "https")
+        {
+            attempt.error("refusing to follow a redirect from https to plain http")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn authorization_header(api_key: Option<&str>) -> Result<HeaderValue, Error> {

@@ -29,28 +29,33 @@ pub enum Error {
     Api(Box<ApiError>),
 
     /// The request could not be sent, or the response could not be read.
-    #[error("{operation}: transport error: {source}")]
+    #[error("{operation}: transport error: {source}{}", after_attempts(.attempts))]
     Transport {
         /// The operation, by its `operationId`.
         operation: &'static str,
         /// What `reqwest` reported.
         #[source]
         source: reqwest::Error,
+        /// How many times the request was sent, retries included.
+        attempts: u32,
     },
 
     /// The request, or reading its response, took longer than the configured timeout.
-    #[error("{operation}: timed out: {source}")]
+    #[error("{operation}: timed out: {source}{}", after_attempts(.attempts))]
     Timeout {
         /// The operation, by its `operationId`.
         operation: &'static str,
         /// What `reqwest` reported.
         #[source]
         source: reqwest::Error,
+        /// How many times the request was sent, retries included.
+        attempts: u32,
     },
 
     /// A success response whose body does not match the spec.
     #[error(
-        "{operation}: cannot decode the {status} response: {source}; body starts with {snippet:?}"
+        "{operation}: cannot decode the {status} response: {source}; body starts with {snippet:?}{}",
+        after_attempts(.attempts)
     )]
     Decode {
         /// The operation, by its `operationId`.
@@ -64,6 +69,23 @@ pub enum Error {
         /// Where decoding stopped.
         #[source]
         source: serde_json::Error,
+        /// How many times the request was sent, retries included.
+        attempts: u32,
+    },
+
+    /// A JSON response body larger than [`crate::ClientBuilder::max_response_bytes`]: refused from
+    /// its `Content-Length`, or as soon as that many bytes had arrived, so it was never held whole.
+    #[error(
+        "{operation}: the response body is larger than the limit of {limit} bytes (ClientBuilder::max_response_bytes){}",
+        after_attempts(.attempts)
+    )]
+    ResponseTooLarge {
+        /// The operation, by its `operationId`.
+        operation: &'static str,
+        /// The limit, in bytes.
+        limit: u64,
+        /// How many times the request was sent, retries included.
+        attempts: u32,
     },
 
     /// An argument was refused before any request was sent.
@@ -135,6 +157,35 @@ impl Error {
         }
     }
 
+    /// How many times the request was sent, retries included: 1 when it was not retried, 0 when
+    /// nothing was sent (an error found before any request, or one that is not about a request).
+    ///
+    /// Errors converted with [`Error::from_generated`] report 1, since the generated client does
+    /// not say how many times its hooks retried.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Error::Api(api) => api.attempts,
+            Error::Transport { attempts, .. }
+            | Error::Timeout { attempts, .. }
+            | Error::Decode { attempts, .. }
+            | Error::ResponseTooLarge { attempts, .. } => *attempts,
+            _ => 0,
+        }
+    }
+
+    /// Records how many attempts led to this error.
+    pub(crate) fn with_attempts(mut self, count: u32) -> Self {
+        match &mut self {
+            Error::Api(api) => api.attempts = count,
+            Error::Transport { attempts, .. }
+            | Error::Timeout { attempts, .. }
+            | Error::Decode { attempts, .. }
+            | Error::ResponseTooLarge { attempts, .. } => *attempts = count,
+            _ => {}
+        }
+        self
+    }
+
     /// The request id the server gave, to quote to Inkeep support.
     pub fn request_id(&self) -> Option<&str> {
         self.as_api().and_then(|api| api.request_id.as_deref())
@@ -192,6 +243,7 @@ impl Error {
                 source: serde_json::Error::io(std::io::Error::other(format!(
                     "the spec does not document status {status} for this operation"
                 ))),
+                attempts: 1,
             },
             Ok(body) => ApiError::from_parts(operation, status, &headers, body).into(),
             Err(source) => Error::transport(operation, source),
@@ -226,20 +278,46 @@ impl Error {
                         .and_then(|json| serde_json::from_str(&json).ok());
                 }
             }
-            Error::Decode { body, snippet, .. } => {
+            Error::Decode {
+                body,
+                snippet,
+                source,
+                ..
+            } => {
                 *body = redact_bytes(body, secret);
                 *snippet = snippet.replace(secret, REDACTED);
+                // serde_json quotes the values it rejects ("invalid type: string ..."); its error
+                // cannot be edited, so a message that quotes the key is replaced by a scrubbed copy.
+                let message = source.to_string();
+                if message.contains(secret) {
+                    *source = serde::de::Error::custom(message.replace(secret, REDACTED));
+                }
             }
             _ => {}
         }
         self
     }
 
+    /// Classifies a `reqwest` failure: a body refused for its size, a timeout, or anything else.
     pub(crate) fn transport(operation: &'static str, source: reqwest::Error) -> Self {
-        if source.is_timeout() {
-            Error::Timeout { operation, source }
+        if let Some(too_large) = crate::limits::too_large(&source) {
+            Error::ResponseTooLarge {
+                operation,
+                limit: too_large.limit,
+                attempts: 1,
+            }
+        } else if source.is_timeout() {
+            Error::Timeout {
+                operation,
+                source,
+                attempts: 1,
+            }
         } else {
-            Error::Transport { operation, source }
+            Error::Transport {
+                operation,
+                source,
+                attempts: 1,
+            }
         }
     }
 
@@ -255,6 +333,24 @@ impl Error {
             snippet: snippet(&body),
             body,
             source,
+            attempts: 1,
+        }
+    }
+}
+
+/// The suffix of a message when the request was sent more than once.
+fn after_attempts(attempts: &u32) -> AfterAttempts {
+    AfterAttempts(*attempts)
+}
+
+struct AfterAttempts(u32);
+
+impl fmt::Display for AfterAttempts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 > 1 {
+            write!(f, " (after {} attempts)", self.0)
+        } else {
+            Ok(())
         }
     }
 }
@@ -265,14 +361,19 @@ impl From<ApiError> for Error {
     }
 }
 
-/// Reads at most [`MAX_ERROR_BODY`] bytes of a body and drops the rest unread.
+/// Reads at most [`MAX_ERROR_BODY`] bytes of a body and drops the rest unread; a body stopped by
+/// the client's response-size limit keeps what arrived before it, so its status is not lost.
 async fn read_limited(
     stream: impl futures::Stream<Item = reqwest::Result<Bytes>>,
 ) -> Result<Bytes, reqwest::Error> {
     let mut stream = std::pin::pin!(stream);
     let mut body = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) if crate::limits::too_large(&error).is_some() => break,
+            Err(error) => return Err(error),
+        };
         let room = MAX_ERROR_BODY.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= MAX_ERROR_BODY {
@@ -335,6 +436,8 @@ pub struct ApiError {
     pub problem: Option<crate::types::Problem>,
     /// The body as received (at most 64 KiB of it).
     pub body: Bytes,
+    /// How many times the request was sent, retries included; this is the last answer.
+    pub attempts: u32,
 }
 
 impl ApiError {
@@ -384,6 +487,7 @@ impl ApiError {
             request_id: field("requestId").or(header_request_id),
             problem: serde_json::from_slice(&body).ok(),
             body,
+            attempts: 1,
         }
     }
 
@@ -416,7 +520,7 @@ impl fmt::Display for ApiError {
         if let Some(request_id) = &self.request_id {
             write!(f, " [request id {request_id}]")?;
         }
-        Ok(())
+        write!(f, "{}", AfterAttempts(self.attempts))
     }
 }
 
@@ -431,6 +535,7 @@ impl fmt::Debug for ApiError {
             .field("instance", &self.instance)
             .field("request_id", &self.request_id)
             .field("body", &self.body_text())
+            .field("attempts", &self.attempts)
             .finish()
     }
 }

@@ -1,4 +1,4 @@
-//! Hooks that progenitor's generated methods call around every request: the key, the accepted media type and the local checks that need the built request.
+//! Hooks that progenitor's generated methods call around every request: the key, the accepted media type, the local checks that need the built request, retries and the response-size limit.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,7 +8,11 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 
 use crate::generated::Client as GeneratedClient;
 use crate::generated::operations;
-use crate::retry::{RetryPolicy, is_idempotent, is_retryable_error, is_retryable_status};
+use crate::limits::limit_response;
+use crate::retry::{
+    CallRecord, Failure, RetryPolicy, describe, is_idempotent_request, is_retryable_error,
+    is_retryable_status,
+};
 
 /// The API refuses request bodies over 2 MB; refusing them here saves the upload and gives a clear error.
 pub const MAX_REQUEST_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -24,10 +28,15 @@ pub enum KeyKind {
     WebIntegration,
 }
 
-/// What the hand-written layer hands to the generated client: shared by every clone, cheap to clone.
+/// What the hand-written layer hands to the generated client: cheap to clone.
+///
+/// The key and limits are shared by every clone; the retry policy belongs to one client handle
+/// (see [`crate::Client::with_retry_policy`]); a call's record of attempts belongs to one call.
 #[derive(Clone)]
 pub struct ClientState {
     inner: Arc<StateInner>,
+    retry: RetryPolicy,
+    call: Option<Arc<CallRecord>>,
 }
 
 struct StateInner {
@@ -36,7 +45,7 @@ struct StateInner {
     /// The key itself, only to scrub it from error bodies that echo it back.
     api_key: Box<str>,
     key_kind: KeyKind,
-    retry: RetryPolicy,
+    max_response_bytes: u64,
 }
 
 impl ClientState {
@@ -45,19 +54,44 @@ impl ClientState {
         api_key: &str,
         key_kind: KeyKind,
         retry: RetryPolicy,
+        max_response_bytes: u64,
     ) -> Self {
         Self {
             inner: Arc::new(StateInner {
                 authorization,
                 api_key: api_key.into(),
                 key_kind,
-                retry,
+                max_response_bytes,
             }),
+            retry,
+            call: None,
         }
     }
 
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
-        &self.inner.retry
+        &self.retry
+    }
+
+    /// The same state with another retry policy.
+    pub(crate) fn with_retry_policy(&self, retry: RetryPolicy) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            retry,
+            call: None,
+        }
+    }
+
+    /// The same state for one call, whose attempts are counted in `record`.
+    pub(crate) fn for_call(&self, record: Arc<CallRecord>) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            retry: self.retry.clone(),
+            call: Some(record),
+        }
+    }
+
+    pub(crate) fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     pub(crate) fn key_kind(&self) -> KeyKind {
@@ -67,6 +101,14 @@ impl ClientState {
     /// Scrubs the key from anything the server sent back in `error`.
     pub(crate) fn redact(&self, error: crate::Error) -> crate::Error {
         error.redact(&self.inner.api_key)
+    }
+
+    /// Scrubs the key from a text that quotes what the server sent, such as a decoder's message.
+    pub(crate) fn redact_text(&self, text: String) -> String {
+        if self.inner.api_key.is_empty() || !text.contains(&*self.inner.api_key) {
+            return text;
+        }
+        text.replace(&*self.inner.api_key, "<redacted>")
     }
 
     /// Converts an error of a generated method, with the key scrubbed from anything the server sent back.
@@ -84,8 +126,9 @@ impl fmt::Debug for ClientState {
         f.debug_struct("ClientState")
             .field("authorization", &"Bearer <redacted>")
             .field("key_kind", &self.inner.key_kind)
-            .field("retry", &self.inner.retry)
-            .finish()
+            .field("retry", &self.retry)
+            .field("max_response_bytes", &self.inner.max_response_bytes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -130,45 +173,62 @@ impl ClientHooks<ClientState> for GeneratedClient {
         Ok(())
     }
 
-    /// Sends the request, and again after a backoff when an idempotent operation met a transient
-    /// failure (a lost connection, a timeout, 408, 429 or 5XX other than 501).
+    /// Sends the request, and again after a backoff when an idempotent request met a transient
+    /// failure (a lost connection, a timeout, 408, 429 or 5XX other than 501), within the policy's
+    /// count and time limit. A JSON answer's body is bounded by the client's response-size limit.
     async fn exec(
         &self,
         request: reqwest::Request,
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        let policy = &self.inner.inner.retry;
-        let idempotent = operations::by_method_name(info.operation_id).is_some_and(is_idempotent);
-        let mut retry = 0;
+        let state = &self.inner;
+        let policy = &state.retry;
+        let operation = operations::by_method_name(info.operation_id);
+        let name = operation.map_or(info.operation_id, |op| op.id);
+        // Calls through `Client` share their record with the call-level loop; calls through
+        // `Client::generated` count on their own.
+        let own_record;
+        let record = match &state.call {
+            Some(record) => record.as_ref(),
+            None => {
+                own_record = CallRecord::new();
+                &own_record
+            }
+        };
+        record.set_idempotent(operation.is_some_and(|op| {
+            is_idempotent_request(op, request.body().and_then(reqwest::Body::as_bytes))
+        }));
+        let limit = operation
+            .filter(|op| op.response_media_type == "application/json")
+            .map(|_| state.max_response_bytes());
         let mut request = request;
         loop {
-            let again = if idempotent && retry < policy.max_retries {
+            let attempt = record.begin_attempt();
+            let again = if record.is_idempotent() && attempt <= policy.max_retries {
                 request.try_clone()
             } else {
                 None
             };
             let result = self.client.execute(request).await;
+            let result = match limit {
+                Some(limit) => result.map(|response| limit_response(response, limit)),
+                None => result,
+            };
             let Some(next) = again else {
                 return result;
             };
             let (reason, headers) = match &result {
                 Ok(response) if is_retryable_status(response.status()) => (
-                    format!("status {}", response.status().as_u16()),
+                    Failure::Sent(format!("status {}", response.status().as_u16())),
                     Some(response.headers().clone()),
                 ),
-                Err(error) if is_retryable_error(error) => (error.to_string(), None),
+                Err(error) if is_retryable_error(error) => (Failure::Sent(describe(error)), None),
                 _ => return result,
             };
-            retry += 1;
-            let wait = policy.delay(retry, headers.as_ref());
-            tracing::warn!(
-                operation = info.operation_id,
-                attempt = retry,
-                max_retries = policy.max_retries,
-                reason = %reason,
-                wait_ms = wait.as_millis() as u64,
-                "retrying"
-            );
+            let Some(wait) = record.plan_retry(policy, name, attempt, &reason, headers.as_ref())
+            else {
+                return result;
+            };
             // The failed answer is dropped before the wait so its connection goes back to the pool.
             drop(result);
             tokio::time::sleep(wait).await;

@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod export;
 mod hooks;
+mod limits;
 mod model;
 mod pagination;
 pub mod query;
@@ -33,17 +34,18 @@ pub use chrono;
 pub use client::Client;
 pub use config::{
     ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ENV_API_KEY,
-    ENV_BASE_URL,
+    ENV_BASE_URL, MAX_REDIRECTS,
 };
 pub use error::{ApiError, Error, Result};
 pub use export::CsvExport;
 pub use generated::types;
 pub use hooks::{ClientState, KeyKind, MAX_REQUEST_BODY_BYTES};
+pub use limits::DEFAULT_MAX_RESPONSE_BYTES;
 pub use pagination::{
     ConversationPages, FeedbackItem, FeedbackPages, ListConversations, ListFeedback, MAX_PAGE_SIZE,
     RawConversationPage, RawFeedbackPage, Sentiment,
 };
-pub use retry::{DEFAULT_MAX_RETRIES, RetryPolicy};
+pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
+use futures::FutureExt;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -355,17 +356,14 @@ impl ListConversations {
             GET_ALL_CONVERSATION,
             |client, limit, offset| async move {
                 let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
-                let body = client
+                client
                     .get_raw(
                         GET_ALL_CONVERSATION,
                         "get_all_conversation",
                         "/conversations",
                         &query,
                     )
-                    .await?;
-                serde_json::from_slice(&body).map_err(|source| {
-                    Error::decode(GET_ALL_CONVERSATION, reqwest::StatusCode::OK, body, source)
-                })
+                    .await
             },
             raw_conversation_progress,
         )
@@ -385,17 +383,18 @@ async fn fetch_conversations(
     limit: Option<i64>,
     offset: Option<u64>,
 ) -> Result<ConversationList> {
-    let mut request = client.generated().get_all_conversation();
-    if let Some(limit) = limit {
-        request = request.limit(limit);
-    }
-    if let Some(offset) = offset {
-        request = request.offset(offset);
-    }
-    match request.send().await {
-        Ok(response) => Ok(response.into_inner()),
-        Err(error) => Err(client.convert_error(GET_ALL_CONVERSATION, error).await),
-    }
+    client
+        .call(GET_ALL_CONVERSATION, |g| {
+            let mut request = g.get_all_conversation();
+            if let Some(limit) = limit {
+                request = request.limit(limit);
+            }
+            if let Some(offset) = offset {
+                request = request.offset(offset);
+            }
+            request.send().boxed()
+        })
+        .await
 }
 
 /// Which list of `GET /feedback` an item came from.
@@ -475,12 +474,9 @@ impl ListFeedback {
             GET_ALL_FEEDBACK,
             |client, limit, offset| async move {
                 let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
-                let body = client
+                client
                     .get_raw(GET_ALL_FEEDBACK, "get_all_feedback", "/feedback", &query)
-                    .await?;
-                serde_json::from_slice(&body).map_err(|source| {
-                    Error::decode(GET_ALL_FEEDBACK, reqwest::StatusCode::OK, body, source)
-                })
+                    .await
             },
             |page: &RawFeedbackPage, page_size| {
                 let ids = page
@@ -529,15 +525,16 @@ async fn fetch_feedback(
     limit: Option<i64>,
     offset: Option<u64>,
 ) -> Result<FeedbackList> {
-    let mut request = client.generated().get_all_feedback();
-    if let Some(limit) = limit {
-        request = request.limit(limit);
-    }
-    if let Some(offset) = offset {
-        request = request.offset(offset);
-    }
-    match request.send().await {
-        Ok(response) => Ok(response.into_inner()),
-        Err(error) => Err(client.convert_error(GET_ALL_FEEDBACK, error).await),
-    }
+    client
+        .call(GET_ALL_FEEDBACK, |g| {
+            let mut request = g.get_all_feedback();
+            if let Some(limit) = limit {
+                request = request.limit(limit);
+            }
+            if let Some(offset) = offset {
+                request = request.offset(offset);
+            }
+            request.send().boxed()
+        })
+        .await
 }

@@ -1,22 +1,46 @@
 //! Retries of requests that are safe to repeat, with exponential backoff, full jitter and `Retry-After`.
 //!
-//! Only idempotent operations are retried: `GET` and `DELETE`, and the read-only query `POST`s.
-//! Writes (logging a conversation, an event or feedback) are sent once, so a retry can never log
-//! anything twice.
+//! A request is retried only when sending it twice cannot change the outcome: `GET` and `DELETE`,
+//! the read-only query `POST`s, and writes whose JSON body carries a top-level `id`, which the API
+//! treats as an upsert. [`crate::Client`] gives every write an id when the caller did not, so its
+//! writes are retried too; a write without an id (raw JSON through [`crate::Client::generated`])
+//! is sent once, so a retry can never log anything twice.
+//!
+//! Two places retry, sharing one [`CallRecord`] so that the bounds hold across both: the `exec`
+//! hook retries failed sends and transient statuses, and [`crate::Client`] retries a success
+//! whose body was cut off or malformed, which progenitor reads after `exec` has returned.
 
+use std::borrow::Cow;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
 
 use crate::generated::operations::Operation;
 
 /// How many times a failed request is retried by default (so at most 3 attempts).
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 
+/// How long a call may keep retrying by default, counted from its first attempt.
+pub const DEFAULT_MAX_ELAPSED: Duration = Duration::from_secs(60);
+
 /// When and how often requests are retried.
+///
+/// ```
+/// use std::time::Duration;
+/// use inkeep_analytics::RetryPolicy;
+///
+/// let patient = RetryPolicy {
+///     max_retries: 5,
+///     max_elapsed: Duration::from_secs(120),
+///     ..RetryPolicy::default()
+/// };
+/// assert_eq!(patient.initial_backoff, Duration::from_millis(200));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt; 0 turns retries off.
@@ -25,6 +49,9 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// The longest backoff, and the longest `Retry-After` honoured.
     pub max_backoff: Duration,
+    /// How long a call may keep retrying, from its first attempt: no retry starts when its wait
+    /// would end past this. An attempt under way is bounded by the request timeout, not by this.
+    pub max_elapsed: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -33,6 +60,7 @@ impl Default for RetryPolicy {
             max_retries: DEFAULT_MAX_RETRIES,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(20),
+            max_elapsed: DEFAULT_MAX_ELAPSED,
         }
     }
 }
@@ -60,7 +88,130 @@ impl RetryPolicy {
     }
 }
 
-/// Whether an operation may be sent twice without changing the outcome.
+/// What one call has spent so far, shared by the `exec` hook and the call-level loop of
+/// [`crate::Client`], so that attempts and elapsed time are bounded across both.
+#[derive(Debug)]
+pub(crate) struct CallRecord {
+    started: Instant,
+    attempts: AtomicU32,
+    idempotent: AtomicBool,
+}
+
+impl CallRecord {
+    pub(crate) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            attempts: AtomicU32::new(0),
+            idempotent: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts an attempt about to be sent and returns its number, 1 for the first.
+    pub(crate) fn begin_attempt(&self) -> u32 {
+        self.attempts
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1)
+    }
+
+    /// How many attempts were sent (at least 1 once anything was sent).
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Records whether the request may be sent again, as decided from its operation and body.
+    pub(crate) fn set_idempotent(&self, idempotent: bool) {
+        self.idempotent.store(idempotent, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_idempotent(&self) -> bool {
+        self.idempotent.load(Ordering::Relaxed)
+    }
+
+    /// Whether another attempt may follow attempt number `attempt`, and after what wait: `None` when
+    /// the request is not idempotent, the attempts are used up, or the wait would end past
+    /// `max_elapsed`. Every retry, and every retry refused for time, is logged at `warn`.
+    pub(crate) fn plan_retry(
+        &self,
+        policy: &RetryPolicy,
+        operation: &str,
+        attempt: u32,
+        failure: &Failure,
+        headers: Option<&HeaderMap>,
+    ) -> Option<Duration> {
+        if !self.is_idempotent() || attempt > policy.max_retries {
+            return None;
+        }
+        let wait = policy.delay(attempt, headers);
+        let elapsed = self.started.elapsed();
+        let reason = failure.reason();
+        if elapsed.saturating_add(wait) > policy.max_elapsed {
+            tracing::warn!(
+                operation,
+                attempt,
+                reason = %reason,
+                elapsed_ms = elapsed.as_millis() as u64,
+                max_elapsed_ms = policy.max_elapsed.as_millis() as u64,
+                "not retrying: the next attempt would start after the retry time limit"
+            );
+            return None;
+        }
+        tracing::warn!(
+            operation,
+            attempt,
+            max_attempts = policy.max_retries.saturating_add(1),
+            reason = %reason,
+            wait_ms = wait.as_millis() as u64,
+            "{}",
+            failure.event()
+        );
+        Some(wait)
+    }
+}
+
+/// Why an attempt failed in a way that another attempt may not.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A transient status, or a request that could not be sent or answered.
+    Sent(String),
+    /// A success whose body was cut off while it was read.
+    CutOff(String),
+    /// A success whose body is not JSON, or JSON that stops short.
+    Malformed(String),
+}
+
+impl Failure {
+    fn event(&self) -> &'static str {
+        match self {
+            Failure::Sent(_) => "retrying",
+            Failure::CutOff(_) => "retrying a response whose body was cut off",
+            Failure::Malformed(_) => "retrying a response whose body is malformed",
+        }
+    }
+
+    fn reason(&self) -> &str {
+        match self {
+            Failure::Sent(reason) | Failure::CutOff(reason) | Failure::Malformed(reason) => reason,
+        }
+    }
+}
+
+/// An error with its causes, `: `-separated, for the reason of a logged retry: `reqwest`'s own
+/// message alone ("error decoding response body") does not say what happened.
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let more = error.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = error.source();
+    }
+    text
+}
+
+/// Whether an operation may be sent twice without changing the outcome, whatever its body.
 pub(crate) fn is_idempotent(operation: &Operation) -> bool {
     match operation.http_method {
         "GET" | "DELETE" | "HEAD" | "OPTIONS" => true,
@@ -68,6 +219,33 @@ pub(crate) fn is_idempotent(operation: &Operation) -> bool {
         "POST" => operation.path.starts_with("/query/"),
         _ => false,
     }
+}
+
+/// Whether this request may be sent twice: an idempotent operation, or a `POST` write whose JSON
+/// object body carries a top-level, non-empty string `id`, which makes the write an upsert.
+pub(crate) fn is_idempotent_request(operation: &Operation, body: Option<&[u8]>) -> bool {
+    is_idempotent(operation)
+        || (operation.http_method == "POST" && body.is_some_and(has_top_level_id))
+}
+
+/// Whether a JSON body is an object with a non-empty string `id` at its top level.
+fn has_top_level_id(body: &[u8]) -> bool {
+    /// Only `id` is read; every other member is skipped without being kept.
+    #[derive(Deserialize)]
+    struct TopLevel<'a> {
+        #[serde(borrow, default)]
+        id: Option<Cow<'a, str>>,
+    }
+    // A derived struct also accepts a JSON array, whose first element would pass for the id.
+    let is_object = body
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'{');
+    is_object
+        && serde_json::from_slice::<TopLevel<'_>>(body)
+            .ok()
+            .and_then(|top| top.id)
+            .is_some_and(|id| !id.trim().is_empty())
 }
 
 /// Whether an answer with this status is worth another attempt.
@@ -96,7 +274,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// A random factor in [0, 1): a fresh `RandomState` is seeded from the OS, so no RNG crate is needed.
 fn jitter() -> f64 {
-    let random = RandomState::new().hash_one(std::time::Instant::now());
+    let random = RandomState::new().hash_one(Instant::now());
     (random >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -111,6 +289,7 @@ mod tests {
             max_retries: 10,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
+            ..RetryPolicy::default()
         };
         for retry in 1..=10 {
             let ceiling =
@@ -158,5 +337,90 @@ mod tests {
             let operation = by_id(id);
             assert_eq!(operation.map(is_idempotent), Some(expected), "{id}");
         }
+    }
+
+    #[test]
+    fn writes_are_idempotent_when_their_body_has_an_id() {
+        use crate::generated::operations::by_id;
+        let Some(log) = by_id("logConversation") else {
+            panic!("logConversation is not in the operation table");
+        };
+        for (body, expected) in [
+            (
+                &br#"{"id": "c1", "type": "openai", "messages": []}"#[..],
+                true,
+            ),
+            (br#"  {"type": "openai", "id": "c\u0031"}"#, true),
+            (br#"{"type": "openai", "messages": [{"id": "m1"}]}"#, false),
+            (br#"{"id": "", "type": "openai"}"#, false),
+            (br#"{"id": "  "}"#, false),
+            (br#"{"id": null}"#, false),
+            (br#"{"id": 7}"#, false),
+            (br#"["c1"]"#, false),
+            (br#"{"id": "c1", "id": "c2"}"#, false),
+            (b"not json", false),
+        ] {
+            assert_eq!(
+                is_idempotent_request(log, Some(body)),
+                expected,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(!is_idempotent_request(log, None));
+        let Some(query) = by_id("queryEvents") else {
+            panic!("queryEvents is not in the operation table");
+        };
+        assert!(is_idempotent_request(query, Some(b"{}")));
+    }
+
+    #[test]
+    fn retries_stop_at_the_count_and_the_time_limit() {
+        let policy = RetryPolicy {
+            max_retries: 2,
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            max_elapsed: Duration::from_secs(60),
+        };
+        let record = CallRecord::new();
+        assert_eq!(
+            record.plan_retry(&policy, "op", 1, &Failure::Sent("x".into()), None),
+            None,
+            "not idempotent"
+        );
+        record.set_idempotent(true);
+        assert!(
+            record
+                .plan_retry(&policy, "op", 1, &Failure::Sent("x".into()), None)
+                .is_some()
+        );
+        assert!(
+            record
+                .plan_retry(&policy, "op", 2, &Failure::Sent("x".into()), None)
+                .is_some()
+        );
+        assert_eq!(
+            record.plan_retry(&policy, "op", 3, &Failure::Sent("x".into()), None),
+            None
+        );
+
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        let hurried = RetryPolicy {
+            max_backoff: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(2),
+            ..policy
+        };
+        assert_eq!(
+            record.plan_retry(
+                &hurried,
+                "op",
+                1,
+                &Failure::Sent("x".into()),
+                Some(&headers)
+            ),
+            None,
+            "a wait past max_elapsed is not started"
+        );
     }
 }

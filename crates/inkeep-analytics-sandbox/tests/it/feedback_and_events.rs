@@ -213,9 +213,14 @@ async fn events_of_each_kind_are_logged_once_per_id() {
     };
     assert_eq!(again.created_at, first.created_at);
 
+    // Through the generated call: the SDK's own method would give the event a client id first.
     let message = client
-        .log_event(InsertEvent::message("msg_x", "message_copied"))
+        .generated()
+        .log_event()
+        .body(InsertEvent::message("msg_x", "message_copied"))
+        .send()
         .await
+        .map(|response| response.into_inner())
         .must("message event");
     assert!(
         matches!(message, SelectEvent::Message(ref m) if m.message_id == "msg_x" && m.id.starts_with("evt_"))

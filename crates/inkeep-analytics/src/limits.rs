@@ -1,0 +1,203 @@
+//! A bound on how much of a JSON response the client reads, so that a broken or hostile server cannot exhaust memory.
+//!
+//! progenitor reads a success body whole inside the generated method, so the bound is put on the
+//! body itself: the `exec` hook wraps every JSON response's body in [`LimitedBody`], which fails as
+//! soon as more bytes than the limit have arrived, or at once when `Content-Length` already says so.
+//! CSV exports are streamed to the caller chunk by chunk and never held whole, so they are not bounded.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use reqwest::ResponseBuilderExt;
+
+/// The largest JSON response body read by default: 256 MiB, far above any page the API sends
+/// (100 conversations are about 1 MB) and far below what would exhaust a machine's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// How deep JSON may nest: serde_json refuses deeper documents while decoding typed values, and
+/// raw records, which it only skips over, are held to the same bound.
+pub(crate) const MAX_JSON_DEPTH: usize = 128;
+
+/// Refuses JSON that nests arrays and objects deeper than [`MAX_JSON_DEPTH`], in one pass over the
+/// bytes and without recursion. Records kept raw are not parsed into values here, but a caller that
+/// parses them later must not meet a document that would exhaust its stack.
+pub(crate) fn check_nesting(body: &[u8]) -> Result<(), serde_json::Error> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (at, byte) in body.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(serde::de::Error::custom(format!(
+                        "the JSON nests deeper than {MAX_JSON_DEPTH} levels at byte {at}"
+                    )));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The error a limited body fails with; [`crate::Error::ResponseTooLarge`] is made from it.
+#[derive(Debug)]
+pub(crate) struct ResponseTooLarge {
+    pub(crate) limit: u64,
+}
+
+impl fmt::Display for ResponseTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the response body is larger than the limit of {} bytes",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for ResponseTooLarge {}
+
+/// Finds a [`ResponseTooLarge`] among the causes of an error.
+pub(crate) fn too_large<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a ResponseTooLarge> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(found) = error.downcast_ref::<ResponseTooLarge>() {
+            return Some(found);
+        }
+        cause = error.source();
+    }
+    None
+}
+
+/// Puts a limit of `limit` bytes on a response's body. A success whose `Content-Length` is over
+/// the limit gets a body that fails before reading anything; an error status keeps its body, bounded
+/// while streaming, so that its status still reaches the caller.
+pub(crate) fn limit_response(response: reqwest::Response, limit: u64) -> reqwest::Response {
+    let refuse = response.status().is_success()
+        && response
+            .content_length()
+            .is_some_and(|length| length > limit);
+    let url = response.url().clone();
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = LimitedBody {
+        inner: body,
+        limit,
+        seen: 0,
+        state: if refuse { State::Refuse } else { State::Open },
+    };
+    let mut limited = http::Response::from_parts(parts, reqwest::Body::wrap(body));
+    // The URL travels in an extension only `reqwest` can name; a builder puts it there.
+    if let Some(extensions) = http::Response::builder().url(url).extensions_ref() {
+        limited.extensions_mut().extend(extensions.clone());
+    }
+    reqwest::Response::from(limited)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    Refuse,
+    Done,
+}
+
+/// A body that fails once more than `limit` bytes have come through it.
+struct LimitedBody {
+    inner: reqwest::Body,
+    limit: u64,
+    seen: u64,
+    state: State,
+}
+
+impl LimitedBody {
+    fn too_large(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.state = State::Done;
+        Poll::Ready(Some(Err(Box::new(ResponseTooLarge { limit: self.limit }))))
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl HttpBody for LimitedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.state {
+            State::Done => return Poll::Ready(None),
+            State::Refuse => return self.too_large(),
+            State::Open => {}
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let length = frame.data_ref().map_or(0, |data| data.len() as u64);
+                self.seen = self.seen.saturating_add(length);
+                if self.seen > self.limit {
+                    return self.too_large();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                self.state = State::Done;
+                Poll::Ready(Some(Err(Box::new(error))))
+            }
+            Poll::Ready(None) => {
+                self.state = State::Done;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self.state {
+            State::Done => true,
+            State::Refuse => false,
+            State::Open => self.inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Open => self.inner.size_hint(),
+            State::Refuse | State::Done => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_bounded_outside_strings_only() {
+        let deep = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+        assert!(check_nesting(deep(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        assert!(check_nesting(deep(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
+        assert!(check_nesting(deep(100_000).as_bytes()).is_err());
+        let quoted = format!("{{\"a\": \"{}\\\"{}\"}}", "[".repeat(500), "{".repeat(500));
+        assert!(check_nesting(quoted.as_bytes()).is_ok(), "{quoted}");
+        let objects = "{\"a\":".repeat(MAX_JSON_DEPTH + 1) + "1" + &"}".repeat(MAX_JSON_DEPTH + 1);
+        assert!(check_nesting(objects.as_bytes()).is_err());
+    }
+}
