@@ -7,6 +7,7 @@
 mod commands;
 mod errors;
 mod export;
+mod faults;
 mod help;
 mod sandbox;
 mod support;
