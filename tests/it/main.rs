@@ -5,9 +5,12 @@
 mod auth_and_limits;
 mod decoding;
 mod errors;
+mod faults;
+mod fuzz;
 mod listing;
 mod operations;
 mod pagination;
 mod query_language;
+mod reliability;
 mod retries;
 mod support;

@@ -147,6 +147,26 @@ impl Parser<'_> {
 
     fn value(&mut self) -> Result<Value, String> {
         self.skip_space();
+        // serde_json's stream reader refuses a number, `true`, `false` or `null` followed by anything
+        // but JSON whitespace or punctuation, so `(count = 1)` and `count = 1<U+00A0>and ...` were
+        // refused (found by fuzzing): such a bare value ends at the first character that cannot be
+        // part of it, and is read on its own.
+        if !self.rest().starts_with(['"', '[', '{']) {
+            let length = self
+                .rest()
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+                .unwrap_or(self.rest().len());
+            return match serde_json::from_str(&self.rest()[..length]) {
+                Ok(value) => {
+                    self.at += length;
+                    Ok(value)
+                }
+                Err(_) => {
+                    Err(self
+                        .error("expected a JSON value such as \"text\", 42, true, null or [..]"))
+                }
+            };
+        }
         let mut values = serde_json::Deserializer::from_str(self.rest()).into_iter::<Value>();
         match values.next() {
             Some(Ok(value)) => {
@@ -190,11 +210,19 @@ impl Parser<'_> {
         } else if self.keyword("contains") {
             ("arrayContains", Some(self.value()?))
         } else if self.keyword("has") {
+            // `any` and `all` must each be followed by `keys`: trying `all` after a consumed `any`
+            // read `has any all keys` as `has all keys` (found by fuzzing).
             if self.keyword("key") {
                 ("jsonHasKey", Some(self.value()?))
-            } else if self.keyword("any") && self.keyword("keys") {
+            } else if self.keyword("any") {
+                if !self.keyword("keys") {
+                    return Err(self.error("expected `keys` after `has any`"));
+                }
                 ("jsonHasAnyKey", Some(self.list()?))
-            } else if self.keyword("all") && self.keyword("keys") {
+            } else if self.keyword("all") {
+                if !self.keyword("keys") {
+                    return Err(self.error("expected `keys` after `has all`"));
+                }
                 ("jsonHasAllKeys", Some(self.list()?))
             } else {
                 return Err(self.error("expected `key`, `any keys` or `all keys` after `has`"));
@@ -236,6 +264,9 @@ impl Parser<'_> {
         Ok(json!({"condition": condition}))
     }
 }
+
+#[cfg(test)]
+mod fuzz;
 
 #[cfg(test)]
 mod tests {
