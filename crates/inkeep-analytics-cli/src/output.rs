@@ -44,7 +44,10 @@ impl Table {
                 // People read an empty cell as a gap in the layout, so a table shows it as `-`.
                 let cell = if cell.is_empty() { "-" } else { cell.as_str() };
                 line.push_str(cell);
-                line.extend(std::iter::repeat_n(' ', width.saturating_sub(cell.chars().count())));
+                line.extend(std::iter::repeat_n(
+                    ' ',
+                    width.saturating_sub(cell.chars().count()),
+                ));
             }
             out.push_str(line.trim_end());
             out.push('\n');
