@@ -371,133 +371,6 @@ impl Client {
         .await
     }
 
-    /// `POST /query/conversations` (`queryConversations`). Build the body with [`crate::query`].
-    pub async fn query_conversations(
-        &self,
-        query: impl Into<types::QueryConversationsBody>,
-    ) -> Result<types::QueryResponse> {
-        let query = query.into();
-        self.call("queryConversations", |g| {
-            g.query_conversations().body(query.clone()).send().boxed()
-        })
-        .await
-    }
-
-    /// `POST /query/events` (`queryEvents`). Build the body with [`crate::query`].
-    pub async fn query_events(
-        &self,
-        query: impl Into<types::QueryEventsBody>,
-    ) -> Result<types::QueryResponse> {
-        let query = query.into();
-        self.call("queryEvents", |g| {
-            g.query_events().body(query.clone()).send().boxed()
-        })
-        .await
-    }
-
-    /// `POST /query/feedback` (`queryFeedback`). Build the body with [`crate::query`].
-    pub async fn query_feedback(
-        &self,
-        query: impl Into<types::QueryFeedbackBody>,
-    ) -> Result<types::QueryResponse> {
-        let query = query.into();
-        self.call("queryFeedback", |g| {
-            g.query_feedback().body(query.clone()).send().boxed()
-        })
-        .await
-    }
-
-    /// `POST /query/semantic-threads` (`querySemanticThreads`). Build the body with [`crate::query`].
-    pub async fn query_semantic_threads(
-        &self,
-        query: impl Into<types::QuerySemanticThreadsBody>,
-    ) -> Result<types::QueryResponse> {
-        let query = query.into();
-        self.call("querySemanticThreads", |g| {
-            g.query_semantic_threads()
-                .body(query.clone())
-                .send()
-                .boxed()
-        })
-        .await
-    }
-
-    /// `POST /query/conversations/export` (`exportConversationsQueryResults`): the rows as a CSV byte stream.
-    ///
-    /// The export is streamed as it arrives and never held whole, so
-    /// [`ClientBuilder::max_response_bytes`] does not limit it.
-    pub async fn export_conversations_query_results(
-        &self,
-        query: impl Into<types::QueryConversationsBody>,
-    ) -> Result<CsvExport> {
-        let query = query.into();
-        self.call("exportConversationsQueryResults", |g| {
-            g.export_conversations_query_results()
-                .body(query.clone())
-                .send()
-                .boxed()
-        })
-        .await
-        .map(|stream| CsvExport::new("exportConversationsQueryResults", stream))
-    }
-
-    /// `POST /query/events/export` (`exportEventsQueryResults`): the rows as a CSV byte stream.
-    ///
-    /// The export is streamed as it arrives and never held whole, so
-    /// [`ClientBuilder::max_response_bytes`] does not limit it.
-    pub async fn export_events_query_results(
-        &self,
-        query: impl Into<types::QueryEventsBody>,
-    ) -> Result<CsvExport> {
-        let query = query.into();
-        self.call("exportEventsQueryResults", |g| {
-            g.export_events_query_results()
-                .body(query.clone())
-                .send()
-                .boxed()
-        })
-        .await
-        .map(|stream| CsvExport::new("exportEventsQueryResults", stream))
-    }
-
-    /// `POST /query/feedback/export` (`exportFeedbackQueryResults`): the rows as a CSV byte stream.
-    ///
-    /// The export is streamed as it arrives and never held whole, so
-    /// [`ClientBuilder::max_response_bytes`] does not limit it.
-    pub async fn export_feedback_query_results(
-        &self,
-        query: impl Into<types::QueryFeedbackBody>,
-    ) -> Result<CsvExport> {
-        let query = query.into();
-        self.call("exportFeedbackQueryResults", |g| {
-            g.export_feedback_query_results()
-                .body(query.clone())
-                .send()
-                .boxed()
-        })
-        .await
-        .map(|stream| CsvExport::new("exportFeedbackQueryResults", stream))
-    }
-
-    /// `POST /query/semantic-threads/export` (`exportSemanticThreadsQueryResults`): the rows as a CSV byte stream.
-    ///
-    /// The export is streamed as it arrives and never held whole, so
-    /// [`ClientBuilder::max_response_bytes`] does not limit it.
-    pub async fn export_semantic_threads_query_results(
-        &self,
-        query: impl Into<types::QuerySemanticThreadsBody>,
-    ) -> Result<CsvExport> {
-        let query = query.into();
-        self.call("exportSemanticThreadsQueryResults", |g| {
-            g.export_semantic_threads_query_results()
-                .body(query.clone())
-                .send()
-                .boxed()
-        })
-        .await
-        .map(|stream| CsvExport::new("exportSemanticThreadsQueryResults", stream))
-    }
-
     /// `POST /query/property-keys` (`queryPropertyKeys`): the keys used in `properties` or `userProperties`.
     pub async fn query_property_keys(
         &self,
@@ -560,6 +433,47 @@ impl Client {
         })
         .await
     }
+}
+
+/// The query and CSV-export operations of the four views differ only in names and body type.
+macro_rules! view_operations {
+    ($($path:literal, $body:ident, $query:ident, $query_id:literal, $export:ident, $export_id:literal;)*) => {
+        impl Client {
+            $(
+                #[doc = concat!("`POST /query/", $path, "` (`", $query_id, "`). Build the body with [`crate::query`].")]
+                pub async fn $query(
+                    &self,
+                    query: impl Into<types::$body>,
+                ) -> Result<types::QueryResponse> {
+                    let query = query.into();
+                    self.call($query_id, |g| g.$query().body(query.clone()).send().boxed())
+                        .await
+                }
+
+                #[doc = concat!("`POST /query/", $path, "/export` (`", $export_id, "`): the rows as a CSV byte stream.")]
+                ///
+                /// The export is streamed as it arrives and never held whole, so
+                /// [`ClientBuilder::max_response_bytes`] does not limit it.
+                pub async fn $export(&self, query: impl Into<types::$body>) -> Result<CsvExport> {
+                    let query = query.into();
+                    self.call($export_id, |g| g.$export().body(query.clone()).send().boxed())
+                        .await
+                        .map(|stream| CsvExport::new($export_id, stream))
+                }
+            )*
+        }
+    };
+}
+
+view_operations! {
+    "conversations", QueryConversationsBody, query_conversations, "queryConversations",
+        export_conversations_query_results, "exportConversationsQueryResults";
+    "events", QueryEventsBody, query_events, "queryEvents",
+        export_events_query_results, "exportEventsQueryResults";
+    "feedback", QueryFeedbackBody, query_feedback, "queryFeedback",
+        export_feedback_query_results, "exportFeedbackQueryResults";
+    "semantic-threads", QuerySemanticThreadsBody, query_semantic_threads, "querySemanticThreads",
+        export_semantic_threads_query_results, "exportSemanticThreadsQueryResults";
 }
 
 /// Whether a generated call failed on the body of a success, in a way that another attempt may
