@@ -186,13 +186,9 @@ async fn conversations(
                 .send()
                 .await
                 .map_err(Failure::api("listing conversations"))?;
-            let format = format_for_reading(global);
-            let text = if format == Format::Json {
-                output::render_document(&to_value(&page), format)
-            } else {
-                let records: Vec<Value> = page.conversations.iter().map(to_value).collect();
-                output::render_records(&records, format, conversation_table)?
-            };
+            let text = render_page(global, &page, conversation_table, || {
+                page.conversations.iter().map(to_value).collect()
+            })?;
             output::emit(&text, out)
         }
         ConversationsCommand::Get { id } => {
@@ -282,12 +278,8 @@ async fn feedback(
                 .send()
                 .await
                 .map_err(Failure::api("listing feedback"))?;
-            let format = format_for_reading(global);
-            let text = if format == Format::Json {
-                output::render_document(&to_value(&page), format)
-            } else {
-                let records: Vec<Value> = page
-                    .positive_feedback
+            let text = render_page(global, &page, feedback_table, || {
+                page.positive_feedback
                     .iter()
                     .map(|f| (f, "positive"))
                     .chain(page.negative_feedback.iter().map(|f| (f, "negative")))
@@ -296,9 +288,8 @@ async fn feedback(
                         value["list"] = json!(list);
                         value
                     })
-                    .collect();
-                output::render_records(&records, format, feedback_table)?
-            };
+                    .collect()
+            })?;
             output::emit(&text, out)
         }
         FeedbackCommand::Get { id } => {
@@ -348,6 +339,21 @@ async fn feedback(
             };
             export::run(client, plan).await.map(|_| ())
         }
+    }
+}
+
+/// A page of a listing: the whole page as JSON, or its records in the other formats.
+fn render_page(
+    global: &GlobalOptions,
+    page: &impl serde::Serialize,
+    table: fn(&[Value]) -> Table,
+    records: impl FnOnce() -> Vec<Value>,
+) -> Result<String, Failure> {
+    let format = format_for_reading(global);
+    if format == Format::Json {
+        Ok(output::render_document(&to_value(page), format))
+    } else {
+        output::render_records(&records(), format, table)
     }
 }
 
