@@ -410,3 +410,41 @@ async fn raw_pages_report_api_errors_with_the_request_id() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn raw_pages_tell_numeric_ids_apart() {
+    let server = MockServer::start_async().await;
+    for (offset, first) in [(0, 1), (2, 3)] {
+        let body = format!(
+            r#"{{"conversations":[{{"id":{first},"type":"voice_call"}},{{"id":{},"type":"voice_call"}}],"total":4,"pageSize":2,"count":2}}"#,
+            first + 1
+        );
+        server
+            .mock_async(|when, then| {
+                when.method(GET)
+                    .path("/conversations")
+                    .query_param("offset", offset.to_string());
+                then.status(200)
+                    .header("content-type", "application/json")
+                    .body(body);
+            })
+            .await;
+    }
+    // Two pages of records whose ids are numbers are different pages, not the same one twice.
+    let pages: Result<Vec<_>, _> = client(&server)
+        .list_conversations()
+        .limit(2)
+        .raw_pages()
+        .try_collect()
+        .await;
+    let ids: Vec<Option<String>> = pages
+        .unwrap_or_else(|error| panic!("{error}"))
+        .iter()
+        .flat_map(|page| {
+            page.conversations
+                .iter()
+                .map(|r| inkeep_analytics::raw_record_id(r))
+        })
+        .collect();
+    assert_eq!(ids, ["1", "2", "3", "4"].map(|id| Some(id.to_string())));
+}

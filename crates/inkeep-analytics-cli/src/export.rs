@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use inkeep_analytics::Client;
+use inkeep_analytics::{Client, raw_record_id};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -136,7 +136,7 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
             shrank |= page.total < latest_total;
             latest_total = page.total;
             for record in &page.records {
-                let id = record_id(record);
+                let id = raw_record_id(record);
                 let fresh = match &id {
                     Some(id) => state.seen.insert(id.clone()),
                     // A record without an id cannot be matched across pages; keep it.
@@ -217,7 +217,7 @@ fn raw_pages(
             .offset(offset)
             .raw_pages()
             .map_ok(|page| Page {
-                total: number(&page.total),
+                total: page.total_count(),
                 step: page.conversations.len() as u64,
                 records: page.conversations,
             })
@@ -228,8 +228,7 @@ fn raw_pages(
             .offset(offset)
             .raw_pages()
             .map_ok(move |page| {
-                let total =
-                    number(&page.positive_feedback_count) + number(&page.negative_feedback_count);
+                let total = page.total_count();
                 let mut records = page.positive_feedback;
                 records.extend(page.negative_feedback);
                 Page {
@@ -250,31 +249,6 @@ trait BoxedStream: futures::Stream + Send + Sized + 'static {
 }
 
 impl<S: futures::Stream + Send + 'static> BoxedStream for S {}
-
-fn number(number: &serde_json::Number) -> u64 {
-    number
-        .as_u64()
-        .or_else(|| number.as_f64().map(|value| value.max(0.0) as u64))
-        .unwrap_or(0)
-}
-
-/// The `id` of a record, read without decoding the rest: a string as is, a number as written in
-/// CSV, so that a server sending numeric ids still has its records matched across pages.
-fn record_id(record: &RawValue) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: Option<serde_json::Value>,
-    }
-    // Serde would read a struct from an array too; a record is an object.
-    if !record.get().starts_with('{') {
-        return None;
-    }
-    match serde_json::from_str::<Id>(record.get()).ok()?.id? {
-        serde_json::Value::String(id) => Some(id),
-        serde_json::Value::Number(id) => Some(id.to_string()),
-        _ => None,
-    }
-}
 
 /// The export's progress between pages.
 struct State {
@@ -501,7 +475,7 @@ impl Target {
                         continue;
                     }
                     if let Ok(record) = serde_json::from_str::<Box<RawValue>>(line)
-                        && let Some(id) = record_id(&record)
+                        && let Some(id) = raw_record_id(&record)
                     {
                         ids.insert(id);
                     }
@@ -740,12 +714,12 @@ mod tests {
     #[test]
     fn ids_are_strings_or_numbers() {
         assert_eq!(
-            record_id(&raw(r#"{"id":"conv_1"}"#)).as_deref(),
+            raw_record_id(&raw(r#"{"id":"conv_1"}"#)).as_deref(),
             Some("conv_1")
         );
-        assert_eq!(record_id(&raw(r#"{"id":42}"#)).as_deref(), Some("42"));
-        assert_eq!(record_id(&raw(r#"{"id":null}"#)), None);
-        assert_eq!(record_id(&raw(r#"{"name":"x"}"#)), None);
-        assert_eq!(record_id(&raw("[1]")), None);
+        assert_eq!(raw_record_id(&raw(r#"{"id":42}"#)).as_deref(), Some("42"));
+        assert_eq!(raw_record_id(&raw(r#"{"id":null}"#)), None);
+        assert_eq!(raw_record_id(&raw(r#"{"name":"x"}"#)), None);
+        assert_eq!(raw_record_id(&raw("[1]")), None);
     }
 }

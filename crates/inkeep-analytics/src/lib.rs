@@ -43,7 +43,7 @@ pub use hooks::{ClientState, KeyKind, MAX_REQUEST_BODY_BYTES};
 pub use limits::DEFAULT_MAX_RESPONSE_BYTES;
 pub use pagination::{
     ConversationPages, FeedbackItem, FeedbackPages, ListConversations, ListFeedback, MAX_PAGE_SIZE,
-    RawConversationPage, RawFeedbackPage, Sentiment,
+    RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 

@@ -186,15 +186,23 @@ where
     .boxed()
 }
 
-/// The id of a raw record, read without decoding the rest of it.
-fn raw_id(record: &RawValue) -> Option<String> {
+/// The `id` of a raw record, read without decoding the rest of it: a string as is, a number as
+/// written, so that records of a server sending numeric ids are still told apart.
+/// `None` for a record that is not an object or has no such id.
+pub fn raw_record_id(record: &RawValue) -> Option<String> {
     #[derive(Deserialize)]
     struct Id {
-        id: Option<String>,
+        id: Option<serde_json::Value>,
     }
-    serde_json::from_str::<Id>(record.get())
-        .ok()
-        .and_then(|id| id.id)
+    // Serde would read a struct from an array too; a record is an object.
+    if !record.get().starts_with('{') {
+        return None;
+    }
+    match serde_json::from_str::<Id>(record.get()).ok()?.id? {
+        serde_json::Value::String(id) => Some(id),
+        serde_json::Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
 }
 
 /// A page of `GET /conversations` whose records are kept exactly as the server sent them.
@@ -230,6 +238,20 @@ pub struct RawFeedbackPage {
     pub negative_feedback: Vec<Box<RawValue>>,
 }
 
+impl RawConversationPage {
+    /// `total` as a count (the API sends integers; anything else is rounded down, at least 0).
+    pub fn total_count(&self) -> u64 {
+        count(&self.total)
+    }
+}
+
+impl RawFeedbackPage {
+    /// Both counts added, as a count of all feedback.
+    pub fn total_count(&self) -> u64 {
+        count(&self.positive_feedback_count) + count(&self.negative_feedback_count)
+    }
+}
+
 fn conversation_progress(page: &ConversationList, page_size: u64) -> Progress {
     Progress {
         ids: page
@@ -248,7 +270,7 @@ fn raw_conversation_progress(page: &RawConversationPage, page_size: u64) -> Prog
         ids: page
             .conversations
             .iter()
-            .map(|record| raw_id(record))
+            .map(|record| raw_record_id(record))
             .collect(),
         step: page.conversations.len() as u64,
         short: (page.conversations.len() as u64) < page_size,
@@ -483,7 +505,7 @@ impl ListFeedback {
                     .positive_feedback
                     .iter()
                     .chain(&page.negative_feedback)
-                    .map(|record| raw_id(record))
+                    .map(|record| raw_record_id(record))
                     .collect();
                 feedback_progress(
                     (page.positive_feedback.len(), &page.positive_feedback_count),
