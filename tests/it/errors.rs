@@ -650,7 +650,12 @@ async fn a_conversation_stream_yields_the_first_page_then_one_error_then_ends() 
         })
         .await;
 
-    let mut items = client(&server).list_conversations().limit(2).items();
+    // No pages fetched ahead, so that the requests after the error can be counted.
+    let mut items = client(&server)
+        .list_conversations()
+        .limit(2)
+        .prefetch(0)
+        .items();
     let mut ids = Vec::new();
     for _ in 0..2 {
         match items.try_next().await {
@@ -766,7 +771,8 @@ async fn a_feedback_stream_yields_the_first_page_then_one_error_then_ends() {
         })
         .await;
 
-    let mut items = client(&server).list_feedback().limit(2).items();
+    // No pages fetched ahead, so that the requests after the error can be counted.
+    let mut items = client(&server).list_feedback().limit(2).prefetch(0).items();
     let mut seen = Vec::new();
     for _ in 0..3 {
         match items.try_next().await {

@@ -104,9 +104,55 @@ async fn a_shrinking_total_stops_the_listing() {
     serve_page(&server, 3, 0, ids(0..3), 9).await;
     serve_page(&server, 3, 3, ids(3..6), 4).await;
     let beyond = serve_page(&server, 3, 6, ids(6..9), 4).await;
-    let result = collect_ids(client(&server).list_conversations().limit(3).items()).await;
+    // Without fetching ahead, which would have asked for offset 6 while the total was still 9.
+    let result = collect_ids(
+        client(&server)
+            .list_conversations()
+            .limit(3)
+            .prefetch(0)
+            .items(),
+    )
+    .await;
     assert_eq!(result.ok(), Some(ids(0..6)));
     beyond.assert_calls_async(0).await;
+}
+
+#[tokio::test]
+async fn pages_ahead_are_fetched_while_the_caller_reads_and_never_past_the_total() {
+    let server = MockServer::start_async().await;
+    let mut mocks = Vec::new();
+    for page in 0..5 {
+        mocks.push(serve_page(&server, 2, page * 2, ids(page * 2..page * 2 + 2), 10).await);
+    }
+    let past_total = serve_page(&server, 2, 10, vec![], 10).await;
+    let mut pages = client(&server)
+        .list_conversations()
+        .limit(2)
+        .prefetch(2)
+        .pages();
+    let first = pages.next().await;
+    assert!(matches!(first, Some(Ok(ref p)) if p.conversations.len() == 2));
+    // The caller has not asked for more, yet the next two pages are on their way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mocks[1].calls_async().await + mocks[2].calls_async().await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no page was fetched ahead"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(mocks[3].calls_async().await, 0, "at most two pages ahead");
+    let rest: Vec<_> = pages.collect().await;
+    let rest_ids: Vec<String> = rest
+        .into_iter()
+        .flat_map(|page| page.map(|page| page.conversations).unwrap_or_default())
+        .filter_map(|conversation| conversation.id().map(str::to_string))
+        .collect();
+    assert_eq!(rest_ids, ids(2..10), "every item once, in order");
+    for mock in &mocks {
+        mock.assert_calls_async(1).await;
+    }
+    past_total.assert_calls_async(0).await;
 }
 
 #[tokio::test]
@@ -118,6 +164,7 @@ async fn the_stream_starts_at_the_given_offset_and_pages_are_lazy() {
         .list_conversations()
         .limit(2)
         .offset(10)
+        .prefetch(0)
         .pages();
     first.assert_calls_async(0).await;
     let page = pages.next().await;
@@ -142,6 +189,7 @@ async fn a_server_ignoring_offset_is_caught_instead_of_looped() {
     let results: Vec<_> = client(&server)
         .list_conversations()
         .limit(2)
+        .prefetch(0)
         .items()
         .collect()
         .await;

@@ -10,10 +10,13 @@
 //! The API grows, so the code generated here post-processes typify's output:
 //! - every named string enum becomes an open enum with an `Other(String)` variant;
 //! - every `oneOf` with a `discriminator` becomes an open union with an `Unknown(serde_json::Value)` variant;
-//! - every object that does not forbid extra keys gets a flattened `extra` map, so unknown keys survive a round trip.
+//! - every object that does not forbid extra keys gets a flattened `extra` map, so unknown keys survive a round trip;
+//! - those objects, the unions and the string-or-number unions get single-pass `Deserialize` impls
+//!   (`codegen/decoders.rs`), so that keeping what is unknown costs no buffering.
 
 #![allow(dead_code)]
 
+mod decoders;
 mod mocks;
 
 use std::collections::BTreeMap;
@@ -399,12 +402,23 @@ impl OpenTypes {
             }
         }
 
-        let mut extra = TokenStream::new();
+        let type_names: Vec<String> = items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Struct(item) => Some(item.ident.to_string()),
+                syn::Item::Enum(item) => Some(item.ident.to_string()),
+                _ => None,
+            })
+            .chain(replaced.iter().map(|name| name.to_string()))
+            .collect();
+        let objects = decoders::plan_objects(items)?;
+        let mut extra = decoders::object_tokens(&objects, &type_names)?;
+        extra.extend(decoders::plain_kind_unions(items)?);
         for open_enum in &self.enums {
             extra.extend(open_enum_tokens(open_enum));
         }
         for open_union in &self.unions {
-            extra.extend(open_union_tokens(open_union));
+            extra.extend(open_union_tokens(open_union, &objects)?);
         }
         let extra: syn::File = syn::parse2(extra).map_err(CodegenError::Syntax)?;
         // Put them before typify's `builder` and `error` modules, with the other types.
@@ -595,7 +609,10 @@ fn open_enum_tokens(open_enum: &OpenEnum) -> TokenStream {
     }
 }
 
-fn open_union_tokens(open_union: &OpenUnion) -> TokenStream {
+fn open_union_tokens(
+    open_union: &OpenUnion,
+    objects: &[decoders::ObjectPlan],
+) -> Result<TokenStream, CodegenError> {
     let name = format_ident!("{}", open_union.name);
     let doc = doc_tokens(&open_union.description, &open_union.name);
     let property = &open_union.property;
@@ -625,7 +642,9 @@ fn open_union_tokens(open_union: &OpenUnion) -> TokenStream {
         "A kind this version of the spec does not list, kept as the JSON the server sent. Its `{property}` is in [`{}::kind`].",
         open_union.name
     );
-    quote! {
+    let target_names: Vec<String> = open_union.variants.values().cloned().collect();
+    let arms = decoders::union_arms(&open_union.name, &values, &variants, &target_names, objects)?;
+    Ok(quote! {
         #doc
         #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
         #[serde(untagged)]
@@ -661,19 +680,31 @@ fn open_union_tokens(open_union: &OpenUnion) -> TokenStream {
             }
         )*
 
-        impl<'de> ::serde::Deserialize<'de> for #name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(deserializer)?;
-                let kind = value.get(#property).and_then(::serde_json::Value::as_str);
+        impl crate::decode::DecodeUnion for #name {
+            const PROPERTY: &'static str = #property;
+
+            const KINDS: &'static [&'static str] = &[#(#values),*];
+
+            fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
+                kind: &str,
+                pending: crate::decode::Pending,
+                map: &mut A,
+            ) -> ::std::result::Result<Self, A::Error> {
                 match kind {
-                    #(
-                        ::std::option::Option::Some(#values) => ::serde_json::from_value(value)
-                            .map(Self::#variants)
-                            .map_err(::serde::de::Error::custom),
-                    )*
-                    _ => ::std::result::Result::Ok(Self::Unknown(value)),
+                    #arms
+                    _ => ::std::result::Result::Err(::serde::de::Error::unknown_variant(kind, Self::KINDS)),
                 }
             }
+
+            fn unknown(value: ::serde_json::Value) -> Self {
+                Self::Unknown(value)
+            }
         }
-    }
+
+        impl<'de> ::serde::Deserialize<'de> for #name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                deserializer.deserialize_any(crate::decode::UnionVisitor::<Self>::new())
+            }
+        }
+    })
 }

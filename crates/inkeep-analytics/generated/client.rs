@@ -9,14 +9,7 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///An aggregate over the rows of a group.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct AggregationSelection {
         pub aggregation: AggregationFunction,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -86,14 +79,7 @@ pub mod types {
         }
     }
     ///A comparison of a field of the view with a value.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct Condition {
         ///A field of the view.
         pub field: ::std::string::String,
@@ -110,14 +96,7 @@ pub mod types {
         }
     }
     ///One part of a message's content.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct ContentItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub image_url: ::std::option::Option<ImageUrl>,
@@ -134,14 +113,7 @@ pub mod types {
         }
     }
     ///One page of conversations.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct ConversationList {
         pub conversations: ::std::vec::Vec<Conversation>,
         ///How many conversations this page holds.
@@ -160,14 +132,7 @@ pub mod types {
         }
     }
     ///An OpenAI-format conversation to log.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct CreateOpenAiConversation {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -352,14 +317,7 @@ pub mod types {
         }
     }
     ///A message of an OpenAI-format conversation to log.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct CreateOpenAiMessage {
         pub content: OpenAiMessageContent,
         ///ISO 8601 with an offset; the server uses the current time when absent.
@@ -476,14 +434,7 @@ pub mod types {
         }
     }
     ///A support copilot session to log.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct CreateSupportCopilotConversation {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -670,14 +621,7 @@ pub mod types {
         }
     }
     ///A message of a support ticket or support copilot conversation to log.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct CreateSupportMessage {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub content: ::std::option::Option<::std::string::String>,
@@ -794,14 +738,7 @@ pub mod types {
         }
     }
     ///A support ticket to log.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct CreateSupportTicketConversation {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -988,14 +925,7 @@ pub mod types {
         }
     }
     ///The outcome of a delete.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct DeleteResult {
         pub message: ::std::string::String,
         pub success: bool,
@@ -1008,14 +938,7 @@ pub mod types {
         }
     }
     ///Recorded feedback. `updatedAt` is documented as required but the API's own examples omit it, so it is optional here.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct Feedback {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -1054,14 +977,7 @@ pub mod types {
         }
     }
     ///Feedback to record on a message.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FeedbackInput {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -1171,14 +1087,7 @@ pub mod types {
         }
     }
     ///One page of feedback, split into positive and negative lists. The counts are totals over the whole project.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FeedbackList {
         #[serde(rename = "negativeFeedback")]
         pub negative_feedback: ::std::vec::Vec<FeedbackWithContext>,
@@ -1197,14 +1106,7 @@ pub mod types {
         }
     }
     ///A reason the user gave for their feedback.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FeedbackReason {
         pub details: ::std::string::String,
         pub label: ::std::string::String,
@@ -1217,14 +1119,7 @@ pub mod types {
         }
     }
     ///A source the user rated in their feedback.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FeedbackSource {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub title: ::std::option::Option<::std::string::String>,
@@ -1244,14 +1139,7 @@ pub mod types {
         }
     }
     ///Feedback on a message, with the message and its conversation. `updatedAt` is optional here because the API's own example omits it.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FeedbackWithContext {
         pub conversation: Conversation,
         #[serde(rename = "createdAt")]
@@ -1292,14 +1180,7 @@ pub mod types {
         }
     }
     ///A field of the view, or a path inside a JSON field.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FieldSelection {
         pub field: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1399,14 +1280,7 @@ pub mod types {
         }
     }
     ///A filter that matches when every one of its filters matches.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FilterAnd {
         pub and: ::std::vec::Vec<Filter>,
         #[serde(flatten)]
@@ -1418,14 +1292,7 @@ pub mod types {
         }
     }
     ///A filter with a single condition.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FilterCondition {
         pub condition: Condition,
         #[serde(flatten)]
@@ -1437,14 +1304,7 @@ pub mod types {
         }
     }
     ///A filter that matches when any one of its filters matches.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct FilterOr {
         pub or: ::std::vec::Vec<Filter>,
         #[serde(flatten)]
@@ -1456,14 +1316,7 @@ pub mod types {
         }
     }
     ///A field to group rows by.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct GroupBy {
         pub field: ::std::string::String,
         #[serde(
@@ -1482,14 +1335,7 @@ pub mod types {
         }
     }
     ///An image in a message's content.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct ImageUrl {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<ImageDetail>,
@@ -1503,14 +1349,7 @@ pub mod types {
         }
     }
     ///An event about a conversation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct InsertConversationEvent {
         #[serde(rename = "conversationId")]
         pub conversation_id: ::std::string::String,
@@ -1674,14 +1513,7 @@ pub mod types {
         }
     }
     ///An event about a message.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct InsertMessageEvent {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -1845,14 +1677,7 @@ pub mod types {
         }
     }
     ///An event about a search.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct InsertSearchEvent {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -2015,14 +1840,7 @@ pub mod types {
         }
     }
     ///A source the assistant cited.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct Link {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub breadcrumbs: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -2044,14 +1862,7 @@ pub mod types {
         }
     }
     ///A conversation with an assistant that speaks the OpenAI chat format.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct OpenAiConversation {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -2164,14 +1975,7 @@ pub mod types {
         }
     }
     ///A message in the OpenAI chat-completions format.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct OpenAiFormatMessage {
         pub content: OpenAiMessageContent,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2188,14 +1992,7 @@ pub mod types {
         }
     }
     ///A message in the OpenAI chat format.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct OpenAiMessage {
         pub content: OpenAiMessageContent,
         #[serde(rename = "conversationId")]
@@ -2243,14 +2040,7 @@ pub mod types {
         }
     }
     ///A message's content, either plain text or a list of content items.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     #[serde(untagged)]
     pub enum OpenAiMessageContent {
         String(::std::string::String),
@@ -2314,14 +2104,7 @@ pub mod types {
         }
     }
     ///A sort key: a field of the view, a time bucket `<field>_<hour|day|week|month>`, or an aggregate `<sum|count|avg|min|max>_<field>`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct OrderBy {
         pub direction: SortDirection,
         pub field: ::std::string::String,
@@ -2334,14 +2117,7 @@ pub mod types {
         }
     }
     ///An RFC 9457 problem details body (`application/problem+json`), shared by every error status.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct Problem {
         ///A short code indicating the error code returned. Known values are `bad_request`, `unauthorized`, `forbidden`, `not_found`, `unprocessable_entity` and `internal_server_error`; treat it as an open set.
         pub code: ::std::string::String,
@@ -2370,14 +2146,7 @@ pub mod types {
         }
     }
     ///Legacy error format for backward compatibility.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct ProblemLegacyError {
         pub code: ::std::string::String,
         pub message: ::std::string::String,
@@ -2390,14 +2159,7 @@ pub mod types {
         }
     }
     ///Which property keys to list.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct PropertyKeysRequest {
         pub field: PropertyField,
         ///The views to read; all of them when absent.
@@ -2417,14 +2179,7 @@ pub mod types {
         }
     }
     ///Property keys or values.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct PropertyListResponse {
         pub results: ::std::vec::Vec<::std::string::String>,
         #[serde(flatten)]
@@ -2436,14 +2191,7 @@ pub mod types {
         }
     }
     ///Which values of a property key to list.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct PropertyValuesRequest {
         pub field: PropertyField,
         pub key: ::std::string::String,
@@ -2467,14 +2215,7 @@ pub mod types {
         }
     }
     ///A query over the conversations view.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct QueryConversationsBody {
         #[serde(
             rename = "groupBy",
@@ -2571,14 +2312,7 @@ pub mod types {
         }
     }
     ///The rows of a query, with counts.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct QueryData {
         pub count: ::serde_json::Number,
         #[serde(rename = "pageSize")]
@@ -2594,14 +2328,7 @@ pub mod types {
         }
     }
     ///A query over the events view.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct QueryEventsBody {
         #[serde(
             rename = "groupBy",
@@ -2698,14 +2425,7 @@ pub mod types {
         }
     }
     ///A query over the feedback view.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct QueryFeedbackBody {
         #[serde(
             rename = "groupBy",
@@ -2802,14 +2522,7 @@ pub mod types {
         }
     }
     ///The rows a query returns. How query results page is not documented: the body carries no limit or offset, the answer carries `total`, `pageSize` and `count`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct QueryResponse {
         pub data: QueryData,
         ///`ok` on success.
@@ -2859,14 +2572,7 @@ pub mod types {
         }
     }
     ///A query over the semantic threads view, optionally narrowed by a semantic search.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct QuerySemanticThreadsBody {
         #[serde(
             rename = "groupBy",
@@ -2967,14 +2673,7 @@ pub mod types {
         }
     }
     ///A search query and how often it was searched.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SearchQueryCount {
         ///The count
         pub count: ::std::string::String,
@@ -2988,14 +2687,7 @@ pub mod types {
         }
     }
     ///A logged event about a conversation.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SelectConversationEvent {
         #[serde(rename = "conversationId")]
         pub conversation_id: ::std::string::String,
@@ -3088,14 +2780,7 @@ pub mod types {
         }
     }
     ///A logged event about a message.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SelectMessageEvent {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -3188,14 +2873,7 @@ pub mod types {
         }
     }
     ///A logged event about a search.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SelectSearchEvent {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -3287,14 +2965,7 @@ pub mod types {
         }
     }
     ///An identifier that the API sends either as a string or as a number.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     #[serde(untagged)]
     pub enum StringOrNumber {
         String(::std::string::String),
@@ -3314,14 +2985,7 @@ pub mod types {
         }
     }
     ///A conversation between a support agent and the support copilot.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SupportCopilotConversation {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -3432,14 +3096,7 @@ pub mod types {
         }
     }
     ///A message between a support agent and the support copilot.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SupportCopilotMessage {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub content: ::std::option::Option<::std::string::String>,
@@ -3539,14 +3196,7 @@ pub mod types {
         }
     }
     ///A conversation from a support ticket.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SupportTicketConversation {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -3657,14 +3307,7 @@ pub mod types {
         }
     }
     ///A message of a support ticket.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct SupportTicketMessage {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub content: ::std::option::Option<::std::string::String>,
@@ -3764,14 +3407,7 @@ pub mod types {
         }
     }
     ///A time bucket.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct TimeSelection {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub field: ::std::option::Option<::std::string::String>,
@@ -3840,14 +3476,7 @@ pub mod types {
         }
     }
     ///A function call requested by the assistant.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct ToolCall {
         pub function: ToolCallFunction,
         pub id: ::std::string::String,
@@ -3862,14 +3491,7 @@ pub mod types {
         }
     }
     ///The function a tool call invokes.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct ToolCallFunction {
         ///The arguments as a JSON-encoded string.
         pub arguments: ::std::string::String,
@@ -3883,14 +3505,7 @@ pub mod types {
         }
     }
     ///The most frequent search queries.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct TopSearchQueriesResponse {
         pub data: TopSearchQueriesResponseData,
         #[serde(flatten)]
@@ -3902,14 +3517,7 @@ pub mod types {
         }
     }
     ///`TopSearchQueriesResponseData`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct TopSearchQueriesResponseData {
         pub result: ::std::vec::Vec<SearchQueryCount>,
         pub total: ::serde_json::Number,
@@ -3922,14 +3530,7 @@ pub mod types {
         }
     }
     ///What is known about the user. An open object: extra keys are allowed and common.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct UserProperties {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<StringOrNumber>,
@@ -3968,14 +3569,7 @@ pub mod types {
         }
     }
     ///The distinct users who searched in one week.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct WeeklySearchUsers {
         ///The count
         pub unique_users: ::std::string::String,
@@ -3989,14 +3583,7 @@ pub mod types {
         }
     }
     ///How many distinct users searched, week by week.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct WeeklySearchUsersResponse {
         pub data: WeeklySearchUsersResponseData,
         #[serde(flatten)]
@@ -4008,14 +3595,7 @@ pub mod types {
         }
     }
     ///`WeeklySearchUsersResponseData`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
     pub struct WeeklySearchUsersResponseData {
         pub result: ::std::vec::Vec<WeeklySearchUsers>,
         pub total: ::serde_json::Number,
@@ -4025,6 +3605,6454 @@ pub mod types {
     impl WeeklySearchUsersResponseData {
         pub fn builder() -> builder::WeeklySearchUsersResponseData {
             Default::default()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for AggregationSelection {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::AggregationSelectionFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Condition {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::ConditionFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ContentItem {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::ContentItemFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ConversationList {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::ConversationListFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateOpenAiConversation {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::CreateOpenAiConversationFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateOpenAiMessage {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::CreateOpenAiMessageFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateSupportCopilotConversation {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::CreateSupportCopilotConversationFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateSupportMessage {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::CreateSupportMessageFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for CreateSupportTicketConversation {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::CreateSupportTicketConversationFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for DeleteResult {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::DeleteResultFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Feedback {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::FeedbackFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FeedbackInput {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::FeedbackInputFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FeedbackList {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::FeedbackListFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FeedbackReason {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::FeedbackReasonFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FeedbackSource {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::FeedbackSourceFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FeedbackWithContext {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::FeedbackWithContextFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FieldSelection {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::FieldSelectionFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FilterAnd {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::FilterAndFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FilterCondition {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::FilterConditionFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for FilterOr {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::FilterOrFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for GroupBy {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::GroupByFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ImageUrl {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::ImageUrlFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for InsertConversationEvent {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::InsertConversationEventFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for InsertMessageEvent {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::InsertMessageEventFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for InsertSearchEvent {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::InsertSearchEventFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Link {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::LinkFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for OpenAiConversation {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::OpenAiConversationFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for OpenAiFormatMessage {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::OpenAiFormatMessageFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for OpenAiMessage {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::OpenAiMessageFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for OrderBy {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::OrderByFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Problem {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::ProblemFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ProblemLegacyError {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::ProblemLegacyErrorFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PropertyKeysRequest {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::PropertyKeysRequestFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PropertyListResponse {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::PropertyListResponseFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for PropertyValuesRequest {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::PropertyValuesRequestFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for QueryConversationsBody {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::QueryConversationsBodyFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for QueryData {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::QueryDataFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for QueryEventsBody {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::QueryEventsBodyFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for QueryFeedbackBody {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::QueryFeedbackBodyFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for QueryResponse {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::QueryResponseFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for QuerySemanticThreadsBody {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::QuerySemanticThreadsBodyFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SearchQueryCount {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SearchQueryCountFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SelectConversationEvent {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SelectConversationEventFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SelectMessageEvent {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SelectMessageEventFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SelectSearchEvent {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SelectSearchEventFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SupportCopilotConversation {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SupportCopilotConversationFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SupportCopilotMessage {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SupportCopilotMessageFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SupportTicketConversation {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SupportTicketConversationFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for SupportTicketMessage {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::SupportTicketMessageFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for TimeSelection {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::TimeSelectionFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ToolCall {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<decode_fields::ToolCallFields>::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for ToolCallFunction {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::ToolCallFunctionFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for TopSearchQueriesResponse {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::TopSearchQueriesResponseFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for TopSearchQueriesResponseData {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::TopSearchQueriesResponseDataFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for UserProperties {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::UserPropertiesFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WeeklySearchUsers {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::WeeklySearchUsersFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WeeklySearchUsersResponse {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::WeeklySearchUsersResponseFields,
+                    >::new(),
+                )
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for WeeklySearchUsersResponseData {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(
+                    crate::decode::ObjectVisitor::<
+                        decode_fields::WeeklySearchUsersResponseDataFields,
+                    >::new(),
+                )
+        }
+    }
+    /// What each object has read so far while it is decoded, key by key (see `crate::decode`).
+    mod decode_fields {
+        use super::*;
+        #[derive(Default)]
+        pub(super) struct AggregationSelectionFields {
+            aggregation: ::std::option::Option<AggregationFunction>,
+            field: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            path: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            type_: ::std::option::Option<AggregationSelectionType>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for AggregationSelectionFields {
+            type Output = AggregationSelection;
+            const NAME: &'static str = "AggregationSelection";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "aggregation" => ::std::option::Option::Some(0usize),
+                    "field" => ::std::option::Option::Some(1usize),
+                    "path" => ::std::option::Option::Some(2usize),
+                    "type" => ::std::option::Option::Some(3usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.aggregation,
+                            "aggregation",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.path, "path", deserializer)
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<AggregationSelection, E> {
+                ::std::result::Result::Ok(AggregationSelection {
+                    aggregation: self
+                        .aggregation
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "aggregation",
+                        ))?,
+                    field: self.field.unwrap_or(::std::option::Option::None),
+                    path: self.path.unwrap_or_default(),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ConditionFields {
+            field: ::std::option::Option<::std::string::String>,
+            operator: ::std::option::Option<FilterOperator>,
+            value: ::std::option::Option<::std::option::Option<::serde_json::Value>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ConditionFields {
+            type Output = Condition;
+            const NAME: &'static str = "Condition";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "field" => ::std::option::Option::Some(0usize),
+                    "operator" => ::std::option::Option::Some(1usize),
+                    "value" => ::std::option::Option::Some(2usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.operator,
+                            "operator",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.value, "value", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<Condition, E> {
+                ::std::result::Result::Ok(Condition {
+                    field: self
+                        .field
+                        .ok_or_else(|| ::serde::de::Error::missing_field("field"))?,
+                    operator: self
+                        .operator
+                        .ok_or_else(|| ::serde::de::Error::missing_field("operator"))?,
+                    value: self.value.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ContentItemFields {
+            image_url: ::std::option::Option<::std::option::Option<ImageUrl>>,
+            text: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            type_: ::std::option::Option<ContentItemType>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ContentItemFields {
+            type Output = ContentItem;
+            const NAME: &'static str = "ContentItem";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "image_url" => ::std::option::Option::Some(0usize),
+                    "text" => ::std::option::Option::Some(1usize),
+                    "type" => ::std::option::Option::Some(2usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.image_url,
+                            "image_url",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.text, "text", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<ContentItem, E> {
+                ::std::result::Result::Ok(ContentItem {
+                    image_url: self.image_url.unwrap_or(::std::option::Option::None),
+                    text: self.text.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ConversationListFields {
+            conversations: ::std::option::Option<::std::vec::Vec<Conversation>>,
+            count: ::std::option::Option<::serde_json::Number>,
+            page_size: ::std::option::Option<::serde_json::Number>,
+            total: ::std::option::Option<::serde_json::Number>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ConversationListFields {
+            type Output = ConversationList;
+            const NAME: &'static str = "ConversationList";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "conversations" => ::std::option::Option::Some(0usize),
+                    "count" => ::std::option::Option::Some(1usize),
+                    "pageSize" => ::std::option::Option::Some(2usize),
+                    "total" => ::std::option::Option::Some(3usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.conversations,
+                            "conversations",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.count, "count", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.page_size,
+                            "pageSize",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.total, "total", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<ConversationList, E> {
+                ::std::result::Result::Ok(ConversationList {
+                    conversations: self
+                        .conversations
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "conversations",
+                        ))?,
+                    count: self
+                        .count
+                        .ok_or_else(|| ::serde::de::Error::missing_field("count"))?,
+                    page_size: self
+                        .page_size
+                        .ok_or_else(|| ::serde::de::Error::missing_field("pageSize"))?,
+                    total: self
+                        .total
+                        .ok_or_else(|| ::serde::de::Error::missing_field("total"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct CreateOpenAiConversationFields {
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::option::Option<CreateOpenAiConversationId>>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            messages: ::std::option::Option<::std::vec::Vec<CreateOpenAiMessage>>,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            support_ticket_conversation_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            tags: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            >,
+            type_: ::std::option::Option<CreateOpenAiConversationType>,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            visibility: ::std::option::Option<::std::option::Option<Visibility>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for CreateOpenAiConversationFields {
+            type Output = CreateOpenAiConversation;
+            const NAME: &'static str = "CreateOpenAiConversation";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "externalId" => ::std::option::Option::Some(1usize),
+                    "externalUrl" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "messages" => ::std::option::Option::Some(5usize),
+                    "projectId" => ::std::option::Option::Some(6usize),
+                    "properties" => ::std::option::Option::Some(7usize),
+                    "supportTicketConversationId" => ::std::option::Option::Some(8usize),
+                    "tags" => ::std::option::Option::Some(9usize),
+                    "type" => ::std::option::Option::Some(10usize),
+                    "updatedAt" => ::std::option::Option::Some(11usize),
+                    "userProperties" => ::std::option::Option::Some(12usize),
+                    "visibility" => ::std::option::Option::Some(13usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.messages,
+                            "messages",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.support_ticket_conversation_id,
+                            "supportTicketConversationId",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.tags, "tags", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    13usize => {
+                        crate::decode::set_once(
+                            &mut self.visibility,
+                            "visibility",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<CreateOpenAiConversation, E> {
+                ::std::result::Result::Ok(CreateOpenAiConversation {
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    external_id: self.external_id.unwrap_or(::std::option::Option::None),
+                    external_url: self
+                        .external_url
+                        .unwrap_or(::std::option::Option::None),
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    integration_id: self
+                        .integration_id
+                        .unwrap_or(::std::option::Option::None),
+                    messages: self
+                        .messages
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messages"))?,
+                    project_id: self.project_id.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    support_ticket_conversation_id: self
+                        .support_ticket_conversation_id
+                        .unwrap_or(::std::option::Option::None),
+                    tags: self.tags.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    visibility: self.visibility.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct CreateOpenAiMessageFields {
+            content: ::std::option::Option<OpenAiMessageContent>,
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::option::Option<CreateOpenAiMessageId>>,
+            links: ::std::option::Option<::std::option::Option<::std::vec::Vec<Link>>>,
+            name: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            role: ::std::option::Option<OpenAiRole>,
+            tool_calls: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<ToolCall>>,
+            >,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for CreateOpenAiMessageFields {
+            type Output = CreateOpenAiMessage;
+            const NAME: &'static str = "CreateOpenAiMessage";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "content" => ::std::option::Option::Some(0usize),
+                    "createdAt" => ::std::option::Option::Some(1usize),
+                    "externalId" => ::std::option::Option::Some(2usize),
+                    "externalUrl" => ::std::option::Option::Some(3usize),
+                    "id" => ::std::option::Option::Some(4usize),
+                    "links" => ::std::option::Option::Some(5usize),
+                    "name" => ::std::option::Option::Some(6usize),
+                    "properties" => ::std::option::Option::Some(7usize),
+                    "role" => ::std::option::Option::Some(8usize),
+                    "tool_calls" => ::std::option::Option::Some(9usize),
+                    "updatedAt" => ::std::option::Option::Some(10usize),
+                    "userProperties" => ::std::option::Option::Some(11usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.content,
+                            "content",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    4usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    5usize => {
+                        crate::decode::set_once(&mut self.links, "links", deserializer)
+                    }
+                    6usize => {
+                        crate::decode::set_once(&mut self.name, "name", deserializer)
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(&mut self.role, "role", deserializer)
+                    }
+                    9usize => {
+                        crate::decode::set_once(
+                            &mut self.tool_calls,
+                            "tool_calls",
+                            deserializer,
+                        )
+                    }
+                    10usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<CreateOpenAiMessage, E> {
+                ::std::result::Result::Ok(CreateOpenAiMessage {
+                    content: self
+                        .content
+                        .ok_or_else(|| ::serde::de::Error::missing_field("content"))?,
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    external_id: self.external_id.unwrap_or(::std::option::Option::None),
+                    external_url: self
+                        .external_url
+                        .unwrap_or(::std::option::Option::None),
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    links: self.links.unwrap_or(::std::option::Option::None),
+                    name: self.name.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    role: self
+                        .role
+                        .ok_or_else(|| ::serde::de::Error::missing_field("role"))?,
+                    tool_calls: self.tool_calls.unwrap_or(::std::option::Option::None),
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct CreateSupportCopilotConversationFields {
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<
+                ::std::option::Option<CreateSupportCopilotConversationId>,
+            >,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            messages: ::std::option::Option<::std::vec::Vec<CreateSupportMessage>>,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            support_ticket_conversation_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            tags: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            >,
+            type_: ::std::option::Option<CreateSupportCopilotConversationType>,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            visibility: ::std::option::Option<::std::option::Option<Visibility>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for CreateSupportCopilotConversationFields {
+            type Output = CreateSupportCopilotConversation;
+            const NAME: &'static str = "CreateSupportCopilotConversation";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "externalId" => ::std::option::Option::Some(1usize),
+                    "externalUrl" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "messages" => ::std::option::Option::Some(5usize),
+                    "projectId" => ::std::option::Option::Some(6usize),
+                    "properties" => ::std::option::Option::Some(7usize),
+                    "supportTicketConversationId" => ::std::option::Option::Some(8usize),
+                    "tags" => ::std::option::Option::Some(9usize),
+                    "type" => ::std::option::Option::Some(10usize),
+                    "updatedAt" => ::std::option::Option::Some(11usize),
+                    "userProperties" => ::std::option::Option::Some(12usize),
+                    "visibility" => ::std::option::Option::Some(13usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.messages,
+                            "messages",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.support_ticket_conversation_id,
+                            "supportTicketConversationId",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.tags, "tags", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    13usize => {
+                        crate::decode::set_once(
+                            &mut self.visibility,
+                            "visibility",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<CreateSupportCopilotConversation, E> {
+                ::std::result::Result::Ok(CreateSupportCopilotConversation {
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    external_id: self.external_id.unwrap_or(::std::option::Option::None),
+                    external_url: self
+                        .external_url
+                        .unwrap_or(::std::option::Option::None),
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    integration_id: self
+                        .integration_id
+                        .unwrap_or(::std::option::Option::None),
+                    messages: self
+                        .messages
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messages"))?,
+                    project_id: self.project_id.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    support_ticket_conversation_id: self
+                        .support_ticket_conversation_id
+                        .unwrap_or(::std::option::Option::None),
+                    tags: self.tags.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    visibility: self.visibility.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct CreateSupportMessageFields {
+            content: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::option::Option<CreateSupportMessageId>>,
+            links: ::std::option::Option<::std::option::Option<::std::vec::Vec<Link>>>,
+            name: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            role: ::std::option::Option<::std::string::String>,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for CreateSupportMessageFields {
+            type Output = CreateSupportMessage;
+            const NAME: &'static str = "CreateSupportMessage";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "content" => ::std::option::Option::Some(0usize),
+                    "createdAt" => ::std::option::Option::Some(1usize),
+                    "externalId" => ::std::option::Option::Some(2usize),
+                    "externalUrl" => ::std::option::Option::Some(3usize),
+                    "id" => ::std::option::Option::Some(4usize),
+                    "links" => ::std::option::Option::Some(5usize),
+                    "name" => ::std::option::Option::Some(6usize),
+                    "properties" => ::std::option::Option::Some(7usize),
+                    "role" => ::std::option::Option::Some(8usize),
+                    "updatedAt" => ::std::option::Option::Some(9usize),
+                    "userProperties" => ::std::option::Option::Some(10usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.content,
+                            "content",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    4usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    5usize => {
+                        crate::decode::set_once(&mut self.links, "links", deserializer)
+                    }
+                    6usize => {
+                        crate::decode::set_once(&mut self.name, "name", deserializer)
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(&mut self.role, "role", deserializer)
+                    }
+                    9usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    10usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<CreateSupportMessage, E> {
+                ::std::result::Result::Ok(CreateSupportMessage {
+                    content: self
+                        .content
+                        .ok_or_else(|| ::serde::de::Error::missing_field("content"))?,
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    external_id: self.external_id.unwrap_or(::std::option::Option::None),
+                    external_url: self
+                        .external_url
+                        .unwrap_or(::std::option::Option::None),
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    links: self.links.unwrap_or(::std::option::Option::None),
+                    name: self.name.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    role: self
+                        .role
+                        .ok_or_else(|| ::serde::de::Error::missing_field("role"))?,
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct CreateSupportTicketConversationFields {
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<
+                ::std::option::Option<CreateSupportTicketConversationId>,
+            >,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            messages: ::std::option::Option<::std::vec::Vec<CreateSupportMessage>>,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            support_ticket_conversation_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            tags: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            >,
+            type_: ::std::option::Option<CreateSupportTicketConversationType>,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            visibility: ::std::option::Option<::std::option::Option<Visibility>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for CreateSupportTicketConversationFields {
+            type Output = CreateSupportTicketConversation;
+            const NAME: &'static str = "CreateSupportTicketConversation";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "externalId" => ::std::option::Option::Some(1usize),
+                    "externalUrl" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "messages" => ::std::option::Option::Some(5usize),
+                    "projectId" => ::std::option::Option::Some(6usize),
+                    "properties" => ::std::option::Option::Some(7usize),
+                    "supportTicketConversationId" => ::std::option::Option::Some(8usize),
+                    "tags" => ::std::option::Option::Some(9usize),
+                    "type" => ::std::option::Option::Some(10usize),
+                    "updatedAt" => ::std::option::Option::Some(11usize),
+                    "userProperties" => ::std::option::Option::Some(12usize),
+                    "visibility" => ::std::option::Option::Some(13usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.messages,
+                            "messages",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.support_ticket_conversation_id,
+                            "supportTicketConversationId",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.tags, "tags", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    13usize => {
+                        crate::decode::set_once(
+                            &mut self.visibility,
+                            "visibility",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<CreateSupportTicketConversation, E> {
+                ::std::result::Result::Ok(CreateSupportTicketConversation {
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    external_id: self.external_id.unwrap_or(::std::option::Option::None),
+                    external_url: self
+                        .external_url
+                        .unwrap_or(::std::option::Option::None),
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    integration_id: self
+                        .integration_id
+                        .unwrap_or(::std::option::Option::None),
+                    messages: self
+                        .messages
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messages"))?,
+                    project_id: self.project_id.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    support_ticket_conversation_id: self
+                        .support_ticket_conversation_id
+                        .unwrap_or(::std::option::Option::None),
+                    tags: self.tags.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    visibility: self.visibility.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct DeleteResultFields {
+            message: ::std::option::Option<::std::string::String>,
+            success: ::std::option::Option<bool>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for DeleteResultFields {
+            type Output = DeleteResult;
+            const NAME: &'static str = "DeleteResult";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "message" => ::std::option::Option::Some(0usize),
+                    "success" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.message,
+                            "message",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.success,
+                            "success",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<DeleteResult, E> {
+                ::std::result::Result::Ok(DeleteResult {
+                    message: self
+                        .message
+                        .ok_or_else(|| ::serde::de::Error::missing_field("message"))?,
+                    success: self
+                        .success
+                        .ok_or_else(|| ::serde::de::Error::missing_field("success"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FeedbackFields {
+            created_at: ::std::option::Option<::std::string::String>,
+            details: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            id: ::std::option::Option<::std::string::String>,
+            message_id: ::std::option::Option<::std::string::String>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            reasons: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<FeedbackReason>>,
+            >,
+            sources: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<FeedbackSource>>,
+            >,
+            type_: ::std::option::Option<FeedbackType>,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FeedbackFields {
+            type Output = Feedback;
+            const NAME: &'static str = "Feedback";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "details" => ::std::option::Option::Some(1usize),
+                    "id" => ::std::option::Option::Some(2usize),
+                    "messageId" => ::std::option::Option::Some(3usize),
+                    "properties" => ::std::option::Option::Some(4usize),
+                    "reasons" => ::std::option::Option::Some(5usize),
+                    "sources" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "updatedAt" => ::std::option::Option::Some(8usize),
+                    "userProperties" => ::std::option::Option::Some(9usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.details,
+                            "details",
+                            deserializer,
+                        )
+                    }
+                    2usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.message_id,
+                            "messageId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.reasons,
+                            "reasons",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.sources,
+                            "sources",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<Feedback, E> {
+                ::std::result::Result::Ok(Feedback {
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    details: self.details.unwrap_or(::std::option::Option::None),
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    message_id: self
+                        .message_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messageId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    reasons: self.reasons.unwrap_or(::std::option::Option::None),
+                    sources: self.sources.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FeedbackInputFields {
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            details: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            id: ::std::option::Option<::std::option::Option<FeedbackInputId>>,
+            message_id: ::std::option::Option<::std::string::String>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            reasons: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<FeedbackReason>>,
+            >,
+            sources: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<FeedbackSource>>,
+            >,
+            type_: ::std::option::Option<FeedbackType>,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FeedbackInputFields {
+            type Output = FeedbackInput;
+            const NAME: &'static str = "FeedbackInput";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "details" => ::std::option::Option::Some(1usize),
+                    "id" => ::std::option::Option::Some(2usize),
+                    "messageId" => ::std::option::Option::Some(3usize),
+                    "properties" => ::std::option::Option::Some(4usize),
+                    "reasons" => ::std::option::Option::Some(5usize),
+                    "sources" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "updatedAt" => ::std::option::Option::Some(8usize),
+                    "userProperties" => ::std::option::Option::Some(9usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.details,
+                            "details",
+                            deserializer,
+                        )
+                    }
+                    2usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.message_id,
+                            "messageId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.reasons,
+                            "reasons",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.sources,
+                            "sources",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FeedbackInput, E> {
+                ::std::result::Result::Ok(FeedbackInput {
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    details: self.details.unwrap_or(::std::option::Option::None),
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    message_id: self
+                        .message_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messageId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    reasons: self.reasons.unwrap_or(::std::option::Option::None),
+                    sources: self.sources.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FeedbackListFields {
+            negative_feedback: ::std::option::Option<
+                ::std::vec::Vec<FeedbackWithContext>,
+            >,
+            negative_feedback_count: ::std::option::Option<::serde_json::Number>,
+            positive_feedback: ::std::option::Option<
+                ::std::vec::Vec<FeedbackWithContext>,
+            >,
+            positive_feedback_count: ::std::option::Option<::serde_json::Number>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FeedbackListFields {
+            type Output = FeedbackList;
+            const NAME: &'static str = "FeedbackList";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "negativeFeedback" => ::std::option::Option::Some(0usize),
+                    "negativeFeedbackCount" => ::std::option::Option::Some(1usize),
+                    "positiveFeedback" => ::std::option::Option::Some(2usize),
+                    "positiveFeedbackCount" => ::std::option::Option::Some(3usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.negative_feedback,
+                            "negativeFeedback",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.negative_feedback_count,
+                            "negativeFeedbackCount",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.positive_feedback,
+                            "positiveFeedback",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.positive_feedback_count,
+                            "positiveFeedbackCount",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FeedbackList, E> {
+                ::std::result::Result::Ok(FeedbackList {
+                    negative_feedback: self
+                        .negative_feedback
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "negativeFeedback",
+                        ))?,
+                    negative_feedback_count: self
+                        .negative_feedback_count
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "negativeFeedbackCount",
+                        ))?,
+                    positive_feedback: self
+                        .positive_feedback
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "positiveFeedback",
+                        ))?,
+                    positive_feedback_count: self
+                        .positive_feedback_count
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "positiveFeedbackCount",
+                        ))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FeedbackReasonFields {
+            details: ::std::option::Option<::std::string::String>,
+            label: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FeedbackReasonFields {
+            type Output = FeedbackReason;
+            const NAME: &'static str = "FeedbackReason";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "details" => ::std::option::Option::Some(0usize),
+                    "label" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.details,
+                            "details",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.label, "label", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FeedbackReason, E> {
+                ::std::result::Result::Ok(FeedbackReason {
+                    details: self
+                        .details
+                        .ok_or_else(|| ::serde::de::Error::missing_field("details"))?,
+                    label: self
+                        .label
+                        .ok_or_else(|| ::serde::de::Error::missing_field("label"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FeedbackSourceFields {
+            title: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            type_: ::std::option::Option<::std::option::Option<FeedbackSourceType>>,
+            url: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FeedbackSourceFields {
+            type Output = FeedbackSource;
+            const NAME: &'static str = "FeedbackSource";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "title" => ::std::option::Option::Some(0usize),
+                    "type" => ::std::option::Option::Some(1usize),
+                    "url" => ::std::option::Option::Some(2usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.title, "title", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    2usize => crate::decode::set_once(&mut self.url, "url", deserializer),
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FeedbackSource, E> {
+                ::std::result::Result::Ok(FeedbackSource {
+                    title: self.title.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    url: self.url.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FeedbackWithContextFields {
+            conversation: ::std::option::Option<Conversation>,
+            created_at: ::std::option::Option<::std::string::String>,
+            details: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            id: ::std::option::Option<::std::string::String>,
+            message: ::std::option::Option<Message>,
+            message_id: ::std::option::Option<::std::string::String>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            reasons: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<FeedbackReason>>,
+            >,
+            sources: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<FeedbackSource>>,
+            >,
+            type_: ::std::option::Option<FeedbackType>,
+            updated_at: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FeedbackWithContextFields {
+            type Output = FeedbackWithContext;
+            const NAME: &'static str = "FeedbackWithContext";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "conversation" => ::std::option::Option::Some(0usize),
+                    "createdAt" => ::std::option::Option::Some(1usize),
+                    "details" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "message" => ::std::option::Option::Some(4usize),
+                    "messageId" => ::std::option::Option::Some(5usize),
+                    "properties" => ::std::option::Option::Some(6usize),
+                    "reasons" => ::std::option::Option::Some(7usize),
+                    "sources" => ::std::option::Option::Some(8usize),
+                    "type" => ::std::option::Option::Some(9usize),
+                    "updatedAt" => ::std::option::Option::Some(10usize),
+                    "userProperties" => ::std::option::Option::Some(11usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.conversation,
+                            "conversation",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.details,
+                            "details",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.message,
+                            "message",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.message_id,
+                            "messageId",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.reasons,
+                            "reasons",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.sources,
+                            "sources",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FeedbackWithContext, E> {
+                ::std::result::Result::Ok(FeedbackWithContext {
+                    conversation: self
+                        .conversation
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "conversation",
+                        ))?,
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    details: self.details.unwrap_or(::std::option::Option::None),
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    message: self
+                        .message
+                        .ok_or_else(|| ::serde::de::Error::missing_field("message"))?,
+                    message_id: self
+                        .message_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messageId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    reasons: self.reasons.unwrap_or(::std::option::Option::None),
+                    sources: self.sources.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self.updated_at.unwrap_or(::std::option::Option::None),
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FieldSelectionFields {
+            field: ::std::option::Option<::std::string::String>,
+            mode: ::std::option::Option<::std::option::Option<FieldMode>>,
+            path: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            type_: ::std::option::Option<FieldSelectionType>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FieldSelectionFields {
+            type Output = FieldSelection;
+            const NAME: &'static str = "FieldSelection";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "field" => ::std::option::Option::Some(0usize),
+                    "mode" => ::std::option::Option::Some(1usize),
+                    "path" => ::std::option::Option::Some(2usize),
+                    "type" => ::std::option::Option::Some(3usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.mode, "mode", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.path, "path", deserializer)
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FieldSelection, E> {
+                ::std::result::Result::Ok(FieldSelection {
+                    field: self
+                        .field
+                        .ok_or_else(|| ::serde::de::Error::missing_field("field"))?,
+                    mode: self.mode.unwrap_or(::std::option::Option::None),
+                    path: self.path.unwrap_or_default(),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FilterAndFields {
+            and: ::std::option::Option<::std::vec::Vec<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FilterAndFields {
+            type Output = FilterAnd;
+            const NAME: &'static str = "FilterAnd";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "and" => ::std::option::Option::Some(0usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => crate::decode::set_once(&mut self.and, "and", deserializer),
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FilterAnd, E> {
+                ::std::result::Result::Ok(FilterAnd {
+                    and: self
+                        .and
+                        .ok_or_else(|| ::serde::de::Error::missing_field("and"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FilterConditionFields {
+            condition: ::std::option::Option<Condition>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FilterConditionFields {
+            type Output = FilterCondition;
+            const NAME: &'static str = "FilterCondition";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "condition" => ::std::option::Option::Some(0usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.condition,
+                            "condition",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FilterCondition, E> {
+                ::std::result::Result::Ok(FilterCondition {
+                    condition: self
+                        .condition
+                        .ok_or_else(|| ::serde::de::Error::missing_field("condition"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct FilterOrFields {
+            or: ::std::option::Option<::std::vec::Vec<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for FilterOrFields {
+            type Output = FilterOr;
+            const NAME: &'static str = "FilterOr";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "or" => ::std::option::Option::Some(0usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => crate::decode::set_once(&mut self.or, "or", deserializer),
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<FilterOr, E> {
+                ::std::result::Result::Ok(FilterOr {
+                    or: self.or.ok_or_else(|| ::serde::de::Error::missing_field("or"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct GroupByFields {
+            field: ::std::option::Option<::std::string::String>,
+            include_in_select: ::std::option::Option<::std::option::Option<bool>>,
+            path: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for GroupByFields {
+            type Output = GroupBy;
+            const NAME: &'static str = "GroupBy";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "field" => ::std::option::Option::Some(0usize),
+                    "includeInSelect" => ::std::option::Option::Some(1usize),
+                    "path" => ::std::option::Option::Some(2usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.include_in_select,
+                            "includeInSelect",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.path, "path", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(self) -> ::std::result::Result<GroupBy, E> {
+                ::std::result::Result::Ok(GroupBy {
+                    field: self
+                        .field
+                        .ok_or_else(|| ::serde::de::Error::missing_field("field"))?,
+                    include_in_select: self
+                        .include_in_select
+                        .unwrap_or(::std::option::Option::None),
+                    path: self.path.unwrap_or_default(),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ImageUrlFields {
+            detail: ::std::option::Option<::std::option::Option<ImageDetail>>,
+            url: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ImageUrlFields {
+            type Output = ImageUrl;
+            const NAME: &'static str = "ImageUrl";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "detail" => ::std::option::Option::Some(0usize),
+                    "url" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.detail, "detail", deserializer)
+                    }
+                    1usize => crate::decode::set_once(&mut self.url, "url", deserializer),
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<ImageUrl, E> {
+                ::std::result::Result::Ok(ImageUrl {
+                    detail: self.detail.unwrap_or(::std::option::Option::None),
+                    url: self
+                        .url
+                        .ok_or_else(|| ::serde::de::Error::missing_field("url"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct InsertConversationEventFields {
+            conversation_id: ::std::option::Option<::std::string::String>,
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            entity_type: ::std::option::Option<InsertConversationEventEntityType>,
+            id: ::std::option::Option<::std::option::Option<InsertConversationEventId>>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            type_: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for InsertConversationEventFields {
+            type Output = InsertConversationEvent;
+            const NAME: &'static str = "InsertConversationEvent";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "conversationId" => ::std::option::Option::Some(0usize),
+                    "createdAt" => ::std::option::Option::Some(1usize),
+                    "entityType" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "projectId" => ::std::option::Option::Some(5usize),
+                    "properties" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "userProperties" => ::std::option::Option::Some(8usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.conversation_id,
+                            "conversationId",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.entity_type,
+                            "entityType",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<InsertConversationEvent, E> {
+                ::std::result::Result::Ok(InsertConversationEvent {
+                    conversation_id: self
+                        .conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "conversationId",
+                        ))?,
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    entity_type: self
+                        .entity_type
+                        .ok_or_else(|| ::serde::de::Error::missing_field("entityType"))?,
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    integration_id: self
+                        .integration_id
+                        .unwrap_or(::std::option::Option::None),
+                    project_id: self.project_id.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct InsertMessageEventFields {
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            entity_type: ::std::option::Option<InsertMessageEventEntityType>,
+            id: ::std::option::Option<::std::option::Option<InsertMessageEventId>>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            message_id: ::std::option::Option<::std::string::String>,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            type_: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for InsertMessageEventFields {
+            type Output = InsertMessageEvent;
+            const NAME: &'static str = "InsertMessageEvent";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "entityType" => ::std::option::Option::Some(1usize),
+                    "id" => ::std::option::Option::Some(2usize),
+                    "integrationId" => ::std::option::Option::Some(3usize),
+                    "messageId" => ::std::option::Option::Some(4usize),
+                    "projectId" => ::std::option::Option::Some(5usize),
+                    "properties" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "userProperties" => ::std::option::Option::Some(8usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.entity_type,
+                            "entityType",
+                            deserializer,
+                        )
+                    }
+                    2usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.message_id,
+                            "messageId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<InsertMessageEvent, E> {
+                ::std::result::Result::Ok(InsertMessageEvent {
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    entity_type: self
+                        .entity_type
+                        .ok_or_else(|| ::serde::de::Error::missing_field("entityType"))?,
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    integration_id: self
+                        .integration_id
+                        .unwrap_or(::std::option::Option::None),
+                    message_id: self
+                        .message_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messageId"))?,
+                    project_id: self.project_id.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct InsertSearchEventFields {
+            created_at: ::std::option::Option<
+                ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
+            >,
+            entity_type: ::std::option::Option<InsertSearchEventEntityType>,
+            id: ::std::option::Option<::std::option::Option<InsertSearchEventId>>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            search_query: ::std::option::Option<::std::string::String>,
+            type_: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for InsertSearchEventFields {
+            type Output = InsertSearchEvent;
+            const NAME: &'static str = "InsertSearchEvent";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "entityType" => ::std::option::Option::Some(1usize),
+                    "id" => ::std::option::Option::Some(2usize),
+                    "integrationId" => ::std::option::Option::Some(3usize),
+                    "projectId" => ::std::option::Option::Some(4usize),
+                    "properties" => ::std::option::Option::Some(5usize),
+                    "searchQuery" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "userProperties" => ::std::option::Option::Some(8usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.entity_type,
+                            "entityType",
+                            deserializer,
+                        )
+                    }
+                    2usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.search_query,
+                            "searchQuery",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<InsertSearchEvent, E> {
+                ::std::result::Result::Ok(InsertSearchEvent {
+                    created_at: self.created_at.unwrap_or(::std::option::Option::None),
+                    entity_type: self
+                        .entity_type
+                        .ok_or_else(|| ::serde::de::Error::missing_field("entityType"))?,
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    integration_id: self
+                        .integration_id
+                        .unwrap_or(::std::option::Option::None),
+                    project_id: self.project_id.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    search_query: self
+                        .search_query
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "searchQuery",
+                        ))?,
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct LinkFields {
+            breadcrumbs: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            >,
+            description: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            label: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            title: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            type_: ::std::option::Option<::std::option::Option<LinkType>>,
+            url: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for LinkFields {
+            type Output = Link;
+            const NAME: &'static str = "Link";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "breadcrumbs" => ::std::option::Option::Some(0usize),
+                    "description" => ::std::option::Option::Some(1usize),
+                    "label" => ::std::option::Option::Some(2usize),
+                    "title" => ::std::option::Option::Some(3usize),
+                    "type" => ::std::option::Option::Some(4usize),
+                    "url" => ::std::option::Option::Some(5usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.breadcrumbs,
+                            "breadcrumbs",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.description,
+                            "description",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.label, "label", deserializer)
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.title, "title", deserializer)
+                    }
+                    4usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    5usize => crate::decode::set_once(&mut self.url, "url", deserializer),
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(self) -> ::std::result::Result<Link, E> {
+                ::std::result::Result::Ok(Link {
+                    breadcrumbs: self.breadcrumbs.unwrap_or(::std::option::Option::None),
+                    description: self.description.unwrap_or(::std::option::Option::None),
+                    label: self.label.unwrap_or(::std::option::Option::None),
+                    title: self.title.unwrap_or(::std::option::Option::None),
+                    type_: self.type_.unwrap_or(::std::option::Option::None),
+                    url: self
+                        .url
+                        .ok_or_else(|| ::serde::de::Error::missing_field("url"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct OpenAiConversationFields {
+            created_at: ::std::option::Option<::std::string::String>,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::string::String>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            messages: ::std::option::Option<::std::vec::Vec<Message>>,
+            messages_open_ai_format: ::std::option::Option<
+                ::std::vec::Vec<OpenAiFormatMessage>,
+            >,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            support_ticket_conversation_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            tags: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            >,
+            type_: ::std::option::Option<OpenAiConversationType>,
+            updated_at: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            visibility: ::std::option::Option<::std::option::Option<Visibility>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for OpenAiConversationFields {
+            type Output = OpenAiConversation;
+            const NAME: &'static str = "OpenAiConversation";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "externalId" => ::std::option::Option::Some(1usize),
+                    "externalUrl" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "messages" => ::std::option::Option::Some(5usize),
+                    "messagesOpenAIFormat" => ::std::option::Option::Some(6usize),
+                    "projectId" => ::std::option::Option::Some(7usize),
+                    "properties" => ::std::option::Option::Some(8usize),
+                    "supportTicketConversationId" => ::std::option::Option::Some(9usize),
+                    "tags" => ::std::option::Option::Some(10usize),
+                    "type" => ::std::option::Option::Some(11usize),
+                    "updatedAt" => ::std::option::Option::Some(12usize),
+                    "userProperties" => ::std::option::Option::Some(13usize),
+                    "visibility" => ::std::option::Option::Some(14usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.messages,
+                            "messages",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.messages_open_ai_format,
+                            "messagesOpenAIFormat",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(
+                            &mut self.support_ticket_conversation_id,
+                            "supportTicketConversationId",
+                            deserializer,
+                        )
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.tags, "tags", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    13usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    14usize => {
+                        crate::decode::set_once(
+                            &mut self.visibility,
+                            "visibility",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<OpenAiConversation, E> {
+                ::std::result::Result::Ok(OpenAiConversation {
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    external_id: self
+                        .external_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("externalId"))?,
+                    external_url: self
+                        .external_url
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "externalUrl",
+                        ))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    integration_id: self
+                        .integration_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "integrationId",
+                        ))?,
+                    messages: self
+                        .messages
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messages"))?,
+                    messages_open_ai_format: self
+                        .messages_open_ai_format
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "messagesOpenAIFormat",
+                        ))?,
+                    project_id: self
+                        .project_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("projectId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    support_ticket_conversation_id: self
+                        .support_ticket_conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "supportTicketConversationId",
+                        ))?,
+                    tags: self.tags.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self
+                        .updated_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("updatedAt"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    visibility: self
+                        .visibility
+                        .ok_or_else(|| ::serde::de::Error::missing_field("visibility"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct OpenAiFormatMessageFields {
+            content: ::std::option::Option<OpenAiMessageContent>,
+            name: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            role: ::std::option::Option<OpenAiRole>,
+            tool_calls: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<ToolCall>>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for OpenAiFormatMessageFields {
+            type Output = OpenAiFormatMessage;
+            const NAME: &'static str = "OpenAiFormatMessage";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "content" => ::std::option::Option::Some(0usize),
+                    "name" => ::std::option::Option::Some(1usize),
+                    "role" => ::std::option::Option::Some(2usize),
+                    "tool_calls" => ::std::option::Option::Some(3usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.content,
+                            "content",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.name, "name", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.role, "role", deserializer)
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.tool_calls,
+                            "tool_calls",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<OpenAiFormatMessage, E> {
+                ::std::result::Result::Ok(OpenAiFormatMessage {
+                    content: self
+                        .content
+                        .ok_or_else(|| ::serde::de::Error::missing_field("content"))?,
+                    name: self.name.unwrap_or(::std::option::Option::None),
+                    role: self
+                        .role
+                        .ok_or_else(|| ::serde::de::Error::missing_field("role"))?,
+                    tool_calls: self.tool_calls.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct OpenAiMessageFields {
+            content: ::std::option::Option<OpenAiMessageContent>,
+            conversation_id: ::std::option::Option<::std::string::String>,
+            created_at: ::std::option::Option<::std::string::String>,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::string::String>,
+            links: ::std::option::Option<::std::option::Option<::std::vec::Vec<Link>>>,
+            name: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            role: ::std::option::Option<OpenAiRole>,
+            tool_calls: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<ToolCall>>,
+            >,
+            type_: ::std::option::Option<OpenAiMessageType>,
+            updated_at: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for OpenAiMessageFields {
+            type Output = OpenAiMessage;
+            const NAME: &'static str = "OpenAiMessage";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "content" => ::std::option::Option::Some(0usize),
+                    "conversationId" => ::std::option::Option::Some(1usize),
+                    "createdAt" => ::std::option::Option::Some(2usize),
+                    "externalId" => ::std::option::Option::Some(3usize),
+                    "externalUrl" => ::std::option::Option::Some(4usize),
+                    "id" => ::std::option::Option::Some(5usize),
+                    "links" => ::std::option::Option::Some(6usize),
+                    "name" => ::std::option::Option::Some(7usize),
+                    "properties" => ::std::option::Option::Some(8usize),
+                    "role" => ::std::option::Option::Some(9usize),
+                    "tool_calls" => ::std::option::Option::Some(10usize),
+                    "type" => ::std::option::Option::Some(11usize),
+                    "updatedAt" => ::std::option::Option::Some(12usize),
+                    "userProperties" => ::std::option::Option::Some(13usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.content,
+                            "content",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.conversation_id,
+                            "conversationId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    5usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    6usize => {
+                        crate::decode::set_once(&mut self.links, "links", deserializer)
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.name, "name", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.role, "role", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(
+                            &mut self.tool_calls,
+                            "tool_calls",
+                            deserializer,
+                        )
+                    }
+                    11usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    13usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<OpenAiMessage, E> {
+                ::std::result::Result::Ok(OpenAiMessage {
+                    content: self
+                        .content
+                        .ok_or_else(|| ::serde::de::Error::missing_field("content"))?,
+                    conversation_id: self
+                        .conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "conversationId",
+                        ))?,
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    external_id: self
+                        .external_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("externalId"))?,
+                    external_url: self
+                        .external_url
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "externalUrl",
+                        ))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    links: self.links.unwrap_or(::std::option::Option::None),
+                    name: self.name.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    role: self
+                        .role
+                        .ok_or_else(|| ::serde::de::Error::missing_field("role"))?,
+                    tool_calls: self.tool_calls.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self
+                        .updated_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("updatedAt"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct OrderByFields {
+            direction: ::std::option::Option<SortDirection>,
+            field: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for OrderByFields {
+            type Output = OrderBy;
+            const NAME: &'static str = "OrderBy";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "direction" => ::std::option::Option::Some(0usize),
+                    "field" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.direction,
+                            "direction",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(self) -> ::std::result::Result<OrderBy, E> {
+                ::std::result::Result::Ok(OrderBy {
+                    direction: self
+                        .direction
+                        .ok_or_else(|| ::serde::de::Error::missing_field("direction"))?,
+                    field: self
+                        .field
+                        .ok_or_else(|| ::serde::de::Error::missing_field("field"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ProblemFields {
+            code: ::std::option::Option<::std::string::String>,
+            detail: ::std::option::Option<::std::string::String>,
+            error: ::std::option::Option<ProblemLegacyError>,
+            instance: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            request_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            status: ::std::option::Option<::serde_json::Number>,
+            title: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ProblemFields {
+            type Output = Problem;
+            const NAME: &'static str = "Problem";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "code" => ::std::option::Option::Some(0usize),
+                    "detail" => ::std::option::Option::Some(1usize),
+                    "error" => ::std::option::Option::Some(2usize),
+                    "instance" => ::std::option::Option::Some(3usize),
+                    "requestId" => ::std::option::Option::Some(4usize),
+                    "status" => ::std::option::Option::Some(5usize),
+                    "title" => ::std::option::Option::Some(6usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.code, "code", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.detail, "detail", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.error, "error", deserializer)
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.instance,
+                            "instance",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.request_id,
+                            "requestId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(&mut self.status, "status", deserializer)
+                    }
+                    6usize => {
+                        crate::decode::set_once(&mut self.title, "title", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(self) -> ::std::result::Result<Problem, E> {
+                ::std::result::Result::Ok(Problem {
+                    code: self
+                        .code
+                        .ok_or_else(|| ::serde::de::Error::missing_field("code"))?,
+                    detail: self
+                        .detail
+                        .ok_or_else(|| ::serde::de::Error::missing_field("detail"))?,
+                    error: self
+                        .error
+                        .ok_or_else(|| ::serde::de::Error::missing_field("error"))?,
+                    instance: self.instance.unwrap_or(::std::option::Option::None),
+                    request_id: self.request_id.unwrap_or(::std::option::Option::None),
+                    status: self
+                        .status
+                        .ok_or_else(|| ::serde::de::Error::missing_field("status"))?,
+                    title: self
+                        .title
+                        .ok_or_else(|| ::serde::de::Error::missing_field("title"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ProblemLegacyErrorFields {
+            code: ::std::option::Option<::std::string::String>,
+            message: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ProblemLegacyErrorFields {
+            type Output = ProblemLegacyError;
+            const NAME: &'static str = "ProblemLegacyError";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "code" => ::std::option::Option::Some(0usize),
+                    "message" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.code, "code", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.message,
+                            "message",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<ProblemLegacyError, E> {
+                ::std::result::Result::Ok(ProblemLegacyError {
+                    code: self
+                        .code
+                        .ok_or_else(|| ::serde::de::Error::missing_field("code"))?,
+                    message: self
+                        .message
+                        .ok_or_else(|| ::serde::de::Error::missing_field("message"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct PropertyKeysRequestFields {
+            field: ::std::option::Option<PropertyField>,
+            views: ::std::option::Option<::std::vec::Vec<View>>,
+            where_: ::std::option::Option<::std::option::Option<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for PropertyKeysRequestFields {
+            type Output = PropertyKeysRequest;
+            const NAME: &'static str = "PropertyKeysRequest";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "field" => ::std::option::Option::Some(0usize),
+                    "views" => ::std::option::Option::Some(1usize),
+                    "where" => ::std::option::Option::Some(2usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.views, "views", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.where_, "where", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<PropertyKeysRequest, E> {
+                ::std::result::Result::Ok(PropertyKeysRequest {
+                    field: self
+                        .field
+                        .ok_or_else(|| ::serde::de::Error::missing_field("field"))?,
+                    views: self.views.unwrap_or_default(),
+                    where_: self.where_.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct PropertyListResponseFields {
+            results: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for PropertyListResponseFields {
+            type Output = PropertyListResponse;
+            const NAME: &'static str = "PropertyListResponse";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "results" => ::std::option::Option::Some(0usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.results,
+                            "results",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<PropertyListResponse, E> {
+                ::std::result::Result::Ok(PropertyListResponse {
+                    results: self
+                        .results
+                        .ok_or_else(|| ::serde::de::Error::missing_field("results"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct PropertyValuesRequestFields {
+            field: ::std::option::Option<PropertyField>,
+            key: ::std::option::Option<::std::string::String>,
+            limit: ::std::option::Option<::std::num::NonZeroU64>,
+            views: ::std::option::Option<::std::vec::Vec<View>>,
+            where_: ::std::option::Option<::std::option::Option<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for PropertyValuesRequestFields {
+            type Output = PropertyValuesRequest;
+            const NAME: &'static str = "PropertyValuesRequest";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "field" => ::std::option::Option::Some(0usize),
+                    "key" => ::std::option::Option::Some(1usize),
+                    "limit" => ::std::option::Option::Some(2usize),
+                    "views" => ::std::option::Option::Some(3usize),
+                    "where" => ::std::option::Option::Some(4usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    1usize => crate::decode::set_once(&mut self.key, "key", deserializer),
+                    2usize => {
+                        crate::decode::set_once(&mut self.limit, "limit", deserializer)
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.views, "views", deserializer)
+                    }
+                    4usize => {
+                        crate::decode::set_once(&mut self.where_, "where", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<PropertyValuesRequest, E> {
+                ::std::result::Result::Ok(PropertyValuesRequest {
+                    field: self
+                        .field
+                        .ok_or_else(|| ::serde::de::Error::missing_field("field"))?,
+                    key: self
+                        .key
+                        .ok_or_else(|| ::serde::de::Error::missing_field("key"))?,
+                    limit: self
+                        .limit
+                        .unwrap_or_else(
+                            defaults::default_nzu64::<::std::num::NonZeroU64, 100>,
+                        ),
+                    views: self.views.unwrap_or_default(),
+                    where_: self.where_.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct QueryConversationsBodyFields {
+            group_by: ::std::option::Option<::std::vec::Vec<GroupBy>>,
+            notes: ::std::option::Option<
+                ::std::option::Option<QueryConversationsBodyNotes>,
+            >,
+            order_by: ::std::option::Option<::std::vec::Vec<OrderBy>>,
+            select: ::std::option::Option<::std::vec::Vec<Selection>>,
+            where_: ::std::option::Option<::std::option::Option<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for QueryConversationsBodyFields {
+            type Output = QueryConversationsBody;
+            const NAME: &'static str = "QueryConversationsBody";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "groupBy" => ::std::option::Option::Some(0usize),
+                    "notes" => ::std::option::Option::Some(1usize),
+                    "orderBy" => ::std::option::Option::Some(2usize),
+                    "select" => ::std::option::Option::Some(3usize),
+                    "where" => ::std::option::Option::Some(4usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.group_by,
+                            "groupBy",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.notes, "notes", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.order_by,
+                            "orderBy",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.select, "select", deserializer)
+                    }
+                    4usize => {
+                        crate::decode::set_once(&mut self.where_, "where", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<QueryConversationsBody, E> {
+                ::std::result::Result::Ok(QueryConversationsBody {
+                    group_by: self.group_by.unwrap_or_default(),
+                    notes: self.notes.unwrap_or(::std::option::Option::None),
+                    order_by: self.order_by.unwrap_or_default(),
+                    select: self.select.unwrap_or_default(),
+                    where_: self.where_.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct QueryDataFields {
+            count: ::std::option::Option<::serde_json::Number>,
+            page_size: ::std::option::Option<::serde_json::Number>,
+            result: ::std::option::Option<::std::vec::Vec<QueryRow>>,
+            total: ::std::option::Option<::serde_json::Number>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for QueryDataFields {
+            type Output = QueryData;
+            const NAME: &'static str = "QueryData";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "count" => ::std::option::Option::Some(0usize),
+                    "pageSize" => ::std::option::Option::Some(1usize),
+                    "result" => ::std::option::Option::Some(2usize),
+                    "total" => ::std::option::Option::Some(3usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.count, "count", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.page_size,
+                            "pageSize",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.result, "result", deserializer)
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.total, "total", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<QueryData, E> {
+                ::std::result::Result::Ok(QueryData {
+                    count: self
+                        .count
+                        .ok_or_else(|| ::serde::de::Error::missing_field("count"))?,
+                    page_size: self
+                        .page_size
+                        .ok_or_else(|| ::serde::de::Error::missing_field("pageSize"))?,
+                    result: self
+                        .result
+                        .ok_or_else(|| ::serde::de::Error::missing_field("result"))?,
+                    total: self
+                        .total
+                        .ok_or_else(|| ::serde::de::Error::missing_field("total"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct QueryEventsBodyFields {
+            group_by: ::std::option::Option<::std::vec::Vec<GroupBy>>,
+            notes: ::std::option::Option<::std::option::Option<QueryEventsBodyNotes>>,
+            order_by: ::std::option::Option<::std::vec::Vec<OrderBy>>,
+            select: ::std::option::Option<::std::vec::Vec<Selection>>,
+            where_: ::std::option::Option<::std::option::Option<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for QueryEventsBodyFields {
+            type Output = QueryEventsBody;
+            const NAME: &'static str = "QueryEventsBody";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "groupBy" => ::std::option::Option::Some(0usize),
+                    "notes" => ::std::option::Option::Some(1usize),
+                    "orderBy" => ::std::option::Option::Some(2usize),
+                    "select" => ::std::option::Option::Some(3usize),
+                    "where" => ::std::option::Option::Some(4usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.group_by,
+                            "groupBy",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.notes, "notes", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.order_by,
+                            "orderBy",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.select, "select", deserializer)
+                    }
+                    4usize => {
+                        crate::decode::set_once(&mut self.where_, "where", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<QueryEventsBody, E> {
+                ::std::result::Result::Ok(QueryEventsBody {
+                    group_by: self.group_by.unwrap_or_default(),
+                    notes: self.notes.unwrap_or(::std::option::Option::None),
+                    order_by: self.order_by.unwrap_or_default(),
+                    select: self.select.unwrap_or_default(),
+                    where_: self.where_.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct QueryFeedbackBodyFields {
+            group_by: ::std::option::Option<::std::vec::Vec<GroupBy>>,
+            notes: ::std::option::Option<::std::option::Option<QueryFeedbackBodyNotes>>,
+            order_by: ::std::option::Option<::std::vec::Vec<OrderBy>>,
+            select: ::std::option::Option<::std::vec::Vec<Selection>>,
+            where_: ::std::option::Option<::std::option::Option<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for QueryFeedbackBodyFields {
+            type Output = QueryFeedbackBody;
+            const NAME: &'static str = "QueryFeedbackBody";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "groupBy" => ::std::option::Option::Some(0usize),
+                    "notes" => ::std::option::Option::Some(1usize),
+                    "orderBy" => ::std::option::Option::Some(2usize),
+                    "select" => ::std::option::Option::Some(3usize),
+                    "where" => ::std::option::Option::Some(4usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.group_by,
+                            "groupBy",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.notes, "notes", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.order_by,
+                            "orderBy",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.select, "select", deserializer)
+                    }
+                    4usize => {
+                        crate::decode::set_once(&mut self.where_, "where", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<QueryFeedbackBody, E> {
+                ::std::result::Result::Ok(QueryFeedbackBody {
+                    group_by: self.group_by.unwrap_or_default(),
+                    notes: self.notes.unwrap_or(::std::option::Option::None),
+                    order_by: self.order_by.unwrap_or_default(),
+                    select: self.select.unwrap_or_default(),
+                    where_: self.where_.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct QueryResponseFields {
+            data: ::std::option::Option<QueryData>,
+            status: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for QueryResponseFields {
+            type Output = QueryResponse;
+            const NAME: &'static str = "QueryResponse";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "data" => ::std::option::Option::Some(0usize),
+                    "status" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.data, "data", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.status, "status", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<QueryResponse, E> {
+                ::std::result::Result::Ok(QueryResponse {
+                    data: self
+                        .data
+                        .ok_or_else(|| ::serde::de::Error::missing_field("data"))?,
+                    status: self
+                        .status
+                        .ok_or_else(|| ::serde::de::Error::missing_field("status"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct QuerySemanticThreadsBodyFields {
+            group_by: ::std::option::Option<::std::vec::Vec<GroupBy>>,
+            notes: ::std::option::Option<
+                ::std::option::Option<QuerySemanticThreadsBodyNotes>,
+            >,
+            order_by: ::std::option::Option<::std::vec::Vec<OrderBy>>,
+            query: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            select: ::std::option::Option<::std::vec::Vec<Selection>>,
+            where_: ::std::option::Option<::std::option::Option<Filter>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for QuerySemanticThreadsBodyFields {
+            type Output = QuerySemanticThreadsBody;
+            const NAME: &'static str = "QuerySemanticThreadsBody";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "groupBy" => ::std::option::Option::Some(0usize),
+                    "notes" => ::std::option::Option::Some(1usize),
+                    "orderBy" => ::std::option::Option::Some(2usize),
+                    "query" => ::std::option::Option::Some(3usize),
+                    "select" => ::std::option::Option::Some(4usize),
+                    "where" => ::std::option::Option::Some(5usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.group_by,
+                            "groupBy",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.notes, "notes", deserializer)
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.order_by,
+                            "orderBy",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(&mut self.query, "query", deserializer)
+                    }
+                    4usize => {
+                        crate::decode::set_once(&mut self.select, "select", deserializer)
+                    }
+                    5usize => {
+                        crate::decode::set_once(&mut self.where_, "where", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<QuerySemanticThreadsBody, E> {
+                ::std::result::Result::Ok(QuerySemanticThreadsBody {
+                    group_by: self.group_by.unwrap_or_default(),
+                    notes: self.notes.unwrap_or(::std::option::Option::None),
+                    order_by: self.order_by.unwrap_or_default(),
+                    query: self.query.unwrap_or(::std::option::Option::None),
+                    select: self.select.unwrap_or_default(),
+                    where_: self.where_.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SearchQueryCountFields {
+            count: ::std::option::Option<::std::string::String>,
+            search_query: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SearchQueryCountFields {
+            type Output = SearchQueryCount;
+            const NAME: &'static str = "SearchQueryCount";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "count" => ::std::option::Option::Some(0usize),
+                    "search_query" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.count, "count", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.search_query,
+                            "search_query",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SearchQueryCount, E> {
+                ::std::result::Result::Ok(SearchQueryCount {
+                    count: self
+                        .count
+                        .ok_or_else(|| ::serde::de::Error::missing_field("count"))?,
+                    search_query: self
+                        .search_query
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "search_query",
+                        ))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SelectConversationEventFields {
+            conversation_id: ::std::option::Option<::std::string::String>,
+            created_at: ::std::option::Option<::std::string::String>,
+            entity_type: ::std::option::Option<SelectConversationEventEntityType>,
+            id: ::std::option::Option<::std::string::String>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            type_: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SelectConversationEventFields {
+            type Output = SelectConversationEvent;
+            const NAME: &'static str = "SelectConversationEvent";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "conversationId" => ::std::option::Option::Some(0usize),
+                    "createdAt" => ::std::option::Option::Some(1usize),
+                    "entityType" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "projectId" => ::std::option::Option::Some(5usize),
+                    "properties" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "userProperties" => ::std::option::Option::Some(8usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.conversation_id,
+                            "conversationId",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.entity_type,
+                            "entityType",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SelectConversationEvent, E> {
+                ::std::result::Result::Ok(SelectConversationEvent {
+                    conversation_id: self
+                        .conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "conversationId",
+                        ))?,
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    entity_type: self
+                        .entity_type
+                        .ok_or_else(|| ::serde::de::Error::missing_field("entityType"))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    integration_id: self
+                        .integration_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "integrationId",
+                        ))?,
+                    project_id: self
+                        .project_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("projectId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SelectMessageEventFields {
+            created_at: ::std::option::Option<::std::string::String>,
+            entity_type: ::std::option::Option<SelectMessageEventEntityType>,
+            id: ::std::option::Option<::std::string::String>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            message_id: ::std::option::Option<::std::string::String>,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            type_: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SelectMessageEventFields {
+            type Output = SelectMessageEvent;
+            const NAME: &'static str = "SelectMessageEvent";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "entityType" => ::std::option::Option::Some(1usize),
+                    "id" => ::std::option::Option::Some(2usize),
+                    "integrationId" => ::std::option::Option::Some(3usize),
+                    "messageId" => ::std::option::Option::Some(4usize),
+                    "projectId" => ::std::option::Option::Some(5usize),
+                    "properties" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "userProperties" => ::std::option::Option::Some(8usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.entity_type,
+                            "entityType",
+                            deserializer,
+                        )
+                    }
+                    2usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.message_id,
+                            "messageId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SelectMessageEvent, E> {
+                ::std::result::Result::Ok(SelectMessageEvent {
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    entity_type: self
+                        .entity_type
+                        .ok_or_else(|| ::serde::de::Error::missing_field("entityType"))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    integration_id: self
+                        .integration_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "integrationId",
+                        ))?,
+                    message_id: self
+                        .message_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messageId"))?,
+                    project_id: self
+                        .project_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("projectId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SelectSearchEventFields {
+            created_at: ::std::option::Option<::std::string::String>,
+            entity_type: ::std::option::Option<SelectSearchEventEntityType>,
+            id: ::std::option::Option<::std::string::String>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            search_query: ::std::option::Option<::std::string::String>,
+            type_: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SelectSearchEventFields {
+            type Output = SelectSearchEvent;
+            const NAME: &'static str = "SelectSearchEvent";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "entityType" => ::std::option::Option::Some(1usize),
+                    "id" => ::std::option::Option::Some(2usize),
+                    "integrationId" => ::std::option::Option::Some(3usize),
+                    "projectId" => ::std::option::Option::Some(4usize),
+                    "properties" => ::std::option::Option::Some(5usize),
+                    "searchQuery" => ::std::option::Option::Some(6usize),
+                    "type" => ::std::option::Option::Some(7usize),
+                    "userProperties" => ::std::option::Option::Some(8usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.entity_type,
+                            "entityType",
+                            deserializer,
+                        )
+                    }
+                    2usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.search_query,
+                            "searchQuery",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SelectSearchEvent, E> {
+                ::std::result::Result::Ok(SelectSearchEvent {
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    entity_type: self
+                        .entity_type
+                        .ok_or_else(|| ::serde::de::Error::missing_field("entityType"))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    integration_id: self
+                        .integration_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "integrationId",
+                        ))?,
+                    project_id: self
+                        .project_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("projectId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    search_query: self
+                        .search_query
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "searchQuery",
+                        ))?,
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SupportCopilotConversationFields {
+            created_at: ::std::option::Option<::std::string::String>,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::string::String>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            messages: ::std::option::Option<::std::vec::Vec<Message>>,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            support_ticket_conversation_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            tags: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            >,
+            type_: ::std::option::Option<SupportCopilotConversationType>,
+            updated_at: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            visibility: ::std::option::Option<::std::option::Option<Visibility>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SupportCopilotConversationFields {
+            type Output = SupportCopilotConversation;
+            const NAME: &'static str = "SupportCopilotConversation";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "externalId" => ::std::option::Option::Some(1usize),
+                    "externalUrl" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "messages" => ::std::option::Option::Some(5usize),
+                    "projectId" => ::std::option::Option::Some(6usize),
+                    "properties" => ::std::option::Option::Some(7usize),
+                    "supportTicketConversationId" => ::std::option::Option::Some(8usize),
+                    "tags" => ::std::option::Option::Some(9usize),
+                    "type" => ::std::option::Option::Some(10usize),
+                    "updatedAt" => ::std::option::Option::Some(11usize),
+                    "userProperties" => ::std::option::Option::Some(12usize),
+                    "visibility" => ::std::option::Option::Some(13usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.messages,
+                            "messages",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.support_ticket_conversation_id,
+                            "supportTicketConversationId",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.tags, "tags", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    13usize => {
+                        crate::decode::set_once(
+                            &mut self.visibility,
+                            "visibility",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SupportCopilotConversation, E> {
+                ::std::result::Result::Ok(SupportCopilotConversation {
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    external_id: self
+                        .external_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("externalId"))?,
+                    external_url: self
+                        .external_url
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "externalUrl",
+                        ))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    integration_id: self
+                        .integration_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "integrationId",
+                        ))?,
+                    messages: self
+                        .messages
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messages"))?,
+                    project_id: self
+                        .project_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("projectId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    support_ticket_conversation_id: self
+                        .support_ticket_conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "supportTicketConversationId",
+                        ))?,
+                    tags: self.tags.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self
+                        .updated_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("updatedAt"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    visibility: self
+                        .visibility
+                        .ok_or_else(|| ::serde::de::Error::missing_field("visibility"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SupportCopilotMessageFields {
+            content: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            conversation_id: ::std::option::Option<::std::string::String>,
+            created_at: ::std::option::Option<::std::string::String>,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::string::String>,
+            links: ::std::option::Option<::std::option::Option<::std::vec::Vec<Link>>>,
+            name: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            role: ::std::option::Option<::std::string::String>,
+            type_: ::std::option::Option<SupportCopilotMessageType>,
+            updated_at: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SupportCopilotMessageFields {
+            type Output = SupportCopilotMessage;
+            const NAME: &'static str = "SupportCopilotMessage";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "content" => ::std::option::Option::Some(0usize),
+                    "conversationId" => ::std::option::Option::Some(1usize),
+                    "createdAt" => ::std::option::Option::Some(2usize),
+                    "externalId" => ::std::option::Option::Some(3usize),
+                    "externalUrl" => ::std::option::Option::Some(4usize),
+                    "id" => ::std::option::Option::Some(5usize),
+                    "links" => ::std::option::Option::Some(6usize),
+                    "name" => ::std::option::Option::Some(7usize),
+                    "properties" => ::std::option::Option::Some(8usize),
+                    "role" => ::std::option::Option::Some(9usize),
+                    "type" => ::std::option::Option::Some(10usize),
+                    "updatedAt" => ::std::option::Option::Some(11usize),
+                    "userProperties" => ::std::option::Option::Some(12usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.content,
+                            "content",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.conversation_id,
+                            "conversationId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    5usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    6usize => {
+                        crate::decode::set_once(&mut self.links, "links", deserializer)
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.name, "name", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.role, "role", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SupportCopilotMessage, E> {
+                ::std::result::Result::Ok(SupportCopilotMessage {
+                    content: self
+                        .content
+                        .ok_or_else(|| ::serde::de::Error::missing_field("content"))?,
+                    conversation_id: self
+                        .conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "conversationId",
+                        ))?,
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    external_id: self
+                        .external_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("externalId"))?,
+                    external_url: self
+                        .external_url
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "externalUrl",
+                        ))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    links: self.links.unwrap_or(::std::option::Option::None),
+                    name: self.name.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    role: self
+                        .role
+                        .ok_or_else(|| ::serde::de::Error::missing_field("role"))?,
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self
+                        .updated_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("updatedAt"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SupportTicketConversationFields {
+            created_at: ::std::option::Option<::std::string::String>,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::string::String>,
+            integration_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            messages: ::std::option::Option<::std::vec::Vec<Message>>,
+            project_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            support_ticket_conversation_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            tags: ::std::option::Option<
+                ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+            >,
+            type_: ::std::option::Option<SupportTicketConversationType>,
+            updated_at: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            visibility: ::std::option::Option<::std::option::Option<Visibility>>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SupportTicketConversationFields {
+            type Output = SupportTicketConversation;
+            const NAME: &'static str = "SupportTicketConversation";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "createdAt" => ::std::option::Option::Some(0usize),
+                    "externalId" => ::std::option::Option::Some(1usize),
+                    "externalUrl" => ::std::option::Option::Some(2usize),
+                    "id" => ::std::option::Option::Some(3usize),
+                    "integrationId" => ::std::option::Option::Some(4usize),
+                    "messages" => ::std::option::Option::Some(5usize),
+                    "projectId" => ::std::option::Option::Some(6usize),
+                    "properties" => ::std::option::Option::Some(7usize),
+                    "supportTicketConversationId" => ::std::option::Option::Some(8usize),
+                    "tags" => ::std::option::Option::Some(9usize),
+                    "type" => ::std::option::Option::Some(10usize),
+                    "updatedAt" => ::std::option::Option::Some(11usize),
+                    "userProperties" => ::std::option::Option::Some(12usize),
+                    "visibility" => ::std::option::Option::Some(13usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    3usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.integration_id,
+                            "integrationId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.messages,
+                            "messages",
+                            deserializer,
+                        )
+                    }
+                    6usize => {
+                        crate::decode::set_once(
+                            &mut self.project_id,
+                            "projectId",
+                            deserializer,
+                        )
+                    }
+                    7usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.support_ticket_conversation_id,
+                            "supportTicketConversationId",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.tags, "tags", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    13usize => {
+                        crate::decode::set_once(
+                            &mut self.visibility,
+                            "visibility",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SupportTicketConversation, E> {
+                ::std::result::Result::Ok(SupportTicketConversation {
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    external_id: self
+                        .external_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("externalId"))?,
+                    external_url: self
+                        .external_url
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "externalUrl",
+                        ))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    integration_id: self
+                        .integration_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "integrationId",
+                        ))?,
+                    messages: self
+                        .messages
+                        .ok_or_else(|| ::serde::de::Error::missing_field("messages"))?,
+                    project_id: self
+                        .project_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("projectId"))?,
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    support_ticket_conversation_id: self
+                        .support_ticket_conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "supportTicketConversationId",
+                        ))?,
+                    tags: self.tags.unwrap_or(::std::option::Option::None),
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self
+                        .updated_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("updatedAt"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    visibility: self
+                        .visibility
+                        .ok_or_else(|| ::serde::de::Error::missing_field("visibility"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct SupportTicketMessageFields {
+            content: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            conversation_id: ::std::option::Option<::std::string::String>,
+            created_at: ::std::option::Option<::std::string::String>,
+            external_id: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            external_url: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            id: ::std::option::Option<::std::string::String>,
+            links: ::std::option::Option<::std::option::Option<::std::vec::Vec<Link>>>,
+            name: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            properties: ::std::option::Option<
+                ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+            >,
+            role: ::std::option::Option<::std::string::String>,
+            type_: ::std::option::Option<SupportTicketMessageType>,
+            updated_at: ::std::option::Option<::std::string::String>,
+            user_properties: ::std::option::Option<
+                ::std::option::Option<UserProperties>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for SupportTicketMessageFields {
+            type Output = SupportTicketMessage;
+            const NAME: &'static str = "SupportTicketMessage";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "content" => ::std::option::Option::Some(0usize),
+                    "conversationId" => ::std::option::Option::Some(1usize),
+                    "createdAt" => ::std::option::Option::Some(2usize),
+                    "externalId" => ::std::option::Option::Some(3usize),
+                    "externalUrl" => ::std::option::Option::Some(4usize),
+                    "id" => ::std::option::Option::Some(5usize),
+                    "links" => ::std::option::Option::Some(6usize),
+                    "name" => ::std::option::Option::Some(7usize),
+                    "properties" => ::std::option::Option::Some(8usize),
+                    "role" => ::std::option::Option::Some(9usize),
+                    "type" => ::std::option::Option::Some(10usize),
+                    "updatedAt" => ::std::option::Option::Some(11usize),
+                    "userProperties" => ::std::option::Option::Some(12usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.content,
+                            "content",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.conversation_id,
+                            "conversationId",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.created_at,
+                            "createdAt",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.external_id,
+                            "externalId",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.external_url,
+                            "externalUrl",
+                            deserializer,
+                        )
+                    }
+                    5usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    6usize => {
+                        crate::decode::set_once(&mut self.links, "links", deserializer)
+                    }
+                    7usize => {
+                        crate::decode::set_once(&mut self.name, "name", deserializer)
+                    }
+                    8usize => {
+                        crate::decode::set_once(
+                            &mut self.properties,
+                            "properties",
+                            deserializer,
+                        )
+                    }
+                    9usize => {
+                        crate::decode::set_once(&mut self.role, "role", deserializer)
+                    }
+                    10usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    11usize => {
+                        crate::decode::set_once(
+                            &mut self.updated_at,
+                            "updatedAt",
+                            deserializer,
+                        )
+                    }
+                    12usize => {
+                        crate::decode::set_once(
+                            &mut self.user_properties,
+                            "userProperties",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<SupportTicketMessage, E> {
+                ::std::result::Result::Ok(SupportTicketMessage {
+                    content: self
+                        .content
+                        .ok_or_else(|| ::serde::de::Error::missing_field("content"))?,
+                    conversation_id: self
+                        .conversation_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "conversationId",
+                        ))?,
+                    created_at: self
+                        .created_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("createdAt"))?,
+                    external_id: self
+                        .external_id
+                        .ok_or_else(|| ::serde::de::Error::missing_field("externalId"))?,
+                    external_url: self
+                        .external_url
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "externalUrl",
+                        ))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    links: self.links.unwrap_or(::std::option::Option::None),
+                    name: self.name.unwrap_or(::std::option::Option::None),
+                    properties: self.properties.unwrap_or(::std::option::Option::None),
+                    role: self
+                        .role
+                        .ok_or_else(|| ::serde::de::Error::missing_field("role"))?,
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    updated_at: self
+                        .updated_at
+                        .ok_or_else(|| ::serde::de::Error::missing_field("updatedAt"))?,
+                    user_properties: self
+                        .user_properties
+                        .unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct TimeSelectionFields {
+            field: ::std::option::Option<::std::option::Option<::std::string::String>>,
+            time_unit: ::std::option::Option<TimeUnit>,
+            type_: ::std::option::Option<TimeSelectionType>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for TimeSelectionFields {
+            type Output = TimeSelection;
+            const NAME: &'static str = "TimeSelection";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "field" => ::std::option::Option::Some(0usize),
+                    "timeUnit" => ::std::option::Option::Some(1usize),
+                    "type" => ::std::option::Option::Some(2usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.field, "field", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.time_unit,
+                            "timeUnit",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<TimeSelection, E> {
+                ::std::result::Result::Ok(TimeSelection {
+                    field: self.field.unwrap_or(::std::option::Option::None),
+                    time_unit: self
+                        .time_unit
+                        .ok_or_else(|| ::serde::de::Error::missing_field("timeUnit"))?,
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ToolCallFields {
+            function: ::std::option::Option<ToolCallFunction>,
+            id: ::std::option::Option<::std::string::String>,
+            type_: ::std::option::Option<ToolCallType>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ToolCallFields {
+            type Output = ToolCall;
+            const NAME: &'static str = "ToolCall";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "function" => ::std::option::Option::Some(0usize),
+                    "id" => ::std::option::Option::Some(1usize),
+                    "type" => ::std::option::Option::Some(2usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.function,
+                            "function",
+                            deserializer,
+                        )
+                    }
+                    1usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    2usize => {
+                        crate::decode::set_once(&mut self.type_, "type", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<ToolCall, E> {
+                ::std::result::Result::Ok(ToolCall {
+                    function: self
+                        .function
+                        .ok_or_else(|| ::serde::de::Error::missing_field("function"))?,
+                    id: self.id.ok_or_else(|| ::serde::de::Error::missing_field("id"))?,
+                    type_: self
+                        .type_
+                        .ok_or_else(|| ::serde::de::Error::missing_field("type"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct ToolCallFunctionFields {
+            arguments: ::std::option::Option<::std::string::String>,
+            name: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for ToolCallFunctionFields {
+            type Output = ToolCallFunction;
+            const NAME: &'static str = "ToolCallFunction";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "arguments" => ::std::option::Option::Some(0usize),
+                    "name" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.arguments,
+                            "arguments",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.name, "name", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<ToolCallFunction, E> {
+                ::std::result::Result::Ok(ToolCallFunction {
+                    arguments: self
+                        .arguments
+                        .ok_or_else(|| ::serde::de::Error::missing_field("arguments"))?,
+                    name: self
+                        .name
+                        .ok_or_else(|| ::serde::de::Error::missing_field("name"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct TopSearchQueriesResponseFields {
+            data: ::std::option::Option<TopSearchQueriesResponseData>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for TopSearchQueriesResponseFields {
+            type Output = TopSearchQueriesResponse;
+            const NAME: &'static str = "TopSearchQueriesResponse";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "data" => ::std::option::Option::Some(0usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.data, "data", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<TopSearchQueriesResponse, E> {
+                ::std::result::Result::Ok(TopSearchQueriesResponse {
+                    data: self
+                        .data
+                        .ok_or_else(|| ::serde::de::Error::missing_field("data"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct TopSearchQueriesResponseDataFields {
+            result: ::std::option::Option<::std::vec::Vec<SearchQueryCount>>,
+            total: ::std::option::Option<::serde_json::Number>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for TopSearchQueriesResponseDataFields {
+            type Output = TopSearchQueriesResponseData;
+            const NAME: &'static str = "TopSearchQueriesResponseData";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "result" => ::std::option::Option::Some(0usize),
+                    "total" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.result, "result", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.total, "total", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<TopSearchQueriesResponseData, E> {
+                ::std::result::Result::Ok(TopSearchQueriesResponseData {
+                    result: self
+                        .result
+                        .ok_or_else(|| ::serde::de::Error::missing_field("result"))?,
+                    total: self
+                        .total
+                        .ok_or_else(|| ::serde::de::Error::missing_field("total"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct UserPropertiesFields {
+            id: ::std::option::Option<::std::option::Option<StringOrNumber>>,
+            identification_type: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            support_agent_email: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            support_agent_name: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            user_id: ::std::option::Option<::std::option::Option<StringOrNumber>>,
+            user_type: ::std::option::Option<
+                ::std::option::Option<::std::string::String>,
+            >,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for UserPropertiesFields {
+            type Output = UserProperties;
+            const NAME: &'static str = "UserProperties";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "id" => ::std::option::Option::Some(0usize),
+                    "identificationType" => ::std::option::Option::Some(1usize),
+                    "supportAgentEmail" => ::std::option::Option::Some(2usize),
+                    "supportAgentName" => ::std::option::Option::Some(3usize),
+                    "userId" => ::std::option::Option::Some(4usize),
+                    "userType" => ::std::option::Option::Some(5usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => crate::decode::set_once(&mut self.id, "id", deserializer),
+                    1usize => {
+                        crate::decode::set_once(
+                            &mut self.identification_type,
+                            "identificationType",
+                            deserializer,
+                        )
+                    }
+                    2usize => {
+                        crate::decode::set_once(
+                            &mut self.support_agent_email,
+                            "supportAgentEmail",
+                            deserializer,
+                        )
+                    }
+                    3usize => {
+                        crate::decode::set_once(
+                            &mut self.support_agent_name,
+                            "supportAgentName",
+                            deserializer,
+                        )
+                    }
+                    4usize => {
+                        crate::decode::set_once(
+                            &mut self.user_id,
+                            "userId",
+                            deserializer,
+                        )
+                    }
+                    5usize => {
+                        crate::decode::set_once(
+                            &mut self.user_type,
+                            "userType",
+                            deserializer,
+                        )
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<UserProperties, E> {
+                ::std::result::Result::Ok(UserProperties {
+                    id: self.id.unwrap_or(::std::option::Option::None),
+                    identification_type: self
+                        .identification_type
+                        .unwrap_or(::std::option::Option::None),
+                    support_agent_email: self
+                        .support_agent_email
+                        .unwrap_or(::std::option::Option::None),
+                    support_agent_name: self
+                        .support_agent_name
+                        .unwrap_or(::std::option::Option::None),
+                    user_id: self.user_id.unwrap_or(::std::option::Option::None),
+                    user_type: self.user_type.unwrap_or(::std::option::Option::None),
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct WeeklySearchUsersFields {
+            unique_users: ::std::option::Option<::std::string::String>,
+            week: ::std::option::Option<::std::string::String>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for WeeklySearchUsersFields {
+            type Output = WeeklySearchUsers;
+            const NAME: &'static str = "WeeklySearchUsers";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "unique_users" => ::std::option::Option::Some(0usize),
+                    "week" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(
+                            &mut self.unique_users,
+                            "unique_users",
+                            deserializer,
+                        )
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.week, "week", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<WeeklySearchUsers, E> {
+                ::std::result::Result::Ok(WeeklySearchUsers {
+                    unique_users: self
+                        .unique_users
+                        .ok_or_else(|| ::serde::de::Error::missing_field(
+                            "unique_users",
+                        ))?,
+                    week: self
+                        .week
+                        .ok_or_else(|| ::serde::de::Error::missing_field("week"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct WeeklySearchUsersResponseFields {
+            data: ::std::option::Option<WeeklySearchUsersResponseData>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for WeeklySearchUsersResponseFields {
+            type Output = WeeklySearchUsersResponse;
+            const NAME: &'static str = "WeeklySearchUsersResponse";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "data" => ::std::option::Option::Some(0usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.data, "data", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<WeeklySearchUsersResponse, E> {
+                ::std::result::Result::Ok(WeeklySearchUsersResponse {
+                    data: self
+                        .data
+                        .ok_or_else(|| ::serde::de::Error::missing_field("data"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+        #[derive(Default)]
+        pub(super) struct WeeklySearchUsersResponseDataFields {
+            result: ::std::option::Option<::std::vec::Vec<WeeklySearchUsers>>,
+            total: ::std::option::Option<::serde_json::Number>,
+            extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl crate::decode::DecodeObject for WeeklySearchUsersResponseDataFields {
+            type Output = WeeklySearchUsersResponseData;
+            const NAME: &'static str = "WeeklySearchUsersResponseData";
+            fn field_index(key: &str) -> ::std::option::Option<usize> {
+                match key {
+                    "result" => ::std::option::Option::Some(0usize),
+                    "total" => ::std::option::Option::Some(1usize),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn decode_field<'de, D: ::serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                deserializer: D,
+            ) -> ::std::result::Result<(), D::Error> {
+                match index {
+                    0usize => {
+                        crate::decode::set_once(&mut self.result, "result", deserializer)
+                    }
+                    1usize => {
+                        crate::decode::set_once(&mut self.total, "total", deserializer)
+                    }
+                    _ => ::std::result::Result::Ok(()),
+                }
+            }
+            fn extra(
+                &mut self,
+            ) -> &mut ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+                &mut self.extra
+            }
+            fn finish<E: ::serde::de::Error>(
+                self,
+            ) -> ::std::result::Result<WeeklySearchUsersResponseData, E> {
+                ::std::result::Result::Ok(WeeklySearchUsersResponseData {
+                    result: self
+                        .result
+                        .ok_or_else(|| ::serde::de::Error::missing_field("result"))?,
+                    total: self
+                        .total
+                        .ok_or_else(|| ::serde::de::Error::missing_field("total"))?,
+                    extra: self.extra,
+                })
+            }
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for OpenAiMessageContent {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = OpenAiMessageContent;
+                fn expecting(
+                    &self,
+                    f: &mut ::std::fmt::Formatter<'_>,
+                ) -> ::std::fmt::Result {
+                    f.write_str("a string or a list")
+                }
+                fn visit_str<E: ::serde::de::Error>(
+                    self,
+                    value: &str,
+                ) -> ::std::result::Result<OpenAiMessageContent, E> {
+                    ::std::result::Result::Ok(
+                        OpenAiMessageContent::String(value.to_owned()),
+                    )
+                }
+                fn visit_string<E: ::serde::de::Error>(
+                    self,
+                    value: ::std::string::String,
+                ) -> ::std::result::Result<OpenAiMessageContent, E> {
+                    ::std::result::Result::Ok(OpenAiMessageContent::String(value))
+                }
+                fn visit_seq<A: ::serde::de::SeqAccess<'de>>(
+                    self,
+                    seq: A,
+                ) -> ::std::result::Result<OpenAiMessageContent, A::Error> {
+                    ::serde::Deserialize::deserialize(
+                            ::serde::de::value::SeqAccessDeserializer::new(seq),
+                        )
+                        .map(OpenAiMessageContent::Array)
+                }
+            }
+            deserializer.deserialize_any(Visitor)
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for StringOrNumber {
+        fn deserialize<D: ::serde::Deserializer<'de>>(
+            deserializer: D,
+        ) -> ::std::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                type Value = StringOrNumber;
+                fn expecting(
+                    &self,
+                    f: &mut ::std::fmt::Formatter<'_>,
+                ) -> ::std::fmt::Result {
+                    f.write_str("a string or a number")
+                }
+                fn visit_str<E: ::serde::de::Error>(
+                    self,
+                    value: &str,
+                ) -> ::std::result::Result<StringOrNumber, E> {
+                    ::std::result::Result::Ok(StringOrNumber::String(value.to_owned()))
+                }
+                fn visit_string<E: ::serde::de::Error>(
+                    self,
+                    value: ::std::string::String,
+                ) -> ::std::result::Result<StringOrNumber, E> {
+                    ::std::result::Result::Ok(StringOrNumber::String(value))
+                }
+                fn visit_u64<E: ::serde::de::Error>(
+                    self,
+                    value: u64,
+                ) -> ::std::result::Result<StringOrNumber, E> {
+                    ::std::result::Result::Ok(StringOrNumber::JsonNumber(value.into()))
+                }
+                fn visit_i64<E: ::serde::de::Error>(
+                    self,
+                    value: i64,
+                ) -> ::std::result::Result<StringOrNumber, E> {
+                    ::std::result::Result::Ok(StringOrNumber::JsonNumber(value.into()))
+                }
+                fn visit_f64<E: ::serde::de::Error>(
+                    self,
+                    value: f64,
+                ) -> ::std::result::Result<StringOrNumber, E> {
+                    ::serde_json::Number::from_f64(value)
+                        .map(StringOrNumber::JsonNumber)
+                        .ok_or_else(|| E::invalid_value(
+                            ::serde::de::Unexpected::Float(value),
+                            &self,
+                        ))
+                }
+            }
+            deserializer.deserialize_any(Visitor)
         }
     }
     ///Who may see a conversation.
@@ -7071,32 +13099,56 @@ pub mod types {
             Self::SupportTicket(value)
         }
     }
+    impl crate::decode::DecodeUnion for Conversation {
+        const PROPERTY: &'static str = "type";
+        const KINDS: &'static [&'static str] = &[
+            "openai",
+            "support_copilot",
+            "support_ticket",
+        ];
+        fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
+            kind: &str,
+            pending: crate::decode::Pending,
+            map: &mut A,
+        ) -> ::std::result::Result<Self, A::Error> {
+            match kind {
+                "openai" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::OpenAiConversationFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::OpenAi)
+                }
+                "support_copilot" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::SupportCopilotConversationFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::SupportCopilot)
+                }
+                "support_ticket" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::SupportTicketConversationFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::SupportTicket)
+                }
+                _ => {
+                    ::std::result::Result::Err(
+                        ::serde::de::Error::unknown_variant(kind, Self::KINDS),
+                    )
+                }
+            }
+        }
+        fn unknown(value: ::serde_json::Value) -> Self {
+            Self::Unknown(value)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for Conversation {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-                deserializer,
-            )?;
-            let kind = value.get("type").and_then(::serde_json::Value::as_str);
-            match kind {
-                ::std::option::Option::Some("openai") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::OpenAi)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("support_copilot") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::SupportCopilot)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("support_ticket") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::SupportTicket)
-                        .map_err(::serde::de::Error::custom)
-                }
-                _ => ::std::result::Result::Ok(Self::Unknown(value)),
-            }
+            deserializer.deserialize_any(crate::decode::UnionVisitor::<Self>::new())
         }
     }
     ///A message of a conversation, one of three kinds told apart by `type` (the same kinds as conversations). Kinds this document does not list are kept as raw JSON.
@@ -7144,32 +13196,56 @@ pub mod types {
             Self::SupportTicket(value)
         }
     }
+    impl crate::decode::DecodeUnion for Message {
+        const PROPERTY: &'static str = "type";
+        const KINDS: &'static [&'static str] = &[
+            "openai",
+            "support_copilot",
+            "support_ticket",
+        ];
+        fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
+            kind: &str,
+            pending: crate::decode::Pending,
+            map: &mut A,
+        ) -> ::std::result::Result<Self, A::Error> {
+            match kind {
+                "openai" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::OpenAiMessageFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::OpenAi)
+                }
+                "support_copilot" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::SupportCopilotMessageFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::SupportCopilot)
+                }
+                "support_ticket" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::SupportTicketMessageFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::SupportTicket)
+                }
+                _ => {
+                    ::std::result::Result::Err(
+                        ::serde::de::Error::unknown_variant(kind, Self::KINDS),
+                    )
+                }
+            }
+        }
+        fn unknown(value: ::serde_json::Value) -> Self {
+            Self::Unknown(value)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for Message {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-                deserializer,
-            )?;
-            let kind = value.get("type").and_then(::serde_json::Value::as_str);
-            match kind {
-                ::std::option::Option::Some("openai") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::OpenAi)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("support_copilot") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::SupportCopilot)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("support_ticket") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::SupportTicket)
-                        .map_err(::serde::de::Error::custom)
-                }
-                _ => ::std::result::Result::Ok(Self::Unknown(value)),
-            }
+            deserializer.deserialize_any(crate::decode::UnionVisitor::<Self>::new())
         }
     }
     ///A conversation to log, one of three kinds told apart by `type`. Logging with the `id` of an existing conversation replaces its messages: always send all of them.
@@ -7217,32 +13293,56 @@ pub mod types {
             Self::SupportTicket(value)
         }
     }
+    impl crate::decode::DecodeUnion for CreateConversation {
+        const PROPERTY: &'static str = "type";
+        const KINDS: &'static [&'static str] = &[
+            "openai",
+            "support_copilot",
+            "support_ticket",
+        ];
+        fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
+            kind: &str,
+            pending: crate::decode::Pending,
+            map: &mut A,
+        ) -> ::std::result::Result<Self, A::Error> {
+            match kind {
+                "openai" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::CreateOpenAiConversationFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::OpenAi)
+                }
+                "support_copilot" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::CreateSupportCopilotConversationFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::SupportCopilot)
+                }
+                "support_ticket" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::CreateSupportTicketConversationFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::SupportTicket)
+                }
+                _ => {
+                    ::std::result::Result::Err(
+                        ::serde::de::Error::unknown_variant(kind, Self::KINDS),
+                    )
+                }
+            }
+        }
+        fn unknown(value: ::serde_json::Value) -> Self {
+            Self::Unknown(value)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for CreateConversation {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-                deserializer,
-            )?;
-            let kind = value.get("type").and_then(::serde_json::Value::as_str);
-            match kind {
-                ::std::option::Option::Some("openai") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::OpenAi)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("support_copilot") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::SupportCopilot)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("support_ticket") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::SupportTicket)
-                        .map_err(::serde::de::Error::custom)
-                }
-                _ => ::std::result::Result::Ok(Self::Unknown(value)),
-            }
+            deserializer.deserialize_any(crate::decode::UnionVisitor::<Self>::new())
         }
     }
     ///An event to log, about a message, a conversation or a search, told apart by `entityType`.
@@ -7290,32 +13390,52 @@ pub mod types {
             Self::Search(value)
         }
     }
+    impl crate::decode::DecodeUnion for InsertEvent {
+        const PROPERTY: &'static str = "entityType";
+        const KINDS: &'static [&'static str] = &["conversation", "message", "search"];
+        fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
+            kind: &str,
+            pending: crate::decode::Pending,
+            map: &mut A,
+        ) -> ::std::result::Result<Self, A::Error> {
+            match kind {
+                "conversation" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::InsertConversationEventFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Conversation)
+                }
+                "message" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::InsertMessageEventFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Message)
+                }
+                "search" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::InsertSearchEventFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Search)
+                }
+                _ => {
+                    ::std::result::Result::Err(
+                        ::serde::de::Error::unknown_variant(kind, Self::KINDS),
+                    )
+                }
+            }
+        }
+        fn unknown(value: ::serde_json::Value) -> Self {
+            Self::Unknown(value)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for InsertEvent {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-                deserializer,
-            )?;
-            let kind = value.get("entityType").and_then(::serde_json::Value::as_str);
-            match kind {
-                ::std::option::Option::Some("conversation") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Conversation)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("message") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Message)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("search") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Search)
-                        .map_err(::serde::de::Error::custom)
-                }
-                _ => ::std::result::Result::Ok(Self::Unknown(value)),
-            }
+            deserializer.deserialize_any(crate::decode::UnionVisitor::<Self>::new())
         }
     }
     ///A logged event, one of three kinds told apart by `entityType`. Kinds this document does not list are kept as raw JSON.
@@ -7363,32 +13483,52 @@ pub mod types {
             Self::Search(value)
         }
     }
+    impl crate::decode::DecodeUnion for SelectEvent {
+        const PROPERTY: &'static str = "entityType";
+        const KINDS: &'static [&'static str] = &["conversation", "message", "search"];
+        fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
+            kind: &str,
+            pending: crate::decode::Pending,
+            map: &mut A,
+        ) -> ::std::result::Result<Self, A::Error> {
+            match kind {
+                "conversation" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::SelectConversationEventFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Conversation)
+                }
+                "message" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::SelectMessageEventFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Message)
+                }
+                "search" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::SelectSearchEventFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Search)
+                }
+                _ => {
+                    ::std::result::Result::Err(
+                        ::serde::de::Error::unknown_variant(kind, Self::KINDS),
+                    )
+                }
+            }
+        }
+        fn unknown(value: ::serde_json::Value) -> Self {
+            Self::Unknown(value)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for SelectEvent {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-                deserializer,
-            )?;
-            let kind = value.get("entityType").and_then(::serde_json::Value::as_str);
-            match kind {
-                ::std::option::Option::Some("conversation") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Conversation)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("message") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Message)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("search") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Search)
-                        .map_err(::serde::de::Error::custom)
-                }
-                _ => ::std::result::Result::Ok(Self::Unknown(value)),
-            }
+            deserializer.deserialize_any(crate::decode::UnionVisitor::<Self>::new())
         }
     }
     ///What a query returns per row, told apart by `type`.
@@ -7436,32 +13576,52 @@ pub mod types {
             Self::Time(value)
         }
     }
+    impl crate::decode::DecodeUnion for Selection {
+        const PROPERTY: &'static str = "type";
+        const KINDS: &'static [&'static str] = &["aggregation", "field", "time"];
+        fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
+            kind: &str,
+            pending: crate::decode::Pending,
+            map: &mut A,
+        ) -> ::std::result::Result<Self, A::Error> {
+            match kind {
+                "aggregation" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::AggregationSelectionFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Aggregation)
+                }
+                "field" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::FieldSelectionFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Field)
+                }
+                "time" => {
+                    crate::decode::decode_variant::<
+                        decode_fields::TimeSelectionFields,
+                        A,
+                    >(pending, map)
+                        .map(Self::Time)
+                }
+                _ => {
+                    ::std::result::Result::Err(
+                        ::serde::de::Error::unknown_variant(kind, Self::KINDS),
+                    )
+                }
+            }
+        }
+        fn unknown(value: ::serde_json::Value) -> Self {
+            Self::Unknown(value)
+        }
+    }
     impl<'de> ::serde::Deserialize<'de> for Selection {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
-            let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-                deserializer,
-            )?;
-            let kind = value.get("type").and_then(::serde_json::Value::as_str);
-            match kind {
-                ::std::option::Option::Some("aggregation") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Aggregation)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("field") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Field)
-                        .map_err(::serde::de::Error::custom)
-                }
-                ::std::option::Option::Some("time") => {
-                    ::serde_json::from_value(value)
-                        .map(Self::Time)
-                        .map_err(::serde::de::Error::custom)
-                }
-                _ => ::std::result::Result::Ok(Self::Unknown(value)),
-            }
+            deserializer.deserialize_any(crate::decode::UnionVisitor::<Self>::new())
         }
     }
     /// Types for composing complex structures.

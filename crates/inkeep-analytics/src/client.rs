@@ -126,7 +126,7 @@ impl Client {
     /// Sends a `GET` through the same hooks as the generated methods (key, checks, retries, limit)
     /// and decodes the success body as `T`, for pages whose records must be kept as the server
     /// sent them. A body cut off or malformed is retried like a failed send.
-    pub(crate) async fn get_raw<T: DeserializeOwned>(
+    pub(crate) async fn get_raw<T: DeserializeOwned + Send + 'static>(
         &self,
         operation: &'static str,
         method_name: &'static str,
@@ -169,10 +169,9 @@ impl Client {
                     .with_attempts(record.attempts()));
             }
             let (reason, error) = match response.bytes().await {
-                Ok(body) => match check_nesting(&body).and_then(|()| serde_json::from_slice(&body))
-                {
-                    Ok(page) => return Ok(page),
-                    Err(source) => {
+                Ok(body) => match decode_json(body).await {
+                    (_, Ok(page)) => return Ok(page),
+                    (body, Err(source)) => {
                         let reason = is_malformed(&source).then(|| {
                             Failure::Malformed(self.generated.inner.redact_text(describe(&source)))
                         });
@@ -570,4 +569,37 @@ fn check_has_messages(conversation: &types::CreateConversation) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Bodies from this size on are decoded on tokio's blocking threads: a page of 100 conversations
+/// (about 1 MB) takes milliseconds, which must not stall the async workers, and pages fetched ahead
+/// of the caller then decode in parallel with it.
+const DECODE_OFF_THREAD_BYTES: usize = 64 * 1024;
+
+/// Checks the nesting of a JSON body and decodes it; gives the body back for error reports.
+async fn decode_json<T: DeserializeOwned + Send + 'static>(
+    body: bytes::Bytes,
+) -> (bytes::Bytes, std::result::Result<T, serde_json::Error>) {
+    fn decode<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, serde_json::Error> {
+        check_nesting(body).and_then(|()| serde_json::from_slice(body))
+    }
+    if body.len() >= DECODE_OFF_THREAD_BYTES
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        let task = runtime.spawn_blocking(move || {
+            let decoded = decode(&body);
+            (body, decoded)
+        });
+        return match task.await {
+            Ok(done) => done,
+            Err(failure) => (
+                bytes::Bytes::new(),
+                Err(serde::de::Error::custom(format!(
+                    "decoding the body failed: {failure}"
+                ))),
+            ),
+        };
+    }
+    let decoded = decode(&body);
+    (body, decoded)
 }

@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod decode;
 mod error;
 mod export;
 mod hooks;
@@ -42,8 +43,8 @@ pub use generated::types;
 pub use hooks::{ClientState, KeyKind, MAX_REQUEST_BODY_BYTES};
 pub use limits::DEFAULT_MAX_RESPONSE_BYTES;
 pub use pagination::{
-    ConversationPages, FeedbackItem, FeedbackPages, ListConversations, ListFeedback, MAX_PAGE_SIZE,
-    RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
+    ConversationPages, DEFAULT_PREFETCH, FeedbackItem, FeedbackPages, ListConversations,
+    ListFeedback, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 

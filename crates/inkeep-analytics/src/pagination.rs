@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -20,6 +21,10 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// How many pages a stream fetches before it decides the server never ends (10 million items at 100 a page).
 const DEFAULT_MAX_PAGES: u64 = 100_000;
+
+/// How many pages a stream fetches ahead of the caller by default: two pages decode in parallel
+/// while the caller reads a third, which keeps two cores busy and holds about 10 MB of pages.
+pub const DEFAULT_PREFETCH: usize = 2;
 
 const GET_ALL_CONVERSATION: &str = "getAllConversation";
 const GET_ALL_FEEDBACK: &str = "getAllFeedback";
@@ -36,6 +41,7 @@ struct Paging {
     limit: Option<i64>,
     offset: Option<i64>,
     max_pages: u64,
+    prefetch: usize,
 }
 
 impl Paging {
@@ -44,6 +50,7 @@ impl Paging {
             limit: None,
             offset: None,
             max_pages: DEFAULT_MAX_PAGES,
+            prefetch: DEFAULT_PREFETCH,
         }
     }
 
@@ -147,8 +154,133 @@ impl Cursor {
     }
 }
 
+/// A page being fetched ahead of the caller: a tokio task when there is a runtime, so that it
+/// downloads and decodes while the caller works through the previous page; aborted when dropped.
+struct PageTask<P> {
+    offset: u64,
+    task: PageFuture<P>,
+}
+
+enum PageFuture<P> {
+    Spawned(tokio::task::JoinHandle<Result<P>>),
+    Local(BoxFuture<'static, Result<P>>),
+}
+
+impl<P> Drop for PageTask<P> {
+    fn drop(&mut self) {
+        if let PageFuture::Spawned(handle) = &self.task {
+            handle.abort();
+        }
+    }
+}
+
+impl<P: Send + 'static> PageTask<P> {
+    fn start<Fut>(offset: u64, future: Fut) -> Self
+    where
+        Fut: Future<Output = Result<P>> + Send + 'static,
+    {
+        let task = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => PageFuture::Spawned(runtime.spawn(future)),
+            Err(_) => PageFuture::Local(future.boxed()),
+        };
+        Self { offset, task }
+    }
+
+    async fn finish(mut self, operation: &'static str) -> Result<P> {
+        match &mut self.task {
+            PageFuture::Spawned(handle) => handle.await.map_err(|failure| Error::Pagination {
+                operation,
+                reason: format!("the task fetching offset {} failed: {failure}", self.offset),
+            })?,
+            PageFuture::Local(future) => future.await,
+        }
+    }
+}
+
+/// Where a stream is, with the pages it fetches ahead of the caller.
+struct Pipeline<P, Fut> {
+    cursor: Cursor,
+    operation: &'static str,
+    fetch: fn(Client, i64, u64) -> Fut,
+    progress: fn(&P, u64) -> Progress,
+    /// Pages requested and not yet handed out, in offset order, the first at `cursor.offset`.
+    ahead: VecDeque<PageTask<P>>,
+    /// The offset of the next page to request.
+    next_offset: u64,
+    /// The latest total: pages are fetched ahead only below it, so that a listing's end costs no extra request.
+    total: Option<u64>,
+    prefetch: usize,
+}
+
+impl<P, Fut> Pipeline<P, Fut>
+where
+    P: Send + 'static,
+    Fut: Future<Output = Result<P>> + Send + 'static,
+{
+    /// Requests the page at `next_offset`.
+    fn request_next(&mut self) {
+        let future = (self.fetch)(
+            self.cursor.client.clone(),
+            self.cursor.page_size,
+            self.next_offset,
+        );
+        self.ahead
+            .push_back(PageTask::start(self.next_offset, future));
+        self.next_offset += self.cursor.page_size as u64;
+    }
+
+    /// Keeps `prefetch` pages requested ahead, below the latest total and within the page budget.
+    fn request_ahead(&mut self) {
+        let budget = self.cursor.max_pages.saturating_sub(self.cursor.pages + 1) as usize;
+        while self.ahead.len() < self.prefetch.min(budget)
+            && self.total.is_some_and(|total| self.next_offset < total)
+        {
+            self.request_next();
+        }
+    }
+
+    async fn next_page(&mut self) -> Result<Option<P>> {
+        if self.cursor.done {
+            return Ok(None);
+        }
+        self.cursor.check_budget(self.operation)?;
+        if self
+            .ahead
+            .front()
+            .is_some_and(|page| page.offset != self.cursor.offset)
+        {
+            // The server moved the offset by other than a page (a longer page than asked):
+            // what was fetched ahead is at the wrong offsets.
+            self.ahead.clear();
+        }
+        if self.ahead.is_empty() {
+            self.next_offset = self.cursor.offset;
+            self.request_next();
+        }
+        let Some(task) = self.ahead.pop_front() else {
+            return Ok(None);
+        };
+        self.request_ahead();
+        let page = task.finish(self.operation).await?;
+        let progress = (self.progress)(&page, self.cursor.page_size as u64);
+        self.total = Some(progress.total);
+        self.cursor.advance(self.operation, progress)?;
+        if self.cursor.done {
+            self.ahead.clear();
+        } else {
+            // Start on the next pages now, while the caller works through this one.
+            self.request_ahead();
+        }
+        Ok(Some(page))
+    }
+}
+
 /// A lazy stream of pages: `fetch` gets the client, the page size and the offset, and `progress`
 /// reads what the stream needs from each page.
+///
+/// Nothing is requested before the stream is first polled. Once the first page has told the
+/// total, up to `paging.prefetch` further pages are fetched (and decoded) ahead of the caller, so
+/// that the network, decoding and the caller's own work overlap; the first error ends the stream.
 fn paginate<P, Fut>(
     client: Client,
     paging: &Paging,
@@ -164,25 +296,34 @@ where
         Ok(parameters) => parameters,
         Err(error) => return stream::once(async move { Err(error) }).boxed(),
     };
-    let cursor = Cursor {
-        client,
-        page_size,
-        offset,
-        pages: 0,
-        max_pages: paging.max_pages,
-        previous_ids: None,
-        done: false,
+    let pipeline = Pipeline {
+        cursor: Cursor {
+            client,
+            page_size,
+            offset,
+            pages: 0,
+            max_pages: paging.max_pages,
+            previous_ids: None,
+            done: false,
+        },
+        operation,
+        fetch,
+        progress,
+        ahead: VecDeque::new(),
+        next_offset: offset,
+        total: None,
+        prefetch: paging.prefetch,
     };
-    stream::try_unfold(cursor, move |mut cursor| async move {
-        if cursor.done {
-            return Ok(None);
+    stream::unfold(Some(pipeline), |state| async move {
+        let mut pipeline = state?;
+        match pipeline.next_page().await {
+            Ok(Some(page)) => Some((Ok(page), Some(pipeline))),
+            Ok(None) => None,
+            // The first error ends the stream; dropping the pipeline aborts what it fetched ahead.
+            Err(error) => Some((Err(error), None)),
         }
-        cursor.check_budget(operation)?;
-        let page = fetch(cursor.client.clone(), cursor.page_size, cursor.offset).await?;
-        let progress = progress(&page, cursor.page_size as u64);
-        cursor.advance(operation, progress)?;
-        Ok(Some((page, cursor)))
     })
+    .fuse()
     .boxed()
 }
 
@@ -323,6 +464,14 @@ macro_rules! paging_setters {
                 self.paging.max_pages = max_pages;
                 self
             }
+
+            /// How many pages the streams fetch and decode ahead of the caller once the first page has
+            /// told the total (default [`DEFAULT_PREFETCH`]); 0 fetches each page only when it is needed.
+            /// Pages are never fetched past the latest total, so a listing's end costs no extra request.
+            pub fn prefetch(mut self, pages: usize) -> Self {
+                self.paging.prefetch = pages;
+                self
+            }
         }
     };
 }
@@ -363,7 +512,15 @@ impl ListConversations {
             &self.paging,
             GET_ALL_CONVERSATION,
             |client, limit, offset| async move {
-                fetch_conversations(&client, Some(limit), Some(offset)).await
+                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
+                client
+                    .get_raw(
+                        GET_ALL_CONVERSATION,
+                        "get_all_conversation",
+                        "/conversations",
+                        &query,
+                    )
+                    .await
             },
             conversation_progress,
         )
@@ -469,7 +626,10 @@ impl ListFeedback {
             &self.paging,
             GET_ALL_FEEDBACK,
             |client, limit, offset| async move {
-                fetch_feedback(&client, Some(limit), Some(offset)).await
+                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
+                client
+                    .get_raw(GET_ALL_FEEDBACK, "get_all_feedback", "/feedback", &query)
+                    .await
             },
             |page: &FeedbackList, page_size| {
                 let ids = page
