@@ -1,4 +1,4 @@
-//! Workspace automation for inkeep-analytics: `cargo xtask generate | check | ci`.
+//! Workspace automation for inkeep-analytics: `cargo xtask generate | check | ci | bench`.
 //!
 //! It exists so that generation, the drift check and the spec lint are one command each,
 //! in Rust, on every platform, with the settings shared with the SDK's `build.rs`.
@@ -16,7 +16,12 @@ usage: cargo xtask <command>
 commands:
   generate   regenerate the committed snapshots of the generated client and httpmock helpers
   check      fail on drift between the spec and the snapshot, and lint the spec
-  ci         everything CI runs: fmt, clippy, check, tests, docs, package";
+  ci         everything CI runs: fmt, clippy, check, tests, docs, package
+  bench      the end-to-end benchmark: the SDK, the program and the peers side by side on
+             loopback, written to BENCHMARKS.md (options: --conversations N --feedback N
+             --rounds N --scales N,N,..|none)
+  bench build-cost
+             what depending on the SDK costs a new crate's clean build, written to BENCHMARKS.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +29,7 @@ fn main() -> ExitCode {
         Some("generate") => drift::generate(&workspace_root()),
         Some("check") => check(&workspace_root()),
         Some("ci") => ci::run(&workspace_root()),
+        Some("bench") => bench(&workspace_root(), &args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -55,6 +61,44 @@ fn check(root: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(failures.join("\n\n"))
+    }
+}
+
+/// Builds the harness and the program in release mode and runs the harness, which writes its
+/// results into `BENCHMARKS.md`. Benchmarks report; they are not part of `ci`.
+fn bench(root: &Path, args: &[String]) -> Result<(), String> {
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "inkeep-analytics-bench",
+                "-p",
+                "inkeep-analytics-cli",
+            ])
+            .current_dir(root)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("the release build of the benchmark failed".into());
+    }
+    let (command, rest) = match args.first().map(String::as_str) {
+        Some("build-cost") => ("build-cost", &args[1..]),
+        _ => ("run", args),
+    };
+    let status = std::process::Command::new(root.join("target/release/inkeep-analytics-bench"))
+        .arg(command)
+        .args(rest)
+        .arg("--write")
+        .arg(root.join("BENCHMARKS.md"))
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cannot run the benchmark harness: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("the benchmark failed".into())
     }
 }
 

@@ -1,0 +1,67 @@
+//! Decoding one realistic page with the SDK's types, side by side with `serde_json::Value` and
+//! the hand-written floor structs: the SDK must reach 80% of the floor's throughput.
+//!
+//! Run with `cargo bench -p inkeep-analytics-bench --bench decode`.
+
+// criterion_group! defines an undocumented public function.
+#![allow(missing_docs)]
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use inkeep_analytics::types::{ConversationList, FeedbackList};
+use inkeep_analytics::{RawConversationPage, RawFeedbackPage};
+use inkeep_analytics_bench::{data, floor};
+use std::hint::black_box;
+
+fn conversation_page(c: &mut Criterion) {
+    let records = data::conversations(42, data::PAGE_SIZE);
+    let page = data::conversation_pages(&records).swap_remove(0);
+    let mut group = c.benchmark_group("conversation page");
+    group.throughput(Throughput::Bytes(page.len() as u64));
+    group.bench_function("floor structs", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<floor::ConversationPage>(black_box(&page)).expect("decodes")
+        })
+    });
+    group.bench_function("sdk types", |b| {
+        b.iter(|| serde_json::from_slice::<ConversationList>(black_box(&page)).expect("decodes"))
+    });
+    group.bench_function("sdk raw page", |b| {
+        b.iter(|| serde_json::from_slice::<RawConversationPage>(black_box(&page)).expect("decodes"))
+    });
+    // The same page with every object's keys sorted, so that `type` comes after `messages`: the
+    // case where a union must hold most of an object before it knows the kind.
+    let sorted = serde_json::to_vec(
+        &serde_json::from_slice::<serde_json::Value>(&page).expect("the page is JSON"),
+    )
+    .expect("renders");
+    group.bench_function("sdk types, discriminator last", |b| {
+        b.iter(|| serde_json::from_slice::<ConversationList>(black_box(&sorted)).expect("decodes"))
+    });
+    group.bench_function("serde_json::Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&page)).expect("decodes"))
+    });
+    group.finish();
+}
+
+fn feedback_page(c: &mut Criterion) {
+    let (positive, negative) = data::feedback_items(43, 2 * data::PAGE_SIZE);
+    let page = data::feedback_pages(&positive, &negative).swap_remove(0);
+    let mut group = c.benchmark_group("feedback page");
+    group.throughput(Throughput::Bytes(page.len() as u64));
+    group.bench_function("floor structs", |b| {
+        b.iter(|| serde_json::from_slice::<floor::FeedbackPage>(black_box(&page)).expect("decodes"))
+    });
+    group.bench_function("sdk types", |b| {
+        b.iter(|| serde_json::from_slice::<FeedbackList>(black_box(&page)).expect("decodes"))
+    });
+    group.bench_function("sdk raw page", |b| {
+        b.iter(|| serde_json::from_slice::<RawFeedbackPage>(black_box(&page)).expect("decodes"))
+    });
+    group.bench_function("serde_json::Value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&page)).expect("decodes"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, conversation_page, feedback_page);
+criterion_main!(benches);

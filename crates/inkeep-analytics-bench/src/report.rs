@@ -1,0 +1,449 @@
+//! Turns one run's measurements into the markdown of `BENCHMARKS.md`: medians, ratios from the
+//! same run, and each target with whether it was met.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// Contender names, shared by the harness and the report.
+pub const SDK_SCAN_CONVERSATIONS: &str = "SDK item stream: conversations";
+/// The SDK over all feedback.
+pub const SDK_SCAN_FEEDBACK: &str = "SDK item stream: feedback";
+/// The program's export.
+pub const CLI_EXPORT: &str = "`inkeep-analytics conversations export`";
+/// The docs' Python snippet in a loop.
+pub const PYTHON_SCAN_CONVERSATIONS: &str = "Python `requests` loop: conversations";
+/// The same over feedback.
+pub const PYTHON_SCAN_FEEDBACK: &str = "Python `requests` loop: feedback";
+/// The Python loop writing JSON lines.
+pub const PYTHON_EXPORT: &str = "Python `requests` loop writing JSON lines";
+/// The official TypeScript SDK over conversations.
+pub const TS_SCAN_CONVERSATIONS: &str = "TypeScript SDK `conversations.list`: conversations";
+/// The official TypeScript SDK over feedback.
+pub const TS_SCAN_FEEDBACK: &str = "TypeScript SDK `feedback.list`: feedback";
+
+/// The section of `BENCHMARKS.md` that `run` rewrites.
+pub const RESULTS_SECTION: &str = "results";
+/// The section that `build-cost` rewrites.
+pub const BUILD_SECTION: &str = "build-cost";
+
+/// The memory bound of the full scan and of the export.
+const MEMORY_TARGET_MIB: f64 = 32.0;
+
+/// One run of one contender.
+#[derive(Clone, Copy, Debug)]
+pub struct Measurement {
+    /// From start to exit.
+    pub wall: Duration,
+    /// Peak resident memory.
+    pub max_rss_kib: u64,
+    /// How many records it read or wrote.
+    pub records: u64,
+}
+
+/// Every contender's measurements on one dataset.
+#[derive(Debug)]
+pub struct Run {
+    /// Conversations served.
+    pub conversations: usize,
+    /// Feedback items served.
+    pub feedback: usize,
+    /// Bytes of all conversation pages.
+    pub conversation_bytes: usize,
+    /// Bytes of all feedback pages.
+    pub feedback_bytes: usize,
+    /// Contender name to its rounds.
+    pub samples: BTreeMap<&'static str, Vec<Measurement>>,
+}
+
+impl Run {
+    fn median_wall(&self, name: &str) -> Option<f64> {
+        let mut walls: Vec<f64> = self
+            .samples
+            .get(name)?
+            .iter()
+            .map(|m| m.wall.as_secs_f64() * 1e3)
+            .collect();
+        median(&mut walls)
+    }
+
+    fn median_rss_mib(&self, name: &str) -> Option<f64> {
+        let mut rss: Vec<f64> = self
+            .samples
+            .get(name)?
+            .iter()
+            .map(|m| m.max_rss_kib as f64 / 1024.0)
+            .collect();
+        median(&mut rss)
+    }
+
+    fn max_rss_mib(&self, name: &str) -> Option<f64> {
+        self.samples
+            .get(name)?
+            .iter()
+            .map(|m| m.max_rss_kib as f64 / 1024.0)
+            .reduce(f64::max)
+    }
+}
+
+/// Everything one `run` measured.
+#[derive(Debug)]
+pub struct Report {
+    /// The command that reproduces it.
+    pub command: String,
+    /// What the machine is.
+    pub machine: String,
+    /// The side-by-side run.
+    pub main: Run,
+    /// In-process decoding times (ms) of every page, single-threaded, per round.
+    pub floor: BTreeMap<String, Vec<f64>>,
+    /// The memory runs at several sizes.
+    pub scales: Vec<Run>,
+    /// Peers that were skipped, and why.
+    pub notes: Vec<String>,
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    })
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+/// The machine, as far as it can be read without extra tools.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.trim().trim_end_matches(" kB").parse::<f64>().ok())
+        .map_or_else(String::new, |kib| {
+            format!(", {:.0} GiB of memory", kib / 1024.0 / 1024.0)
+        });
+    let version = |program: &str| {
+        std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| {
+                let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+                if text.is_empty() {
+                    String::from_utf8_lossy(&output.stderr).trim().to_string()
+                } else {
+                    text
+                }
+            })
+            .unwrap_or_else(|| format!("no {program}"))
+    };
+    format!(
+        "{cores} cores ({model}){memory}, Linux {}; {}, {}, Node.js {}",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim(),
+        version("rustc"),
+        version("python3"),
+        version("node"),
+    )
+}
+
+/// `a` as a multiple of `b`'s speed: how many times faster `a` (a time) is than `b`.
+fn speedup(faster: Option<f64>, slower: Option<f64>) -> Option<f64> {
+    Some(slower? / faster?)
+}
+
+fn format_ratio(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "not measured".to_string(), |r| format!("{r:.1}×"))
+}
+
+/// The markdown of one run.
+pub fn render(report: &Report) -> String {
+    let main = &report.main;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Measured with `{}` on {}.",
+        report.command, report.machine
+    );
+    let _ = writeln!(
+        out,
+        "The server held {} conversations ({:.0} MiB in {} pages of 100) and {} feedback items ({:.0} MiB), rendered once, in the API's key order.",
+        main.conversations,
+        mib(main.conversation_bytes),
+        main.conversations.div_ceil(100),
+        main.feedback,
+        mib(main.feedback_bytes),
+    );
+    let rounds = main.samples.values().map(Vec::len).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "Each contender ran {rounds} times as its own process, in a rotated order each round; times are medians of wall time from start to exit, memory is the peak resident set (`ru_maxrss`)."
+    );
+    for note in &report.notes {
+        let _ = writeln!(out, "{note}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| Contender | Median wall time | Fastest–slowest | Peak RSS (median) | Records |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (name, samples) in &main.samples {
+        let walls: Vec<f64> = samples.iter().map(|m| m.wall.as_secs_f64() * 1e3).collect();
+        let fastest = walls.iter().copied().reduce(f64::min).unwrap_or(0.0);
+        let slowest = walls.iter().copied().reduce(f64::max).unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "| {name} | {:.0} ms | {fastest:.0}–{slowest:.0} ms | {:.1} MiB | {} |",
+            main.median_wall(name).unwrap_or(0.0),
+            main.median_rss_mib(name).unwrap_or(0.0),
+            samples.first().map_or(0, |m| m.records),
+        );
+    }
+    let mut floor = report.floor.clone();
+    let floor_median = |key: &str, floor: &mut BTreeMap<String, Vec<f64>>| {
+        floor.get_mut(key).and_then(|values| median(values))
+    };
+    let floor_conversations = floor_median("floor_conversations_ms", &mut floor);
+    let sdk_conversations = floor_median("sdk_conversations_ms", &mut floor);
+    let floor_feedback = floor_median("floor_feedback_ms", &mut floor);
+    let sdk_feedback = floor_median("sdk_feedback_ms", &mut floor);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Single-threaded decoding of the same pages, in-process, after rendering (medians of {rounds}): conversations {:.0} ms with the floor structs and {:.0} ms with the SDK's types; feedback {:.0} ms and {:.0} ms.",
+        floor_conversations.unwrap_or(0.0),
+        sdk_conversations.unwrap_or(0.0),
+        floor_feedback.unwrap_or(0.0),
+        sdk_feedback.unwrap_or(0.0),
+    );
+
+    let sdk = main.median_wall(SDK_SCAN_CONVERSATIONS);
+    let sdk_feedback_scan = main.median_wall(SDK_SCAN_FEEDBACK);
+    let export = main.median_wall(CLI_EXPORT);
+    let python = speedup(sdk, main.median_wall(PYTHON_SCAN_CONVERSATIONS));
+    let typescript = speedup(sdk, main.median_wall(TS_SCAN_CONVERSATIONS));
+    let python_export = speedup(export, main.median_wall(PYTHON_EXPORT));
+    let over_floor = speedup(sdk, floor_conversations);
+    let throughput = speedup(sdk_conversations, floor_conversations);
+    let throughput_feedback = speedup(sdk_feedback, floor_feedback);
+    let _ = writeln!(out);
+    let _ = writeln!(out, "| Target | Measured in this run | Result |");
+    let _ = writeln!(out, "|---|---|---|");
+    let ratio_row = |out: &mut String, target: &str, ratio: Option<f64>, bound: f64| {
+        let _ = writeln!(
+            out,
+            "| {target} | {} | {} |",
+            format_ratio(ratio),
+            ratio.map_or("not measured (peer skipped)", |r| verdict(r >= bound))
+        );
+    };
+    ratio_row(
+        &mut out,
+        "Full scan ≥ 4× faster than the Python `requests` loop",
+        python,
+        4.0,
+    );
+    ratio_row(
+        &mut out,
+        "Full scan ≥ 8× faster than the TypeScript SDK",
+        typescript,
+        8.0,
+    );
+    let _ = writeln!(
+        out,
+        "| Full scan's wall time ≤ single-threaded floor decoding of the same pages | {:.0} ms against {:.0} ms ({}) | {} |",
+        sdk.unwrap_or(0.0),
+        floor_conversations.unwrap_or(0.0),
+        format_ratio(over_floor),
+        over_floor.map_or("not measured", |r| verdict(r >= 1.0)),
+    );
+    ratio_row(
+        &mut out,
+        "Export ≥ 5× faster than the Python loop writing JSON lines",
+        python_export,
+        5.0,
+    );
+    let _ = writeln!(
+        out,
+        "| Typed decoding ≥ 80% of the floor's speed (conversations; feedback) | {:.0}%; {:.0}% | {} |",
+        throughput.unwrap_or(0.0) * 100.0,
+        throughput_feedback.unwrap_or(0.0) * 100.0,
+        verdict(
+            throughput.is_some_and(|r| r >= 0.8) && throughput_feedback.is_some_and(|r| r >= 0.8)
+        ),
+    );
+    let memory_ok = |name: &str| {
+        report
+            .scales
+            .iter()
+            .chain(std::iter::once(main))
+            .filter_map(|run| run.max_rss_mib(name))
+            .all(|rss| rss <= MEMORY_TARGET_MIB)
+    };
+    let peak = |name: &str| {
+        report
+            .scales
+            .iter()
+            .chain(std::iter::once(main))
+            .filter_map(|run| run.max_rss_mib(name))
+            .reduce(f64::max)
+            .unwrap_or(0.0)
+    };
+    let _ = writeln!(
+        out,
+        "| Peak RSS of the full scan ≤ 32 MiB at every size | at most {:.1} MiB | {} |",
+        peak(SDK_SCAN_CONVERSATIONS),
+        verdict(memory_ok(SDK_SCAN_CONVERSATIONS))
+    );
+    let _ = writeln!(
+        out,
+        "| Peak RSS of the export ≤ 32 MiB at every size | at most {:.1} MiB | {} |",
+        peak(CLI_EXPORT),
+        verdict(memory_ok(CLI_EXPORT))
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "Feedback: the SDK's item stream took {:.0} ms, {} faster than the Python loop and {} faster than the TypeScript SDK.",
+        sdk_feedback_scan.unwrap_or(0.0),
+        format_ratio(speedup(
+            sdk_feedback_scan,
+            main.median_wall(PYTHON_SCAN_FEEDBACK)
+        )),
+        format_ratio(speedup(
+            sdk_feedback_scan,
+            main.median_wall(TS_SCAN_FEEDBACK)
+        )),
+    );
+
+    if !report.scales.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Memory as the number of conversations grows (3 rounds each, largest peak shown):"
+        );
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "| Conversations | Page bytes | Full scan: time, peak RSS | Export: time, peak RSS |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|");
+        for run in &report.scales {
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} MiB | {:.0} ms, {:.1} MiB | {:.0} ms, {:.1} MiB |",
+                run.conversations,
+                mib(run.conversation_bytes),
+                run.median_wall(SDK_SCAN_CONVERSATIONS).unwrap_or(0.0),
+                run.max_rss_mib(SDK_SCAN_CONVERSATIONS).unwrap_or(0.0),
+                run.median_wall(CLI_EXPORT).unwrap_or(0.0),
+                run.max_rss_mib(CLI_EXPORT).unwrap_or(0.0),
+            );
+        }
+    }
+    out
+}
+
+/// Replaces the section `name` of the markdown file at `path` (between its
+/// `<!-- bench:name:start -->` and `<!-- bench:name:end -->` markers), adding it at the end if missing.
+pub fn write_section(path: &Path, name: &str, text: &str) -> Result<(), String> {
+    let start = format!("<!-- bench:{name}:start -->");
+    let end = format!("<!-- bench:{name}:end -->");
+    let current = std::fs::read_to_string(path).unwrap_or_default();
+    let block = format!("{start}\n{}\n{end}", text.trim_end());
+    let updated = match (current.find(&start), current.find(&end)) {
+        (Some(from), Some(to)) if from < to => {
+            format!("{}{block}{}", &current[..from], &current[to + end.len()..])
+        }
+        _ => format!("{}\n\n{block}\n", current.trim_end()),
+    };
+    std::fs::write(path, updated).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_section_is_replaced_in_place_and_added_when_missing() {
+        let dir = std::env::temp_dir().join(format!("bench-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("BENCHMARKS.md");
+        std::fs::write(&path, "# Benchmarks\n\nIntro.\n").expect("write");
+        write_section(&path, "results", "first").expect("added");
+        write_section(&path, "results", "second").expect("replaced");
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert_eq!(
+            text,
+            "# Benchmarks\n\nIntro.\n\n<!-- bench:results:start -->\nsecond\n<!-- bench:results:end -->\n"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn medians_and_ratios_come_from_the_same_run() {
+        let measurement = |ms: u64| Measurement {
+            wall: Duration::from_millis(ms),
+            max_rss_kib: 20 * 1024,
+            records: 10,
+        };
+        let mut samples = BTreeMap::new();
+        samples.insert(
+            SDK_SCAN_CONVERSATIONS,
+            vec![measurement(100), measurement(300), measurement(110)],
+        );
+        samples.insert(
+            PYTHON_SCAN_CONVERSATIONS,
+            vec![measurement(500), measurement(440), measurement(460)],
+        );
+        let run = Run {
+            conversations: 10,
+            feedback: 0,
+            conversation_bytes: 1,
+            feedback_bytes: 0,
+            samples,
+        };
+        assert_eq!(run.median_wall(SDK_SCAN_CONVERSATIONS), Some(110.0));
+        let ratio = speedup(
+            run.median_wall(SDK_SCAN_CONVERSATIONS),
+            run.median_wall(PYTHON_SCAN_CONVERSATIONS),
+        );
+        assert_eq!(ratio.map(|r| (r * 10.0).round() / 10.0), Some(4.2));
+        let text = render(&Report {
+            command: "cargo xtask bench".into(),
+            machine: "a test machine".into(),
+            main: run,
+            floor: BTreeMap::new(),
+            scales: Vec::new(),
+            notes: vec!["TypeScript SDK peer skipped: no `node`.".into()],
+        });
+        assert!(
+            text.contains("| Full scan ≥ 4× faster than the Python `requests` loop | 4.2× | met |"),
+            "{text}"
+        );
+        assert!(text.contains("not measured (peer skipped)"), "{text}");
+    }
+}
