@@ -48,6 +48,19 @@ const STEPS: &[Step] = &[
         env: &[],
     },
     Step {
+        name: "the SDK's optional JSON Schema support (feature `schemars`)",
+        args: &[
+            "test",
+            "--package",
+            "inkeep-analytics",
+            "--features",
+            "schemars",
+            "--lib",
+            "--locked",
+        ],
+        env: &[],
+    },
+    Step {
         name: "docs",
         args: &["doc", "--workspace", "--no-deps", "--locked"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],

@@ -24,10 +24,12 @@ commands:
   build-cost [--write FILE]
         build a new crate that depends on inkeep-analytics from clean, as shipped and with the
         generated code committed instead, and compare time and crate counts
-  scan --base-url URL --resource conversations|feedback
+  scan --base-url URL --resource conversations|feedback [--prefetch N]
         the SDK contender: every item of a listing through the item stream
   floor --conversations N --feedback N
         single-threaded decoding of the same pages with the floor structs and the SDK's types
+  serve [--conversations N] [--feedback N]
+        serve the benchmark's pages on 127.0.0.1 until stopped, to profile a contender by hand
   measure -- PROGRAM [ARGS..]
         run PROGRAM, then print its wall time and peak RSS as one JSON line";
 
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Some("scan") => scan(&Options::parse(&args[1..])),
         Some("floor") => floor(&Options::parse(&args[1..])),
         Some("measure") => measure(&args[1..]),
+        Some("serve") => serve(&Options::parse(&args[1..])),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -66,6 +69,8 @@ struct Options {
     write: Option<PathBuf>,
     base_url: Option<String>,
     resource: Option<String>,
+    /// Pages fetched ahead; the SDK's default when not given.
+    prefetch: Option<usize>,
 }
 
 impl Options {
@@ -78,6 +83,7 @@ impl Options {
             write: None,
             base_url: None,
             resource: None,
+            prefetch: None,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
@@ -96,6 +102,7 @@ impl Options {
                 "--write" => options.write = Some(PathBuf::from(value)),
                 "--base-url" => options.base_url = Some(value),
                 "--resource" => options.resource = Some(value),
+                "--prefetch" => options.prefetch = Some(number()),
                 other => eprintln!("ignoring unknown argument {other}"),
             }
         }
@@ -112,6 +119,15 @@ fn workspace_root() -> PathBuf {
         .unwrap_or(manifest)
 }
 
+/// Serves the benchmark's pages until the process is stopped, printing the base URL.
+fn serve(options: &Options) -> Result<(), String> {
+    let dataset = dataset(options.conversations, options.feedback)?;
+    println!("{}", dataset.server.base_url());
+    loop {
+        std::thread::park();
+    }
+}
+
 /// The SDK contender: every item of one listing through the item stream, touching each id.
 fn scan(options: &Options) -> Result<(), String> {
     let base_url = options.base_url.clone().ok_or("scan needs --base-url")?;
@@ -126,17 +142,36 @@ fn scan(options: &Options) -> Result<(), String> {
         let mut id_bytes = 0usize;
         match options.resource.as_deref() {
             Some("conversations") => {
-                let mut items = client.list_conversations().items();
+                let mut listing = client.list_conversations();
+                if let Some(pages) = options.prefetch {
+                    listing = listing.prefetch(pages);
+                }
+                let mut items = listing.items();
                 while let Some(conversation) = items.try_next().await.map_err(|e| e.to_string())? {
                     records += 1;
                     id_bytes += conversation.id().map_or(0, str::len);
                 }
             }
             Some("feedback") => {
-                let mut items = client.list_feedback().items();
+                let mut listing = client.list_feedback();
+                if let Some(pages) = options.prefetch {
+                    listing = listing.prefetch(pages);
+                }
+                let mut items = listing.items();
                 while let Some(item) = items.try_next().await.map_err(|e| e.to_string())? {
                     records += 1;
                     id_bytes += item.feedback.id.len();
+                }
+            }
+            // Raw pages: the records as sent, not decoded, to see what paging itself costs.
+            Some("raw-conversations") => {
+                let mut listing = client.list_conversations();
+                if let Some(pages) = options.prefetch {
+                    listing = listing.prefetch(pages);
+                }
+                let mut pages = listing.raw_pages();
+                while let Some(page) = pages.try_next().await.map_err(|e| e.to_string())? {
+                    records += page.conversations.len() as u64;
                 }
             }
             other => return Err(format!("unknown resource {other:?}")),

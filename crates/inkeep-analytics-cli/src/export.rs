@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -87,6 +88,10 @@ struct Page {
     total: u64,
 }
 
+/// Records are about 8 KB, larger than `BufWriter`'s default buffer, which would then write each
+/// one with its own system call; a page (about 1 MB) fits in this one and is written at once.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+
 /// Runs an export and returns how many records it wrote.
 pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
     if plan.format == Format::Table {
@@ -118,7 +123,11 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
 
     let mut pages_fetched: u64 = 0;
     loop {
-        let mut pages = raw_pages(client, plan.kind, plan.page_size, state.offset);
+        // The first pass fetches pages ahead. A later pass only runs because the data changed
+        // while paging; it goes one page at a time, so that each page is read after the one
+        // before it and what it misses is only what is added after its last request.
+        let prefetch = (state.pass > 0).then_some(0);
+        let mut pages = raw_pages(client, plan.kind, plan.page_size, state.offset, prefetch);
         let mut latest_total = state.pass_total;
         // A total that only grew means records were added; one that shrank means records were
         // removed, and records behind the cursor may have slid in front of it.
@@ -138,7 +147,7 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
             for record in &page.records {
                 let id = raw_record_id(record);
                 let fresh = match &id {
-                    Some(id) => state.seen.insert(id.clone()),
+                    Some(id) => state.seen.insert(id),
                     // A record without an id cannot be matched across pages; keep it.
                     None => true,
                 };
@@ -208,6 +217,7 @@ fn raw_pages(
     kind: Kind,
     page_size: i64,
     offset: u64,
+    prefetch: Option<usize>,
 ) -> futures::stream::BoxStream<'static, inkeep_analytics::Result<Page>> {
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     match kind {
@@ -215,6 +225,7 @@ fn raw_pages(
             .list_conversations()
             .limit(page_size)
             .offset(offset)
+            .prefetch(prefetch.unwrap_or(inkeep_analytics::DEFAULT_PREFETCH))
             .raw_pages()
             .map_ok(|page| Page {
                 total: page.total_count(),
@@ -226,6 +237,7 @@ fn raw_pages(
             .list_feedback()
             .limit(page_size)
             .offset(offset)
+            .prefetch(prefetch.unwrap_or(inkeep_analytics::DEFAULT_FEEDBACK_PREFETCH))
             .raw_pages()
             .map_ok(move |page| {
                 let total = page.total_count();
@@ -250,6 +262,25 @@ trait BoxedStream: futures::Stream + Send + Sized + 'static {
 
 impl<S: futures::Stream + Send + 'static> BoxedStream for S {}
 
+/// The ids already written, kept as 128-bit fingerprints rather than strings: 16 bytes each
+/// whatever an id's length, so that memory stays nearly flat as an export grows (100,000 ids take
+/// about 3 MB instead of about 14 MB). A fingerprint is two SipHash digests under independent
+/// random keys; the chance that any two of 10 million distinct ids share one is below 10^-24.
+#[derive(Default)]
+struct IdSet {
+    keys: (RandomState, RandomState),
+    fingerprints: HashSet<u128>,
+}
+
+impl IdSet {
+    /// Remembers `id`; `false` if it was already there.
+    fn insert(&mut self, id: &str) -> bool {
+        let fingerprint =
+            (u128::from(self.keys.0.hash_one(id)) << 64) | u128::from(self.keys.1.hash_one(id));
+        self.fingerprints.insert(fingerprint)
+    }
+}
+
 /// The export's progress between pages.
 struct State {
     offset: u64,
@@ -257,7 +288,7 @@ struct State {
     pass_total: u64,
     records: u64,
     bytes: u64,
-    seen: HashSet<String>,
+    seen: IdSet,
 }
 
 impl State {
@@ -268,7 +299,7 @@ impl State {
             pass_total: 0,
             records: 0,
             bytes: 0,
-            seen: HashSet::new(),
+            seen: IdSet::default(),
         }
     }
 }
@@ -399,10 +430,13 @@ impl Target {
     fn open(plan: &Plan) -> Result<Self, Failure> {
         let Some(output) = &plan.output else {
             return Ok(Self {
-                writer: BufWriter::new(Box::new(Stdout {
-                    inner: std::io::stdout(),
-                    written: 0,
-                })),
+                writer: BufWriter::with_capacity(
+                    WRITE_BUFFER_BYTES,
+                    Box::new(Stdout {
+                        inner: std::io::stdout(),
+                        written: 0,
+                    }),
+                ),
                 file: None,
             });
         };
@@ -425,7 +459,7 @@ impl Target {
             }
         })?;
         Ok(Self {
-            writer: BufWriter::new(Box::new(file)),
+            writer: BufWriter::with_capacity(WRITE_BUFFER_BYTES, Box::new(file)),
             file: Some((partial, output.clone())),
         })
     }
@@ -436,13 +470,9 @@ impl Target {
     }
 
     /// Cuts the partial file to `bytes` and returns the ids of the records it holds.
-    fn truncate_and_read_ids(
-        &mut self,
-        bytes: u64,
-        format: Format,
-    ) -> Result<HashSet<String>, Failure> {
+    fn truncate_and_read_ids(&mut self, bytes: u64, format: Format) -> Result<IdSet, Failure> {
         let Some((partial, _)) = &self.file else {
-            return Ok(HashSet::new());
+            return Ok(IdSet::default());
         };
         let what = format!("resuming from {}", partial.display());
         let file = OpenOptions::new()
@@ -451,7 +481,7 @@ impl Target {
             .open(partial)
             .map_err(Failure::io(what.clone()))?;
         file.set_len(bytes).map_err(Failure::io(what.clone()))?;
-        let mut ids = HashSet::new();
+        let mut ids = IdSet::default();
         let reader = BufReader::new(&file);
         match format {
             Format::Csv => {
@@ -459,7 +489,7 @@ impl Target {
                 for row in csv.records() {
                     let row = row.map_err(|error| Failure::Usage(format!("{what}: {error}")))?;
                     if let Some(id) = row.get(0).filter(|id| !id.is_empty()) {
-                        ids.insert(id.to_string());
+                        ids.insert(id);
                     }
                 }
             }
@@ -477,7 +507,7 @@ impl Target {
                     if let Ok(record) = serde_json::from_str::<Box<RawValue>>(line)
                         && let Some(id) = raw_record_id(&record)
                     {
-                        ids.insert(id);
+                        ids.insert(&id);
                     }
                 }
             }
@@ -485,7 +515,7 @@ impl Target {
         let mut file = file;
         file.seek(SeekFrom::End(0))
             .map_err(Failure::io(what.clone()))?;
-        self.writer = BufWriter::new(Box::new(file));
+        self.writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, Box::new(file));
         Ok(ids)
     }
 

@@ -468,3 +468,41 @@ pub(crate) fn union_arms(
     }
     Ok(arms)
 }
+
+/// Moves `schemars::JsonSchema` out of every derive of `items` into
+/// `#[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]`: JSON Schema support is an
+/// opt-in feature, so that a default build does not compile schemars and its derive macro.
+pub(crate) fn gate_json_schema(items: &mut [syn::Item]) -> Result<(), CodegenError> {
+    for item in items.iter_mut() {
+        let attrs = match item {
+            syn::Item::Struct(item) => &mut item.attrs,
+            syn::Item::Enum(item) => &mut item.attrs,
+            _ => continue,
+        };
+        let mut gated = false;
+        for attr in attrs
+            .iter_mut()
+            .filter(|attr| attr.path().is_ident("derive"))
+        {
+            let paths = attr
+                .parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+                .map_err(CodegenError::Syntax)?;
+            let is_schema = |path: &syn::Path| {
+                path.segments
+                    .last()
+                    .is_some_and(|segment| segment.ident == "JsonSchema")
+            };
+            if paths.iter().any(is_schema) {
+                gated = true;
+                let kept: Vec<&syn::Path> = paths.iter().filter(|path| !is_schema(path)).collect();
+                *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+            }
+        }
+        if gated {
+            attrs.push(syn::parse_quote!(
+                #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
+            ));
+        }
+    }
+    Ok(())
+}

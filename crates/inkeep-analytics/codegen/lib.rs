@@ -411,6 +411,7 @@ impl OpenTypes {
             })
             .chain(replaced.iter().map(|name| name.to_string()))
             .collect();
+        decoders::gate_json_schema(items)?;
         let objects = decoders::plan_objects(items)?;
         let mut extra = decoders::object_tokens(&objects, &type_names)?;
         extra.extend(decoders::plain_kind_unions(items)?);
@@ -589,6 +590,7 @@ fn open_enum_tokens(open_enum: &OpenEnum) -> TokenStream {
             }
         }
 
+        #[cfg(feature = "schemars")]
         impl ::schemars::JsonSchema for #name {
             fn schema_name() -> ::std::string::String {
                 #schema_name.to_string()
@@ -646,7 +648,8 @@ fn open_union_tokens(
     let arms = decoders::union_arms(&open_union.name, &values, &variants, &target_names, objects)?;
     Ok(quote! {
         #doc
-        #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
+        #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
+        #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
         #[serde(untagged)]
         pub enum #name {
             #(

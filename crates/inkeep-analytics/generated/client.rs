@@ -9,7 +9,8 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///An aggregate over the rows of a group.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct AggregationSelection {
         pub aggregation: AggregationFunction,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -37,9 +38,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum AggregationSelectionType {
         #[serde(rename = "aggregation")]
         Aggregation,
@@ -79,7 +80,8 @@ pub mod types {
         }
     }
     ///A comparison of a field of the view with a value.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Condition {
         ///A field of the view.
         pub field: ::std::string::String,
@@ -96,7 +98,8 @@ pub mod types {
         }
     }
     ///One part of a message's content.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ContentItem {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub image_url: ::std::option::Option<ImageUrl>,
@@ -113,7 +116,8 @@ pub mod types {
         }
     }
     ///One page of conversations.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ConversationList {
         pub conversations: ::std::vec::Vec<Conversation>,
         ///How many conversations this page holds.
@@ -132,7 +136,8 @@ pub mod types {
         }
     }
     ///An OpenAI-format conversation to log.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateOpenAiConversation {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -200,18 +205,9 @@ pub mod types {
         }
     }
     ///Chosen by the caller; logging again with the same id updates the conversation.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateOpenAiConversationId(::std::string::String);
     impl ::std::ops::Deref for CreateOpenAiConversationId {
         type Target = ::std::string::String;
@@ -274,9 +270,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum CreateOpenAiConversationType {
         #[serde(rename = "openai")]
         Openai,
@@ -317,7 +313,8 @@ pub mod types {
         }
     }
     ///A message of an OpenAI-format conversation to log.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateOpenAiMessage {
         pub content: OpenAiMessageContent,
         ///ISO 8601 with an offset; the server uses the current time when absent.
@@ -370,18 +367,9 @@ pub mod types {
         }
     }
     ///`CreateOpenAiMessageId`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateOpenAiMessageId(::std::string::String);
     impl ::std::ops::Deref for CreateOpenAiMessageId {
         type Target = ::std::string::String;
@@ -434,7 +422,8 @@ pub mod types {
         }
     }
     ///A support copilot session to log.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateSupportCopilotConversation {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -502,18 +491,9 @@ pub mod types {
         }
     }
     ///Chosen by the caller; logging again with the same id updates the conversation.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateSupportCopilotConversationId(::std::string::String);
     impl ::std::ops::Deref for CreateSupportCopilotConversationId {
         type Target = ::std::string::String;
@@ -578,9 +558,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum CreateSupportCopilotConversationType {
         #[serde(rename = "support_copilot")]
         SupportCopilot,
@@ -621,7 +601,8 @@ pub mod types {
         }
     }
     ///A message of a support ticket or support copilot conversation to log.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateSupportMessage {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub content: ::std::option::Option<::std::string::String>,
@@ -674,18 +655,9 @@ pub mod types {
         }
     }
     ///`CreateSupportMessageId`
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateSupportMessageId(::std::string::String);
     impl ::std::ops::Deref for CreateSupportMessageId {
         type Target = ::std::string::String;
@@ -738,7 +710,8 @@ pub mod types {
         }
     }
     ///A support ticket to log.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateSupportTicketConversation {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -806,18 +779,9 @@ pub mod types {
         }
     }
     ///Chosen by the caller; logging again with the same id updates the conversation.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct CreateSupportTicketConversationId(::std::string::String);
     impl ::std::ops::Deref for CreateSupportTicketConversationId {
         type Target = ::std::string::String;
@@ -882,9 +846,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum CreateSupportTicketConversationType {
         #[serde(rename = "support_ticket")]
         SupportTicket,
@@ -925,7 +889,8 @@ pub mod types {
         }
     }
     ///The outcome of a delete.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct DeleteResult {
         pub message: ::std::string::String,
         pub success: bool,
@@ -938,7 +903,8 @@ pub mod types {
         }
     }
     ///Recorded feedback. `updatedAt` is documented as required but the API's own examples omit it, so it is optional here.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Feedback {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -977,7 +943,8 @@ pub mod types {
         }
     }
     ///Feedback to record on a message.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FeedbackInput {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -1023,18 +990,9 @@ pub mod types {
         }
     }
     ///Chosen by the caller; recording again with the same id updates the feedback.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FeedbackInputId(::std::string::String);
     impl ::std::ops::Deref for FeedbackInputId {
         type Target = ::std::string::String;
@@ -1087,7 +1045,8 @@ pub mod types {
         }
     }
     ///One page of feedback, split into positive and negative lists. The counts are totals over the whole project.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FeedbackList {
         #[serde(rename = "negativeFeedback")]
         pub negative_feedback: ::std::vec::Vec<FeedbackWithContext>,
@@ -1106,7 +1065,8 @@ pub mod types {
         }
     }
     ///A reason the user gave for their feedback.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FeedbackReason {
         pub details: ::std::string::String,
         pub label: ::std::string::String,
@@ -1119,7 +1079,8 @@ pub mod types {
         }
     }
     ///A source the user rated in their feedback.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FeedbackSource {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub title: ::std::option::Option<::std::string::String>,
@@ -1139,7 +1100,8 @@ pub mod types {
         }
     }
     ///Feedback on a message, with the message and its conversation. `updatedAt` is optional here because the API's own example omits it.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FeedbackWithContext {
         pub conversation: Conversation,
         #[serde(rename = "createdAt")]
@@ -1180,7 +1142,8 @@ pub mod types {
         }
     }
     ///A field of the view, or a path inside a JSON field.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FieldSelection {
         pub field: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1208,9 +1171,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum FieldSelectionType {
         #[serde(rename = "field")]
         Field,
@@ -1250,15 +1213,9 @@ pub mod types {
         }
     }
     ///A filter, a condition or an `and`/`or` of filters, nested to any depth.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum Filter {
         Condition(FilterCondition),
         And(FilterAnd),
@@ -1280,7 +1237,8 @@ pub mod types {
         }
     }
     ///A filter that matches when every one of its filters matches.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FilterAnd {
         pub and: ::std::vec::Vec<Filter>,
         #[serde(flatten)]
@@ -1292,7 +1250,8 @@ pub mod types {
         }
     }
     ///A filter with a single condition.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FilterCondition {
         pub condition: Condition,
         #[serde(flatten)]
@@ -1304,7 +1263,8 @@ pub mod types {
         }
     }
     ///A filter that matches when any one of its filters matches.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct FilterOr {
         pub or: ::std::vec::Vec<Filter>,
         #[serde(flatten)]
@@ -1316,7 +1276,8 @@ pub mod types {
         }
     }
     ///A field to group rows by.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct GroupBy {
         pub field: ::std::string::String,
         #[serde(
@@ -1335,7 +1296,8 @@ pub mod types {
         }
     }
     ///An image in a message's content.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ImageUrl {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<ImageDetail>,
@@ -1349,7 +1311,8 @@ pub mod types {
         }
     }
     ///An event about a conversation.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InsertConversationEvent {
         #[serde(rename = "conversationId")]
         pub conversation_id: ::std::string::String,
@@ -1406,9 +1369,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum InsertConversationEventEntityType {
         #[serde(rename = "conversation")]
         Conversation,
@@ -1449,18 +1412,9 @@ pub mod types {
         }
     }
     ///Chosen by the caller; logging again with the same id does not add a second event.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InsertConversationEventId(::std::string::String);
     impl ::std::ops::Deref for InsertConversationEventId {
         type Target = ::std::string::String;
@@ -1513,7 +1467,8 @@ pub mod types {
         }
     }
     ///An event about a message.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InsertMessageEvent {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -1570,9 +1525,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum InsertMessageEventEntityType {
         #[serde(rename = "message")]
         Message,
@@ -1613,18 +1568,9 @@ pub mod types {
         }
     }
     ///Chosen by the caller; logging again with the same id does not add a second event.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InsertMessageEventId(::std::string::String);
     impl ::std::ops::Deref for InsertMessageEventId {
         type Target = ::std::string::String;
@@ -1677,7 +1623,8 @@ pub mod types {
         }
     }
     ///An event about a search.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InsertSearchEvent {
         ///ISO 8601 with an offset; the server uses the current time when absent.
         #[serde(
@@ -1734,9 +1681,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum InsertSearchEventEntityType {
         #[serde(rename = "search")]
         Search,
@@ -1776,18 +1723,9 @@ pub mod types {
         }
     }
     ///Chosen by the caller; logging again with the same id does not add a second event.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct InsertSearchEventId(::std::string::String);
     impl ::std::ops::Deref for InsertSearchEventId {
         type Target = ::std::string::String;
@@ -1840,7 +1778,8 @@ pub mod types {
         }
     }
     ///A source the assistant cited.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Link {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub breadcrumbs: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -1862,7 +1801,8 @@ pub mod types {
         }
     }
     ///A conversation with an assistant that speaks the OpenAI chat format.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct OpenAiConversation {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -1933,9 +1873,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum OpenAiConversationType {
         #[serde(rename = "openai")]
         Openai,
@@ -1975,7 +1915,8 @@ pub mod types {
         }
     }
     ///A message in the OpenAI chat-completions format.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct OpenAiFormatMessage {
         pub content: OpenAiMessageContent,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1992,7 +1933,8 @@ pub mod types {
         }
     }
     ///A message in the OpenAI chat format.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct OpenAiMessage {
         pub content: OpenAiMessageContent,
         #[serde(rename = "conversationId")]
@@ -2040,8 +1982,9 @@ pub mod types {
         }
     }
     ///A message's content, either plain text or a list of content items.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum OpenAiMessageContent {
         String(::std::string::String),
         Array(::std::vec::Vec<ContentItem>),
@@ -2062,9 +2005,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum OpenAiMessageType {
         #[serde(rename = "openai")]
         Openai,
@@ -2104,7 +2047,8 @@ pub mod types {
         }
     }
     ///A sort key: a field of the view, a time bucket `<field>_<hour|day|week|month>`, or an aggregate `<sum|count|avg|min|max>_<field>`.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct OrderBy {
         pub direction: SortDirection,
         pub field: ::std::string::String,
@@ -2117,7 +2061,8 @@ pub mod types {
         }
     }
     ///An RFC 9457 problem details body (`application/problem+json`), shared by every error status.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct Problem {
         ///A short code indicating the error code returned. Known values are `bad_request`, `unauthorized`, `forbidden`, `not_found`, `unprocessable_entity` and `internal_server_error`; treat it as an open set.
         pub code: ::std::string::String,
@@ -2146,7 +2091,8 @@ pub mod types {
         }
     }
     ///Legacy error format for backward compatibility.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ProblemLegacyError {
         pub code: ::std::string::String,
         pub message: ::std::string::String,
@@ -2159,7 +2105,8 @@ pub mod types {
         }
     }
     ///Which property keys to list.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct PropertyKeysRequest {
         pub field: PropertyField,
         ///The views to read; all of them when absent.
@@ -2179,7 +2126,8 @@ pub mod types {
         }
     }
     ///Property keys or values.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct PropertyListResponse {
         pub results: ::std::vec::Vec<::std::string::String>,
         #[serde(flatten)]
@@ -2191,7 +2139,8 @@ pub mod types {
         }
     }
     ///Which values of a property key to list.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct PropertyValuesRequest {
         pub field: PropertyField,
         pub key: ::std::string::String,
@@ -2215,7 +2164,8 @@ pub mod types {
         }
     }
     ///A query over the conversations view.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryConversationsBody {
         #[serde(
             rename = "groupBy",
@@ -2248,18 +2198,9 @@ pub mod types {
         }
     }
     ///A note for the caller's own use; not stored.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryConversationsBodyNotes(::std::string::String);
     impl ::std::ops::Deref for QueryConversationsBodyNotes {
         type Target = ::std::string::String;
@@ -2312,7 +2253,8 @@ pub mod types {
         }
     }
     ///The rows of a query, with counts.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryData {
         pub count: ::serde_json::Number,
         #[serde(rename = "pageSize")]
@@ -2328,7 +2270,8 @@ pub mod types {
         }
     }
     ///A query over the events view.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryEventsBody {
         #[serde(
             rename = "groupBy",
@@ -2361,18 +2304,9 @@ pub mod types {
         }
     }
     ///A note for the caller's own use; not stored.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryEventsBodyNotes(::std::string::String);
     impl ::std::ops::Deref for QueryEventsBodyNotes {
         type Target = ::std::string::String;
@@ -2425,7 +2359,8 @@ pub mod types {
         }
     }
     ///A query over the feedback view.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryFeedbackBody {
         #[serde(
             rename = "groupBy",
@@ -2458,18 +2393,9 @@ pub mod types {
         }
     }
     ///A note for the caller's own use; not stored.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryFeedbackBodyNotes(::std::string::String);
     impl ::std::ops::Deref for QueryFeedbackBodyNotes {
         type Target = ::std::string::String;
@@ -2522,7 +2448,8 @@ pub mod types {
         }
     }
     ///The rows a query returns. How query results page is not documented: the body carries no limit or offset, the answer carries `total`, `pageSize` and `count`.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryResponse {
         pub data: QueryData,
         ///`ok` on success.
@@ -2536,15 +2463,9 @@ pub mod types {
         }
     }
     ///A result row. Its keys depend on the query: selected fields, aggregates (`sum`, `count`, `avg`, `min`, `max`), time buckets (`<field>_<unit>`) and keys such as `sum_properties.userId`.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QueryRow(
         pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     );
@@ -2572,7 +2493,8 @@ pub mod types {
         }
     }
     ///A query over the semantic threads view, optionally narrowed by a semantic search.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QuerySemanticThreadsBody {
         #[serde(
             rename = "groupBy",
@@ -2608,18 +2530,9 @@ pub mod types {
         }
     }
     ///A note for the caller's own use; not stored.
-    #[derive(
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
-    )]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct QuerySemanticThreadsBodyNotes(::std::string::String);
     impl ::std::ops::Deref for QuerySemanticThreadsBodyNotes {
         type Target = ::std::string::String;
@@ -2673,7 +2586,8 @@ pub mod types {
         }
     }
     ///A search query and how often it was searched.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SearchQueryCount {
         ///The count
         pub count: ::std::string::String,
@@ -2687,7 +2601,8 @@ pub mod types {
         }
     }
     ///A logged event about a conversation.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SelectConversationEvent {
         #[serde(rename = "conversationId")]
         pub conversation_id: ::std::string::String,
@@ -2737,9 +2652,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum SelectConversationEventEntityType {
         #[serde(rename = "conversation")]
         Conversation,
@@ -2780,7 +2695,8 @@ pub mod types {
         }
     }
     ///A logged event about a message.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SelectMessageEvent {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -2830,9 +2746,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum SelectMessageEventEntityType {
         #[serde(rename = "message")]
         Message,
@@ -2873,7 +2789,8 @@ pub mod types {
         }
     }
     ///A logged event about a search.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SelectSearchEvent {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -2923,9 +2840,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum SelectSearchEventEntityType {
         #[serde(rename = "search")]
         Search,
@@ -2965,8 +2882,9 @@ pub mod types {
         }
     }
     ///An identifier that the API sends either as a string or as a number.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(untagged)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum StringOrNumber {
         String(::std::string::String),
         JsonNumber(::serde_json::Number),
@@ -2985,7 +2903,8 @@ pub mod types {
         }
     }
     ///A conversation between a support agent and the support copilot.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SupportCopilotConversation {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -3053,9 +2972,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum SupportCopilotConversationType {
         #[serde(rename = "support_copilot")]
         SupportCopilot,
@@ -3096,7 +3015,8 @@ pub mod types {
         }
     }
     ///A message between a support agent and the support copilot.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SupportCopilotMessage {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub content: ::std::option::Option<::std::string::String>,
@@ -3154,9 +3074,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum SupportCopilotMessageType {
         #[serde(rename = "support_copilot")]
         SupportCopilot,
@@ -3196,7 +3116,8 @@ pub mod types {
         }
     }
     ///A conversation from a support ticket.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SupportTicketConversation {
         #[serde(rename = "createdAt")]
         pub created_at: ::std::string::String,
@@ -3264,9 +3185,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum SupportTicketConversationType {
         #[serde(rename = "support_ticket")]
         SupportTicket,
@@ -3307,7 +3228,8 @@ pub mod types {
         }
     }
     ///A message of a support ticket.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct SupportTicketMessage {
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub content: ::std::option::Option<::std::string::String>,
@@ -3365,9 +3287,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum SupportTicketMessageType {
         #[serde(rename = "support_ticket")]
         SupportTicket,
@@ -3407,7 +3329,8 @@ pub mod types {
         }
     }
     ///A time bucket.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct TimeSelection {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub field: ::std::option::Option<::std::string::String>,
@@ -3434,9 +3357,9 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
-        schemars::JsonSchema
+        PartialOrd
     )]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub enum TimeSelectionType {
         #[serde(rename = "time")]
         Time,
@@ -3476,7 +3399,8 @@ pub mod types {
         }
     }
     ///A function call requested by the assistant.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ToolCall {
         pub function: ToolCallFunction,
         pub id: ::std::string::String,
@@ -3491,7 +3415,8 @@ pub mod types {
         }
     }
     ///The function a tool call invokes.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct ToolCallFunction {
         ///The arguments as a JSON-encoded string.
         pub arguments: ::std::string::String,
@@ -3505,7 +3430,8 @@ pub mod types {
         }
     }
     ///The most frequent search queries.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct TopSearchQueriesResponse {
         pub data: TopSearchQueriesResponseData,
         #[serde(flatten)]
@@ -3517,7 +3443,8 @@ pub mod types {
         }
     }
     ///`TopSearchQueriesResponseData`
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct TopSearchQueriesResponseData {
         pub result: ::std::vec::Vec<SearchQueryCount>,
         pub total: ::serde_json::Number,
@@ -3530,7 +3457,8 @@ pub mod types {
         }
     }
     ///What is known about the user. An open object: extra keys are allowed and common.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct UserProperties {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub id: ::std::option::Option<StringOrNumber>,
@@ -3569,7 +3497,8 @@ pub mod types {
         }
     }
     ///The distinct users who searched in one week.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct WeeklySearchUsers {
         ///The count
         pub unique_users: ::std::string::String,
@@ -3583,7 +3512,8 @@ pub mod types {
         }
     }
     ///How many distinct users searched, week by week.
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct WeeklySearchUsersResponse {
         pub data: WeeklySearchUsersResponseData,
         #[serde(flatten)]
@@ -3595,7 +3525,8 @@ pub mod types {
         }
     }
     ///`WeeklySearchUsersResponseData`
-    #[derive(::serde::Serialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+    #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     pub struct WeeklySearchUsersResponseData {
         pub result: ::std::vec::Vec<WeeklySearchUsers>,
         pub total: ::serde_json::Number,
@@ -10149,6 +10080,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for Visibility {
         fn schema_name() -> ::std::string::String {
             "Visibility".to_string()
@@ -10277,6 +10209,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for OpenAiRole {
         fn schema_name() -> ::std::string::String {
             "OpenAiRole".to_string()
@@ -10401,6 +10334,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for ContentItemType {
         fn schema_name() -> ::std::string::String {
             "ContentItemType".to_string()
@@ -10529,6 +10463,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for ImageDetail {
         fn schema_name() -> ::std::string::String {
             "ImageDetail".to_string()
@@ -10648,6 +10583,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for ToolCallType {
         fn schema_name() -> ::std::string::String {
             "ToolCallType".to_string()
@@ -10813,6 +10749,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for LinkType {
         fn schema_name() -> ::std::string::String {
             "LinkType".to_string()
@@ -10943,6 +10880,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for FeedbackType {
         fn schema_name() -> ::std::string::String {
             "FeedbackType".to_string()
@@ -11071,6 +11009,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for FeedbackSourceType {
         fn schema_name() -> ::std::string::String {
             "FeedbackSourceType".to_string()
@@ -11210,6 +11149,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for View {
         fn schema_name() -> ::std::string::String {
             "View".to_string()
@@ -11428,6 +11368,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for FilterOperator {
         fn schema_name() -> ::std::string::String {
             "FilterOperator".to_string()
@@ -11593,6 +11534,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for AggregationFunction {
         fn schema_name() -> ::std::string::String {
             "AggregationFunction".to_string()
@@ -11730,6 +11672,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for TimeUnit {
         fn schema_name() -> ::std::string::String {
             "TimeUnit".to_string()
@@ -11855,6 +11798,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for FieldMode {
         fn schema_name() -> ::std::string::String {
             "FieldMode".to_string()
@@ -11978,6 +11922,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for SortDirection {
         fn schema_name() -> ::std::string::String {
             "SortDirection".to_string()
@@ -12101,6 +12046,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for PropertyField {
         fn schema_name() -> ::std::string::String {
             "PropertyField".to_string()
@@ -12269,6 +12215,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for ConversationsViewField {
         fn schema_name() -> ::std::string::String {
             "ConversationsViewField".to_string()
@@ -12462,6 +12409,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for EventsViewField {
         fn schema_name() -> ::std::string::String {
             "EventsViewField".to_string()
@@ -12670,6 +12618,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for FeedbackViewField {
         fn schema_name() -> ::std::string::String {
             "FeedbackViewField".to_string()
@@ -12994,6 +12943,7 @@ pub mod types {
             deserializer.deserialize_str(Visitor)
         }
     }
+    #[cfg(feature = "schemars")]
     impl ::schemars::JsonSchema for SemanticThreadsViewField {
         fn schema_name() -> ::std::string::String {
             "SemanticThreadsViewField".to_string()
@@ -13055,7 +13005,8 @@ pub mod types {
         }
     }
     ///A logged conversation (`ConversationSelect` in the API's reference), one of three kinds told apart by `type`. Kinds this document does not list are kept as raw JSON.
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
+    #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum Conversation {
         ///`type: "openai"`
@@ -13152,7 +13103,8 @@ pub mod types {
         }
     }
     ///A message of a conversation, one of three kinds told apart by `type` (the same kinds as conversations). Kinds this document does not list are kept as raw JSON.
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
+    #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum Message {
         ///`type: "openai"`
@@ -13249,7 +13201,8 @@ pub mod types {
         }
     }
     ///A conversation to log, one of three kinds told apart by `type`. Logging with the `id` of an existing conversation replaces its messages: always send all of them.
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
+    #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum CreateConversation {
         ///`type: "openai"`
@@ -13346,7 +13299,8 @@ pub mod types {
         }
     }
     ///An event to log, about a message, a conversation or a search, told apart by `entityType`.
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
+    #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum InsertEvent {
         ///`entityType: "conversation"`
@@ -13439,7 +13393,8 @@ pub mod types {
         }
     }
     ///A logged event, one of three kinds told apart by `entityType`. Kinds this document does not list are kept as raw JSON.
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
+    #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum SelectEvent {
         ///`entityType: "conversation"`
@@ -13532,7 +13487,8 @@ pub mod types {
         }
     }
     ///What a query returns per row, told apart by `type`.
-    #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::schemars::JsonSchema)]
+    #[derive(Clone, Debug, PartialEq, ::serde::Serialize)]
+    #[cfg_attr(feature = "schemars", derive(::schemars::JsonSchema))]
     #[serde(untagged)]
     pub enum Selection {
         ///`type: "aggregation"`

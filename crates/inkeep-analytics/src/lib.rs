@@ -43,8 +43,9 @@ pub use generated::types;
 pub use hooks::{ClientState, KeyKind, MAX_REQUEST_BODY_BYTES};
 pub use limits::DEFAULT_MAX_RESPONSE_BYTES;
 pub use pagination::{
-    ConversationPages, DEFAULT_PREFETCH, FeedbackItem, FeedbackPages, ListConversations,
-    ListFeedback, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
+    ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH, FeedbackItem, FeedbackPages,
+    ListConversations, ListFeedback, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage,
+    Sentiment, raw_record_id,
 };
 pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 

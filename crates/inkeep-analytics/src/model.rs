@@ -40,7 +40,7 @@ impl Message {
 
 #[cfg(test)]
 mod tests {
-    use crate::types::{Conversation, ConversationList, OpenAiRole, Visibility};
+    use crate::types::{Conversation, OpenAiRole, Visibility};
 
     #[test]
     fn the_client_can_be_shared_across_tasks() {
@@ -50,9 +50,10 @@ mod tests {
         assert_sendable::<crate::Error>();
     }
 
+    #[cfg(feature = "schemars")]
     #[test]
     fn generated_types_describe_themselves_as_json_schema() {
-        let schema = schemars::schema_for!(ConversationList);
+        let schema = schemars::schema_for!(crate::types::ConversationList);
         let text = serde_json::to_string(&schema).unwrap_or_default();
         for expected in [
             "\"conversations\"",

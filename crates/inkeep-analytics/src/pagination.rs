@@ -12,7 +12,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::client::Client;
+use crate::client::{Client, Nesting};
 use crate::error::{Error, Result};
 use crate::types::{Conversation, ConversationList, FeedbackList, FeedbackWithContext};
 
@@ -22,9 +22,14 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 /// How many pages a stream fetches before it decides the server never ends (10 million items at 100 a page).
 const DEFAULT_MAX_PAGES: u64 = 100_000;
 
-/// How many pages a stream fetches ahead of the caller by default: two pages decode in parallel
-/// while the caller reads a third, which keeps two cores busy and holds about 10 MB of pages.
+/// How many pages of conversations a stream fetches ahead of the caller by default: two pages
+/// decode in parallel while the caller reads a third, which keeps two cores busy and holds a few
+/// megabytes of pages (a page of 100 conversations is about 1 MB).
 pub const DEFAULT_PREFETCH: usize = 2;
+
+/// How many pages of feedback a stream fetches ahead by default: one, because a feedback page
+/// holds two lists of items that each embed their conversation, about 2 MB.
+pub const DEFAULT_FEEDBACK_PREFETCH: usize = 1;
 
 const GET_ALL_CONVERSATION: &str = "getAllConversation";
 const GET_ALL_FEEDBACK: &str = "getAllFeedback";
@@ -45,12 +50,12 @@ struct Paging {
 }
 
 impl Paging {
-    fn new() -> Self {
+    fn new(prefetch: usize) -> Self {
         Self {
             limit: None,
             offset: None,
             max_pages: DEFAULT_MAX_PAGES,
-            prefetch: DEFAULT_PREFETCH,
+            prefetch,
         }
     }
 
@@ -331,19 +336,58 @@ where
 /// written, so that records of a server sending numeric ids are still told apart.
 /// `None` for a record that is not an object or has no such id.
 pub fn raw_record_id(record: &RawValue) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: Option<serde_json::Value>,
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// Whether a key is `id`, read without copying it.
+    struct IsId;
+    impl<'de> DeserializeSeed<'de> for IsId {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+            deserializer.deserialize_str(self)
+        }
     }
-    // Serde would read a struct from an array too; a record is an object.
+    impl Visitor<'_> for IsId {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+            Ok(key == "id")
+        }
+    }
+
+    /// Reads keys until `id` and stops there: the id usually comes first, and the rest of a
+    /// record (kilobytes of messages) is not needed to tell it apart.
+    struct FindId<'a>(&'a mut Option<String>);
+    impl<'de> Visitor<'de> for FindId<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a record")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(is_id) = map.next_key_seed(IsId)? {
+                if is_id {
+                    *self.0 = match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(id) => Some(id),
+                        serde_json::Value::Number(id) => Some(id.to_string()),
+                        _ => None,
+                    };
+                    // Ends the parse early; the caller keeps what was found.
+                    return Err(de::Error::custom("found the id"));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+
+    // Serde would read a map from other tokens too; a record is an object.
     if !record.get().starts_with('{') {
         return None;
     }
-    match serde_json::from_str::<Id>(record.get()).ok()?.id? {
-        serde_json::Value::String(id) => Some(id),
-        serde_json::Value::Number(id) => Some(id.to_string()),
-        _ => None,
-    }
+    let mut id = None;
+    let _ = serde_json::Deserializer::from_str(record.get()).deserialize_map(FindId(&mut id));
+    id
 }
 
 /// A page of `GET /conversations` whose records are kept exactly as the server sent them.
@@ -437,12 +481,12 @@ fn feedback_progress(
 
 /// The constructor and paging setters both listings share; only their nouns and defaults differ.
 macro_rules! paging_setters {
-    ($listing:ident, $noun:literal, $holds:literal, $default:literal) => {
+    ($listing:ident, $noun:literal, $holds:literal, $default:literal, $prefetch:ident) => {
         impl $listing {
             pub(crate) fn new(client: Client) -> Self {
                 Self {
                     client,
-                    paging: Paging::new(),
+                    paging: Paging::new($prefetch),
                 }
             }
 
@@ -466,7 +510,7 @@ macro_rules! paging_setters {
             }
 
             /// How many pages the streams fetch and decode ahead of the caller once the first page has
-            /// told the total (default [`DEFAULT_PREFETCH`]); 0 fetches each page only when it is needed.
+            #[doc = concat!("told the total (default [`", stringify!($prefetch), "`]); 0 fetches each page only when it is needed.")]
             /// Pages are never fetched past the latest total, so a listing's end costs no extra request.
             pub fn prefetch(mut self, pages: usize) -> Self {
                 self.paging.prefetch = pages;
@@ -496,7 +540,13 @@ pub struct ListConversations {
     paging: Paging,
 }
 
-paging_setters!(ListConversations, "conversations", "a page holds", 20);
+paging_setters!(
+    ListConversations,
+    "conversations",
+    "a page holds",
+    20,
+    DEFAULT_PREFETCH
+);
 
 impl ListConversations {
     /// Fetches one page. Unset parameters are not sent, so the API's defaults apply.
@@ -519,6 +569,7 @@ impl ListConversations {
                         "get_all_conversation",
                         "/conversations",
                         &query,
+                        Nesting::Decoder,
                     )
                     .await
             },
@@ -541,6 +592,7 @@ impl ListConversations {
                         "get_all_conversation",
                         "/conversations",
                         &query,
+                        Nesting::Scan,
                     )
                     .await
             },
@@ -609,7 +661,8 @@ paging_setters!(
     ListFeedback,
     "feedback items",
     "each list of a page holds",
-    10
+    10,
+    DEFAULT_FEEDBACK_PREFETCH
 );
 
 impl ListFeedback {
@@ -628,7 +681,13 @@ impl ListFeedback {
             |client, limit, offset| async move {
                 let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
                 client
-                    .get_raw(GET_ALL_FEEDBACK, "get_all_feedback", "/feedback", &query)
+                    .get_raw(
+                        GET_ALL_FEEDBACK,
+                        "get_all_feedback",
+                        "/feedback",
+                        &query,
+                        Nesting::Decoder,
+                    )
                     .await
             },
             |page: &FeedbackList, page_size| {
@@ -657,7 +716,13 @@ impl ListFeedback {
             |client, limit, offset| async move {
                 let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
                 client
-                    .get_raw(GET_ALL_FEEDBACK, "get_all_feedback", "/feedback", &query)
+                    .get_raw(
+                        GET_ALL_FEEDBACK,
+                        "get_all_feedback",
+                        "/feedback",
+                        &query,
+                        Nesting::Scan,
+                    )
                     .await
             },
             |page: &RawFeedbackPage, page_size| {
