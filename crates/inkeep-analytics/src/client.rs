@@ -126,7 +126,7 @@ impl Client {
     /// Sends a `GET` through the same hooks as the generated methods (key, checks, retries, limit)
     /// and decodes the success body as `T`, for pages whose records must be kept as the server
     /// sent them. A body cut off or malformed is retried like a failed send.
-    pub(crate) async fn get_raw<T: DeserializeOwned + Send + 'static>(
+    pub(crate) async fn get_raw<T: DeserializeOwned>(
         &self,
         operation: &'static str,
         method_name: &'static str,
@@ -170,7 +170,7 @@ impl Client {
                     .with_attempts(record.attempts()));
             }
             let (reason, error) = match read_body(response).await {
-                Ok(body) => match decode_json(body, nesting).await {
+                Ok(body) => match decode_json(body, nesting) {
                     (_, Ok(page)) => return Ok(page),
                     (body, Err(source)) => {
                         let reason = is_malformed(&source).then(|| {
@@ -572,11 +572,6 @@ fn check_has_messages(conversation: &types::CreateConversation) -> Result<()> {
     Ok(())
 }
 
-/// Bodies from this size on are decoded on tokio's blocking threads: a page of 100 conversations
-/// (about 1 MB) takes milliseconds, which must not stall the async workers, and pages fetched ahead
-/// of the caller then decode in parallel with it.
-const DECODE_OFF_THREAD_BYTES: usize = 64 * 1024;
-
 /// The most a body's buffer is sized for up front from `Content-Length` (larger bodies grow it).
 const MAX_PREALLOCATED_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -604,7 +599,11 @@ pub(crate) enum Nesting {
 }
 
 /// Bounds the nesting of a JSON body and decodes it; gives the body back for error reports.
-async fn decode_json<T: DeserializeOwned + Send + 'static>(
+///
+/// A page takes a few milliseconds, decoded where it was read, as `reqwest`'s `.json()` would:
+/// the streams fetch pages in tasks of their own, so on a multi-threaded runtime pages decode in
+/// parallel with each other and with the caller, with no extra threads and their memory.
+fn decode_json<T: DeserializeOwned>(
     body: bytes::Bytes,
     nesting: Nesting,
 ) -> (bytes::Bytes, std::result::Result<T, serde_json::Error>) {
@@ -622,23 +621,6 @@ async fn decode_json<T: DeserializeOwned + Send + 'static>(
             Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(body),
         }
-    }
-    if body.len() >= DECODE_OFF_THREAD_BYTES
-        && let Ok(runtime) = tokio::runtime::Handle::try_current()
-    {
-        let task = runtime.spawn_blocking(move || {
-            let decoded = decode(&body, nesting);
-            (body, decoded)
-        });
-        return match task.await {
-            Ok(done) => done,
-            Err(failure) => (
-                bytes::Bytes::new(),
-                Err(serde::de::Error::custom(format!(
-                    "decoding the body failed: {failure}"
-                ))),
-            ),
-        };
     }
     let decoded = decode(&body, nesting);
     (body, decoded)
