@@ -567,16 +567,46 @@ fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path) -> Vec<Contender
     list
 }
 
+/// Times single-threaded decoding of the dataset's pages in a process of its own, which renders
+/// the same pages from the same seeds first.
+fn time_floor(dataset: &Dataset, floor: &mut BTreeMap<String, Vec<f64>>) -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let output = Command::new(&me)
+        .args(["floor", "--conversations"])
+        .arg(dataset.conversations.to_string())
+        .arg("--feedback")
+        .arg(dataset.feedback.to_string())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let timings: BTreeMap<String, f64> =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("floor: {e}"))?;
+    for (key, value) in timings {
+        floor.entry(key).or_default().push(value);
+    }
+    Ok(())
+}
+
 /// Runs every contender `rounds` times, in a rotated order each round, and checks what each returned.
+///
+/// With `floor`, single-threaded decoding of the same pages runs in the rotation too, as one more
+/// contender, so that it meets the same conditions as the full scan it is compared with.
 fn run_rounds(
     contenders: &[Contender],
     dataset: &Dataset,
     rounds: usize,
+    mut floor: Option<&mut BTreeMap<String, Vec<f64>>>,
 ) -> Result<BTreeMap<&'static str, Vec<Measurement>>, String> {
     let mut samples: BTreeMap<&'static str, Vec<Measurement>> = BTreeMap::new();
+    let slots = contenders.len() + usize::from(floor.is_some());
     for round in 0..rounds {
-        for index in 0..contenders.len() {
-            let contender = &contenders[(index + round) % contenders.len()];
+        for index in 0..slots {
+            let Some(contender) = contenders.get((index + round) % slots) else {
+                if let Some(floor) = floor.as_deref_mut() {
+                    time_floor(dataset, floor)?;
+                    eprintln!("round {}/{rounds}: single-threaded decoding", round + 1);
+                }
+                continue;
+            };
             if let Some(path) = &contender.output {
                 let _ = std::fs::remove_file(path);
             }
@@ -636,25 +666,9 @@ fn run(options: &Options) -> Result<(), String> {
     );
     let main = dataset(options.conversations, options.feedback)?;
     let contenders = contenders(&main, &peers, &scratch);
-    let samples = run_rounds(&contenders, &main, options.rounds)?;
-
-    eprintln!("timing single-threaded decoding ...");
     let mut floor_runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    for _ in 0..options.rounds {
-        let output = Command::new(&me)
-            .args(["floor", "--conversations"])
-            .arg(options.conversations.to_string())
-            .arg("--feedback")
-            .arg(options.feedback.to_string())
-            .output()
-            .map_err(|e| e.to_string())?;
-        let timings: BTreeMap<String, f64> =
-            serde_json::from_slice(&output.stdout).map_err(|e| format!("floor: {e}"))?;
-        for (key, value) in timings {
-            floor_runs.entry(key).or_default().push(value);
-        }
-    }
+    let samples = run_rounds(&contenders, &main, options.rounds, Some(&mut floor_runs))?;
+
     let main_run = Run {
         conversations: main.conversations,
         feedback: main.feedback,
@@ -681,7 +695,7 @@ fn run(options: &Options) -> Result<(), String> {
             .into_iter()
             .filter(|c| c.name == report::SDK_SCAN_CONVERSATIONS || c.name == report::CLI_EXPORT)
             .collect();
-        let samples = run_rounds(&chosen, &dataset, 3)?;
+        let samples = run_rounds(&chosen, &dataset, 3, None)?;
         scale_runs.push(Run {
             conversations,
             feedback: 0,

@@ -233,7 +233,7 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Single-threaded decoding of the same pages, in-process, after rendering (medians of {rounds}): conversations {:.0} ms with the floor structs and {:.0} ms with the SDK's types; feedback {:.0} ms and {:.0} ms.",
+        "Single-threaded decoding of the same pages, timed inside a process of its own that ran in the same rotation (medians of {rounds}): conversations {:.0} ms with the floor structs and {:.0} ms with the SDK's types; feedback {:.0} ms and {:.0} ms.",
         floor_conversations.unwrap_or(0.0),
         sdk_conversations.unwrap_or(0.0),
         floor_feedback.unwrap_or(0.0),
