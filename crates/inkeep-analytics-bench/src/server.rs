@@ -115,3 +115,50 @@ async fn feedback(
 ) -> Response {
     page(&pages.feedback, &headers, &paging)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data;
+    use futures::TryStreamExt;
+
+    #[test]
+    fn the_sdk_reads_every_record_once_and_a_wrong_key_is_refused() {
+        let records = data::conversations(9, 250);
+        let server = PageServer::start(Pages {
+            conversations: data::conversation_pages(&records),
+            feedback: data::feedback_pages(&[], &[]),
+        })
+        .expect("the server starts on 127.0.0.1");
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let client = |key: &str| {
+            inkeep_analytics::Client::builder()
+                .api_key(key)
+                .base_url(server.base_url())
+                .max_retries(0)
+                .build()
+                .expect("a client")
+        };
+        let ids: Vec<String> = runtime
+            .block_on(
+                client(API_KEY)
+                    .list_conversations()
+                    .items()
+                    .map_ok(|conversation| conversation.id().unwrap_or_default().to_string())
+                    .try_collect(),
+            )
+            .expect("every page is served");
+        assert_eq!(ids.len(), 250);
+        assert_eq!(
+            ids.iter().collect::<std::collections::HashSet<_>>().len(),
+            250
+        );
+        let refused = runtime.block_on(client("sk-wrong").list_conversations().send());
+        assert_eq!(
+            refused
+                .err()
+                .and_then(|error| error.as_api().map(|api| api.status.as_u16())),
+            Some(401)
+        );
+    }
+}
