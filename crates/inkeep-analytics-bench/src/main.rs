@@ -138,26 +138,30 @@ fn scan(options: &Options) -> Result<(), String> {
             .base_url(&base_url)
             .build()
             .map_err(|e| e.to_string())?;
+        let conversations = || {
+            let listing = client.list_conversations();
+            match options.prefetch {
+                Some(pages) => listing.prefetch(pages),
+                None => listing,
+            }
+        };
         let mut records = 0u64;
         let mut id_bytes = 0usize;
         match options.resource.as_deref() {
             Some("conversations") => {
-                let mut listing = client.list_conversations();
-                if let Some(pages) = options.prefetch {
-                    listing = listing.prefetch(pages);
-                }
-                let mut items = listing.items();
+                let mut items = conversations().items();
                 while let Some(conversation) = items.try_next().await.map_err(|e| e.to_string())? {
                     records += 1;
                     id_bytes += conversation.id().map_or(0, str::len);
                 }
             }
             Some("feedback") => {
-                let mut listing = client.list_feedback();
-                if let Some(pages) = options.prefetch {
-                    listing = listing.prefetch(pages);
+                let listing = client.list_feedback();
+                let mut items = match options.prefetch {
+                    Some(pages) => listing.prefetch(pages),
+                    None => listing,
                 }
-                let mut items = listing.items();
+                .items();
                 while let Some(item) = items.try_next().await.map_err(|e| e.to_string())? {
                     records += 1;
                     id_bytes += item.feedback.id.len();
@@ -165,11 +169,7 @@ fn scan(options: &Options) -> Result<(), String> {
             }
             // Raw pages: the records as sent, not decoded, to see what paging itself costs.
             Some("raw-conversations") => {
-                let mut listing = client.list_conversations();
-                if let Some(pages) = options.prefetch {
-                    listing = listing.prefetch(pages);
-                }
-                let mut pages = listing.raw_pages();
+                let mut pages = conversations().raw_pages();
                 while let Some(page) = pages.try_next().await.map_err(|e| e.to_string())? {
                     records += page.conversations.len() as u64;
                 }

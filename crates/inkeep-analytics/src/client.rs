@@ -170,9 +170,9 @@ impl Client {
                     .with_attempts(record.attempts()));
             }
             let (reason, error) = match read_body(response).await {
-                Ok(body) => match decode_json(body, nesting) {
-                    (_, Ok(page)) => return Ok(page),
-                    (body, Err(source)) => {
+                Ok(body) => match decode_json(&body, nesting) {
+                    Ok(page) => return Ok(page),
+                    Err(source) => {
                         let reason = is_malformed(&source).then(|| {
                             Failure::Malformed(self.generated.inner.redact_text(describe(&source)))
                         });
@@ -598,30 +598,23 @@ pub(crate) enum Nesting {
     Scan,
 }
 
-/// Bounds the nesting of a JSON body and decodes it; gives the body back for error reports.
+/// Bounds the nesting of a JSON body and decodes it.
 ///
 /// A page takes a few milliseconds, decoded where it was read, as `reqwest`'s `.json()` would:
 /// the streams fetch pages in tasks of their own, so on a multi-threaded runtime pages decode in
 /// parallel with each other and with the caller, with no extra threads and their memory.
 fn decode_json<T: DeserializeOwned>(
-    body: bytes::Bytes,
+    body: &[u8],
     nesting: Nesting,
-) -> (bytes::Bytes, std::result::Result<T, serde_json::Error>) {
-    fn decode<T: DeserializeOwned>(
-        body: &[u8],
-        nesting: Nesting,
-    ) -> std::result::Result<T, serde_json::Error> {
-        if let Nesting::Scan = nesting {
-            check_nesting(body)?;
-        }
-        // Checking the whole body's UTF-8 at once (with SIMD) is several times faster than
-        // serde_json checking each string of a byte slice; an invalid body is decoded from the
-        // bytes so that the error says where.
-        match simdutf8::basic::from_utf8(body) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(body),
-        }
+) -> std::result::Result<T, serde_json::Error> {
+    if let Nesting::Scan = nesting {
+        check_nesting(body)?;
     }
-    let decoded = decode(&body, nesting);
-    (body, decoded)
+    // Checking the whole body's UTF-8 at once (with SIMD) is several times faster than
+    // serde_json checking each string of a byte slice; an invalid body is decoded from the bytes
+    // so that the error says where.
+    match simdutf8::basic::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
 }

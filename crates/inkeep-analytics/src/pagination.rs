@@ -34,6 +34,45 @@ pub const DEFAULT_FEEDBACK_PREFETCH: usize = 1;
 const GET_ALL_CONVERSATION: &str = "getAllConversation";
 const GET_ALL_FEEDBACK: &str = "getAllFeedback";
 
+/// The operation behind a listing, for the plain `GET` its streams send.
+struct Listing {
+    operation: &'static str,
+    method_name: &'static str,
+    path: &'static str,
+}
+
+const CONVERSATIONS: Listing = Listing {
+    operation: GET_ALL_CONVERSATION,
+    method_name: "get_all_conversation",
+    path: "/conversations",
+};
+
+const FEEDBACK: Listing = Listing {
+    operation: GET_ALL_FEEDBACK,
+    method_name: "get_all_feedback",
+    path: "/feedback",
+};
+
+/// Fetches and decodes one page of a listing, as typed values or raw records.
+async fn fetch_page<T: serde::de::DeserializeOwned>(
+    client: Client,
+    listing: &'static Listing,
+    limit: i64,
+    offset: u64,
+    nesting: Nesting,
+) -> Result<T> {
+    let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
+    client
+        .get_raw(
+            listing.operation,
+            listing.method_name,
+            listing.path,
+            &query,
+            nesting,
+        )
+        .await
+}
+
 /// A stream of pages of conversations.
 pub type ConversationPages = BoxStream<'static, Result<ConversationList>>;
 
@@ -561,17 +600,8 @@ impl ListConversations {
             self.client,
             &self.paging,
             GET_ALL_CONVERSATION,
-            |client, limit, offset| async move {
-                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
-                client
-                    .get_raw(
-                        GET_ALL_CONVERSATION,
-                        "get_all_conversation",
-                        "/conversations",
-                        &query,
-                        Nesting::Decoder,
-                    )
-                    .await
+            |client, limit, offset| {
+                fetch_page(client, &CONVERSATIONS, limit, offset, Nesting::Decoder)
             },
             conversation_progress,
         )
@@ -584,17 +614,8 @@ impl ListConversations {
             self.client,
             &self.paging,
             GET_ALL_CONVERSATION,
-            |client, limit, offset| async move {
-                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
-                client
-                    .get_raw(
-                        GET_ALL_CONVERSATION,
-                        "get_all_conversation",
-                        "/conversations",
-                        &query,
-                        Nesting::Scan,
-                    )
-                    .await
+            |client, limit, offset| {
+                fetch_page(client, &CONVERSATIONS, limit, offset, Nesting::Scan)
             },
             raw_conversation_progress,
         )
@@ -678,18 +699,7 @@ impl ListFeedback {
             self.client,
             &self.paging,
             GET_ALL_FEEDBACK,
-            |client, limit, offset| async move {
-                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
-                client
-                    .get_raw(
-                        GET_ALL_FEEDBACK,
-                        "get_all_feedback",
-                        "/feedback",
-                        &query,
-                        Nesting::Decoder,
-                    )
-                    .await
-            },
+            |client, limit, offset| fetch_page(client, &FEEDBACK, limit, offset, Nesting::Decoder),
             |page: &FeedbackList, page_size| {
                 let ids = page
                     .positive_feedback
@@ -713,18 +723,7 @@ impl ListFeedback {
             self.client,
             &self.paging,
             GET_ALL_FEEDBACK,
-            |client, limit, offset| async move {
-                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
-                client
-                    .get_raw(
-                        GET_ALL_FEEDBACK,
-                        "get_all_feedback",
-                        "/feedback",
-                        &query,
-                        Nesting::Scan,
-                    )
-                    .await
-            },
+            |client, limit, offset| fetch_page(client, &FEEDBACK, limit, offset, Nesting::Scan),
             |page: &RawFeedbackPage, page_size| {
                 let ids = page
                     .positive_feedback
