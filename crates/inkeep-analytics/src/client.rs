@@ -124,9 +124,10 @@ impl Client {
     }
 
     /// Sends a `GET` through the same hooks as the generated methods (key, checks, retries, limit)
-    /// and decodes the success body as `T`, for pages whose records must be kept as the server
-    /// sent them. A body cut off or malformed is retried like a failed send.
-    pub(crate) async fn get_raw<T: DeserializeOwned>(
+    /// and decodes the success body as `T`: the page streams' own request, which reads the body
+    /// into one buffer and decodes pages typed or with their records kept as the server sent them.
+    /// A body cut off or malformed is retried like a failed send.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
         &self,
         operation: &'static str,
         method_name: &'static str,

@@ -10,6 +10,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::client::{Client, Nesting};
@@ -54,7 +55,7 @@ const FEEDBACK: Listing = Listing {
 };
 
 /// Fetches and decodes one page of a listing, as typed values or raw records.
-async fn fetch_page<T: serde::de::DeserializeOwned>(
+async fn fetch_page<T: DeserializeOwned>(
     client: Client,
     listing: &'static Listing,
     limit: i64,
@@ -63,7 +64,7 @@ async fn fetch_page<T: serde::de::DeserializeOwned>(
 ) -> Result<T> {
     let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
     client
-        .get_raw(
+        .get_json(
             listing.operation,
             listing.method_name,
             listing.path,
@@ -242,10 +243,10 @@ impl<P: Send + 'static> PageTask<P> {
 }
 
 /// Where a stream is, with the pages it fetches ahead of the caller.
-struct Pipeline<P, Fut> {
+struct Pipeline<P> {
     cursor: Cursor,
-    operation: &'static str,
-    fetch: fn(Client, i64, u64) -> Fut,
+    listing: &'static Listing,
+    nesting: Nesting,
     progress: fn(&P, u64) -> Progress,
     /// Pages requested and not yet handed out, in offset order, the first at `cursor.offset`.
     ahead: VecDeque<PageTask<P>>,
@@ -256,17 +257,18 @@ struct Pipeline<P, Fut> {
     prefetch: usize,
 }
 
-impl<P, Fut> Pipeline<P, Fut>
+impl<P> Pipeline<P>
 where
-    P: Send + 'static,
-    Fut: Future<Output = Result<P>> + Send + 'static,
+    P: DeserializeOwned + Send + 'static,
 {
     /// Requests the page at `next_offset`.
     fn request_next(&mut self) {
-        let future = (self.fetch)(
+        let future = fetch_page(
             self.cursor.client.clone(),
+            self.listing,
             self.cursor.page_size,
             self.next_offset,
+            self.nesting,
         );
         self.ahead
             .push_back(PageTask::start(self.next_offset, future));
@@ -287,7 +289,7 @@ where
         if self.cursor.done {
             return Ok(None);
         }
-        self.cursor.check_budget(self.operation)?;
+        self.cursor.check_budget(self.listing.operation)?;
         if self
             .ahead
             .front()
@@ -305,10 +307,10 @@ where
             return Ok(None);
         };
         self.request_ahead();
-        let page = task.finish(self.operation).await?;
+        let page = task.finish(self.listing.operation).await?;
         let progress = (self.progress)(&page, self.cursor.page_size as u64);
         self.total = Some(progress.total);
-        self.cursor.advance(self.operation, progress)?;
+        self.cursor.advance(self.listing.operation, progress)?;
         if self.cursor.done {
             self.ahead.clear();
         } else {
@@ -319,22 +321,21 @@ where
     }
 }
 
-/// A lazy stream of pages: `fetch` gets the client, the page size and the offset, and `progress`
-/// reads what the stream needs from each page.
+/// A lazy stream of the pages of `listing`, decoded as `P` with its nesting bounded as `nesting`
+/// says; `progress` reads what the stream needs from each page.
 ///
 /// Nothing is requested before the stream is first polled. Once the first page has told the
 /// total, up to `paging.prefetch` further pages are fetched (and decoded) ahead of the caller, so
 /// that the network, decoding and the caller's own work overlap; the first error ends the stream.
-fn paginate<P, Fut>(
+fn paginate<P>(
     client: Client,
     paging: &Paging,
-    operation: &'static str,
-    fetch: fn(Client, i64, u64) -> Fut,
+    listing: &'static Listing,
+    nesting: Nesting,
     progress: fn(&P, u64) -> Progress,
 ) -> BoxStream<'static, Result<P>>
 where
-    P: Send + 'static,
-    Fut: Future<Output = Result<P>> + Send + 'static,
+    P: DeserializeOwned + Send + 'static,
 {
     let (page_size, offset) = match paging.for_stream() {
         Ok(parameters) => parameters,
@@ -350,8 +351,8 @@ where
             previous_ids: None,
             done: false,
         },
-        operation,
-        fetch,
+        listing,
+        nesting,
         progress,
         ahead: VecDeque::new(),
         next_offset: offset,
@@ -599,10 +600,8 @@ impl ListConversations {
         paginate(
             self.client,
             &self.paging,
-            GET_ALL_CONVERSATION,
-            |client, limit, offset| {
-                fetch_page(client, &CONVERSATIONS, limit, offset, Nesting::Decoder)
-            },
+            &CONVERSATIONS,
+            Nesting::Decoder,
             conversation_progress,
         )
     }
@@ -613,10 +612,8 @@ impl ListConversations {
         paginate(
             self.client,
             &self.paging,
-            GET_ALL_CONVERSATION,
-            |client, limit, offset| {
-                fetch_page(client, &CONVERSATIONS, limit, offset, Nesting::Scan)
-            },
+            &CONVERSATIONS,
+            Nesting::Scan,
             raw_conversation_progress,
         )
     }
@@ -698,8 +695,8 @@ impl ListFeedback {
         paginate(
             self.client,
             &self.paging,
-            GET_ALL_FEEDBACK,
-            |client, limit, offset| fetch_page(client, &FEEDBACK, limit, offset, Nesting::Decoder),
+            &FEEDBACK,
+            Nesting::Decoder,
             |page: &FeedbackList, page_size| {
                 let ids = page
                     .positive_feedback
@@ -722,8 +719,8 @@ impl ListFeedback {
         paginate(
             self.client,
             &self.paging,
-            GET_ALL_FEEDBACK,
-            |client, limit, offset| fetch_page(client, &FEEDBACK, limit, offset, Nesting::Scan),
+            &FEEDBACK,
+            Nesting::Scan,
             |page: &RawFeedbackPage, page_size| {
                 let ids = page
                     .positive_feedback
