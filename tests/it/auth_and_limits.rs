@@ -9,14 +9,18 @@ use inkeep_analytics::types::{
 use inkeep_analytics::{Client, Error, KeyKind, MAX_REQUEST_BODY_BYTES};
 use serde_json::json;
 
-use crate::support::{client, openai_conversation};
+use crate::support::{client, client_at, openai_conversation, scope_prefix, scoped_base_url};
 
 const WEB_KEY: &str = "wk-test-web-integration";
 
 fn web_client(server: &MockServer) -> Client {
+    web_client_at(&server.base_url())
+}
+
+fn web_client_at(base_url: &str) -> Client {
     match Client::builder()
         .web_integration_key(WEB_KEY)
-        .base_url(server.base_url())
+        .base_url(base_url)
         .build()
     {
         Ok(client) => client,
@@ -92,11 +96,11 @@ async fn a_web_integration_key_is_refused_locally_on_read_operations() {
     let server = MockServer::start_async().await;
     let any = server
         .mock_async(|when, then| {
-            when.any_request();
+            when.path_prefix(scope_prefix("web-key-refused"));
             then.status(200).json_body(json!({}));
         })
         .await;
-    let client = web_client(&server);
+    let client = web_client_at(&scoped_base_url(&server, "web-key-refused"));
     let results = [
         client.list_conversations().send().await.err(),
         client.list_feedback().send().await.err(),
@@ -125,11 +129,11 @@ async fn a_body_over_two_megabytes_is_refused_before_sending() {
     let server = MockServer::start_async().await;
     let any = server
         .mock_async(|when, then| {
-            when.any_request();
+            when.path_prefix(scope_prefix("body-limit"));
             then.status(200).json_body(openai_conversation("c1"));
         })
         .await;
-    let client = client(&server);
+    let client = client_at(&scoped_base_url(&server, "body-limit"));
     let huge = "x".repeat(MAX_REQUEST_BODY_BYTES + 1);
     let conversation = CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user(huge)]);
     match client.log_conversation(conversation).await {
@@ -150,11 +154,11 @@ async fn empty_ids_and_messageless_conversations_are_refused_locally() {
     let server = MockServer::start_async().await;
     let any = server
         .mock_async(|when, then| {
-            when.any_request();
+            when.path_prefix(scope_prefix("empty-ids"));
             then.status(200).json_body(json!({}));
         })
         .await;
-    let client = client(&server);
+    let client = client_at(&scoped_base_url(&server, "empty-ids"));
     assert!(matches!(
         client.get_conversation("").await,
         Err(Error::InvalidInput { .. })

@@ -6,7 +6,9 @@ use inkeep_analytics::Error;
 use inkeep_analytics::types::Conversation;
 use serde_json::json;
 
-use crate::support::{TEST_KEY, client, conversation_page, feedback_item};
+use crate::support::{
+    TEST_KEY, client, client_at, conversation_page, feedback_item, scope_prefix, scoped_base_url,
+};
 
 #[tokio::test]
 async fn get_all_conversation_sends_no_query_parameters_when_unset() {
@@ -153,11 +155,11 @@ async fn invalid_limits_and_offsets_are_refused_before_any_request() {
     let server = MockServer::start_async().await;
     let mock = server
         .mock_async(|when, then| {
-            when.any_request();
+            when.path_prefix(scope_prefix("invalid-paging"));
             then.status(200).json_body(conversation_page(&[], 0));
         })
         .await;
-    let client = client(&server);
+    let client = client_at(&scoped_base_url(&server, "invalid-paging"));
     for (limit, offset) in [(101, 0), (-1, 0), (20, -1), (i64::MAX, 0)] {
         let conversations = client
             .list_conversations()

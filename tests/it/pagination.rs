@@ -6,7 +6,9 @@ use httpmock::{Mock, MockServer};
 use inkeep_analytics::{Error, FeedbackItem, Sentiment};
 use serde_json::json;
 
-use crate::support::{client, conversation_page, feedback_item};
+use crate::support::{
+    client, client_at, conversation_page, feedback_item, scope_prefix, scoped_base_url,
+};
 
 fn ids(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|n| format!("c{n}")).collect()
@@ -227,12 +229,12 @@ async fn a_stream_refuses_a_zero_or_out_of_range_page_size_without_a_request() {
     let server = MockServer::start_async().await;
     let any = server
         .mock_async(|when, then| {
-            when.any_request();
+            when.path_prefix(scope_prefix("page-size"));
             then.status(200).json_body(conversation_page(&[], 0));
         })
         .await;
     for limit in [0, 101, -5] {
-        let results: Vec<_> = client(&server)
+        let results: Vec<_> = client_at(&scoped_base_url(&server, "page-size"))
             .list_conversations()
             .limit(limit)
             .items()
@@ -242,7 +244,7 @@ async fn a_stream_refuses_a_zero_or_out_of_range_page_size_without_a_request() {
             matches!(results.as_slice(), [Err(Error::InvalidInput { .. })]),
             "limit {limit}: {results:?}"
         );
-        let results: Vec<_> = client(&server)
+        let results: Vec<_> = client_at(&scoped_base_url(&server, "page-size"))
             .list_feedback()
             .limit(limit)
             .items()

@@ -10,15 +10,33 @@ pub const TEST_KEY: &str = "sk-test-0123456789abcdef";
 /// A client for `server`, with the test key and no retries, so that every test counts requests
 /// exactly; `retries.rs` tests the retry policy with clients of its own.
 pub fn client(server: &MockServer) -> Client {
+    client_at(&server.base_url())
+}
+
+/// A test client (no retries) for the API at `base_url`.
+pub fn client_at(base_url: &str) -> Client {
     match Client::builder()
         .api_key(TEST_KEY)
-        .base_url(server.base_url())
+        .base_url(base_url)
         .max_retries(0)
         .build()
     {
         Ok(client) => client,
         Err(error) => panic!("cannot build a test client: {error}"),
     }
+}
+
+/// A base URL under `/{scope}` on `server`, for tests that assert nothing was sent: their mock
+/// matches `path_prefix(scope_prefix(scope))` instead of any request. httpmock hands the same
+/// servers from test to test, and a page another test's stream had already requested ahead when
+/// it was dropped can reach the next test's server late; it never carries this scope.
+pub fn scoped_base_url(server: &MockServer, scope: &str) -> String {
+    server.url(scope_prefix(scope))
+}
+
+/// The path prefix of [`scoped_base_url`].
+pub fn scope_prefix(scope: &str) -> String {
+    format!("/{scope}")
 }
 
 /// An openai conversation shaped like the API's own example, with `n` as its id suffix.
