@@ -114,12 +114,15 @@ async fn a_web_integration_key_is_refused_locally_on_read_operations() {
         client.top_search_queries(None, None).await.err(),
     ];
     for error in results {
-        match error {
-            Some(Error::InvalidInput { reason }) => {
+        match &error {
+            Some(Error::Permission { reason, .. }) => {
                 assert!(reason.contains("API integration key"), "{reason}");
             }
             other => panic!("expected a local refusal, got {other:?}"),
         }
+        // A key refused locally is an auth failure like a 403, not a mistake in the arguments.
+        assert!(error.as_ref().is_some_and(Error::is_auth), "{error:?}");
+        assert_eq!(error.as_ref().and_then(Error::status), None);
     }
     any.assert_calls_async(0).await;
 }

@@ -137,6 +137,13 @@ async fn every_documented_error_status_decodes_into_an_api_error() {
             );
             assert_eq!(error.request_id(), Some(request_id.as_str()), "{context}");
             assert!(error.as_api().is_some(), "{context}");
+            assert_eq!(error.is_not_found(), status == 404, "{context}");
+            assert_eq!(error.is_auth(), matches!(status, 401 | 403), "{context}");
+            assert_eq!(
+                error.is_retryable(),
+                matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+                "{context}"
+            );
 
             let display = error.to_string();
             let status_text = status.to_string();
@@ -552,6 +559,16 @@ async fn a_refused_connection_is_a_transport_error() {
             error.to_string().contains(operation.operation_id()),
             "{error}"
         );
+        // The message names the root cause, not only reqwest's "error sending request".
+        assert!(
+            error
+                .to_string()
+                .to_lowercase()
+                .contains("connection refused"),
+            "{error}"
+        );
+        assert!(error.is_retryable(), "{error}");
+        assert!(!error.is_auth() && !error.is_not_found(), "{error}");
         assert_key_not_leaked(&error);
     }
     let client_debug = format!("{client:?}");

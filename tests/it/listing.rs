@@ -151,6 +151,112 @@ async fn a_base_url_path_prefix_is_kept() {
 }
 
 #[tokio::test]
+async fn limit_and_offset_take_the_integer_types_callers_have() {
+    let server = MockServer::start_async().await;
+    let conversations = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path(format!("{}/conversations", scope_prefix("integer-types")))
+                .query_param("limit", "7")
+                .query_param("offset", "21")
+                .query_param_count(".*", ".*", 2);
+            then.status(200).json_body(conversation_page(&[], 21));
+        })
+        .await;
+    let client = client_at(&scoped_base_url(&server, "integer-types"));
+    let (limit_u8, offset_usize): (u8, usize) = (7, 21);
+    let (limit_u64, offset_i32): (u64, i32) = (7, 21);
+    let (limit_isize, offset_u128): (isize, u128) = (7, 21);
+    let results = [
+        client
+            .list_conversations()
+            .limit(limit_u8)
+            .offset(offset_usize)
+            .send()
+            .await,
+        client
+            .list_conversations()
+            .limit(limit_u64)
+            .offset(offset_i32)
+            .send()
+            .await,
+        client
+            .list_conversations()
+            .limit(limit_isize)
+            .offset(offset_u128)
+            .send()
+            .await,
+    ];
+    for result in results {
+        assert!(result.is_ok_and(|page| page.conversations.is_empty()));
+    }
+    conversations.assert_calls_async(3).await;
+}
+
+#[tokio::test]
+async fn out_of_range_integers_are_refused_with_their_value_before_any_request() {
+    let server = MockServer::start_async().await;
+    let any = server
+        .mock_async(|when, then| {
+            when.path_prefix(scope_prefix("integer-range"));
+            then.status(200).json_body(conversation_page(&[], 0));
+        })
+        .await;
+    let client = client_at(&scoped_base_url(&server, "integer-range"));
+    let refusals = [
+        (
+            client
+                .list_conversations()
+                .limit(u64::MAX)
+                .send()
+                .await
+                .map(|_| ()),
+            "18446744073709551615",
+        ),
+        (
+            client.list_feedback().limit(-3i8).send().await.map(|_| ()),
+            "-3",
+        ),
+        (
+            client
+                .list_conversations()
+                .offset(-1i64)
+                .send()
+                .await
+                .map(|_| ()),
+            "-1",
+        ),
+        (
+            client
+                .list_feedback()
+                .offset(u128::MAX)
+                .send()
+                .await
+                .map(|_| ()),
+            "above",
+        ),
+        (
+            client
+                .list_conversations()
+                .offset(i128::from(u64::MAX) + 1)
+                .send()
+                .await
+                .map(|_| ()),
+            "18446744073709551616",
+        ),
+    ];
+    for (result, value) in refusals {
+        match result {
+            Err(Error::InvalidInput { reason }) => {
+                assert!(reason.contains(value), "{reason} does not quote {value}");
+            }
+            other => panic!("expected a local refusal quoting {value}, got {other:?}"),
+        }
+    }
+    any.assert_calls_async(0).await;
+}
+
+#[tokio::test]
 async fn invalid_limits_and_offsets_are_refused_before_any_request() {
     let server = MockServer::start_async().await;
     let mock = server

@@ -96,8 +96,8 @@ pub fn settings() -> progenitor_impl::GenerationSettings {
         .with_derive("schemars::JsonSchema")
         .with_derive("PartialEq")
         // The hand-written layer keeps the API key and client settings here; the generated
-        // methods pass it to the hooks in `crate::hooks`.
-        .with_inner_type(quote!(crate::hooks::ClientState))
+        // methods pass it to the hooks in `crate::transport::hooks`.
+        .with_inner_type(quote!(crate::transport::state::ClientState))
         .with_replacement(
             "JsonNumber",
             "::serde_json::Number",

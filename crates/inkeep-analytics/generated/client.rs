@@ -23241,7 +23241,7 @@ Version: 2025-06-01*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
-    pub(crate) inner: crate::hooks::ClientState,
+    pub(crate) inner: crate::transport::state::ClientState,
 }
 impl Client {
     /// Create a new client.
@@ -23249,7 +23249,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str, inner: crate::hooks::ClientState) -> Self {
+    pub fn new(baseurl: &str, inner: crate::transport::state::ClientState) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -23268,7 +23268,7 @@ impl Client {
     pub fn new_with_client(
         baseurl: &str,
         client: reqwest::Client,
-        inner: crate::hooks::ClientState,
+        inner: crate::transport::state::ClientState,
     ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
@@ -23277,7 +23277,7 @@ impl Client {
         }
     }
 }
-impl ClientInfo<crate::hooks::ClientState> for Client {
+impl ClientInfo<crate::transport::state::ClientState> for Client {
     fn api_version() -> &'static str {
         "2025-06-01"
     }
@@ -23287,11 +23287,11 @@ impl ClientInfo<crate::hooks::ClientState> for Client {
     fn client(&self) -> &reqwest::Client {
         &self.client
     }
-    fn inner(&self) -> &crate::hooks::ClientState {
+    fn inner(&self) -> &crate::transport::state::ClientState {
         &self.inner
     }
 }
-impl ClientHooks<crate::hooks::ClientState> for &Client {}
+impl ClientHooks<crate::transport::state::ClientState> for &Client {}
 impl Client {
     /**Get All Conversations
 

@@ -7,11 +7,9 @@ use std::time::Duration;
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 
-use crate::error::Error;
-use crate::hooks::{ClientState, KeyKind};
-use crate::limits::DEFAULT_MAX_RESPONSE_BYTES;
-use crate::retry::RetryPolicy;
-use crate::{Client, generated};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::transport::{ClientState, DEFAULT_MAX_RESPONSE_BYTES, KeyKind, RetryPolicy, Transport};
 
 /// The API's production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.analytics.inkeep.com";
@@ -34,6 +32,20 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// The API does not redirect; a few hops leave room for a proxy in front of it.
 pub const MAX_REDIRECTS: usize = 5;
+
+// `Client`'s constructors live here, next to the settings they check, so that `client` does not
+// import this module back.
+impl Client {
+    /// A builder for every setting.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured from `INKEEP_ANALYTICS_API_KEY` and, when set, `INKEEP_ANALYTICS_BASE_URL`.
+    pub fn from_env() -> Result<Self> {
+        ClientBuilder::new().from_env()?.build()
+    }
+}
 
 /// Builds a [`Client`]; every setting is checked by [`ClientBuilder::build`], before any request.
 ///
@@ -228,18 +240,18 @@ impl ClientBuilder {
                     Error::configuration_with_source("cannot build the HTTP client", source)
                 })?,
         };
-        let generated = generated::Client::new_with_client(
+        let state = ClientState::new(
+            authorization,
+            &api_key,
+            self.key_kind.unwrap_or(KeyKind::ApiIntegration),
+            self.retry,
+            max_response_bytes,
+        );
+        Ok(Client::from_transport(Transport::new(
             &base_url,
             http_client,
-            ClientState::new(
-                authorization,
-                &api_key,
-                self.key_kind.unwrap_or(KeyKind::ApiIntegration),
-                self.retry,
-                max_response_bytes,
-            ),
-        );
-        Ok(Client::from_generated(generated))
+            state,
+        )))
     }
 }
 

@@ -8,6 +8,8 @@ use progenitor_client::ByteStream;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use crate::transport::retry::{is_malformed, is_retryable_error, is_retryable_status};
+
 /// A `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -29,7 +31,10 @@ pub enum Error {
     Api(Box<ApiError>),
 
     /// The request could not be sent, or the response could not be read.
-    #[error("{operation}: transport error: {source}{}", after_attempts(.attempts))]
+    ///
+    /// Its message ends with the innermost cause (such as "Connection refused"), which
+    /// `reqwest`'s own message ("error sending request for url ...") leaves out.
+    #[error("{operation}: transport error: {source}{}{}", root_cause(.source), after_attempts(.attempts))]
     Transport {
         /// The operation, by its `operationId`.
         operation: &'static str,
@@ -41,7 +46,7 @@ pub enum Error {
     },
 
     /// The request, or reading its response, took longer than the configured timeout.
-    #[error("{operation}: timed out: {source}{}", after_attempts(.attempts))]
+    #[error("{operation}: timed out: {source}{}{}", root_cause(.source), after_attempts(.attempts))]
     Timeout {
         /// The operation, by its `operationId`.
         operation: &'static str,
@@ -95,6 +100,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The client's key may not call this operation, found before any request: a web integration
+    /// key only writes (see [`crate::ClientBuilder::web_integration_key`]).
+    /// [`Error::is_auth`] is true for it, as for a 401 or 403 from the server.
+    #[error("{operation}: not permitted: {reason}")]
+    Permission {
+        /// The operation, by its `operationId`.
+        operation: &'static str,
+        /// Why the key may not call it.
+        reason: String,
+    },
+
     /// The client could not be configured (missing key, bad base URL, ...).
     #[error("configuration error: {reason}")]
     Configuration {
@@ -140,12 +156,100 @@ impl Error {
     }
 
     /// The HTTP status, when the server answered.
+    ///
+    /// ```
+    /// use inkeep_analytics::{ApiError, Error, StatusCode};
+    ///
+    /// let error = Error::from(ApiError::from_parts(
+    ///     "getConversation",
+    ///     StatusCode::NOT_FOUND,
+    ///     &Default::default(),
+    ///     r#"{"code": "not_found", "detail": "no such conversation"}"#.into(),
+    /// ));
+    /// assert_eq!(error.status(), Some(StatusCode::NOT_FOUND));
+    /// ```
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Error::Api(api) => Some(api.status),
             Error::Decode { status, .. } => Some(*status),
             Error::Transport { source, .. } | Error::Timeout { source, .. } => source.status(),
             _ => None,
+        }
+    }
+
+    /// Whether the server answered 404: the conversation, feedback item or path does not exist.
+    ///
+    /// ```
+    /// use inkeep_analytics::{ApiError, Error, StatusCode};
+    ///
+    /// let missing = Error::from(ApiError::from_parts(
+    ///     "getFeedbackById",
+    ///     StatusCode::NOT_FOUND,
+    ///     &Default::default(),
+    ///     "".into(),
+    /// ));
+    /// assert!(missing.is_not_found());
+    /// assert!(!missing.is_auth());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(StatusCode::NOT_FOUND)
+    }
+
+    /// Whether the key is the problem: the server answered 401 (unknown or revoked key) or 403
+    /// (a key that may not call the operation), or the client refused the operation to its web
+    /// integration key before any request ([`Error::Permission`]).
+    ///
+    /// ```
+    /// use inkeep_analytics::{ApiError, Error, StatusCode};
+    ///
+    /// let refused = Error::from(ApiError::from_parts(
+    ///     "getAllConversation",
+    ///     StatusCode::UNAUTHORIZED,
+    ///     &Default::default(),
+    ///     r#"{"code": "unauthorized"}"#.into(),
+    /// ));
+    /// assert!(refused.is_auth());
+    /// ```
+    pub fn is_auth(&self) -> bool {
+        matches!(self, Error::Permission { .. })
+            || matches!(
+                self.as_api().map(|api| api.status),
+                Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            )
+    }
+
+    /// Whether the failure is transient, so that the same call may succeed later: a timeout, a
+    /// connection lost or refused, a body cut off, or a status of 408, 429, 500, 502, 503 or 504.
+    ///
+    /// The client already retried such failures of idempotent requests within its
+    /// [`crate::RetryPolicy`] (see [`Error::attempts`]); this tells whether waiting longer and
+    /// trying again is worth it. A write is safe to send again when it carries an `id`.
+    ///
+    /// ```
+    /// use inkeep_analytics::{ApiError, Error, StatusCode};
+    ///
+    /// let busy = Error::from(ApiError::from_parts(
+    ///     "queryConversations",
+    ///     StatusCode::SERVICE_UNAVAILABLE,
+    ///     &Default::default(),
+    ///     "".into(),
+    /// ));
+    /// assert!(busy.is_retryable());
+    /// let invalid = Error::from(ApiError::from_parts(
+    ///     "queryConversations",
+    ///     StatusCode::UNPROCESSABLE_ENTITY,
+    ///     &Default::default(),
+    ///     "".into(),
+    /// ));
+    /// assert!(!invalid.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api(api) => is_retryable_status(api.status),
+            Error::Timeout { .. } => true,
+            Error::Transport { source, .. } => is_retryable_error(source),
+            Error::Decode { source, .. } => is_malformed(source),
+            _ => false,
         }
     }
 
@@ -186,7 +290,20 @@ impl Error {
         self
     }
 
-    /// The request id the server gave, to quote to Inkeep support.
+    /// The request id the server gave, to quote to Inkeep support: the problem's `requestId`, or a
+    /// request-id header (such as `x-request-id`) when the body has none.
+    ///
+    /// ```
+    /// use inkeep_analytics::{ApiError, Error, StatusCode};
+    ///
+    /// let error = Error::from(ApiError::from_parts(
+    ///     "logConversation",
+    ///     StatusCode::INTERNAL_SERVER_ERROR,
+    ///     &Default::default(),
+    ///     r#"{"code": "internal", "requestId": "req_42"}"#.into(),
+    /// ));
+    /// assert_eq!(error.request_id(), Some("req_42"));
+    /// ```
     pub fn request_id(&self) -> Option<&str> {
         self.as_api().and_then(|api| api.request_id.as_deref())
     }
@@ -220,7 +337,8 @@ impl Error {
             Generated::UnexpectedResponse(response) => {
                 Error::from_response(operation, response).await
             }
-            Generated::Custom(reason) => Error::configuration(reason),
+            // The client's hooks raise `Custom` only to refuse an operation to the key it holds.
+            Generated::Custom(reason) => Error::Permission { operation, reason },
         }
     }
 
@@ -300,7 +418,7 @@ impl Error {
 
     /// Classifies a `reqwest` failure: a body refused for its size, a timeout, or anything else.
     pub(crate) fn transport(operation: &'static str, source: reqwest::Error) -> Self {
-        if let Some(too_large) = crate::limits::too_large(&source) {
+        if let Some(too_large) = too_large(&source) {
             Error::ResponseTooLarge {
                 operation,
                 limit: too_large.limit,
@@ -338,6 +456,62 @@ impl Error {
     }
 }
 
+/// The error a limited body fails with; [`crate::Error::ResponseTooLarge`] is made from it.
+#[derive(Debug)]
+pub(crate) struct ResponseTooLarge {
+    pub(crate) limit: u64,
+}
+
+impl fmt::Display for ResponseTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the response body is larger than the limit of {} bytes",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for ResponseTooLarge {}
+
+/// Finds a [`ResponseTooLarge`] among the causes of an error.
+pub(crate) fn too_large<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a ResponseTooLarge> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(found) = error.downcast_ref::<ResponseTooLarge>() {
+            return Some(found);
+        }
+        cause = error.source();
+    }
+    None
+}
+
+/// The innermost cause of a transport failure, for its message: `reqwest` says only "error
+/// sending request for url (...)", and the reason (a refused connection, a DNS failure) is at the
+/// bottom of its sources. Nothing is added when the first layer already says it.
+fn root_cause(error: &reqwest::Error) -> RootCause<'_> {
+    RootCause(error)
+}
+
+struct RootCause<'a>(&'a reqwest::Error);
+
+impl fmt::Display for RootCause<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut root: Option<&(dyn std::error::Error + 'static)> = None;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(error) = cause {
+            root = Some(error);
+            cause = error.source();
+        }
+        match root.map(ToString::to_string) {
+            Some(root) if !self.0.to_string().contains(&root) => write!(f, ": {root}"),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The suffix of a message when the request was sent more than once.
 fn after_attempts(attempts: &u32) -> AfterAttempts {
     AfterAttempts(*attempts)
@@ -371,7 +545,7 @@ async fn read_limited(
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
-            Err(error) if crate::limits::too_large(&error).is_some() => break,
+            Err(error) if too_large(&error).is_some() => break,
             Err(error) => return Err(error),
         };
         let room = MAX_ERROR_BODY.saturating_sub(body.len());

@@ -1,10 +1,13 @@
 //! Lazy page and item streams over the API's limit/offset listings, which progenitor does not page by itself.
 //!
-//! A listing stops at the first of: a page shorter than the page size, an offset at or past the
-//! latest `total`, an error (which it yields last), or a guard against servers that never end.
+//! One builder, [`Listing`], serves both listings; a [`ListingKind`] says which (its operation, its
+//! pages and items). A listing stops at the first of: a page shorter than the page size, an offset
+//! at or past the latest `total`, an error (which it yields last), or a guard against servers that
+//! never end.
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::marker::PhantomData;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -13,9 +16,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::client::{Client, Nesting};
 use crate::error::{Error, Result};
-use crate::types::{Conversation, ConversationList, FeedbackList, FeedbackWithContext};
+use crate::generated::Client as GeneratedClient;
+use crate::generated::types::{Conversation, ConversationList, FeedbackList, FeedbackWithContext};
+use crate::transport::{Attempt, Nesting, Transport};
+
+use self::sealed::{Endpoint, Kind, Progress};
 
 /// The largest `limit` the API accepts, and the page size streams use by default.
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -32,42 +38,20 @@ pub const DEFAULT_PREFETCH: usize = 2;
 /// holds two lists of items that each embed their conversation, about 2 MB.
 pub const DEFAULT_FEEDBACK_PREFETCH: usize = 1;
 
-const GET_ALL_CONVERSATION: &str = "getAllConversation";
-const GET_ALL_FEEDBACK: &str = "getAllFeedback";
-
-/// The operation behind a listing, for the plain `GET` its streams send.
-struct Listing {
-    operation: &'static str,
-    method_name: &'static str,
-    path: &'static str,
-}
-
-const CONVERSATIONS: Listing = Listing {
-    operation: GET_ALL_CONVERSATION,
-    method_name: "get_all_conversation",
-    path: "/conversations",
-};
-
-const FEEDBACK: Listing = Listing {
-    operation: GET_ALL_FEEDBACK,
-    method_name: "get_all_feedback",
-    path: "/feedback",
-};
-
 /// Fetches and decodes one page of a listing, as typed values or raw records.
 async fn fetch_page<T: DeserializeOwned>(
-    client: Client,
-    listing: &'static Listing,
+    transport: Transport,
+    endpoint: &'static Endpoint,
     limit: i64,
     offset: u64,
     nesting: Nesting,
 ) -> Result<T> {
     let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
-    client
+    transport
         .get_json(
-            listing.operation,
-            listing.method_name,
-            listing.path,
+            endpoint.operation,
+            endpoint.method_name,
+            endpoint.path,
             &query,
             nesting,
         )
@@ -80,11 +64,26 @@ pub type ConversationPages = BoxStream<'static, Result<ConversationList>>;
 /// A stream of pages of feedback.
 pub type FeedbackPages = BoxStream<'static, Result<FeedbackList>>;
 
-/// The paging parameters shared by both listings.
+/// A `limit` or `offset` as the caller gave it, in a type that holds every integer type's values
+/// so that the check (and its message) sees the value as given.
+#[derive(Clone, Copy, Debug)]
+enum Given {
+    Value(i128),
+    /// A value above `i128::MAX` (only a `u128` can be one).
+    Huge,
+}
+
+impl Given {
+    fn from_integer(value: impl TryInto<i128>) -> Self {
+        value.try_into().map_or(Given::Huge, Given::Value)
+    }
+}
+
+/// The paging parameters of a listing.
 #[derive(Clone, Debug)]
 struct Paging {
-    limit: Option<i64>,
-    offset: Option<i64>,
+    limit: Option<Given>,
+    offset: Option<Given>,
     max_pages: u64,
     prefetch: usize,
 }
@@ -102,18 +101,38 @@ impl Paging {
     /// Checks `limit` and `offset` for a single request, where a limit of 0 is allowed.
     fn for_request(&self) -> Result<(Option<i64>, Option<u64>)> {
         let limit = match self.limit {
-            Some(limit) if !(0..=MAX_PAGE_SIZE).contains(&limit) => {
+            None => None,
+            Some(Given::Value(limit)) if (0..=i128::from(MAX_PAGE_SIZE)).contains(&limit) => {
+                // In range, so it fits.
+                Some(i64::try_from(limit).unwrap_or(MAX_PAGE_SIZE))
+            }
+            Some(given) => {
                 return Err(Error::invalid_input(format!(
-                    "limit must be between 0 and {MAX_PAGE_SIZE}, got {limit}"
+                    "limit must be between 0 and {MAX_PAGE_SIZE}, got {}",
+                    shown(given)
                 )));
             }
-            limit => limit,
         };
         let offset = match self.offset {
-            Some(offset) => Some(u64::try_from(offset).map_err(|_| {
-                Error::invalid_input(format!("offset must be 0 or more, got {offset}"))
-            })?),
             None => None,
+            Some(Given::Value(offset)) if offset < 0 => {
+                return Err(Error::invalid_input(format!(
+                    "offset must be 0 or more, got {offset}"
+                )));
+            }
+            Some(given) => Some(
+                match given {
+                    Given::Value(offset) => u64::try_from(offset).ok(),
+                    Given::Huge => None,
+                }
+                .ok_or_else(|| {
+                    Error::invalid_input(format!(
+                        "offset must be at most {}, got {}",
+                        u64::MAX,
+                        shown(given)
+                    ))
+                })?,
+            ),
         };
         Ok((limit, offset))
     }
@@ -134,6 +153,14 @@ impl Paging {
     }
 }
 
+/// A given value for an error message.
+fn shown(given: Given) -> String {
+    match given {
+        Given::Value(value) => value.to_string(),
+        Given::Huge => format!("a value above {}", i128::MAX),
+    }
+}
+
 /// Reads a JSON number as a count; the API sends integers, so anything else is rounded down and clamped at 0.
 pub(crate) fn count(number: &serde_json::Number) -> u64 {
     number
@@ -142,21 +169,366 @@ pub(crate) fn count(number: &serde_json::Number) -> u64 {
         .unwrap_or(0)
 }
 
-/// What a stream learns from a page to decide where the next one starts.
-struct Progress {
-    /// The ids of the page's records, in order, to notice a server that repeats a page.
+/// What tells one listing from another, for [`Listing`]: the operation, how a page is fetched and
+/// read, and what its items are. Sealed: [`ConversationListing`] and [`FeedbackListing`] are the
+/// listings of the API.
+pub trait ListingKind: Kind {}
+
+/// The parts of a listing only this module uses; public in a private module, so that
+/// [`ListingKind`] can require them without users implementing it.
+mod sealed {
+    use super::*;
+
+    /// The operation behind a listing, for the plain `GET` its streams send.
+    pub struct Endpoint {
+        pub(super) operation: &'static str,
+        pub(super) method_name: &'static str,
+        pub(super) path: &'static str,
+    }
+
+    /// What a stream learns from a page to decide where the next one starts.
+    pub struct Progress {
+        /// The ids of the page's records, in order, to notice a server that repeats a page.
+        pub(super) ids: Vec<Option<String>>,
+        /// How far the offset moves.
+        pub(super) step: u64,
+        /// Whether the page was shorter than asked for.
+        pub(super) short: bool,
+        /// The latest total the server reported.
+        pub(super) total: u64,
+    }
+
+    /// A listing of the API, as the builder and its streams use it.
+    pub trait Kind: 'static {
+        /// A page decoded as typed values.
+        type Page: DeserializeOwned + Send + 'static;
+        /// A page whose records are kept exactly as the server sent them.
+        type RawPage: DeserializeOwned + Send + 'static;
+        /// One record of a page, as the item stream yields it.
+        type Item: Send + 'static;
+        /// The operation, for requests and errors.
+        const ENDPOINT: &'static Endpoint;
+        /// How many pages the streams fetch ahead by default.
+        const DEFAULT_PREFETCH: usize;
+        /// Sends one page's request through the generated method; unset parameters are not sent.
+        fn send_page(
+            client: &GeneratedClient,
+            limit: Option<i64>,
+            offset: Option<u64>,
+        ) -> Attempt<'_, Self::Page>;
+        /// What a typed page tells the stream.
+        fn progress(page: &Self::Page, page_size: u64) -> Progress;
+        /// What a raw page tells the stream.
+        fn raw_progress(page: &Self::RawPage, page_size: u64) -> Progress;
+        /// A page's records, in the order the item stream yields them.
+        fn into_items(page: Self::Page) -> Vec<Self::Item>;
+    }
+}
+
+/// The conversations listing, `GET /conversations` (`getAllConversation`): see [`ListConversations`].
+#[derive(Clone, Copy, Debug)]
+pub enum ConversationListing {}
+
+/// The feedback listing, `GET /feedback` (`getAllFeedback`): see [`ListFeedback`].
+#[derive(Clone, Copy, Debug)]
+pub enum FeedbackListing {}
+
+impl ListingKind for ConversationListing {}
+impl ListingKind for FeedbackListing {}
+
+impl Kind for ConversationListing {
+    type Page = ConversationList;
+    type RawPage = RawConversationPage;
+    type Item = Conversation;
+    const ENDPOINT: &'static Endpoint = &Endpoint {
+        operation: "getAllConversation",
+        method_name: "get_all_conversation",
+        path: "/conversations",
+    };
+    const DEFAULT_PREFETCH: usize = DEFAULT_PREFETCH;
+
+    fn send_page(
+        client: &GeneratedClient,
+        limit: Option<i64>,
+        offset: Option<u64>,
+    ) -> Attempt<'_, ConversationList> {
+        let mut request = client.get_all_conversation();
+        if let Some(limit) = limit {
+            request = request.limit(limit);
+        }
+        if let Some(offset) = offset {
+            request = request.offset(offset);
+        }
+        request.send().boxed()
+    }
+
+    fn progress(page: &ConversationList, page_size: u64) -> Progress {
+        Progress {
+            ids: page
+                .conversations
+                .iter()
+                .map(|c| c.id().map(str::to_string))
+                .collect(),
+            step: page.conversations.len() as u64,
+            short: (page.conversations.len() as u64) < page_size,
+            total: count(&page.total),
+        }
+    }
+
+    fn raw_progress(page: &RawConversationPage, page_size: u64) -> Progress {
+        Progress {
+            ids: page
+                .conversations
+                .iter()
+                .map(|record| raw_record_id(record))
+                .collect(),
+            step: page.conversations.len() as u64,
+            short: (page.conversations.len() as u64) < page_size,
+            total: count(&page.total),
+        }
+    }
+
+    fn into_items(page: ConversationList) -> Vec<Conversation> {
+        page.conversations
+    }
+}
+
+impl Kind for FeedbackListing {
+    type Page = FeedbackList;
+    type RawPage = RawFeedbackPage;
+    type Item = FeedbackItem;
+    const ENDPOINT: &'static Endpoint = &Endpoint {
+        operation: "getAllFeedback",
+        method_name: "get_all_feedback",
+        path: "/feedback",
+    };
+    const DEFAULT_PREFETCH: usize = DEFAULT_FEEDBACK_PREFETCH;
+
+    fn send_page(
+        client: &GeneratedClient,
+        limit: Option<i64>,
+        offset: Option<u64>,
+    ) -> Attempt<'_, FeedbackList> {
+        let mut request = client.get_all_feedback();
+        if let Some(limit) = limit {
+            request = request.limit(limit);
+        }
+        if let Some(offset) = offset {
+            request = request.offset(offset);
+        }
+        request.send().boxed()
+    }
+
+    fn progress(page: &FeedbackList, page_size: u64) -> Progress {
+        let ids = page
+            .positive_feedback
+            .iter()
+            .chain(&page.negative_feedback)
+            .map(|f| Some(f.id.clone()))
+            .collect();
+        feedback_progress(
+            (page.positive_feedback.len(), &page.positive_feedback_count),
+            (page.negative_feedback.len(), &page.negative_feedback_count),
+            ids,
+            page_size,
+        )
+    }
+
+    fn raw_progress(page: &RawFeedbackPage, page_size: u64) -> Progress {
+        let ids = page
+            .positive_feedback
+            .iter()
+            .chain(&page.negative_feedback)
+            .map(|record| raw_record_id(record))
+            .collect();
+        feedback_progress(
+            (page.positive_feedback.len(), &page.positive_feedback_count),
+            (page.negative_feedback.len(), &page.negative_feedback_count),
+            ids,
+            page_size,
+        )
+    }
+
+    /// Positive then negative, each tagged with its list.
+    fn into_items(page: FeedbackList) -> Vec<FeedbackItem> {
+        let positive = page
+            .positive_feedback
+            .into_iter()
+            .map(|feedback| FeedbackItem {
+                sentiment: Sentiment::Positive,
+                feedback,
+            });
+        let negative = page
+            .negative_feedback
+            .into_iter()
+            .map(|feedback| FeedbackItem {
+                sentiment: Sentiment::Negative,
+                feedback,
+            });
+        positive.chain(negative).collect()
+    }
+}
+
+/// Both lists of `GET /feedback` advance by the same offset, so the step is the page size, and
+/// the listing ends when both lists run short.
+fn feedback_progress(
+    positive: (usize, &serde_json::Number),
+    negative: (usize, &serde_json::Number),
     ids: Vec<Option<String>>,
-    /// How far the offset moves.
-    step: u64,
-    /// Whether the page was shorter than asked for.
-    short: bool,
-    /// The latest total the server reported.
-    total: u64,
+    page_size: u64,
+) -> Progress {
+    Progress {
+        ids,
+        step: page_size,
+        short: (positive.0 as u64) < page_size && (negative.0 as u64) < page_size,
+        total: count(positive.1).max(count(negative.1)),
+    }
+}
+
+/// A listing of the API, to fetch one page with [`Listing::send`] or stream every page or item
+/// from an offset on; built by [`crate::Client::list_conversations`] and [`crate::Client::list_feedback`].
+///
+/// Its streams are lazy: nothing is requested before they are first polled. Once the first page
+/// has told the total, a few pages are fetched (and decoded) ahead of the caller, so that the
+/// network, decoding and the caller's own work overlap; the first error ends a stream.
+///
+/// ```no_run
+/// use futures::TryStreamExt;
+///
+/// # async fn demo(client: inkeep_analytics::Client) -> inkeep_analytics::Result<()> {
+/// let mut conversations = client.list_conversations().limit(50).items();
+/// while let Some(conversation) = conversations.try_next().await? {
+///     println!("{:?}", conversation.id());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a listing does nothing until it is sent or streamed"]
+pub struct Listing<L: ListingKind> {
+    transport: Transport,
+    paging: Paging,
+    kind: PhantomData<fn() -> L>,
+}
+
+/// Lists conversations: `GET /conversations` (`getAllConversation`). A page holds 20
+/// conversations unless [`Listing::limit`] says otherwise.
+pub type ListConversations = Listing<ConversationListing>;
+
+/// Lists feedback: `GET /feedback` (`getAllFeedback`).
+///
+/// The API returns a positive and a negative list per page, both cut by the same `limit` (10
+/// unless [`Listing::limit`] says otherwise) and `offset`; the streams page until both lists are
+/// exhausted, and the items are yielded positive then negative within each page.
+pub type ListFeedback = Listing<FeedbackListing>;
+
+// Derived `Clone` and `Debug` would require them of the marker type too.
+impl<L: ListingKind> Clone for Listing<L> {
+    fn clone(&self) -> Self {
+        Self {
+            transport: self.transport.clone(),
+            paging: self.paging.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<L: ListingKind> std::fmt::Debug for Listing<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listing")
+            .field("operation", &L::ENDPOINT.operation)
+            .field("transport", &self.transport)
+            .field("paging", &self.paging)
+            .finish()
+    }
+}
+
+impl<L: ListingKind> Listing<L> {
+    pub(crate) fn new(transport: Transport) -> Self {
+        Self {
+            transport,
+            paging: Paging::new(L::DEFAULT_PREFETCH),
+            kind: PhantomData,
+        }
+    }
+
+    /// How many records a page holds (for feedback, each of its two lists): 0 to 100 for
+    /// [`Listing::send`] (the API's default is 20 conversations, 10 feedback items), 1 to 100 for
+    /// the streams (default 100).
+    ///
+    /// Any integer type is taken (`u8` to `u128`, `i8` to `i128`, `usize`, `isize`); a value out
+    /// of range is refused with [`Error::InvalidInput`] before any request.
+    pub fn limit(mut self, limit: impl TryInto<i128>) -> Self {
+        self.paging.limit = Some(Given::from_integer(limit));
+        self
+    }
+
+    /// How many records to skip: 0 or more (the API's default is 0).
+    ///
+    /// Any integer type is taken; a negative value, or one above `u64::MAX`, is refused with
+    /// [`Error::InvalidInput`] before any request.
+    pub fn offset(mut self, offset: impl TryInto<i128>) -> Self {
+        self.paging.offset = Some(Given::from_integer(offset));
+        self
+    }
+
+    /// How many pages a stream may fetch before it reports a server that never ends (default 100,000).
+    pub fn max_pages(mut self, max_pages: u64) -> Self {
+        self.paging.max_pages = max_pages;
+        self
+    }
+
+    /// How many pages the streams fetch and decode ahead of the caller once the first page has
+    /// told the total ([`DEFAULT_PREFETCH`] for conversations, [`DEFAULT_FEEDBACK_PREFETCH`] for
+    /// feedback); 0 fetches each page only when it is needed.
+    /// Pages are never fetched past the latest total, so a listing's end costs no extra request.
+    pub fn prefetch(mut self, pages: usize) -> Self {
+        self.paging.prefetch = pages;
+        self
+    }
+
+    /// Fetches one page. Unset parameters are not sent, so the API's defaults apply.
+    pub async fn send(self) -> Result<L::Page> {
+        let (limit, offset) = self.paging.for_request()?;
+        self.transport
+            .call(L::ENDPOINT.operation, |g| L::send_page(g, limit, offset))
+            .await
+    }
+
+    /// Every page from the offset on, fetched lazily as the stream is polled.
+    pub fn pages(self) -> BoxStream<'static, Result<L::Page>> {
+        paginate(
+            self.transport,
+            &self.paging,
+            L::ENDPOINT,
+            Nesting::Decoder,
+            L::progress,
+        )
+    }
+
+    /// Every page from the offset on, with each record kept as the exact JSON the server sent:
+    /// for exports that must not lose or reformat anything.
+    pub fn raw_pages(self) -> BoxStream<'static, Result<L::RawPage>> {
+        paginate(
+            self.transport,
+            &self.paging,
+            L::ENDPOINT,
+            Nesting::Scan,
+            L::raw_progress,
+        )
+    }
+
+    /// Every record from the offset on, page after page; the first error ends the stream.
+    pub fn items(self) -> BoxStream<'static, Result<L::Item>> {
+        self.pages()
+            .map_ok(|page| stream::iter(L::into_items(page).into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
 }
 
 /// Where a stream is, between two pages.
 struct Cursor {
-    client: Client,
+    transport: Transport,
     page_size: i64,
     offset: u64,
     pages: u64,
@@ -245,7 +617,7 @@ impl<P: Send + 'static> PageTask<P> {
 /// Where a stream is, with the pages it fetches ahead of the caller.
 struct Pipeline<P> {
     cursor: Cursor,
-    listing: &'static Listing,
+    endpoint: &'static Endpoint,
     nesting: Nesting,
     progress: fn(&P, u64) -> Progress,
     /// Pages requested and not yet handed out, in offset order, the first at `cursor.offset`.
@@ -264,8 +636,8 @@ where
     /// Requests the page at `next_offset`.
     fn request_next(&mut self) {
         let future = fetch_page(
-            self.cursor.client.clone(),
-            self.listing,
+            self.cursor.transport.clone(),
+            self.endpoint,
             self.cursor.page_size,
             self.next_offset,
             self.nesting,
@@ -289,7 +661,7 @@ where
         if self.cursor.done {
             return Ok(None);
         }
-        self.cursor.check_budget(self.listing.operation)?;
+        self.cursor.check_budget(self.endpoint.operation)?;
         if self
             .ahead
             .front()
@@ -307,10 +679,10 @@ where
             return Ok(None);
         };
         self.request_ahead();
-        let page = task.finish(self.listing.operation).await?;
+        let page = task.finish(self.endpoint.operation).await?;
         let progress = (self.progress)(&page, self.cursor.page_size as u64);
         self.total = Some(progress.total);
-        self.cursor.advance(self.listing.operation, progress)?;
+        self.cursor.advance(self.endpoint.operation, progress)?;
         if self.cursor.done {
             self.ahead.clear();
         } else {
@@ -321,16 +693,16 @@ where
     }
 }
 
-/// A lazy stream of the pages of `listing`, decoded as `P` with its nesting bounded as `nesting`
+/// A lazy stream of the pages of `endpoint`, decoded as `P` with its nesting bounded as `nesting`
 /// says; `progress` reads what the stream needs from each page.
 ///
 /// Nothing is requested before the stream is first polled. Once the first page has told the
 /// total, up to `paging.prefetch` further pages are fetched (and decoded) ahead of the caller, so
 /// that the network, decoding and the caller's own work overlap; the first error ends the stream.
 fn paginate<P>(
-    client: Client,
+    transport: Transport,
     paging: &Paging,
-    listing: &'static Listing,
+    endpoint: &'static Endpoint,
     nesting: Nesting,
     progress: fn(&P, u64) -> Progress,
 ) -> BoxStream<'static, Result<P>>
@@ -343,7 +715,7 @@ where
     };
     let pipeline = Pipeline {
         cursor: Cursor {
-            client,
+            transport,
             page_size,
             offset,
             pages: 0,
@@ -351,7 +723,7 @@ where
             previous_ids: None,
             done: false,
         },
-        listing,
+        endpoint,
         nesting,
         progress,
         ahead: VecDeque::new(),
@@ -477,175 +849,6 @@ impl RawFeedbackPage {
     }
 }
 
-fn conversation_progress(page: &ConversationList, page_size: u64) -> Progress {
-    Progress {
-        ids: page
-            .conversations
-            .iter()
-            .map(|c| c.id().map(str::to_string))
-            .collect(),
-        step: page.conversations.len() as u64,
-        short: (page.conversations.len() as u64) < page_size,
-        total: count(&page.total),
-    }
-}
-
-fn raw_conversation_progress(page: &RawConversationPage, page_size: u64) -> Progress {
-    Progress {
-        ids: page
-            .conversations
-            .iter()
-            .map(|record| raw_record_id(record))
-            .collect(),
-        step: page.conversations.len() as u64,
-        short: (page.conversations.len() as u64) < page_size,
-        total: count(&page.total),
-    }
-}
-
-/// Both lists of `GET /feedback` advance by the same offset, so the step is the page size, and
-/// the listing ends when both lists run short.
-fn feedback_progress(
-    positive: (usize, &serde_json::Number),
-    negative: (usize, &serde_json::Number),
-    ids: Vec<Option<String>>,
-    page_size: u64,
-) -> Progress {
-    Progress {
-        ids,
-        step: page_size,
-        short: (positive.0 as u64) < page_size && (negative.0 as u64) < page_size,
-        total: count(positive.1).max(count(negative.1)),
-    }
-}
-
-/// The constructor and paging setters both listings share; only their nouns and defaults differ.
-macro_rules! paging_setters {
-    ($listing:ident, $noun:literal, $holds:literal, $default:literal, $prefetch:ident) => {
-        impl $listing {
-            pub(crate) fn new(client: Client) -> Self {
-                Self {
-                    client,
-                    paging: Paging::new($prefetch),
-                }
-            }
-
-            #[doc = concat!("How many ", $noun, " ", $holds, ": 0 to 100 for [`", stringify!($listing), "::send`] (the API's default is ", $default, "),")]
-            /// 1 to 100 for the streams (default 100). Checked before any request.
-            pub fn limit(mut self, limit: i64) -> Self {
-                self.paging.limit = Some(limit);
-                self
-            }
-
-            #[doc = concat!("How many ", $noun, " to skip (0 or more; the API's default is 0). Checked before any request.")]
-            pub fn offset(mut self, offset: i64) -> Self {
-                self.paging.offset = Some(offset);
-                self
-            }
-
-            /// How many pages a stream may fetch before it reports a server that never ends (default 100,000).
-            pub fn max_pages(mut self, max_pages: u64) -> Self {
-                self.paging.max_pages = max_pages;
-                self
-            }
-
-            /// How many pages the streams fetch and decode ahead of the caller once the first page has
-            #[doc = concat!("told the total (default [`", stringify!($prefetch), "`]); 0 fetches each page only when it is needed.")]
-            /// Pages are never fetched past the latest total, so a listing's end costs no extra request.
-            pub fn prefetch(mut self, pages: usize) -> Self {
-                self.paging.prefetch = pages;
-                self
-            }
-        }
-    };
-}
-
-/// Lists conversations: `GET /conversations` (`getAllConversation`).
-///
-/// ```no_run
-/// use futures::TryStreamExt;
-///
-/// # async fn demo(client: inkeep_analytics::Client) -> inkeep_analytics::Result<()> {
-/// let mut conversations = client.list_conversations().limit(50).items();
-/// while let Some(conversation) = conversations.try_next().await? {
-///     println!("{:?}", conversation.id());
-/// }
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Clone, Debug)]
-#[must_use = "a listing does nothing until it is sent or streamed"]
-pub struct ListConversations {
-    client: Client,
-    paging: Paging,
-}
-
-paging_setters!(
-    ListConversations,
-    "conversations",
-    "a page holds",
-    20,
-    DEFAULT_PREFETCH
-);
-
-impl ListConversations {
-    /// Fetches one page. Unset parameters are not sent, so the API's defaults apply.
-    pub async fn send(self) -> Result<ConversationList> {
-        let (limit, offset) = self.paging.for_request()?;
-        fetch_conversations(&self.client, limit, offset).await
-    }
-
-    /// Every page from the offset on, fetched lazily as the stream is polled.
-    pub fn pages(self) -> ConversationPages {
-        paginate(
-            self.client,
-            &self.paging,
-            &CONVERSATIONS,
-            Nesting::Decoder,
-            conversation_progress,
-        )
-    }
-
-    /// Every page from the offset on, with each conversation kept as the exact JSON the server sent:
-    /// for exports that must not lose or reformat anything.
-    pub fn raw_pages(self) -> BoxStream<'static, Result<RawConversationPage>> {
-        paginate(
-            self.client,
-            &self.paging,
-            &CONVERSATIONS,
-            Nesting::Scan,
-            raw_conversation_progress,
-        )
-    }
-
-    /// Every conversation from the offset on, page after page; the first error ends the stream.
-    pub fn items(self) -> BoxStream<'static, Result<Conversation>> {
-        self.pages()
-            .map_ok(|page| stream::iter(page.conversations.into_iter().map(Ok)))
-            .try_flatten()
-            .boxed()
-    }
-}
-
-async fn fetch_conversations(
-    client: &Client,
-    limit: Option<i64>,
-    offset: Option<u64>,
-) -> Result<ConversationList> {
-    client
-        .call(GET_ALL_CONVERSATION, |g| {
-            let mut request = g.get_all_conversation();
-            if let Some(limit) = limit {
-                request = request.limit(limit);
-            }
-            if let Some(offset) = offset {
-                request = request.offset(offset);
-            }
-            request.send().boxed()
-        })
-        .await
-}
-
 /// Which list of `GET /feedback` an item came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sentiment {
@@ -662,122 +865,4 @@ pub struct FeedbackItem {
     pub sentiment: Sentiment,
     /// The feedback, with its message and conversation.
     pub feedback: FeedbackWithContext,
-}
-
-/// Lists feedback: `GET /feedback` (`getAllFeedback`).
-///
-/// The API returns a positive and a negative list per page, both cut by the same `limit` and
-/// `offset`; the streams page until both lists are exhausted.
-#[derive(Clone, Debug)]
-#[must_use = "a listing does nothing until it is sent or streamed"]
-pub struct ListFeedback {
-    client: Client,
-    paging: Paging,
-}
-
-paging_setters!(
-    ListFeedback,
-    "feedback items",
-    "each list of a page holds",
-    10,
-    DEFAULT_FEEDBACK_PREFETCH
-);
-
-impl ListFeedback {
-    /// Fetches one page. Unset parameters are not sent, so the API's defaults apply.
-    pub async fn send(self) -> Result<FeedbackList> {
-        let (limit, offset) = self.paging.for_request()?;
-        fetch_feedback(&self.client, limit, offset).await
-    }
-
-    /// Every page from the offset on, fetched lazily as the stream is polled.
-    pub fn pages(self) -> FeedbackPages {
-        paginate(
-            self.client,
-            &self.paging,
-            &FEEDBACK,
-            Nesting::Decoder,
-            |page: &FeedbackList, page_size| {
-                let ids = page
-                    .positive_feedback
-                    .iter()
-                    .chain(&page.negative_feedback)
-                    .map(|f| Some(f.id.clone()))
-                    .collect();
-                feedback_progress(
-                    (page.positive_feedback.len(), &page.positive_feedback_count),
-                    (page.negative_feedback.len(), &page.negative_feedback_count),
-                    ids,
-                    page_size,
-                )
-            },
-        )
-    }
-
-    /// Every page from the offset on, with each item kept as the exact JSON the server sent.
-    pub fn raw_pages(self) -> BoxStream<'static, Result<RawFeedbackPage>> {
-        paginate(
-            self.client,
-            &self.paging,
-            &FEEDBACK,
-            Nesting::Scan,
-            |page: &RawFeedbackPage, page_size| {
-                let ids = page
-                    .positive_feedback
-                    .iter()
-                    .chain(&page.negative_feedback)
-                    .map(|record| raw_record_id(record))
-                    .collect();
-                feedback_progress(
-                    (page.positive_feedback.len(), &page.positive_feedback_count),
-                    (page.negative_feedback.len(), &page.negative_feedback_count),
-                    ids,
-                    page_size,
-                )
-            },
-        )
-    }
-
-    /// Every feedback item from the offset on, positive then negative within each page, tagged with its list.
-    pub fn items(self) -> BoxStream<'static, Result<FeedbackItem>> {
-        self.pages()
-            .map_ok(|page| {
-                let positive = page
-                    .positive_feedback
-                    .into_iter()
-                    .map(|feedback| FeedbackItem {
-                        sentiment: Sentiment::Positive,
-                        feedback,
-                    });
-                let negative = page
-                    .negative_feedback
-                    .into_iter()
-                    .map(|feedback| FeedbackItem {
-                        sentiment: Sentiment::Negative,
-                        feedback,
-                    });
-                stream::iter(positive.chain(negative).map(Ok).collect::<VecDeque<_>>())
-            })
-            .try_flatten()
-            .boxed()
-    }
-}
-
-async fn fetch_feedback(
-    client: &Client,
-    limit: Option<i64>,
-    offset: Option<u64>,
-) -> Result<FeedbackList> {
-    client
-        .call(GET_ALL_FEEDBACK, |g| {
-            let mut request = g.get_all_feedback();
-            if let Some(limit) = limit {
-                request = request.limit(limit);
-            }
-            if let Some(offset) = offset {
-                request = request.offset(offset);
-            }
-            request.send().boxed()
-        })
-        .await
 }

@@ -2,15 +2,17 @@
 //!
 //! A request is retried only when sending it twice cannot change the outcome: `GET` and `DELETE`,
 //! the read-only query `POST`s, and writes whose JSON body carries a top-level `id`, which the API
-//! treats as an upsert. [`crate::Client`] gives every write an id when the caller did not, so its
-//! writes are retried too; a write without an id (raw JSON through [`crate::Client::generated`])
-//! is sent once, so a retry can never log anything twice.
+//! treats as an upsert (the hooks decide which, from the operation table). [`crate::Client`] gives
+//! every write an id when the caller did not, so its writes are retried too; a write without an id
+//! (raw JSON through [`crate::Client::generated`]) is sent once, so a retry can never log anything twice.
 //!
 //! Two places retry, sharing one [`CallRecord`] so that the bounds hold across both: the `exec`
-//! hook retries failed sends and transient statuses, and [`crate::Client`] retries a success
-//! whose body was cut off or malformed, which progenitor reads after `exec` has returned.
+//! hook retries failed sends and transient statuses, and the transport's call loop retries a
+//! success whose body was cut off or malformed, which progenitor reads after `exec` has returned.
+//!
+//! This module imports nothing else of the crate: the client state the generated code holds
+//! carries a [`RetryPolicy`], and [`crate::Error`] asks it which failures are transient.
 
-use std::borrow::Cow;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -18,9 +20,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use serde::Deserialize;
-
-use crate::generated::operations::Operation;
 
 /// How many times a failed request is retried by default (so at most 3 attempts).
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
@@ -211,43 +210,6 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// Whether an operation may be sent twice without changing the outcome, whatever its body.
-pub(crate) fn is_idempotent(operation: &Operation) -> bool {
-    match operation.http_method {
-        "GET" | "DELETE" | "HEAD" | "OPTIONS" => true,
-        // The query operations read only; their bodies describe a query, not a write.
-        "POST" => operation.path.starts_with("/query/"),
-        _ => false,
-    }
-}
-
-/// Whether this request may be sent twice: an idempotent operation, or a `POST` write whose JSON
-/// object body carries a top-level, non-empty string `id`, which makes the write an upsert.
-pub(crate) fn is_idempotent_request(operation: &Operation, body: Option<&[u8]>) -> bool {
-    is_idempotent(operation)
-        || (operation.http_method == "POST" && body.is_some_and(has_top_level_id))
-}
-
-/// Whether a JSON body is an object with a non-empty string `id` at its top level.
-fn has_top_level_id(body: &[u8]) -> bool {
-    /// Only `id` is read; every other member is skipped without being kept.
-    #[derive(Deserialize)]
-    struct TopLevel<'a> {
-        #[serde(borrow, default)]
-        id: Option<Cow<'a, str>>,
-    }
-    // A derived struct also accepts a JSON array, whose first element would pass for the id.
-    let is_object = body
-        .iter()
-        .find(|byte| !byte.is_ascii_whitespace())
-        .is_some_and(|byte| *byte == b'{');
-    is_object
-        && serde_json::from_slice::<TopLevel<'_>>(body)
-            .ok()
-            .and_then(|top| top.id)
-            .is_some_and(|id| !id.trim().is_empty())
-}
-
 /// Whether an answer with this status is worth another attempt.
 pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
@@ -257,6 +219,15 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
 /// server, or the answer was lost on the way.
 pub(crate) fn is_retryable_error(error: &reqwest::Error) -> bool {
     error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+}
+
+/// Whether a decode error means a truncated or garbled body rather than JSON of the wrong shape:
+/// the first may come whole on another attempt, the second would come back the same.
+pub(crate) fn is_malformed(error: &serde_json::Error) -> bool {
+    matches!(
+        error.classify(),
+        serde_json::error::Category::Eof | serde_json::error::Category::Syntax
+    )
 }
 
 /// `Retry-After` in seconds or as an HTTP date.
@@ -320,58 +291,6 @@ mod tests {
         );
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert!(policy.delay(1, Some(&headers)) <= policy.initial_backoff);
-    }
-
-    #[test]
-    fn only_idempotent_operations_are_retried() {
-        use crate::generated::operations::by_id;
-        for (id, expected) in [
-            ("getAllConversation", true),
-            ("deleteConversation", true),
-            ("queryConversations", true),
-            ("exportEventsQueryResults", true),
-            ("logConversation", false),
-            ("logEvent", false),
-            ("logFeedback", false),
-        ] {
-            let operation = by_id(id);
-            assert_eq!(operation.map(is_idempotent), Some(expected), "{id}");
-        }
-    }
-
-    #[test]
-    fn writes_are_idempotent_when_their_body_has_an_id() {
-        use crate::generated::operations::by_id;
-        let Some(log) = by_id("logConversation") else {
-            panic!("logConversation is not in the operation table");
-        };
-        for (body, expected) in [
-            (
-                &br#"{"id": "c1", "type": "openai", "messages": []}"#[..],
-                true,
-            ),
-            (br#"  {"type": "openai", "id": "c\u0031"}"#, true),
-            (br#"{"type": "openai", "messages": [{"id": "m1"}]}"#, false),
-            (br#"{"id": "", "type": "openai"}"#, false),
-            (br#"{"id": "  "}"#, false),
-            (br#"{"id": null}"#, false),
-            (br#"{"id": 7}"#, false),
-            (br#"["c1"]"#, false),
-            (br#"{"id": "c1", "id": "c2"}"#, false),
-            (b"not json", false),
-        ] {
-            assert_eq!(
-                is_idempotent_request(log, Some(body)),
-                expected,
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-        }
-        assert!(!is_idempotent_request(log, None));
-        let Some(query) = by_id("queryEvents") else {
-            panic!("queryEvents is not in the operation table");
-        };
-        assert!(is_idempotent_request(query, Some(b"{}")));
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! soon as more bytes than the limit have arrived, or at once when `Content-Length` already says so.
 //! CSV exports are streamed to the caller chunk by chunk and never held whole, so they are not bounded.
 
-use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use reqwest::ResponseBuilderExt;
+
+use crate::error::ResponseTooLarge;
 
 /// The largest JSON response body read by default: 256 MiB, far above any page the API sends
 /// (100 conversations are about 1 MB) and far below what would exhaust a machine's memory.
@@ -57,38 +58,6 @@ pub(crate) fn check_nesting(body: &[u8]) -> Result<(), serde_json::Error> {
         at += 1;
     }
     Ok(())
-}
-
-/// The error a limited body fails with; [`crate::Error::ResponseTooLarge`] is made from it.
-#[derive(Debug)]
-pub(crate) struct ResponseTooLarge {
-    pub(crate) limit: u64,
-}
-
-impl fmt::Display for ResponseTooLarge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the response body is larger than the limit of {} bytes",
-            self.limit
-        )
-    }
-}
-
-impl std::error::Error for ResponseTooLarge {}
-
-/// Finds a [`ResponseTooLarge`] among the causes of an error.
-pub(crate) fn too_large<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a ResponseTooLarge> {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if let Some(found) = error.downcast_ref::<ResponseTooLarge>() {
-            return Some(found);
-        }
-        cause = error.source();
-    }
-    None
 }
 
 /// Puts a limit of `limit` bytes on a response's body. A success whose `Content-Length` is over

@@ -1,136 +1,19 @@
-//! Hooks that progenitor's generated methods call around every request: the key, the accepted media type, the local checks that need the built request, retries and the response-size limit.
+//! The hooks progenitor's generated methods call around every request: the key, the accepted media type, the local checks that need the built request, retries and the response-size limit.
 
-use std::fmt;
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use serde::Deserialize;
 
+use super::limits::limit_response;
+use super::retry::{CallRecord, Failure, describe, is_retryable_error, is_retryable_status};
+use super::state::{ClientState, KeyKind};
 use crate::generated::Client as GeneratedClient;
-use crate::generated::operations;
-use crate::limits::limit_response;
-use crate::retry::{
-    CallRecord, Failure, RetryPolicy, describe, is_idempotent_request, is_retryable_error,
-    is_retryable_status,
-};
+use crate::generated::operations::{self, Operation};
 
 /// The API refuses request bodies over 2 MB; refusing them here saves the upload and gives a clear error.
 pub const MAX_REQUEST_BODY_BYTES: usize = 2 * 1024 * 1024;
-
-/// Which kind of key a client holds; both are sent as a bearer token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum KeyKind {
-    /// An API integration key: reads and writes, on every operation.
-    ApiIntegration,
-    /// A web integration key (also Slack, Discord, support-copilot and MCP assistants): writes only,
-    /// on the operations whose spec lists it. Other operations are refused before any request.
-    WebIntegration,
-}
-
-/// What the hand-written layer hands to the generated client: cheap to clone.
-///
-/// The key and limits are shared by every clone; the retry policy belongs to one client handle
-/// (see [`crate::Client::with_retry_policy`]); a call's record of attempts belongs to one call.
-#[derive(Clone)]
-pub struct ClientState {
-    inner: Arc<StateInner>,
-    retry: RetryPolicy,
-    call: Option<Arc<CallRecord>>,
-}
-
-struct StateInner {
-    /// `Bearer <key>`, marked sensitive so that `reqwest` and `http` never print it.
-    authorization: HeaderValue,
-    /// The key itself, only to scrub it from error bodies that echo it back.
-    api_key: Box<str>,
-    key_kind: KeyKind,
-    max_response_bytes: u64,
-}
-
-impl ClientState {
-    pub(crate) fn new(
-        authorization: HeaderValue,
-        api_key: &str,
-        key_kind: KeyKind,
-        retry: RetryPolicy,
-        max_response_bytes: u64,
-    ) -> Self {
-        Self {
-            inner: Arc::new(StateInner {
-                authorization,
-                api_key: api_key.into(),
-                key_kind,
-                max_response_bytes,
-            }),
-            retry,
-            call: None,
-        }
-    }
-
-    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
-        &self.retry
-    }
-
-    /// The same state with another retry policy.
-    pub(crate) fn with_retry_policy(&self, retry: RetryPolicy) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-            retry,
-            call: None,
-        }
-    }
-
-    /// The same state for one call, whose attempts are counted in `record`.
-    pub(crate) fn for_call(&self, record: Arc<CallRecord>) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-            retry: self.retry.clone(),
-            call: Some(record),
-        }
-    }
-
-    pub(crate) fn max_response_bytes(&self) -> u64 {
-        self.inner.max_response_bytes
-    }
-
-    pub(crate) fn key_kind(&self) -> KeyKind {
-        self.inner.key_kind
-    }
-
-    /// Scrubs the key from anything the server sent back in `error`.
-    pub(crate) fn redact(&self, error: crate::Error) -> crate::Error {
-        error.redact(&self.inner.api_key)
-    }
-
-    /// Scrubs the key from a text that quotes what the server sent, such as a decoder's message.
-    pub(crate) fn redact_text(&self, text: String) -> String {
-        if self.inner.api_key.is_empty() || !text.contains(&*self.inner.api_key) {
-            return text;
-        }
-        text.replace(&*self.inner.api_key, "<redacted>")
-    }
-
-    /// Converts an error of a generated method, with the key scrubbed from anything the server sent back.
-    pub(crate) async fn convert_error(
-        &self,
-        operation: &'static str,
-        error: progenitor_client::Error<progenitor_client::ByteStream>,
-    ) -> crate::Error {
-        self.redact(crate::Error::from_generated(operation, error).await)
-    }
-}
-
-impl fmt::Debug for ClientState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientState")
-            .field("authorization", &"Bearer <redacted>")
-            .field("key_kind", &self.inner.key_kind)
-            .field("retry", &self.retry)
-            .field("max_response_bytes", &self.inner.max_response_bytes)
-            .finish_non_exhaustive()
-    }
-}
 
 impl ClientHooks<ClientState> for GeneratedClient {
     async fn pre<E>(
@@ -139,12 +22,14 @@ impl ClientHooks<ClientState> for GeneratedClient {
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let operation = operations::by_method_name(info.operation_id);
-        let state = &self.inner.inner;
-        if state.key_kind == KeyKind::WebIntegration
+        let state = &self.inner;
+        if state.key_kind() == KeyKind::WebIntegration
             && operation.is_some_and(|op| !op.accepts_web_key)
         {
             let id = operation.map_or(info.operation_id, |op| op.id);
-            return Err(progenitor_client::Error::InvalidRequest(format!(
+            // `Custom` is the variant progenitor leaves to hooks, and these hooks raise it for
+            // this refusal only: `Error::from_generated` turns it into `Error::Permission`.
+            return Err(progenitor_client::Error::Custom(format!(
                 "{id} needs an API integration key; this client holds a web integration key, which only writes"
             )));
         }
@@ -159,7 +44,7 @@ impl ClientHooks<ClientState> for GeneratedClient {
             )));
         }
         let headers = request.headers_mut();
-        headers.insert(AUTHORIZATION, state.authorization.clone());
+        headers.insert(AUTHORIZATION, state.authorization().clone());
         // progenitor sends `Accept: application/json` only for JSON answers; the CSV exports must ask for CSV.
         if let Some(operation) = operation
             && operation.response_media_type != "application/json"
@@ -182,14 +67,14 @@ impl ClientHooks<ClientState> for GeneratedClient {
         info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
         let state = &self.inner;
-        let policy = &state.retry;
+        let policy = state.retry_policy();
         let operation = operations::by_method_name(info.operation_id);
         let name = operation.map_or(info.operation_id, |op| op.id);
         // Calls through `Client` share their record with the call-level loop; calls through
         // `Client::generated` count on their own.
         let own_record;
-        let record = match &state.call {
-            Some(record) => record.as_ref(),
+        let record = match state.call_record() {
+            Some(record) => record,
             None => {
                 own_record = CallRecord::new();
                 &own_record
@@ -234,5 +119,99 @@ impl ClientHooks<ClientState> for GeneratedClient {
             tokio::time::sleep(wait).await;
             request = next;
         }
+    }
+}
+
+/// Whether an operation may be sent twice without changing the outcome, whatever its body.
+pub(crate) fn is_idempotent(operation: &Operation) -> bool {
+    match operation.http_method {
+        "GET" | "DELETE" | "HEAD" | "OPTIONS" => true,
+        // The query operations read only; their bodies describe a query, not a write.
+        "POST" => operation.path.starts_with("/query/"),
+        _ => false,
+    }
+}
+
+/// Whether this request may be sent twice: an idempotent operation, or a `POST` write whose JSON
+/// object body carries a top-level, non-empty string `id`, which makes the write an upsert.
+pub(crate) fn is_idempotent_request(operation: &Operation, body: Option<&[u8]>) -> bool {
+    is_idempotent(operation)
+        || (operation.http_method == "POST" && body.is_some_and(has_top_level_id))
+}
+
+/// Whether a JSON body is an object with a non-empty string `id` at its top level.
+fn has_top_level_id(body: &[u8]) -> bool {
+    /// Only `id` is read; every other member is skipped without being kept.
+    #[derive(Deserialize)]
+    struct TopLevel<'a> {
+        #[serde(borrow, default)]
+        id: Option<Cow<'a, str>>,
+    }
+    // A derived struct also accepts a JSON array, whose first element would pass for the id.
+    let is_object = body
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'{');
+    is_object
+        && serde_json::from_slice::<TopLevel<'_>>(body)
+            .ok()
+            .and_then(|top| top.id)
+            .is_some_and(|id| !id.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_idempotent_operations_are_retried() {
+        use crate::generated::operations::by_id;
+        for (id, expected) in [
+            ("getAllConversation", true),
+            ("deleteConversation", true),
+            ("queryConversations", true),
+            ("exportEventsQueryResults", true),
+            ("logConversation", false),
+            ("logEvent", false),
+            ("logFeedback", false),
+        ] {
+            let operation = by_id(id);
+            assert_eq!(operation.map(is_idempotent), Some(expected), "{id}");
+        }
+    }
+
+    #[test]
+    fn writes_are_idempotent_when_their_body_has_an_id() {
+        use crate::generated::operations::by_id;
+        let Some(log) = by_id("logConversation") else {
+            panic!("logConversation is not in the operation table");
+        };
+        for (body, expected) in [
+            (
+                &br#"{"id": "c1", "type": "openai", "messages": []}"#[..],
+                true,
+            ),
+            (br#"  {"type": "openai", "id": "c\u0031"}"#, true),
+            (br#"{"type": "openai", "messages": [{"id": "m1"}]}"#, false),
+            (br#"{"id": "", "type": "openai"}"#, false),
+            (br#"{"id": "  "}"#, false),
+            (br#"{"id": null}"#, false),
+            (br#"{"id": 7}"#, false),
+            (br#"["c1"]"#, false),
+            (br#"{"id": "c1", "id": "c2"}"#, false),
+            (b"not json", false),
+        ] {
+            assert_eq!(
+                is_idempotent_request(log, Some(body)),
+                expected,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(!is_idempotent_request(log, None));
+        let Some(query) = by_id("queryEvents") else {
+            panic!("queryEvents is not in the operation table");
+        };
+        assert!(is_idempotent_request(query, Some(b"{}")));
     }
 }

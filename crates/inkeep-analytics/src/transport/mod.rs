@@ -1,0 +1,546 @@
+//! The one place a request is sent from: the key, progenitor's hooks, retries and the record of a
+//! call's attempts, the size limits, and reading and decoding the answer.
+//!
+//! [`crate::Client`]'s methods, the listings of [`crate::pagination`] and the CSV exports ask a
+//! [`Transport`]; none of them builds or sends a request itself.
+//!
+//! - [`state`]: what the generated client carries into the hooks (the key, its kind, the policy).
+//! - [`hooks`]: progenitor's `pre` and `exec` hooks: local checks, headers, retries of sends.
+//! - [`retry`]: the policy, backoff and the record one call's attempts share.
+//! - [`limits`]: the response-size limit and the nesting bound of raw records.
+//! - this module: a call with its body-level retries, the listings' `GET`, decoding, errors.
+//!
+//! # Module graph
+//!
+//! Every `use crate::...` edge between the crate's modules (the crate root only declares modules
+//! and re-exports; `types` is the generated module's). It has no cycle: each module imports only
+//! modules above it in this list.
+//!
+//! ```text
+//! decode              -> (nothing)
+//! transport::retry    -> (nothing)
+//! transport::state    -> transport::retry
+//! generated           -> decode, transport::state          (progenitor's inner type)
+//! error               -> generated, transport::retry
+//! transport::limits   -> error
+//! transport::hooks    -> generated, transport::{limits, retry, state}
+//! transport           -> error, generated, transport::{hooks, limits, retry, state}
+//! export              -> error
+//! pagination          -> error, generated, transport
+//! requests            -> error, generated
+//! model               -> generated
+//! query               -> error, generated
+//! client              -> error, export, generated, pagination, transport
+//! config              -> client, error, generated, transport
+//! ```
+//!
+//! The test `the_module_graph_has_no_cycle` below reads these edges from the sources and checks it.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use progenitor_client::{ByteStream, ResponseValue};
+use serde::de::DeserializeOwned;
+
+pub(crate) mod hooks;
+pub(crate) mod limits;
+pub(crate) mod retry;
+pub(crate) mod state;
+
+pub use hooks::MAX_REQUEST_BODY_BYTES;
+pub use limits::DEFAULT_MAX_RESPONSE_BYTES;
+pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
+pub use state::{ClientState, KeyKind};
+
+use self::limits::check_nesting;
+use self::retry::{CallRecord, Failure, describe, is_malformed};
+use crate::error::{Error, Result, too_large};
+use crate::generated;
+
+/// One attempt of a generated call, boxed so that [`Transport::call`] can issue it again.
+pub(crate) type Attempt<'a, T> =
+    BoxFuture<'a, std::result::Result<ResponseValue<T>, progenitor_client::Error<ByteStream>>>;
+
+/// Sends the requests of one client handle: the generated client with its state (key, policy,
+/// limits), cheap to clone. Clones share one connection pool.
+#[derive(Clone, Debug)]
+pub(crate) struct Transport {
+    generated: generated::Client,
+}
+
+impl Transport {
+    /// A transport to `base_url` (checked, without a trailing slash) through `http_client`.
+    pub(crate) fn new(base_url: &str, http_client: reqwest::Client, state: ClientState) -> Self {
+        Self {
+            generated: generated::Client::new_with_client(base_url, http_client, state),
+        }
+    }
+
+    /// The generated client, which sends through the same hooks.
+    pub(crate) fn generated(&self) -> &generated::Client {
+        &self.generated
+    }
+
+    /// The base URL requests go to, without a trailing slash.
+    pub(crate) fn base_url(&self) -> &str {
+        progenitor_client::ClientInfo::baseurl(&self.generated)
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        self.generated.inner.retry_policy()
+    }
+
+    pub(crate) fn key_kind(&self) -> KeyKind {
+        self.generated.inner.key_kind()
+    }
+
+    /// The same transport (key, settings, connection pool) with another retry policy.
+    pub(crate) fn with_retry_policy(&self, policy: RetryPolicy) -> Self {
+        Self {
+            generated: generated::Client {
+                baseurl: self.generated.baseurl.clone(),
+                client: self.generated.client.clone(),
+                inner: self.generated.inner.with_retry_policy(policy),
+            },
+        }
+    }
+
+    /// Scrubs the key from anything the server sent back in `error`.
+    fn redact(&self, error: Error) -> Error {
+        error.redact(self.generated.inner.api_key())
+    }
+
+    /// Scrubs the key from a text that quotes what the server sent, such as a decoder's message.
+    fn redact_text(&self, text: String) -> String {
+        let api_key = self.generated.inner.api_key();
+        if api_key.is_empty() || !text.contains(api_key) {
+            return text;
+        }
+        text.replace(api_key, "<redacted>")
+    }
+
+    /// Converts an error of a generated method into [`Error`], scrubbing the key from kept bodies.
+    pub(crate) async fn convert_error(
+        &self,
+        operation: &'static str,
+        error: progenitor_client::Error<ByteStream>,
+    ) -> Error {
+        self.redact(Error::from_generated(operation, error).await)
+    }
+
+    /// The generated client for one call: the same connection pool and key, with a fresh record of
+    /// attempts that the `exec` hook and the call-level loop share.
+    fn scoped(&self) -> (generated::Client, Arc<CallRecord>) {
+        let record = Arc::new(CallRecord::new());
+        let scoped = generated::Client {
+            baseurl: self.generated.baseurl.clone(),
+            client: self.generated.client.clone(),
+            inner: self.generated.inner.for_call(Arc::clone(&record)),
+        };
+        (scoped, record)
+    }
+
+    /// Issues a generated call, and again when a success's body was cut off or malformed and the
+    /// request is idempotent; converts its answer or error, which reports how many attempts were made.
+    ///
+    /// `send` builds and sends the call on the client it is given: the `exec` hook retries failed
+    /// sends and transient statuses inside it, this loop only the bodies progenitor reads after that.
+    pub(crate) async fn call<T, F>(&self, operation: &'static str, send: F) -> Result<T>
+    where
+        F: for<'a> Fn(&'a generated::Client) -> Attempt<'a, T>,
+    {
+        let (scoped, record) = self.scoped();
+        let policy = self.retry_policy();
+        loop {
+            let error = match send(&scoped).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(error) => error,
+            };
+            if let Some(reason) = self.body_failure(&error)
+                && let Some(wait) =
+                    record.plan_retry(policy, operation, record.attempts(), &reason, None)
+            {
+                drop(error);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let attempts = record.attempts();
+            return Err(self
+                .convert_error(operation, error)
+                .await
+                .with_attempts(attempts));
+        }
+    }
+
+    /// Sends a `GET` through the same hooks as the generated methods (key, checks, retries, limit)
+    /// and decodes the success body as `T`: the page streams' own request, which reads the body
+    /// into one buffer and decodes pages typed or with their records kept as the server sent them.
+    /// A body cut off or malformed is retried like a failed send.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        method_name: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        nesting: Nesting,
+    ) -> Result<T> {
+        use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+
+        let (scoped, record) = self.scoped();
+        let policy = self.retry_policy();
+        let info = OperationInfo {
+            operation_id: method_name,
+        };
+        loop {
+            let url = format!("{}{path}", self.base_url());
+            let mut request = ClientInfo::client(&scoped)
+                .get(url)
+                .query(query)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .build()
+                .map_err(|source| Error::transport(operation, source))?;
+            if let Err(error) = ClientHooks::<ClientState>::pre(&scoped, &mut request, &info).await
+            {
+                return Err(self.convert_error(operation, error).await);
+            }
+            let response = match ClientHooks::<ClientState>::exec(&scoped, request, &info).await {
+                Ok(response) => response,
+                Err(source) => {
+                    return Err(
+                        Error::transport(operation, source).with_attempts(record.attempts())
+                    );
+                }
+            };
+            if response.status() != reqwest::StatusCode::OK {
+                let error = Error::from_response(operation, response).await;
+                return Err(self.redact(error).with_attempts(record.attempts()));
+            }
+            let (reason, error) = match read_body(response).await {
+                Ok(body) => match decode_json(&body, nesting) {
+                    Ok(page) => return Ok(page),
+                    Err(source) => {
+                        let reason = is_malformed(&source)
+                            .then(|| Failure::Malformed(self.redact_text(describe(&source))));
+                        (
+                            reason,
+                            Error::decode(operation, reqwest::StatusCode::OK, body, source),
+                        )
+                    }
+                },
+                Err(source) => {
+                    let reason = too_large(&source)
+                        .is_none()
+                        .then(|| Failure::CutOff(describe(&source)));
+                    (reason, Error::transport(operation, source))
+                }
+            };
+            let attempt = record.attempts();
+            match reason
+                .and_then(|reason| record.plan_retry(policy, operation, attempt, &reason, None))
+            {
+                Some(wait) => {
+                    drop(error);
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(self.redact(error).with_attempts(attempt)),
+            }
+        }
+    }
+
+    /// Whether a generated call failed on the body of a success, in a way that another attempt may
+    /// fix: cut off (not refused for its size), or not JSON at all. A body that is JSON of the wrong
+    /// shape would come back the same, so it is not retried.
+    fn body_failure(&self, error: &progenitor_client::Error<ByteStream>) -> Option<Failure> {
+        match error {
+            progenitor_client::Error::ResponseBodyError(source) if too_large(source).is_none() => {
+                Some(Failure::CutOff(describe(source)))
+            }
+            progenitor_client::Error::InvalidResponsePayload(_, source) if is_malformed(source) => {
+                Some(Failure::Malformed(self.redact_text(describe(source))))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The most a body's buffer is sized for up front from `Content-Length` (larger bodies grow it).
+const MAX_PREALLOCATED_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads a body into one buffer sized from `Content-Length`, so that a 1 MB page is one
+/// allocation and one copy instead of a buffer doubled and copied as chunks arrive.
+async fn read_body(mut response: reqwest::Response) -> reqwest::Result<bytes::Bytes> {
+    let expected = response
+        .content_length()
+        .unwrap_or(0)
+        .min(MAX_PREALLOCATED_BODY_BYTES);
+    let mut body = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(body))
+}
+
+/// How a body's nesting is bounded before it is decoded.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Nesting {
+    /// By serde_json's own recursion limit, which every typed value meets while it is decoded.
+    Decoder,
+    /// By a scan first: raw records are only skipped over by serde_json, which does not count depth.
+    Scan,
+}
+
+/// Bounds the nesting of a JSON body and decodes it.
+///
+/// A page takes a few milliseconds, decoded where it was read, as `reqwest`'s `.json()` would:
+/// the streams fetch pages in tasks of their own, so on a multi-threaded runtime pages decode in
+/// parallel with each other and with the caller, with no extra threads and their memory.
+fn decode_json<T: DeserializeOwned>(
+    body: &[u8],
+    nesting: Nesting,
+) -> std::result::Result<T, serde_json::Error> {
+    if let Nesting::Scan = nesting {
+        check_nesting(body)?;
+    }
+    // Checking the whole body's UTF-8 at once (with SIMD) is several times faster than
+    // serde_json checking each string of a byte slice; an invalid body is decoded from the bytes
+    // so that the error says where.
+    match simdutf8::basic::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::{Path, PathBuf};
+
+    /// Every `.rs` file under `dir`, with its path relative to `root`.
+    fn sources(root: &Path, dir: &Path, found: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            panic!("cannot read {}", dir.display());
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(root, &path, found);
+            } else if path.extension().is_some_and(|ext| ext == "rs")
+                && let Ok(relative) = path.strip_prefix(root)
+            {
+                found.push(relative.to_path_buf());
+            }
+        }
+    }
+
+    /// The node a source file belongs to: its top-level module, or for `transport`, its submodule.
+    fn node_of(relative: &Path) -> Option<String> {
+        let parts: Vec<String> = relative
+            .iter()
+            .map(|part| part.to_string_lossy().trim_end_matches(".rs").to_string())
+            .collect();
+        match parts.as_slice() {
+            [root] if root == "lib" => None,
+            [module] => Some(module.clone()),
+            [transport, sub] if transport == "transport" && sub != "mod" => {
+                Some(format!("transport::{sub}"))
+            }
+            [module, ..] => Some(module.clone()),
+            [] => None,
+        }
+    }
+
+    /// The first segment of each path that follows `prefix` (`crate::a::b`, `crate::{a, b::c}`).
+    fn paths_after(code: &str, prefix: &str) -> Vec<Vec<String>> {
+        let mut found = Vec::new();
+        for (at, _) in code.match_indices(prefix) {
+            // `other_crate::` or `$crate::` are not this crate's paths.
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                continue;
+            }
+            let rest = &code[at + prefix.len()..];
+            let items: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                group
+                    .split('}')
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .collect()
+            } else {
+                vec![rest]
+            };
+            for item in items {
+                let segments: Vec<String> = item
+                    .trim()
+                    .split("::")
+                    .map(|segment| {
+                        segment
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect()
+                    })
+                    .take_while(|segment: &String| !segment.is_empty())
+                    .collect();
+                if !segments.is_empty() {
+                    found.push(segments);
+                }
+            }
+        }
+        found
+    }
+
+    /// The code of a file without comments and without its trailing test module.
+    fn code_of(text: &str) -> String {
+        let text = text.split("#[cfg(test)]\nmod ").next().unwrap_or_default();
+        text.lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Reads every `use crate::...` (and `super::`/`self::` inside `transport`) edge between the
+    /// crate's modules from the sources, and checks that the graph has no cycle: no module imports
+    /// another that imports it back, directly or through others.
+    #[test]
+    fn the_module_graph_has_no_cycle() {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let src = manifest.join("src");
+        let mut files = Vec::new();
+        sources(&src, &src, &mut files);
+        let transport_subs: BTreeSet<String> = files
+            .iter()
+            .filter_map(|file| node_of(file))
+            .filter_map(|node| node.strip_prefix("transport::").map(str::to_string))
+            .collect();
+        let mut top_level: BTreeSet<String> = files
+            .iter()
+            .filter_map(|file| node_of(file))
+            .map(|node| node.split("::").next().unwrap_or_default().to_string())
+            .collect();
+        top_level.insert("generated".to_string());
+        let resolve = |segments: &[String]| -> Option<String> {
+            let first = segments.first()?;
+            if first == "transport"
+                && let Some(sub) = segments.get(1).filter(|sub| transport_subs.contains(*sub))
+            {
+                return Some(format!("transport::{sub}"));
+            }
+            top_level.contains(first).then(|| first.clone())
+        };
+
+        // Names the crate root re-exports, by the module they come from.
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap_or_default();
+        let mut reexports = BTreeMap::new();
+        for statement in code_of(&lib).split(';') {
+            let Some(path) = statement.split("pub use ").nth(1) else {
+                continue;
+            };
+            let Some(module) = resolve(&[path.split("::").next().unwrap_or_default().to_string()])
+            else {
+                continue;
+            };
+            let names = path.rsplit(['{', ':']).next().unwrap_or_default();
+            let names = if path.contains('{') {
+                path.split('{').nth(1).unwrap_or_default()
+            } else {
+                names
+            };
+            for name in names.split([',', '}']) {
+                let name = name.trim();
+                if !name.is_empty() {
+                    reexports.insert(name.to_string(), module.clone());
+                }
+            }
+        }
+
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut read = |node: String, text: &str, in_transport: bool| {
+            let code = code_of(text);
+            let mut targets: Vec<Option<String>> = paths_after(&code, "crate::")
+                .iter()
+                .map(|segments| resolve(segments).or_else(|| reexports.get(&segments[0]).cloned()))
+                .collect();
+            if in_transport {
+                for prefix in ["super::", "self::"] {
+                    targets.extend(paths_after(&code, prefix).iter().map(|segments| {
+                        transport_subs
+                            .contains(&segments[0])
+                            .then(|| format!("transport::{}", segments[0]))
+                    }));
+                }
+            }
+            let entry = edges.entry(node.clone()).or_default();
+            for target in targets.into_iter().flatten() {
+                if target != node {
+                    entry.insert(target);
+                }
+            }
+        };
+        for file in &files {
+            let Some(node) = node_of(file) else { continue };
+            let text = std::fs::read_to_string(src.join(file)).unwrap_or_default();
+            read(node, &text, file.starts_with("transport"));
+        }
+        let generated = std::fs::read_to_string(manifest.join("generated/client.rs"));
+        read(
+            "generated".to_string(),
+            &generated.unwrap_or_default(),
+            false,
+        );
+
+        let graph: Vec<String> = edges
+            .iter()
+            .map(|(node, targets)| format!("{node} -> {targets:?}"))
+            .collect();
+        let graph = graph.join("\n");
+        // Both cycles this module was made to end must stay gone, and its own leaves must stay leaves.
+        for (from, to) in [
+            ("client", "config"),
+            ("pagination", "client"),
+            ("transport::state", "transport"),
+            ("transport::retry", "generated"),
+            ("error", "transport"),
+        ] {
+            assert!(
+                !edges.get(from).is_some_and(|targets| targets.contains(to)),
+                "{from} imports {to}:\n{graph}"
+            );
+        }
+        // Depth-first search for a cycle.
+        fn visit<'a>(
+            node: &'a str,
+            edges: &'a BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<&'a str>,
+            done: &mut BTreeSet<&'a str>,
+        ) -> Option<Vec<&'a str>> {
+            if let Some(start) = path.iter().position(|on| *on == node) {
+                let mut cycle = path[start..].to_vec();
+                cycle.push(node);
+                return Some(cycle);
+            }
+            if !done.insert(node) {
+                return None;
+            }
+            path.push(node);
+            for target in edges.get(node).into_iter().flatten() {
+                if let Some(cycle) = visit(target, edges, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            None
+        }
+        let mut done = BTreeSet::new();
+        for node in edges.keys() {
+            if let Some(cycle) = visit(node, &edges, &mut Vec::new(), &mut done) {
+                panic!("module cycle {}:\n{graph}", cycle.join(" -> "));
+            }
+        }
+        assert!(
+            edges
+                .get("generated")
+                .is_some_and(|targets| targets.contains("transport::state")),
+            "the graph was not read: {graph}"
+        );
+    }
+}
