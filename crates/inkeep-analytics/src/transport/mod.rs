@@ -30,11 +30,11 @@
 //! requests            -> error, generated
 //! model               -> generated
 //! query               -> error, generated
-//! client              -> error, export, generated, pagination, transport
-//! config              -> client, error, generated, transport
+//! client              -> error, export, generated, pagination, query (a doc link), transport
+//! config              -> client, error, transport
 //! ```
 //!
-//! The test `the_module_graph_has_no_cycle` below reads these edges from the sources and checks it.
+//! The test `the_module_graph_has_no_cycle` reads these edges from the sources and fails on a cycle.
 
 use std::sync::Arc;
 
@@ -47,10 +47,10 @@ pub(crate) mod limits;
 pub(crate) mod retry;
 pub(crate) mod state;
 
-pub use hooks::MAX_REQUEST_BODY_BYTES;
-pub use limits::DEFAULT_MAX_RESPONSE_BYTES;
-pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
-pub use state::{ClientState, KeyKind};
+pub use self::hooks::MAX_REQUEST_BODY_BYTES;
+pub use self::limits::DEFAULT_MAX_RESPONSE_BYTES;
+pub use self::retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
+pub use self::state::{ClientState, KeyKind};
 
 use self::limits::check_nesting;
 use self::retry::{CallRecord, Failure, describe, is_malformed};
