@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 
 fn main() {
-    let spec_path = "../../openapi/inkeep-analytics.yaml";
+    // In the workspace this is a link to `openapi/inkeep-analytics.yaml`; `cargo package` copies
+    // the file itself, so the published crate generates from the same spec as the SDK.
+    let spec_path = "spec/inkeep-analytics.yaml";
     println!("cargo:rerun-if-changed={spec_path}");
-    println!("cargo:rerun-if-changed=../inkeep-analytics/codegen");
 
     let spec_text = match std::fs::read_to_string(spec_path) {
         Ok(text) => text,

@@ -11,10 +11,11 @@ use std::path::PathBuf;
 fn main() {
     // In the workspace this is a link to `openapi/inkeep-analytics.yaml`; `cargo package` copies
     // the file itself, so the published crate generates from the same spec.
+    // Cargo reads a link's target when it checks what changed. A path outside the package would
+    // not exist in the published crate, and a missing path reruns this script on every build.
     let spec_path = "codegen/inkeep-analytics.yaml";
     println!("cargo:rerun-if-changed={spec_path}");
-    println!("cargo:rerun-if-changed=../../openapi/inkeep-analytics.yaml");
-    println!("cargo:rerun-if-changed=codegen/lib.rs");
+    println!("cargo:rerun-if-changed=codegen");
 
     let spec_text = match std::fs::read_to_string(spec_path) {
         Ok(text) => text,

@@ -3,6 +3,7 @@
 //! One binary with a module per area, so the workspace links one test executable instead of many.
 
 mod auth_and_limits;
+mod builders;
 mod decoding;
 mod errors;
 mod faults;

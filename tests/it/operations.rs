@@ -294,7 +294,7 @@ async fn get_all_conversation_sends_limit_and_offset_and_decodes_the_page() -> T
         "pageSize": 2,
         "count": 2,
     }))?;
-    let mock = server.get_all_conversation(|when, then| {
+    let mock = server.list_conversations(|when, then| {
         with_key(when.limit(2).offset(40).into_inner());
         then.ok(&page);
     });
@@ -324,7 +324,7 @@ async fn get_all_conversation_sends_no_paging_parameter_that_was_not_set() -> Te
     let page: types::ConversationList = serde_json::from_value(json!({
         "conversations": [], "total": 0, "pageSize": 20, "count": 0,
     }))?;
-    let mock = server.get_all_conversation(|when, then| {
+    let mock = server.list_conversations(|when, then| {
         when.limit(None).offset(None);
         then.ok(&page);
     });
@@ -344,7 +344,7 @@ async fn get_all_feedback_sends_limit_and_offset_and_decodes_both_lists() -> Tes
         "positiveFeedback": [feedback_item("fb_p1", "positive"), feedback_item("fb_p2", "positive")],
         "negativeFeedback": [feedback_item("fb_n1", "negative")],
     }))?;
-    let mock = server.get_all_feedback(|when, then| {
+    let mock = server.list_feedback(|when, then| {
         with_key(when.limit(5).offset(10).into_inner());
         then.ok(&page);
     });
@@ -386,7 +386,7 @@ async fn get_all_feedback_sends_no_paging_parameter_that_was_not_set() -> TestRe
         "positiveFeedback": [],
         "negativeFeedback": [],
     }))?;
-    let mock = server.get_all_feedback(|when, then| {
+    let mock = server.list_feedback(|when, then| {
         when.limit(None).offset(None);
         then.ok(&page);
     });
@@ -840,7 +840,7 @@ async fn get_feedback_by_id_percent_encodes_the_id_and_decodes_the_context() -> 
     let server = MockServer::start_async().await;
     let item: types::FeedbackWithContext =
         serde_json::from_value(feedback_item(AWKWARD_ID, "positive"))?;
-    let mock = server.get_feedback_by_id(|when, then| {
+    let mock = server.get_feedback(|when, then| {
         with_key(when.id(AWKWARD_ID).into_inner()).path(format!("/feedback/{AWKWARD_ID_ENCODED}"));
         then.ok(&item);
     });
@@ -865,7 +865,7 @@ async fn delete_feedback_by_id_percent_encodes_the_id_and_decodes_the_result() -
         "success": true,
         "message": "Feedback deleted",
     }))?;
-    let mock = server.delete_feedback_by_id(|when, then| {
+    let mock = server.delete_feedback(|when, then| {
         with_key(when.id(AWKWARD_ID).into_inner()).path(format!("/feedback/{AWKWARD_ID_ENCODED}"));
         then.ok(&result);
     });
@@ -1483,13 +1483,7 @@ impl Operation {
     ) -> Mock<'a> {
         match self {
             Operation::GetAllConversation => {
-                mock_error!(
-                    server,
-                    get_all_conversation,
-                    status,
-                    problem,
-                    with_not_found
-                )
+                mock_error!(server, list_conversations, status, problem, with_not_found)
             }
             Operation::LogConversation => {
                 mock_error!(server, log_conversation, status, problem, without_not_found)
@@ -1511,22 +1505,16 @@ impl Operation {
                 mock_error!(server, log_event, status, problem, without_not_found)
             }
             Operation::GetAllFeedback => {
-                mock_error!(server, get_all_feedback, status, problem, with_not_found)
+                mock_error!(server, list_feedback, status, problem, with_not_found)
             }
             Operation::LogFeedback => {
                 mock_error!(server, log_feedback, status, problem, without_not_found)
             }
             Operation::GetFeedbackById => {
-                mock_error!(server, get_feedback_by_id, status, problem, with_not_found)
+                mock_error!(server, get_feedback, status, problem, with_not_found)
             }
             Operation::DeleteFeedbackById => {
-                mock_error!(
-                    server,
-                    delete_feedback_by_id,
-                    status,
-                    problem,
-                    with_not_found
-                )
+                mock_error!(server, delete_feedback, status, problem, with_not_found)
             }
             Operation::QueryConversations => {
                 mock_error!(

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use heck::ToSnakeCase;
-use inkeep_analytics_codegen::{SPEC_PATH, parse_spec};
+use inkeep_analytics_codegen::{SPEC_PATH, client_method_name, parse_spec};
 use openapiv3::{
     AdditionalProperties, OpenAPI, Operation, ReferenceOr, Response, Schema, SchemaKind,
     StatusCode, Type,
@@ -131,12 +131,16 @@ fn lint_operations(spec: &OpenAPI, tests: &[(PathBuf, String)], problems: &mut V
             ));
         }
         let method = operation_id.to_snake_case();
-        let exercised = tests
-            .iter()
-            .any(|(_, text)| contains_word(text, operation_id) || contains_word(text, &method));
+        // The SDK's method and the mock helper for the operation share this name.
+        let client_method = client_method_name(operation_id);
+        let exercised = tests.iter().any(|(_, text)| {
+            contains_word(text, operation_id)
+                || contains_word(text, &method)
+                || contains_word(text, &client_method)
+        });
         if !exercised {
             problems.push(format!(
-                "{name} ({operation_id}) is not exercised by any test under tests/ (name `{operation_id}` or `{method}` in one)"
+                "{name} ({operation_id}) is not exercised by any test under tests/ (name `{operation_id}`, `{method}` or `{client_method}` in one)"
             ));
         }
     }

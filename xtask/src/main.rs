@@ -4,6 +4,8 @@
 //! in Rust, on every platform, with the settings shared with the SDK's `build.rs`.
 
 mod ci;
+#[cfg(test)]
+mod deps;
 mod drift;
 mod lint;
 

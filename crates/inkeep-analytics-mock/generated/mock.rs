@@ -8,8 +8,8 @@ pub mod operations {
     //! be used to explicitly deviate from permitted values.
     use inkeep_analytics::*;
     /// The request matchers of `GET /conversations` (`getAllConversation`).
-    pub struct GetAllConversationWhen(::httpmock::When);
-    impl GetAllConversationWhen {
+    pub struct ListConversationsWhen(::httpmock::When);
+    impl ListConversationsWhen {
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -42,8 +42,8 @@ pub mod operations {
         }
     }
     /// The responses of `GET /conversations` (`getAllConversation`), one method per status the spec lists.
-    pub struct GetAllConversationThen(::httpmock::Then);
-    impl GetAllConversationThen {
+    pub struct ListConversationsThen(::httpmock::Then);
+    impl ListConversationsThen {
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
@@ -135,6 +135,11 @@ pub mod operations {
         }
         pub fn body(self, value: &types::CreateConversation) -> Self {
             Self(self.0.json_body_obj(value))
+        }
+        /// Matches a JSON body equal to `value` but for the top-level `id` of either, which the SDK
+        /// gives a write sent without one; see [`crate::json_body_ignoring_id`].
+        pub fn body_ignoring_id(self, value: &types::CreateConversation) -> Self {
+            Self(crate::json_body_ignoring_id(self.0, value))
         }
     }
     /// The responses of `POST /conversations` (`logConversation`), one method per status the spec lists.
@@ -527,6 +532,11 @@ pub mod operations {
         pub fn body(self, value: &types::InsertEvent) -> Self {
             Self(self.0.json_body_obj(value))
         }
+        /// Matches a JSON body equal to `value` but for the top-level `id` of either, which the SDK
+        /// gives a write sent without one; see [`crate::json_body_ignoring_id`].
+        pub fn body_ignoring_id(self, value: &types::InsertEvent) -> Self {
+            Self(crate::json_body_ignoring_id(self.0, value))
+        }
     }
     /// The responses of `POST /events` (`logEvent`), one method per status the spec lists.
     pub struct LogEventThen(::httpmock::Then);
@@ -598,8 +608,8 @@ pub mod operations {
         }
     }
     /// The request matchers of `GET /feedback` (`getAllFeedback`).
-    pub struct GetAllFeedbackWhen(::httpmock::When);
-    impl GetAllFeedbackWhen {
+    pub struct ListFeedbackWhen(::httpmock::When);
+    impl ListFeedbackWhen {
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -632,8 +642,8 @@ pub mod operations {
         }
     }
     /// The responses of `GET /feedback` (`getAllFeedback`), one method per status the spec lists.
-    pub struct GetAllFeedbackThen(::httpmock::Then);
-    impl GetAllFeedbackThen {
+    pub struct ListFeedbackThen(::httpmock::Then);
+    impl ListFeedbackThen {
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
@@ -726,6 +736,11 @@ pub mod operations {
         pub fn body(self, value: &types::FeedbackInput) -> Self {
             Self(self.0.json_body_obj(value))
         }
+        /// Matches a JSON body equal to `value` but for the top-level `id` of either, which the SDK
+        /// gives a write sent without one; see [`crate::json_body_ignoring_id`].
+        pub fn body_ignoring_id(self, value: &types::FeedbackInput) -> Self {
+            Self(crate::json_body_ignoring_id(self.0, value))
+        }
     }
     /// The responses of `POST /feedback` (`logFeedback`), one method per status the spec lists.
     pub struct LogFeedbackThen(::httpmock::Then);
@@ -797,8 +812,8 @@ pub mod operations {
         }
     }
     /// The request matchers of `GET /feedback/{id}` (`getFeedbackById`).
-    pub struct GetFeedbackByIdWhen(::httpmock::When);
-    impl GetFeedbackByIdWhen {
+    pub struct GetFeedbackWhen(::httpmock::When);
+    impl GetFeedbackWhen {
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -818,8 +833,8 @@ pub mod operations {
         }
     }
     /// The responses of `GET /feedback/{id}` (`getFeedbackById`), one method per status the spec lists.
-    pub struct GetFeedbackByIdThen(::httpmock::Then);
-    impl GetFeedbackByIdThen {
+    pub struct GetFeedbackThen(::httpmock::Then);
+    impl GetFeedbackThen {
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
@@ -897,8 +912,8 @@ pub mod operations {
         }
     }
     /// The request matchers of `DELETE /feedback/{id}` (`deleteFeedbackById`).
-    pub struct DeleteFeedbackByIdWhen(::httpmock::When);
-    impl DeleteFeedbackByIdWhen {
+    pub struct DeleteFeedbackWhen(::httpmock::When);
+    impl DeleteFeedbackWhen {
         pub fn new(inner: ::httpmock::When) -> Self {
             Self(
                 inner
@@ -918,8 +933,8 @@ pub mod operations {
         }
     }
     /// The responses of `DELETE /feedback/{id}` (`deleteFeedbackById`), one method per status the spec lists.
-    pub struct DeleteFeedbackByIdThen(::httpmock::Then);
-    impl DeleteFeedbackByIdThen {
+    pub struct DeleteFeedbackThen(::httpmock::Then);
+    impl DeleteFeedbackThen {
         pub fn new(inner: ::httpmock::Then) -> Self {
             Self(inner)
         }
@@ -2058,12 +2073,9 @@ pub mod operations {
 /// type-checked [`mock()`](::httpmock::MockServer::mock) calls.
 pub trait MockServerExt {
     /// Mocks `GET /conversations` (`getAllConversation`): `config_fn` gets its typed request matchers and responses.
-    fn get_all_conversation<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn list_conversations<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(
-            operations::GetAllConversationWhen,
-            operations::GetAllConversationThen,
-        );
+        F: FnOnce(operations::ListConversationsWhen, operations::ListConversationsThen);
     /// Mocks `POST /conversations` (`logConversation`): `config_fn` gets its typed request matchers and responses.
     fn log_conversation<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
@@ -2091,24 +2103,21 @@ pub trait MockServerExt {
     where
         F: FnOnce(operations::LogEventWhen, operations::LogEventThen);
     /// Mocks `GET /feedback` (`getAllFeedback`): `config_fn` gets its typed request matchers and responses.
-    fn get_all_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn list_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(operations::GetAllFeedbackWhen, operations::GetAllFeedbackThen);
+        F: FnOnce(operations::ListFeedbackWhen, operations::ListFeedbackThen);
     /// Mocks `POST /feedback` (`logFeedback`): `config_fn` gets its typed request matchers and responses.
     fn log_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
         F: FnOnce(operations::LogFeedbackWhen, operations::LogFeedbackThen);
     /// Mocks `GET /feedback/{id}` (`getFeedbackById`): `config_fn` gets its typed request matchers and responses.
-    fn get_feedback_by_id<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn get_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(operations::GetFeedbackByIdWhen, operations::GetFeedbackByIdThen);
+        F: FnOnce(operations::GetFeedbackWhen, operations::GetFeedbackThen);
     /// Mocks `DELETE /feedback/{id}` (`deleteFeedbackById`): `config_fn` gets its typed request matchers and responses.
-    fn delete_feedback_by_id<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn delete_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(
-            operations::DeleteFeedbackByIdWhen,
-            operations::DeleteFeedbackByIdThen,
-        );
+        F: FnOnce(operations::DeleteFeedbackWhen, operations::DeleteFeedbackThen);
     /// Mocks `POST /query/conversations` (`queryConversations`): `config_fn` gets its typed request matchers and responses.
     fn query_conversations<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
@@ -2184,17 +2193,14 @@ pub trait MockServerExt {
 }
 impl MockServerExt for ::httpmock::MockServer {
     /// Mocks `GET /conversations` (`getAllConversation`): `config_fn` gets its typed request matchers and responses.
-    fn get_all_conversation<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn list_conversations<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(
-            operations::GetAllConversationWhen,
-            operations::GetAllConversationThen,
-        ),
+        F: FnOnce(operations::ListConversationsWhen, operations::ListConversationsThen),
     {
         self.mock(|when, then| {
             config_fn(
-                operations::GetAllConversationWhen::new(when),
-                operations::GetAllConversationThen::new(then),
+                operations::ListConversationsWhen::new(when),
+                operations::ListConversationsThen::new(then),
             )
         })
     }
@@ -2265,14 +2271,14 @@ impl MockServerExt for ::httpmock::MockServer {
         })
     }
     /// Mocks `GET /feedback` (`getAllFeedback`): `config_fn` gets its typed request matchers and responses.
-    fn get_all_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn list_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(operations::GetAllFeedbackWhen, operations::GetAllFeedbackThen),
+        F: FnOnce(operations::ListFeedbackWhen, operations::ListFeedbackThen),
     {
         self.mock(|when, then| {
             config_fn(
-                operations::GetAllFeedbackWhen::new(when),
-                operations::GetAllFeedbackThen::new(then),
+                operations::ListFeedbackWhen::new(when),
+                operations::ListFeedbackThen::new(then),
             )
         })
     }
@@ -2289,29 +2295,26 @@ impl MockServerExt for ::httpmock::MockServer {
         })
     }
     /// Mocks `GET /feedback/{id}` (`getFeedbackById`): `config_fn` gets its typed request matchers and responses.
-    fn get_feedback_by_id<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn get_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(operations::GetFeedbackByIdWhen, operations::GetFeedbackByIdThen),
+        F: FnOnce(operations::GetFeedbackWhen, operations::GetFeedbackThen),
     {
         self.mock(|when, then| {
             config_fn(
-                operations::GetFeedbackByIdWhen::new(when),
-                operations::GetFeedbackByIdThen::new(then),
+                operations::GetFeedbackWhen::new(when),
+                operations::GetFeedbackThen::new(then),
             )
         })
     }
     /// Mocks `DELETE /feedback/{id}` (`deleteFeedbackById`): `config_fn` gets its typed request matchers and responses.
-    fn delete_feedback_by_id<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
+    fn delete_feedback<F>(&self, config_fn: F) -> ::httpmock::Mock<'_>
     where
-        F: FnOnce(
-            operations::DeleteFeedbackByIdWhen,
-            operations::DeleteFeedbackByIdThen,
-        ),
+        F: FnOnce(operations::DeleteFeedbackWhen, operations::DeleteFeedbackThen),
     {
         self.mock(|when, then| {
             config_fn(
-                operations::DeleteFeedbackByIdWhen::new(when),
-                operations::DeleteFeedbackByIdThen::new(then),
+                operations::DeleteFeedbackWhen::new(when),
+                operations::DeleteFeedbackThen::new(then),
             )
         })
     }

@@ -66,12 +66,12 @@ async fn a_get_with_query_parameters_matches_them() -> TestResult {
         "pageSize": 2,
         "count": 2,
     }))?;
-    let matching = server.get_all_conversation(|when, then| {
+    let matching = server.list_conversations(|when, then| {
         when.limit(2).offset(10);
         then.ok(&page);
     });
     // `None` requires the parameter to be absent, so this one only answers a request without `offset`.
-    let without_offset = server.get_all_conversation(|when, then| {
+    let without_offset = server.list_conversations(|when, then| {
         when.limit(2).offset(None);
         then.ok(&page);
     });
@@ -244,4 +244,134 @@ async fn a_csv_export_answers_raw_bytes() -> TestResult {
     assert_eq!(body, csv.as_bytes());
     mock.assert_async().await;
     Ok(())
+}
+
+#[tokio::test]
+async fn a_write_without_an_id_matches_its_body_ignoring_the_id_the_sdk_adds() -> TestResult {
+    let server = MockServer::start_async().await;
+    // No `id`: the SDK adds a random one before sending, so the exact body is unknown here.
+    let input = types::FeedbackInput::negative("conv_1-m1");
+    assert!(input.id.is_none());
+    let recorded: types::Feedback = types::Feedback::builder()
+        .id("fb_generated")
+        .type_("negative")
+        .message_id("conv_1-m1")
+        .created_at("2025-01-02T00:00:00.000Z")
+        .try_into()?;
+    // Registered first, so it would answer if the body were sent as given.
+    let exact = server.log_feedback(|when, then| {
+        when.body(&input);
+        then.ok(&recorded);
+    });
+    let ignoring_id = server.log_feedback(|when, then| {
+        when.body_ignoring_id(&input);
+        then.ok(&recorded);
+    });
+
+    let client = client(&server)?;
+    assert_eq!(client.log_feedback(input.clone()).await?, recorded);
+    assert_eq!(
+        exact.calls_async().await,
+        0,
+        "the SDK sent the body without an id"
+    );
+    ignoring_id.assert_async().await;
+
+    // Everything but the `id` still has to match.
+    let other = types::FeedbackInput::negative("conv_2-m1");
+    assert!(client.log_feedback(other).await.is_err());
+    assert_eq!(ignoring_id.calls_async().await, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_conversation_logged_without_an_id_matches_ignoring_the_id() -> TestResult {
+    let server = MockServer::start_async().await;
+    let input: types::CreateConversation =
+        types::CreateOpenAiConversation::new(vec![types::CreateOpenAiMessage::user("Hi")]).into();
+    let conversation: types::Conversation = serde_json::from_value(conversation_json("conv_7"))?;
+    let mock = server.log_conversation(|when, then| {
+        when.body_ignoring_id(&input);
+        then.ok(&conversation);
+    });
+    // The matcher is also there for httpmock's own `When`, for bodies built by hand.
+    let event_body = json!({"type": "conversation_shared", "entityType": "conversation", "conversationId": "conv_7"});
+    let event = server.mock(|when, then| {
+        let when = when.method(httpmock::Method::POST).path("/events");
+        inkeep_analytics_mock::json_body_ignoring_id(when, &event_body);
+        then.status(200).json_body(json!({
+            "id": "ev_1",
+            "entityType": "conversation",
+            "type": "conversation_shared",
+            "conversationId": "conv_7",
+            "createdAt": "2025-01-02T00:00:00.000Z",
+            "projectId": null,
+            "integrationId": null,
+        }));
+    });
+
+    let client = client(&server)?;
+    assert_eq!(client.log_conversation(input).await?, conversation);
+    mock.assert_async().await;
+    client
+        .log_event(types::InsertEvent::conversation(
+            "conv_7",
+            "conversation_shared",
+        ))
+        .await?;
+    event.assert_async().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_problem_is_built_without_spelling_out_the_legacy_error() -> TestResult {
+    let server = MockServer::start_async().await;
+    let mut problem = inkeep_analytics_mock::problem(404, "not_found", "no conversation conv_gone");
+    problem.request_id = Some("req_mock_2".into());
+    assert_eq!(problem.title, "Not Found");
+    assert_eq!(problem.error.code, "not_found");
+    assert_eq!(problem.error.message, "no conversation conv_gone");
+    let mock = server.get_conversation(|when, then| {
+        when.id("conv_gone");
+        then.not_found(&problem);
+    });
+
+    let client = client(&server)?;
+    let result = client.get_conversation("conv_gone").await;
+    mock.assert_async().await;
+    let Some(api) = result.as_ref().err().and_then(|error| error.as_api()) else {
+        return Err(format!("a 404 is not an API error: {result:?}").into());
+    };
+    assert_eq!(api.status.as_u16(), 404);
+    assert_eq!(api.code.as_deref(), Some("not_found"));
+    assert_eq!(api.detail.as_deref(), Some("no conversation conv_gone"));
+    assert_eq!(api.request_id.as_deref(), Some("req_mock_2"));
+    assert_eq!(api.problem.as_ref(), Some(&problem));
+    Ok(())
+}
+
+#[test]
+fn every_helper_is_named_like_the_client_method_of_its_operation() {
+    // The helpers and the table share one source (`client_method_name` in the codegen), and the
+    // renamed ones are the four whose `operationId` differs from the SDK's method.
+    let names: Vec<&str> = inkeep_analytics::generated::operations::ALL
+        .iter()
+        .map(|operation| operation.client_method)
+        .collect();
+    for expected in [
+        "list_conversations",
+        "list_feedback",
+        "get_feedback",
+        "delete_feedback",
+    ] {
+        assert!(names.contains(&expected), "{expected} is not in {names:?}");
+    }
+    let snapshot = include_str!("../generated/mock.rs");
+    for name in &names {
+        assert!(
+            snapshot.contains(&format!("fn {name}<F>(")),
+            "MockServerExt has no helper {name}"
+        );
+    }
+    assert!(!snapshot.contains("get_all_conversation"));
 }

@@ -12,10 +12,13 @@
 //! - every `oneOf` with a `discriminator` becomes an open union with an `Unknown(serde_json::Value)` variant;
 //! - every object that does not forbid extra keys gets a flattened `extra` map, so unknown keys survive a round trip;
 //! - those objects, the unions and the string-or-number unions get single-pass `Deserialize` impls
-//!   (`codegen/decoders.rs`), so that keeping what is unknown costs no buffering.
+//!   (`codegen/decoders.rs`), so that keeping what is unknown costs no buffering;
+//! - every builder starts `extra` empty and `Option` fields as `None`, and a generated test builds
+//!   each struct through its builder (`codegen/builders.rs`).
 
 #![allow(dead_code)]
 
+mod builders;
 mod decoders;
 mod mocks;
 
@@ -122,6 +125,11 @@ pub fn generate_client(spec_text: &str) -> Result<String, CodegenError> {
         .map_err(CodegenError::Progenitor)?;
     let mut file: syn::File = syn::parse2(tokens).map_err(CodegenError::Syntax)?;
     open_types.apply(&mut file)?;
+    let types = types_module(&mut file)?;
+    builders::default_optional_fields(types)?;
+    let tests: syn::File =
+        syn::parse2(builders::builder_tests(&spec, types)?).map_err(CodegenError::Syntax)?;
+    types.extend(tests.items);
     let table: syn::File = syn::parse2(operation_table(&spec)?).map_err(CodegenError::Syntax)?;
     file.items.extend(table.items);
 
@@ -165,6 +173,25 @@ pub fn generate_mocks(spec_text: &str) -> Result<String, CodegenError> {
 /// The progenitor version the workspace pins; part of the header so a generator bump shows up as drift.
 pub const PROGENITOR_VERSION: &str = "0.15.1";
 
+/// The name of the SDK's `Client` method for each operation whose method is not named after its
+/// `operationId` in snake case. The generated operation table and the mock helpers take their names
+/// from here, so this is the one place that says which method calls which operation.
+const CLIENT_METHOD_NAMES: &[(&str, &str)] = &[
+    ("getAllConversation", "list_conversations"),
+    ("getAllFeedback", "list_feedback"),
+    ("getFeedbackById", "get_feedback"),
+    ("deleteFeedbackById", "delete_feedback"),
+];
+
+/// The name of the SDK's `Client` method that calls the operation `operation_id`.
+pub fn client_method_name(operation_id: &str) -> String {
+    CLIENT_METHOD_NAMES
+        .iter()
+        .find(|(id, _)| *id == operation_id)
+        .map(|(_, name)| (*name).to_string())
+        .unwrap_or_else(|| heck::ToSnakeCase::to_snake_case(operation_id))
+}
+
 /// The security scheme that marks an operation as accepting a web integration key.
 pub const WEB_KEY_SCHEME: &str = "webIntegrationKey";
 
@@ -182,6 +209,7 @@ fn operation_table(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
                 .clone()
                 .ok_or_else(|| CodegenError::Spec(format!("{method} {path} has no operationId")))?;
             let method_name = heck::ToSnakeCase::to_snake_case(id.as_str());
+            let client_method = client_method_name(&id);
             let http_method = method.to_uppercase();
             let security = operation.security.as_ref().or(spec.security.as_ref());
             let accepts_web_key = security.is_some_and(|requirements| {
@@ -203,6 +231,7 @@ fn operation_table(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
                 Operation {
                     id: #id,
                     method_name: #method_name,
+                    client_method: #client_method,
                     http_method: #http_method,
                     path: #path,
                     accepts_web_key: #accepts_web_key,
@@ -221,6 +250,8 @@ fn operation_table(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
                 pub id: &'static str,
                 /// The generated method's name, which progenitor passes to the client hooks.
                 pub method_name: &'static str,
+                /// The name of the SDK's `Client` method that calls it, which the mock helpers share.
+                pub client_method: &'static str,
                 /// The HTTP method, upper case.
                 pub http_method: &'static str,
                 /// The path template.
@@ -237,6 +268,11 @@ fn operation_table(spec: &OpenAPI) -> Result<TokenStream, CodegenError> {
             /// The operation whose generated method is `method_name`.
             pub fn by_method_name(method_name: &str) -> ::std::option::Option<&'static Operation> {
                 ALL.iter().find(|operation| operation.method_name == method_name)
+            }
+
+            /// The operation that the SDK's `Client` method `client_method` calls.
+            pub fn by_client_method(client_method: &str) -> ::std::option::Option<&'static Operation> {
+                ALL.iter().find(|operation| operation.client_method == client_method)
             }
 
             /// The operation whose `operationId` is `id`.
@@ -382,15 +418,7 @@ impl OpenTypes {
 
     /// Replaces typify's closed enums in `mod types` by open ones.
     fn apply(&self, file: &mut syn::File) -> Result<(), CodegenError> {
-        let types = file
-            .items
-            .iter_mut()
-            .find_map(|item| match item {
-                syn::Item::Mod(module) if module.ident == "types" => module.content.as_mut(),
-                _ => None,
-            })
-            .ok_or_else(|| CodegenError::Spec("progenitor emitted no `types` module".into()))?;
-        let items = &mut types.1;
+        let items = types_module(file)?;
 
         let replaced: Vec<&str> = self
             .enums
@@ -436,6 +464,19 @@ impl OpenTypes {
         items.splice(insert_at..insert_at, extra.items);
         Ok(())
     }
+}
+
+/// The items of the generated `types` module.
+fn types_module(file: &mut syn::File) -> Result<&mut Vec<syn::Item>, CodegenError> {
+    file.items
+        .iter_mut()
+        .find_map(|item| match item {
+            syn::Item::Mod(module) if module.ident == "types" => {
+                module.content.as_mut().map(|(_, items)| items)
+            }
+            _ => None,
+        })
+        .ok_or_else(|| CodegenError::Spec("progenitor emitted no `types` module".into()))
 }
 
 /// Whether `item` is the definition of the type `name` or an `impl` whose self type is `name`.

@@ -10,18 +10,24 @@
 //!   an id the client percent-encodes never matches; here it is percent-encoded as the client
 //!   does and then regex-escaped.
 //!
-//! It also documents every generated helper with the operation it mocks.
+//! It also names every helper (and its `When` and `Then`) after the SDK's `Client` method for the
+//! operation (`list_conversations`, not progenitor's `get_all_conversation`), gives the `When` of a
+//! write whose body has an `id` a `body_ignoring_id` matcher (the SDK adds an `id` to a write sent
+//! without one), and documents every generated helper with the operation it mocks.
 //! Anything it expects and does not find is an error, so a generator bump cannot silently undo it.
 
+use std::collections::BTreeMap;
+
 use heck::{ToSnakeCase, ToUpperCamelCase};
-use openapiv3::{OpenAPI, Operation, ReferenceOr, Response};
-use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use openapiv3::{OpenAPI, Operation, ReferenceOr, Response, Schema, SchemaKind, Type};
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident};
 
-use super::CodegenError;
+use super::{CodegenError, client_method_name};
 
 /// Applies every correction to the file progenitor's `Generator::httpmock` produced.
 pub(super) fn fix(spec: &OpenAPI, file: &mut syn::File) -> Result<(), CodegenError> {
+    let mut renames = BTreeMap::new();
     for (path, method, operation) in operations(spec)? {
         let id = operation
             .operation_id
@@ -48,6 +54,10 @@ pub(super) fn fix(spec: &OpenAPI, file: &mut syn::File) -> Result<(), CodegenErr
             escape_path_parameter(when, &when_name, &parameter)?;
         }
 
+        if body_has_top_level_id(spec, operation)? {
+            add_body_ignoring_id(when, &when_name)?;
+        }
+
         let then = impl_of(operations, &then_name)?;
         for (status, response) in &operation.responses.responses {
             let openapiv3::StatusCode::Code(status) = status else {
@@ -64,7 +74,120 @@ pub(super) fn fix(spec: &OpenAPI, file: &mut syn::File) -> Result<(), CodegenErr
                 " Mocks {summary}: `config_fn` gets its typed request matchers and responses."
             ),
         )?;
+
+        let helper = client_method_name(id);
+        if helper != id.to_snake_case() {
+            renames.insert(id.to_snake_case(), helper.clone());
+            renames.insert(when_name, format!("{helper}-when").to_upper_camel_case());
+            renames.insert(then_name, format!("{helper}-then").to_upper_camel_case());
+        }
     }
+    if !renames.is_empty() {
+        let tokens = rename_idents(file.to_token_stream(), &renames);
+        *file = syn::parse2(tokens).map_err(CodegenError::Syntax)?;
+    }
+    Ok(())
+}
+
+/// Renames every identifier of `tokens` that `renames` lists.
+fn rename_idents(tokens: TokenStream, renames: &BTreeMap<String, String>) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Ident(ident) => match renames.get(&ident.to_string()) {
+                Some(name) => TokenTree::Ident(proc_macro2::Ident::new(name, ident.span())),
+                None => TokenTree::Ident(ident),
+            },
+            TokenTree::Group(group) => {
+                let mut renamed =
+                    Group::new(group.delimiter(), rename_idents(group.stream(), renames));
+                renamed.set_span(group.span());
+                TokenTree::Group(renamed)
+            }
+            other => other,
+        })
+        .collect()
+}
+
+/// Whether the JSON request body of `operation` has a top-level `id` (in any variant of a union),
+/// which the SDK fills in when a write is sent without one.
+fn body_has_top_level_id(spec: &OpenAPI, operation: &Operation) -> Result<bool, CodegenError> {
+    let Some(body) = &operation.request_body else {
+        return Ok(false);
+    };
+    let ReferenceOr::Item(body) = body else {
+        return Err(CodegenError::Spec(
+            "a request body is a reference; inline it".into(),
+        ));
+    };
+    let Some(schema) = body
+        .content
+        .get("application/json")
+        .and_then(|content| content.schema.as_ref())
+    else {
+        return Ok(false);
+    };
+    has_property(spec, schema, "id", 0)
+}
+
+fn has_property(
+    spec: &OpenAPI,
+    schema: &ReferenceOr<Schema>,
+    name: &str,
+    depth: usize,
+) -> Result<bool, CodegenError> {
+    if depth > 8 {
+        return Err(CodegenError::Spec(
+            "a request body's unions nest without end".into(),
+        ));
+    }
+    let schema = match schema {
+        ReferenceOr::Item(schema) => schema,
+        ReferenceOr::Reference { reference } => {
+            let component = reference
+                .strip_prefix("#/components/schemas/")
+                .and_then(|key| spec.components.as_ref()?.schemas.get(key));
+            match component {
+                Some(ReferenceOr::Item(schema)) => schema,
+                _ => {
+                    return Err(CodegenError::Spec(format!(
+                        "{reference} is missing or a reference"
+                    )));
+                }
+            }
+        }
+    };
+    match &schema.schema_kind {
+        SchemaKind::Type(Type::Object(object)) => Ok(object.properties.contains_key(name)),
+        SchemaKind::OneOf { one_of: variants }
+        | SchemaKind::AnyOf { any_of: variants }
+        | SchemaKind::AllOf { all_of: variants } => {
+            for variant in variants {
+                if has_property(spec, variant, name, depth + 1)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Adds `body_ignoring_id`, typed like the generated `body`, to the `When` of a write.
+fn add_body_ignoring_id(when: &mut syn::ItemImpl, when_name: &str) -> Result<(), CodegenError> {
+    let body = methods(when)
+        .find(|method| method.sig.ident == "body")
+        .ok_or_else(|| unexpected(&format!("{when_name} has no method body")))?;
+    let mut sig = body.sig.clone();
+    sig.ident = format_ident!("body_ignoring_id");
+    let method: syn::ImplItemFn = syn::parse_quote! {
+        /// Matches a JSON body equal to `value` but for the top-level `id` of either, which the SDK
+        /// gives a write sent without one; see [`crate::json_body_ignoring_id`].
+        pub #sig {
+            Self(crate::json_body_ignoring_id(self.0, value))
+        }
+    };
+    when.items.push(syn::ImplItem::Fn(method));
     Ok(())
 }
 

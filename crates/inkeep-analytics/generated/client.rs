@@ -13612,7 +13612,7 @@ pub mod types {
                     field: Ok(Default::default()),
                     path: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -13728,7 +13728,7 @@ pub mod types {
                     field: Err("no value supplied for field".to_string()),
                     operator: Err("no value supplied for operator".to_string()),
                     value: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -13829,7 +13829,7 @@ pub mod types {
                     image_url: Ok(Default::default()),
                     text: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -13934,7 +13934,7 @@ pub mod types {
                     count: Err("no value supplied for count".to_string()),
                     page_size: Err("no value supplied for page_size".to_string()),
                     total: Err("no value supplied for total".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -14109,7 +14109,7 @@ pub mod types {
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
                     visibility: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -14432,7 +14432,7 @@ pub mod types {
                     tool_calls: Ok(Default::default()),
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -14734,7 +14734,7 @@ pub mod types {
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
                     visibility: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -15041,7 +15041,7 @@ pub mod types {
         impl ::std::default::Default for CreateSupportMessage {
             fn default() -> Self {
                 Self {
-                    content: Err("no value supplied for content".to_string()),
+                    content: Ok(Default::default()),
                     created_at: Ok(Default::default()),
                     external_id: Ok(Default::default()),
                     external_url: Ok(Default::default()),
@@ -15052,7 +15052,7 @@ pub mod types {
                     role: Err("no value supplied for role".to_string()),
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -15338,7 +15338,7 @@ pub mod types {
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
                     visibility: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -15606,7 +15606,7 @@ pub mod types {
                 Self {
                     message: Err("no value supplied for message".to_string()),
                     success: Err("no value supplied for success".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -15727,7 +15727,7 @@ pub mod types {
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -15971,7 +15971,7 @@ pub mod types {
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -16200,7 +16200,7 @@ pub mod types {
                     positive_feedback_count: Err(
                         "no value supplied for positive_feedback_count".to_string(),
                     ),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -16315,7 +16315,7 @@ pub mod types {
                 Self {
                     details: Err("no value supplied for details".to_string()),
                     label: Err("no value supplied for label".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -16403,9 +16403,9 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     title: Ok(Default::default()),
-                    type_: Err("no value supplied for type_".to_string()),
+                    type_: Ok(Default::default()),
                     url: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -16549,7 +16549,7 @@ pub mod types {
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Ok(Default::default()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -16790,7 +16790,7 @@ pub mod types {
                     mode: Ok(Default::default()),
                     path: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -16898,7 +16898,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     and: Err("no value supplied for and".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -16961,7 +16961,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     condition: Err("no value supplied for condition".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -17027,7 +17027,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     or: Err("no value supplied for or".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -17098,7 +17098,7 @@ pub mod types {
                     field: Err("no value supplied for field".to_string()),
                     include_in_select: Ok(Default::default()),
                     path: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -17196,7 +17196,7 @@ pub mod types {
                 Self {
                     detail: Ok(Default::default()),
                     url: Err("no value supplied for url".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -17317,7 +17317,7 @@ pub mod types {
                     properties: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -17548,7 +17548,7 @@ pub mod types {
                     properties: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -17775,7 +17775,7 @@ pub mod types {
                     search_query: Err("no value supplied for search_query".to_string()),
                     type_: Err("no value supplied for type_".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -17985,7 +17985,7 @@ pub mod types {
                     title: Ok(Default::default()),
                     type_: Ok(Default::default()),
                     url: Err("no value supplied for url".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -18178,28 +18178,23 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     created_at: Err("no value supplied for created_at".to_string()),
-                    external_id: Err("no value supplied for external_id".to_string()),
-                    external_url: Err("no value supplied for external_url".to_string()),
+                    external_id: Ok(Default::default()),
+                    external_url: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
-                    integration_id: Err(
-                        "no value supplied for integration_id".to_string(),
-                    ),
+                    integration_id: Ok(Default::default()),
                     messages: Err("no value supplied for messages".to_string()),
                     messages_open_ai_format: Err(
                         "no value supplied for messages_open_ai_format".to_string(),
                     ),
-                    project_id: Err("no value supplied for project_id".to_string()),
+                    project_id: Ok(Default::default()),
                     properties: Ok(Default::default()),
-                    support_ticket_conversation_id: Err(
-                        "no value supplied for support_ticket_conversation_id"
-                            .to_string(),
-                    ),
+                    support_ticket_conversation_id: Ok(Default::default()),
                     tags: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                     user_properties: Ok(Default::default()),
-                    visibility: Err("no value supplied for visibility".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    visibility: Ok(Default::default()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -18488,7 +18483,7 @@ pub mod types {
                     name: Ok(Default::default()),
                     role: Err("no value supplied for role".to_string()),
                     tool_calls: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -18651,8 +18646,8 @@ pub mod types {
                         "no value supplied for conversation_id".to_string(),
                     ),
                     created_at: Err("no value supplied for created_at".to_string()),
-                    external_id: Err("no value supplied for external_id".to_string()),
-                    external_url: Err("no value supplied for external_url".to_string()),
+                    external_id: Ok(Default::default()),
+                    external_url: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     links: Ok(Default::default()),
                     name: Ok(Default::default()),
@@ -18662,7 +18657,7 @@ pub mod types {
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -18922,7 +18917,7 @@ pub mod types {
                 Self {
                     direction: Err("no value supplied for direction".to_string()),
                     field: Err("no value supplied for field".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19020,7 +19015,7 @@ pub mod types {
                     request_id: Ok(Default::default()),
                     status: Err("no value supplied for status".to_string()),
                     title: Err("no value supplied for title".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19169,7 +19164,7 @@ pub mod types {
                 Self {
                     code: Err("no value supplied for code".to_string()),
                     message: Err("no value supplied for message".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19256,7 +19251,7 @@ pub mod types {
                     field: Err("no value supplied for field".to_string()),
                     views: Ok(Default::default()),
                     where_: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19351,7 +19346,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     results: Err("no value supplied for results".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19431,7 +19426,7 @@ pub mod types {
                     ),
                     views: Ok(Default::default()),
                     where_: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19575,7 +19570,7 @@ pub mod types {
                     order_by: Ok(Default::default()),
                     select: Ok(Default::default()),
                     where_: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19710,7 +19705,7 @@ pub mod types {
                     page_size: Err("no value supplied for page_size".to_string()),
                     result: Err("no value supplied for result".to_string()),
                     total: Err("no value supplied for total".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19838,7 +19833,7 @@ pub mod types {
                     order_by: Ok(Default::default()),
                     select: Ok(Default::default()),
                     where_: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -19982,7 +19977,7 @@ pub mod types {
                     order_by: Ok(Default::default()),
                     select: Ok(Default::default()),
                     where_: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -20105,7 +20100,7 @@ pub mod types {
                 Self {
                     data: Err("no value supplied for data".to_string()),
                     status: Err("no value supplied for status".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -20210,7 +20205,7 @@ pub mod types {
                     query: Ok(Default::default()),
                     select: Ok(Default::default()),
                     where_: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -20352,7 +20347,7 @@ pub mod types {
                 Self {
                     count: Err("no value supplied for count".to_string()),
                     search_query: Err("no value supplied for search_query".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -20465,14 +20460,12 @@ pub mod types {
                     created_at: Err("no value supplied for created_at".to_string()),
                     entity_type: Err("no value supplied for entity_type".to_string()),
                     id: Err("no value supplied for id".to_string()),
-                    integration_id: Err(
-                        "no value supplied for integration_id".to_string(),
-                    ),
-                    project_id: Err("no value supplied for project_id".to_string()),
+                    integration_id: Ok(Default::default()),
+                    project_id: Ok(Default::default()),
                     properties: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -20690,15 +20683,13 @@ pub mod types {
                     created_at: Err("no value supplied for created_at".to_string()),
                     entity_type: Err("no value supplied for entity_type".to_string()),
                     id: Err("no value supplied for id".to_string()),
-                    integration_id: Err(
-                        "no value supplied for integration_id".to_string(),
-                    ),
+                    integration_id: Ok(Default::default()),
                     message_id: Err("no value supplied for message_id".to_string()),
-                    project_id: Err("no value supplied for project_id".to_string()),
+                    project_id: Ok(Default::default()),
                     properties: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -20912,15 +20903,13 @@ pub mod types {
                     created_at: Err("no value supplied for created_at".to_string()),
                     entity_type: Err("no value supplied for entity_type".to_string()),
                     id: Err("no value supplied for id".to_string()),
-                    integration_id: Err(
-                        "no value supplied for integration_id".to_string(),
-                    ),
-                    project_id: Err("no value supplied for project_id".to_string()),
+                    integration_id: Ok(Default::default()),
+                    project_id: Ok(Default::default()),
                     properties: Ok(Default::default()),
                     search_query: Err("no value supplied for search_query".to_string()),
                     type_: Err("no value supplied for type_".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -21155,25 +21144,20 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     created_at: Err("no value supplied for created_at".to_string()),
-                    external_id: Err("no value supplied for external_id".to_string()),
-                    external_url: Err("no value supplied for external_url".to_string()),
+                    external_id: Ok(Default::default()),
+                    external_url: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
-                    integration_id: Err(
-                        "no value supplied for integration_id".to_string(),
-                    ),
+                    integration_id: Ok(Default::default()),
                     messages: Err("no value supplied for messages".to_string()),
-                    project_id: Err("no value supplied for project_id".to_string()),
+                    project_id: Ok(Default::default()),
                     properties: Ok(Default::default()),
-                    support_ticket_conversation_id: Err(
-                        "no value supplied for support_ticket_conversation_id"
-                            .to_string(),
-                    ),
+                    support_ticket_conversation_id: Ok(Default::default()),
                     tags: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                     user_properties: Ok(Default::default()),
-                    visibility: Err("no value supplied for visibility".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    visibility: Ok(Default::default()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -21479,13 +21463,13 @@ pub mod types {
         impl ::std::default::Default for SupportCopilotMessage {
             fn default() -> Self {
                 Self {
-                    content: Err("no value supplied for content".to_string()),
+                    content: Ok(Default::default()),
                     conversation_id: Err(
                         "no value supplied for conversation_id".to_string(),
                     ),
                     created_at: Err("no value supplied for created_at".to_string()),
-                    external_id: Err("no value supplied for external_id".to_string()),
-                    external_url: Err("no value supplied for external_url".to_string()),
+                    external_id: Ok(Default::default()),
+                    external_url: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     links: Ok(Default::default()),
                     name: Ok(Default::default()),
@@ -21494,7 +21478,7 @@ pub mod types {
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -21789,25 +21773,20 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     created_at: Err("no value supplied for created_at".to_string()),
-                    external_id: Err("no value supplied for external_id".to_string()),
-                    external_url: Err("no value supplied for external_url".to_string()),
+                    external_id: Ok(Default::default()),
+                    external_url: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
-                    integration_id: Err(
-                        "no value supplied for integration_id".to_string(),
-                    ),
+                    integration_id: Ok(Default::default()),
                     messages: Err("no value supplied for messages".to_string()),
-                    project_id: Err("no value supplied for project_id".to_string()),
+                    project_id: Ok(Default::default()),
                     properties: Ok(Default::default()),
-                    support_ticket_conversation_id: Err(
-                        "no value supplied for support_ticket_conversation_id"
-                            .to_string(),
-                    ),
+                    support_ticket_conversation_id: Ok(Default::default()),
                     tags: Ok(Default::default()),
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                     user_properties: Ok(Default::default()),
-                    visibility: Err("no value supplied for visibility".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    visibility: Ok(Default::default()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22113,13 +22092,13 @@ pub mod types {
         impl ::std::default::Default for SupportTicketMessage {
             fn default() -> Self {
                 Self {
-                    content: Err("no value supplied for content".to_string()),
+                    content: Ok(Default::default()),
                     conversation_id: Err(
                         "no value supplied for conversation_id".to_string(),
                     ),
                     created_at: Err("no value supplied for created_at".to_string()),
-                    external_id: Err("no value supplied for external_id".to_string()),
-                    external_url: Err("no value supplied for external_url".to_string()),
+                    external_id: Ok(Default::default()),
+                    external_url: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
                     links: Ok(Default::default()),
                     name: Ok(Default::default()),
@@ -22128,7 +22107,7 @@ pub mod types {
                     type_: Err("no value supplied for type_".to_string()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                     user_properties: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22378,7 +22357,7 @@ pub mod types {
                     field: Ok(Default::default()),
                     time_unit: Err("no value supplied for time_unit".to_string()),
                     type_: Err("no value supplied for type_".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22476,7 +22455,7 @@ pub mod types {
                     function: Err("no value supplied for function".to_string()),
                     id: Err("no value supplied for id".to_string()),
                     type_: Err("no value supplied for type_".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22570,7 +22549,7 @@ pub mod types {
                 Self {
                     arguments: Err("no value supplied for arguments".to_string()),
                     name: Err("no value supplied for name".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22650,7 +22629,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     data: Err("no value supplied for data".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22720,7 +22699,7 @@ pub mod types {
                 Self {
                     result: Err("no value supplied for result".to_string()),
                     total: Err("no value supplied for total".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22827,7 +22806,7 @@ pub mod types {
                     support_agent_name: Ok(Default::default()),
                     user_id: Ok(Default::default()),
                     user_type: Ok(Default::default()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -22969,7 +22948,7 @@ pub mod types {
                 Self {
                     unique_users: Err("no value supplied for unique_users".to_string()),
                     week: Err("no value supplied for week".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -23049,7 +23028,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     data: Err("no value supplied for data".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -23119,7 +23098,7 @@ pub mod types {
                 Self {
                     result: Err("no value supplied for result".to_string()),
                     total: Err("no value supplied for total".to_string()),
-                    extra: Err("no value supplied for extra".to_string()),
+                    extra: Ok(Default::default()),
                 }
             }
         }
@@ -23229,6 +23208,1247 @@ pub mod types {
             fn from(value: String) -> Self {
                 Self(value.into())
             }
+        }
+    }
+    /// Every struct built through its builder from its required fields alone, checked against
+    /// the minimal JSON the spec allows (written by `codegen/builders.rs`).
+    #[cfg(test)]
+    mod builders_build {
+        use super::*;
+        #[test]
+        fn aggregation_selection_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: AggregationSelection = AggregationSelection::builder()
+                .aggregation(::serde_json::from_str::<AggregationFunction>("\"sum\"")?)
+                .type_(
+                    ::serde_json::from_str::<
+                        AggregationSelectionType,
+                    >("\"aggregation\"")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"aggregation\",\"aggregation\":\"sum\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: AggregationSelection = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn condition_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: Condition = Condition::builder()
+                .field(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .operator(::serde_json::from_str::<FilterOperator>("\"eq\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"field\":\"x\",\"operator\":\"eq\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: Condition = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn content_item_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: ContentItem = ContentItem::builder()
+                .type_(::serde_json::from_str::<ContentItemType>("\"text\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"text\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: ContentItem = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn conversation_list_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: ConversationList = ConversationList::builder()
+                .conversations(
+                    ::serde_json::from_str::<::std::vec::Vec<Conversation>>("[]")?,
+                )
+                .count(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .page_size(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .total(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"conversations\":[],\"total\":1,\"pageSize\":1,\"count\":1}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: ConversationList = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn create_open_ai_conversation_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: CreateOpenAiConversation = CreateOpenAiConversation::builder()
+                .messages(
+                    ::serde_json::from_str::<
+                        ::std::vec::Vec<CreateOpenAiMessage>,
+                    >("[{\"role\":\"system\",\"content\":\"x\"}]")?,
+                )
+                .type_(
+                    ::serde_json::from_str::<CreateOpenAiConversationType>("\"openai\"")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"openai\",\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: CreateOpenAiConversation = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn create_open_ai_message_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: CreateOpenAiMessage = CreateOpenAiMessage::builder()
+                .content(::serde_json::from_str::<OpenAiMessageContent>("\"x\"")?)
+                .role(::serde_json::from_str::<OpenAiRole>("\"system\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"role\":\"system\",\"content\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: CreateOpenAiMessage = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn create_support_copilot_conversation_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: CreateSupportCopilotConversation = CreateSupportCopilotConversation::builder()
+                .messages(
+                    ::serde_json::from_str::<
+                        ::std::vec::Vec<CreateSupportMessage>,
+                    >("[{\"role\":\"x\",\"content\":null}]")?,
+                )
+                .type_(
+                    ::serde_json::from_str::<
+                        CreateSupportCopilotConversationType,
+                    >("\"support_copilot\"")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"support_copilot\",\"messages\":[{\"role\":\"x\",\"content\":null}]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: CreateSupportCopilotConversation = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn create_support_message_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: CreateSupportMessage = CreateSupportMessage::builder()
+                .role(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"role\":\"x\",\"content\":null}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: CreateSupportMessage = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn create_support_ticket_conversation_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: CreateSupportTicketConversation = CreateSupportTicketConversation::builder()
+                .messages(
+                    ::serde_json::from_str::<
+                        ::std::vec::Vec<CreateSupportMessage>,
+                    >("[{\"role\":\"x\",\"content\":null}]")?,
+                )
+                .type_(
+                    ::serde_json::from_str::<
+                        CreateSupportTicketConversationType,
+                    >("\"support_ticket\"")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"support_ticket\",\"messages\":[{\"role\":\"x\",\"content\":null}]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: CreateSupportTicketConversation = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn delete_result_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: DeleteResult = DeleteResult::builder()
+                .message(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .success(::serde_json::from_str::<bool>("true")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"success\":true,\"message\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: DeleteResult = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn feedback_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: Feedback = Feedback::builder()
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .message_id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<FeedbackType>("\"positive\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"type\":\"positive\",\"createdAt\":\"x\",\"messageId\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: Feedback = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn feedback_input_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FeedbackInput = FeedbackInput::builder()
+                .message_id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<FeedbackType>("\"positive\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"positive\",\"messageId\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FeedbackInput = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn feedback_list_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FeedbackList = FeedbackList::builder()
+                .negative_feedback(
+                    ::serde_json::from_str::<::std::vec::Vec<FeedbackWithContext>>("[]")?,
+                )
+                .negative_feedback_count(
+                    ::serde_json::from_str::<::serde_json::Number>("1")?,
+                )
+                .positive_feedback(
+                    ::serde_json::from_str::<::std::vec::Vec<FeedbackWithContext>>("[]")?,
+                )
+                .positive_feedback_count(
+                    ::serde_json::from_str::<::serde_json::Number>("1")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"positiveFeedbackCount\":1,\"negativeFeedbackCount\":1,\"positiveFeedback\":[],\"negativeFeedback\":[]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FeedbackList = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn feedback_reason_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FeedbackReason = FeedbackReason::builder()
+                .details(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .label(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"label\":\"x\",\"details\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FeedbackReason = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn feedback_source_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FeedbackSource = FeedbackSource::builder().try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":null}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FeedbackSource = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn feedback_with_context_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FeedbackWithContext = FeedbackWithContext::builder()
+                .conversation(
+                    ::serde_json::from_str::<
+                        Conversation,
+                    >(
+                        "{\"id\":\"x\",\"externalId\":null,\"externalUrl\":null,\"type\":\"openai\",\"supportTicketConversationId\":null,\"createdAt\":\"x\",\"updatedAt\":\"x\",\"projectId\":null,\"integrationId\":null,\"visibility\":null,\"messages\":[],\"messagesOpenAIFormat\":[]}",
+                    )?,
+                )
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .message(
+                    ::serde_json::from_str::<
+                        Message,
+                    >(
+                        "{\"id\":\"x\",\"type\":\"openai\",\"externalId\":null,\"externalUrl\":null,\"conversationId\":\"x\",\"createdAt\":\"x\",\"updatedAt\":\"x\",\"role\":\"system\",\"content\":\"x\"}",
+                    )?,
+                )
+                .message_id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<FeedbackType>("\"positive\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"type\":\"positive\",\"messageId\":\"x\",\"createdAt\":\"x\",\"conversation\":{\"id\":\"x\",\"externalId\":null,\"externalUrl\":null,\"type\":\"openai\",\"supportTicketConversationId\":null,\"createdAt\":\"x\",\"updatedAt\":\"x\",\"projectId\":null,\"integrationId\":null,\"visibility\":null,\"messages\":[],\"messagesOpenAIFormat\":[]},\"message\":{\"id\":\"x\",\"type\":\"openai\",\"externalId\":null,\"externalUrl\":null,\"conversationId\":\"x\",\"createdAt\":\"x\",\"updatedAt\":\"x\",\"role\":\"system\",\"content\":\"x\"}}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FeedbackWithContext = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn field_selection_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FieldSelection = FieldSelection::builder()
+                .field(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<FieldSelectionType>("\"field\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"field\",\"field\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FieldSelection = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn filter_and_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FilterAnd = FilterAnd::builder()
+                .and(::serde_json::from_str::<::std::vec::Vec<Filter>>("[]")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str("{\"and\":[]}")?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FilterAnd = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn filter_condition_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FilterCondition = FilterCondition::builder()
+                .condition(
+                    ::serde_json::from_str::<
+                        Condition,
+                    >("{\"field\":\"x\",\"operator\":\"eq\"}")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"condition\":{\"field\":\"x\",\"operator\":\"eq\"}}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FilterCondition = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn filter_or_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: FilterOr = FilterOr::builder()
+                .or(::serde_json::from_str::<::std::vec::Vec<Filter>>("[]")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str("{\"or\":[]}")?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: FilterOr = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn group_by_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: GroupBy = GroupBy::builder()
+                .field(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"field\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: GroupBy = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn image_url_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: ImageUrl = ImageUrl::builder()
+                .url(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"url\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: ImageUrl = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn insert_conversation_event_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: InsertConversationEvent = InsertConversationEvent::builder()
+                .conversation_id(
+                    ::serde_json::from_str::<::std::string::String>("\"x\"")?,
+                )
+                .entity_type(
+                    ::serde_json::from_str::<
+                        InsertConversationEventEntityType,
+                    >("\"conversation\"")?,
+                )
+                .type_(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"entityType\":\"conversation\",\"type\":\"x\",\"conversationId\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: InsertConversationEvent = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn insert_message_event_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: InsertMessageEvent = InsertMessageEvent::builder()
+                .entity_type(
+                    ::serde_json::from_str::<
+                        InsertMessageEventEntityType,
+                    >("\"message\"")?,
+                )
+                .message_id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"entityType\":\"message\",\"type\":\"x\",\"messageId\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: InsertMessageEvent = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn insert_search_event_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: InsertSearchEvent = InsertSearchEvent::builder()
+                .entity_type(
+                    ::serde_json::from_str::<InsertSearchEventEntityType>("\"search\"")?,
+                )
+                .search_query(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"entityType\":\"search\",\"type\":\"x\",\"searchQuery\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: InsertSearchEvent = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn link_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: Link = Link::builder()
+                .url(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"url\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: Link = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn open_ai_conversation_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: OpenAiConversation = OpenAiConversation::builder()
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .messages(::serde_json::from_str::<::std::vec::Vec<Message>>("[]")?)
+                .messages_open_ai_format(
+                    ::serde_json::from_str::<::std::vec::Vec<OpenAiFormatMessage>>("[]")?,
+                )
+                .type_(::serde_json::from_str::<OpenAiConversationType>("\"openai\"")?)
+                .updated_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"externalId\":null,\"externalUrl\":null,\"type\":\"openai\",\"supportTicketConversationId\":null,\"createdAt\":\"x\",\"updatedAt\":\"x\",\"projectId\":null,\"integrationId\":null,\"visibility\":null,\"messages\":[],\"messagesOpenAIFormat\":[]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: OpenAiConversation = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn open_ai_format_message_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: OpenAiFormatMessage = OpenAiFormatMessage::builder()
+                .content(::serde_json::from_str::<OpenAiMessageContent>("\"x\"")?)
+                .role(::serde_json::from_str::<OpenAiRole>("\"system\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"role\":\"system\",\"content\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: OpenAiFormatMessage = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn open_ai_message_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: OpenAiMessage = OpenAiMessage::builder()
+                .content(::serde_json::from_str::<OpenAiMessageContent>("\"x\"")?)
+                .conversation_id(
+                    ::serde_json::from_str::<::std::string::String>("\"x\"")?,
+                )
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .role(::serde_json::from_str::<OpenAiRole>("\"system\"")?)
+                .type_(::serde_json::from_str::<OpenAiMessageType>("\"openai\"")?)
+                .updated_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"type\":\"openai\",\"externalId\":null,\"externalUrl\":null,\"conversationId\":\"x\",\"createdAt\":\"x\",\"updatedAt\":\"x\",\"role\":\"system\",\"content\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: OpenAiMessage = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn order_by_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: OrderBy = OrderBy::builder()
+                .direction(::serde_json::from_str::<SortDirection>("\"asc\"")?)
+                .field(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"field\":\"x\",\"direction\":\"asc\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: OrderBy = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn problem_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: Problem = Problem::builder()
+                .code(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .detail(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .error(
+                    ::serde_json::from_str::<
+                        ProblemLegacyError,
+                    >("{\"code\":\"x\",\"message\":\"x\"}")?,
+                )
+                .status(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .title(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"title\":\"x\",\"status\":1,\"detail\":\"x\",\"code\":\"x\",\"error\":{\"code\":\"x\",\"message\":\"x\"}}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: Problem = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn problem_legacy_error_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: ProblemLegacyError = ProblemLegacyError::builder()
+                .code(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .message(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"code\":\"x\",\"message\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: ProblemLegacyError = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn property_keys_request_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: PropertyKeysRequest = PropertyKeysRequest::builder()
+                .field(::serde_json::from_str::<PropertyField>("\"properties\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"field\":\"properties\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: PropertyKeysRequest = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn property_list_response_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: PropertyListResponse = PropertyListResponse::builder()
+                .results(
+                    ::serde_json::from_str::<
+                        ::std::vec::Vec<::std::string::String>,
+                    >("[]")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"results\":[]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: PropertyListResponse = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn property_values_request_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: PropertyValuesRequest = PropertyValuesRequest::builder()
+                .field(::serde_json::from_str::<PropertyField>("\"properties\"")?)
+                .key(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"field\":\"properties\",\"key\":\"x\",\"limit\":100}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: PropertyValuesRequest = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn query_conversations_body_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: QueryConversationsBody = QueryConversationsBody::builder()
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str("{}")?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: QueryConversationsBody = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn query_data_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: QueryData = QueryData::builder()
+                .count(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .page_size(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .result(::serde_json::from_str::<::std::vec::Vec<QueryRow>>("[]")?)
+                .total(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"result\":[],\"total\":1,\"pageSize\":1,\"count\":1}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: QueryData = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn query_events_body_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: QueryEventsBody = QueryEventsBody::builder().try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str("{}")?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: QueryEventsBody = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn query_feedback_body_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: QueryFeedbackBody = QueryFeedbackBody::builder().try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str("{}")?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: QueryFeedbackBody = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn query_response_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: QueryResponse = QueryResponse::builder()
+                .data(
+                    ::serde_json::from_str::<
+                        QueryData,
+                    >("{\"result\":[],\"total\":1,\"pageSize\":1,\"count\":1}")?,
+                )
+                .status(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"status\":\"x\",\"data\":{\"result\":[],\"total\":1,\"pageSize\":1,\"count\":1}}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: QueryResponse = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn query_semantic_threads_body_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: QuerySemanticThreadsBody = QuerySemanticThreadsBody::builder()
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str("{}")?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: QuerySemanticThreadsBody = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn search_query_count_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SearchQueryCount = SearchQueryCount::builder()
+                .count(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .search_query(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"search_query\":\"x\",\"count\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SearchQueryCount = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn select_conversation_event_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SelectConversationEvent = SelectConversationEvent::builder()
+                .conversation_id(
+                    ::serde_json::from_str::<::std::string::String>("\"x\"")?,
+                )
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .entity_type(
+                    ::serde_json::from_str::<
+                        SelectConversationEventEntityType,
+                    >("\"conversation\"")?,
+                )
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"entityType\":\"conversation\",\"type\":\"x\",\"conversationId\":\"x\",\"createdAt\":\"x\",\"projectId\":null,\"integrationId\":null}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SelectConversationEvent = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn select_message_event_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SelectMessageEvent = SelectMessageEvent::builder()
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .entity_type(
+                    ::serde_json::from_str::<
+                        SelectMessageEventEntityType,
+                    >("\"message\"")?,
+                )
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .message_id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"entityType\":\"message\",\"type\":\"x\",\"messageId\":\"x\",\"createdAt\":\"x\",\"projectId\":null,\"integrationId\":null}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SelectMessageEvent = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn select_search_event_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SelectSearchEvent = SelectSearchEvent::builder()
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .entity_type(
+                    ::serde_json::from_str::<SelectSearchEventEntityType>("\"search\"")?,
+                )
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .search_query(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"entityType\":\"search\",\"type\":\"x\",\"searchQuery\":\"x\",\"createdAt\":\"x\",\"projectId\":null,\"integrationId\":null}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SelectSearchEvent = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn support_copilot_conversation_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SupportCopilotConversation = SupportCopilotConversation::builder()
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .messages(::serde_json::from_str::<::std::vec::Vec<Message>>("[]")?)
+                .type_(
+                    ::serde_json::from_str::<
+                        SupportCopilotConversationType,
+                    >("\"support_copilot\"")?,
+                )
+                .updated_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"externalId\":null,\"externalUrl\":null,\"type\":\"support_copilot\",\"supportTicketConversationId\":null,\"createdAt\":\"x\",\"updatedAt\":\"x\",\"projectId\":null,\"integrationId\":null,\"visibility\":null,\"messages\":[]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SupportCopilotConversation = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn support_copilot_message_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SupportCopilotMessage = SupportCopilotMessage::builder()
+                .conversation_id(
+                    ::serde_json::from_str::<::std::string::String>("\"x\"")?,
+                )
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .role(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(
+                    ::serde_json::from_str::<
+                        SupportCopilotMessageType,
+                    >("\"support_copilot\"")?,
+                )
+                .updated_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"type\":\"support_copilot\",\"externalId\":null,\"externalUrl\":null,\"conversationId\":\"x\",\"createdAt\":\"x\",\"updatedAt\":\"x\",\"role\":\"x\",\"content\":null}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SupportCopilotMessage = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn support_ticket_conversation_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SupportTicketConversation = SupportTicketConversation::builder()
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .messages(::serde_json::from_str::<::std::vec::Vec<Message>>("[]")?)
+                .type_(
+                    ::serde_json::from_str::<
+                        SupportTicketConversationType,
+                    >("\"support_ticket\"")?,
+                )
+                .updated_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"externalId\":null,\"externalUrl\":null,\"type\":\"support_ticket\",\"supportTicketConversationId\":null,\"createdAt\":\"x\",\"updatedAt\":\"x\",\"projectId\":null,\"integrationId\":null,\"visibility\":null,\"messages\":[]}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SupportTicketConversation = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn support_ticket_message_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: SupportTicketMessage = SupportTicketMessage::builder()
+                .conversation_id(
+                    ::serde_json::from_str::<::std::string::String>("\"x\"")?,
+                )
+                .created_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .role(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(
+                    ::serde_json::from_str::<
+                        SupportTicketMessageType,
+                    >("\"support_ticket\"")?,
+                )
+                .updated_at(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"type\":\"support_ticket\",\"externalId\":null,\"externalUrl\":null,\"conversationId\":\"x\",\"createdAt\":\"x\",\"updatedAt\":\"x\",\"role\":\"x\",\"content\":null}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: SupportTicketMessage = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn time_selection_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: TimeSelection = TimeSelection::builder()
+                .time_unit(::serde_json::from_str::<TimeUnit>("\"hour\"")?)
+                .type_(::serde_json::from_str::<TimeSelectionType>("\"time\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"type\":\"time\",\"timeUnit\":\"hour\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: TimeSelection = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn tool_call_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: ToolCall = ToolCall::builder()
+                .function(
+                    ::serde_json::from_str::<
+                        ToolCallFunction,
+                    >("{\"name\":\"x\",\"arguments\":\"x\"}")?,
+                )
+                .id(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .type_(::serde_json::from_str::<ToolCallType>("\"function\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"id\":\"x\",\"type\":\"function\",\"function\":{\"name\":\"x\",\"arguments\":\"x\"}}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: ToolCall = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn tool_call_function_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: ToolCallFunction = ToolCallFunction::builder()
+                .arguments(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .name(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"name\":\"x\",\"arguments\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: ToolCallFunction = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn top_search_queries_response_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: TopSearchQueriesResponse = TopSearchQueriesResponse::builder()
+                .data(
+                    ::serde_json::from_str::<
+                        TopSearchQueriesResponseData,
+                    >("{\"result\":[],\"total\":1}")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"data\":{\"result\":[],\"total\":1}}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: TopSearchQueriesResponse = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn top_search_queries_response_data_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: TopSearchQueriesResponseData = TopSearchQueriesResponseData::builder()
+                .result(
+                    ::serde_json::from_str::<::std::vec::Vec<SearchQueryCount>>("[]")?,
+                )
+                .total(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"result\":[],\"total\":1}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: TopSearchQueriesResponseData = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn user_properties_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: UserProperties = UserProperties::builder().try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str("{}")?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: UserProperties = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn weekly_search_users_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: WeeklySearchUsers = WeeklySearchUsers::builder()
+                .unique_users(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .week(::serde_json::from_str::<::std::string::String>("\"x\"")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"week\":\"x\",\"unique_users\":\"x\"}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: WeeklySearchUsers = ::serde_json::from_value(expected.clone())?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn weekly_search_users_response_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: WeeklySearchUsersResponse = WeeklySearchUsersResponse::builder()
+                .data(
+                    ::serde_json::from_str::<
+                        WeeklySearchUsersResponseData,
+                    >("{\"result\":[],\"total\":1}")?,
+                )
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"data\":{\"result\":[],\"total\":1}}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: WeeklySearchUsersResponse = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
+        }
+        #[test]
+        fn weekly_search_users_response_data_builds_from_its_required_fields() -> ::std::result::Result<
+            (),
+            ::std::boxed::Box<dyn ::std::error::Error>,
+        > {
+            let built: WeeklySearchUsersResponseData = WeeklySearchUsersResponseData::builder()
+                .result(
+                    ::serde_json::from_str::<::std::vec::Vec<WeeklySearchUsers>>("[]")?,
+                )
+                .total(::serde_json::from_str::<::serde_json::Number>("1")?)
+                .try_into()?;
+            let expected: ::serde_json::Value = ::serde_json::from_str(
+                "{\"result\":[],\"total\":1}",
+            )?;
+            let serialized = ::serde_json::to_value(&built)?;
+            let decoded: WeeklySearchUsersResponseData = ::serde_json::from_value(
+                expected.clone(),
+            )?;
+            assert_eq!(serialized, expected);
+            assert_eq!(decoded, built);
+            Ok(())
         }
     }
 }
@@ -25464,6 +26684,8 @@ pub mod operations {
         pub id: &'static str,
         /// The generated method's name, which progenitor passes to the client hooks.
         pub method_name: &'static str,
+        /// The name of the SDK's `Client` method that calls it, which the mock helpers share.
+        pub client_method: &'static str,
         /// The HTTP method, upper case.
         pub http_method: &'static str,
         /// The path template.
@@ -25478,6 +26700,7 @@ pub mod operations {
         Operation {
             id: "getAllConversation",
             method_name: "get_all_conversation",
+            client_method: "list_conversations",
             http_method: "GET",
             path: "/conversations",
             accepts_web_key: false,
@@ -25486,6 +26709,7 @@ pub mod operations {
         Operation {
             id: "logConversation",
             method_name: "log_conversation",
+            client_method: "log_conversation",
             http_method: "POST",
             path: "/conversations",
             accepts_web_key: true,
@@ -25494,6 +26718,7 @@ pub mod operations {
         Operation {
             id: "getConversation",
             method_name: "get_conversation",
+            client_method: "get_conversation",
             http_method: "GET",
             path: "/conversations/{id}",
             accepts_web_key: true,
@@ -25502,6 +26727,7 @@ pub mod operations {
         Operation {
             id: "deleteConversation",
             method_name: "delete_conversation",
+            client_method: "delete_conversation",
             http_method: "DELETE",
             path: "/conversations/{id}",
             accepts_web_key: true,
@@ -25510,6 +26736,7 @@ pub mod operations {
         Operation {
             id: "getConversationByExternalId",
             method_name: "get_conversation_by_external_id",
+            client_method: "get_conversation_by_external_id",
             http_method: "GET",
             path: "/conversations/external/{externalId}",
             accepts_web_key: false,
@@ -25518,6 +26745,7 @@ pub mod operations {
         Operation {
             id: "logEvent",
             method_name: "log_event",
+            client_method: "log_event",
             http_method: "POST",
             path: "/events",
             accepts_web_key: true,
@@ -25526,6 +26754,7 @@ pub mod operations {
         Operation {
             id: "getAllFeedback",
             method_name: "get_all_feedback",
+            client_method: "list_feedback",
             http_method: "GET",
             path: "/feedback",
             accepts_web_key: false,
@@ -25534,6 +26763,7 @@ pub mod operations {
         Operation {
             id: "logFeedback",
             method_name: "log_feedback",
+            client_method: "log_feedback",
             http_method: "POST",
             path: "/feedback",
             accepts_web_key: false,
@@ -25542,6 +26772,7 @@ pub mod operations {
         Operation {
             id: "getFeedbackById",
             method_name: "get_feedback_by_id",
+            client_method: "get_feedback",
             http_method: "GET",
             path: "/feedback/{id}",
             accepts_web_key: false,
@@ -25550,6 +26781,7 @@ pub mod operations {
         Operation {
             id: "deleteFeedbackById",
             method_name: "delete_feedback_by_id",
+            client_method: "delete_feedback",
             http_method: "DELETE",
             path: "/feedback/{id}",
             accepts_web_key: false,
@@ -25558,6 +26790,7 @@ pub mod operations {
         Operation {
             id: "queryConversations",
             method_name: "query_conversations",
+            client_method: "query_conversations",
             http_method: "POST",
             path: "/query/conversations",
             accepts_web_key: false,
@@ -25566,6 +26799,7 @@ pub mod operations {
         Operation {
             id: "exportConversationsQueryResults",
             method_name: "export_conversations_query_results",
+            client_method: "export_conversations_query_results",
             http_method: "POST",
             path: "/query/conversations/export",
             accepts_web_key: false,
@@ -25574,6 +26808,7 @@ pub mod operations {
         Operation {
             id: "queryEvents",
             method_name: "query_events",
+            client_method: "query_events",
             http_method: "POST",
             path: "/query/events",
             accepts_web_key: false,
@@ -25582,6 +26817,7 @@ pub mod operations {
         Operation {
             id: "exportEventsQueryResults",
             method_name: "export_events_query_results",
+            client_method: "export_events_query_results",
             http_method: "POST",
             path: "/query/events/export",
             accepts_web_key: false,
@@ -25590,6 +26826,7 @@ pub mod operations {
         Operation {
             id: "queryFeedback",
             method_name: "query_feedback",
+            client_method: "query_feedback",
             http_method: "POST",
             path: "/query/feedback",
             accepts_web_key: false,
@@ -25598,6 +26835,7 @@ pub mod operations {
         Operation {
             id: "exportFeedbackQueryResults",
             method_name: "export_feedback_query_results",
+            client_method: "export_feedback_query_results",
             http_method: "POST",
             path: "/query/feedback/export",
             accepts_web_key: false,
@@ -25606,6 +26844,7 @@ pub mod operations {
         Operation {
             id: "querySemanticThreads",
             method_name: "query_semantic_threads",
+            client_method: "query_semantic_threads",
             http_method: "POST",
             path: "/query/semantic-threads",
             accepts_web_key: false,
@@ -25614,6 +26853,7 @@ pub mod operations {
         Operation {
             id: "exportSemanticThreadsQueryResults",
             method_name: "export_semantic_threads_query_results",
+            client_method: "export_semantic_threads_query_results",
             http_method: "POST",
             path: "/query/semantic-threads/export",
             accepts_web_key: false,
@@ -25622,6 +26862,7 @@ pub mod operations {
         Operation {
             id: "queryPropertyKeys",
             method_name: "query_property_keys",
+            client_method: "query_property_keys",
             http_method: "POST",
             path: "/query/property-keys",
             accepts_web_key: false,
@@ -25630,6 +26871,7 @@ pub mod operations {
         Operation {
             id: "queryPropertyValues",
             method_name: "query_property_values",
+            client_method: "query_property_values",
             http_method: "POST",
             path: "/query/property-values",
             accepts_web_key: false,
@@ -25638,6 +26880,7 @@ pub mod operations {
         Operation {
             id: "topSearchQueries",
             method_name: "top_search_queries",
+            client_method: "top_search_queries",
             http_method: "GET",
             path: "/query/top-search-queries",
             accepts_web_key: false,
@@ -25646,6 +26889,7 @@ pub mod operations {
         Operation {
             id: "weeklySearchUsers",
             method_name: "weekly_search_users",
+            client_method: "weekly_search_users",
             http_method: "GET",
             path: "/query/weekly-search-users",
             accepts_web_key: false,
@@ -25657,6 +26901,12 @@ pub mod operations {
         method_name: &str,
     ) -> ::std::option::Option<&'static Operation> {
         ALL.iter().find(|operation| operation.method_name == method_name)
+    }
+    /// The operation that the SDK's `Client` method `client_method` calls.
+    pub fn by_client_method(
+        client_method: &str,
+    ) -> ::std::option::Option<&'static Operation> {
+        ALL.iter().find(|operation| operation.client_method == client_method)
     }
     /// The operation whose `operationId` is `id`.
     pub fn by_id(id: &str) -> ::std::option::Option<&'static Operation> {

@@ -1,0 +1,187 @@
+//! Checks on what the published crates ask of their users' dependency graphs, run by `cargo test -p xtask`.
+//!
+//! A crate on crates.io that requires `=x.y.z` of a dependency makes every graph that needs another
+//! version of it unbuildable, so only the generator whose output the drift check compares
+//! (progenitor) is pinned exactly; the workspace's `Cargo.lock` keeps the check deterministic.
+//! And the SDK's default build must not compile `schemars` into users' programs.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The crates published for users, whose requirements end up in other graphs.
+pub const PUBLISHED: &[&str] = &[
+    "inkeep-analytics",
+    "inkeep-analytics-codegen",
+    "inkeep-analytics-mock",
+];
+
+/// The only dependencies a published crate may require exactly: the generator and its runtime half.
+pub const PINNED: &[&str] = &["progenitor-impl", "progenitor-client"];
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+/// The output of a cargo command run in `root`, or why it failed.
+fn cargo_output(root: &Path, args: &[&str]) -> Result<String, String> {
+    let output = cargo()
+        .args(args)
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    String::from_utf8(output.stdout).map_err(|e| format!("cargo wrote non-UTF-8: {e}"))
+}
+
+/// Every exact (`=`) requirement of a published crate on something other than progenitor, as
+/// `crate -> dependency =version (kind)`, from `cargo metadata --format-version 1 --no-deps`.
+pub fn exact_requirements(metadata: &serde_json::Value) -> Result<Vec<String>, String> {
+    let packages = metadata["packages"]
+        .as_array()
+        .ok_or("cargo metadata lists no packages")?;
+    let mut found = Vec::new();
+    for package in packages {
+        let name = package["name"].as_str().unwrap_or_default();
+        if !PUBLISHED.contains(&name) {
+            continue;
+        }
+        let dependencies = package["dependencies"]
+            .as_array()
+            .ok_or_else(|| format!("{name} has no dependency list"))?;
+        for dependency in dependencies {
+            let dependency_name = dependency["name"].as_str().unwrap_or_default();
+            let requirement = dependency["req"].as_str().unwrap_or_default();
+            let exact = requirement
+                .split(',')
+                .any(|part| part.trim_start().starts_with('='));
+            if exact && !PINNED.contains(&dependency_name) {
+                let kind = dependency["kind"].as_str().unwrap_or("normal");
+                found.push(format!(
+                    "{name} -> {dependency_name} {requirement} ({kind})"
+                ));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The names of the packages in the normal (not build or dev) dependency tree of `package`.
+fn normal_dependency_names(
+    root: &Path,
+    package: &str,
+    features: &[&str],
+) -> Result<Vec<String>, String> {
+    let mut args = vec![
+        "tree",
+        "--offline",
+        "--package",
+        package,
+        "--edges",
+        "normal",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ];
+    for feature in features {
+        args.extend(["--features", feature]);
+    }
+    let tree = cargo_output(root, &args)?;
+    Ok(tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_crates_pin_nothing_but_progenitor() -> Result<(), String> {
+        let text = cargo_output(
+            &crate::workspace_root(),
+            &[
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--offline",
+            ],
+        )?;
+        let metadata: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("cargo metadata: {e}"))?;
+        let names: Vec<&str> = metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|package| package["name"].as_str())
+            .collect();
+        for published in PUBLISHED {
+            assert!(
+                names.contains(published),
+                "{published} is not in the workspace"
+            );
+        }
+        let exact = exact_requirements(&metadata)?;
+        assert!(
+            exact.is_empty(),
+            "published crates force exact versions on their users (only progenitor may be pinned):\n{}",
+            exact.join("\n")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_exact_requirement_is_reported_and_progenitor_is_not() -> Result<(), String> {
+        let metadata = serde_json::json!({"packages": [
+            {"name": "inkeep-analytics", "dependencies": [
+                {"name": "progenitor-impl", "req": "=0.15.1", "kind": "build"},
+                {"name": "progenitor-client", "req": "=0.15.1", "kind": null},
+                {"name": "syn", "req": "=3.0.9", "kind": "build"},
+                {"name": "serde", "req": ">=1.0.0, =1.0.226", "kind": null},
+                {"name": "quote", "req": "^1.0.45", "kind": "build"},
+            ]},
+            {"name": "xtask", "dependencies": [
+                {"name": "openapiv3", "req": "=2.2.0", "kind": null},
+            ]},
+        ]});
+        assert_eq!(
+            exact_requirements(&metadata)?,
+            [
+                "inkeep-analytics -> syn =3.0.9 (build)",
+                "inkeep-analytics -> serde >=1.0.0, =1.0.226 (normal)",
+            ]
+        );
+        Ok(())
+    }
+
+    /// `schemars` is only compiled into a user's program with the SDK's `schemars` feature. (It is
+    /// still built for the SDK's build script, since progenitor's generator reads schemas with it.)
+    #[test]
+    fn the_default_build_links_no_schemars() -> Result<(), String> {
+        let root = crate::workspace_root();
+        let default = normal_dependency_names(&root, "inkeep-analytics", &[])?;
+        assert!(
+            default.iter().any(|name| name == "reqwest"),
+            "the tree was not read: {default:?}"
+        );
+        assert!(
+            !default.iter().any(|name| name.starts_with("schemars")),
+            "a default build of the SDK links schemars: {default:?}"
+        );
+        let with_feature = normal_dependency_names(&root, "inkeep-analytics", &["schemars"])?;
+        assert!(
+            with_feature.iter().any(|name| name == "schemars"),
+            "the `schemars` feature no longer pulls in schemars, so this check proves nothing"
+        );
+        Ok(())
+    }
+}
