@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
@@ -84,13 +84,75 @@ struct People {
     agents: Vec<Agent>,
 }
 
-#[derive(Deserialize)]
+/// The reason a feedback item gives, as the API takes it.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Reason {
+    pub label: String,
+    pub details: String,
+}
+
+/// The phrases of the seed: lists it draws from, and the sentences of messages and feedback.
+/// A template names its blanks in braces (`{customer}`), which [`fill`] fills.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Phrases {
-    search_queries: Vec<String>,
-    models: Vec<String>,
-    agent_openings: Vec<String>,
-    internal_notes: Vec<String>,
+pub(crate) struct Phrases {
+    /// What users search for, most frequent first.
+    pub search_queries: Vec<String>,
+    /// Models that answer, for the messages' properties.
+    pub models: Vec<String>,
+    /// What an agent's reply in a ticket says, before the answer.
+    pub agent_openings: Vec<String>,
+    /// Notes agents leave in tickets (not visible to the customer).
+    pub internal_notes: Vec<String>,
+    /// The system message of some assistant conversations.
+    pub system_prompt: String,
+    /// A copilot session's request: `{customer}`, `{question}`.
+    pub copilot_request: String,
+    /// The copilot's draft: `{customer}`, `{answer}`.
+    pub copilot_draft: String,
+    /// The agent asking for a second draft.
+    pub copilot_revision: String,
+    /// The second draft: `{customer}`, `{short}` (the start of the answer).
+    pub copilot_short_reply: String,
+    /// The reason some positive feedback gives.
+    pub positive_reason: Reason,
+    /// The reasons negative feedback gives, one drawn each time.
+    pub negative_reasons: Vec<Reason>,
+    /// The details some positive feedback gives.
+    pub positive_details: String,
+    /// The details some negative feedback gives.
+    pub negative_details: String,
+}
+
+/// Fills the `{name}` blanks of a template in one pass, so that a value holding braces is kept
+/// as it is; a blank without a value stays as written.
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let blank = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value, close))
+        });
+        match blank {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Everything the seed draws text from.
@@ -100,14 +162,7 @@ pub(crate) struct Content {
     /// End users, the first ones the most active.
     pub users: Vec<User>,
     pub agents: Vec<Agent>,
-    /// What users search for, most frequent first.
-    pub search_queries: Vec<String>,
-    /// Models that answer, for the messages' properties.
-    pub models: Vec<String>,
-    /// What an agent's reply in a ticket says, before the answer.
-    pub agent_openings: Vec<String>,
-    /// Notes agents leave in tickets (not visible to the customer).
-    pub internal_notes: Vec<String>,
+    pub phrases: Phrases,
 }
 
 fn parse<T: serde::de::DeserializeOwned>((file, text): (&'static str, &str)) -> Result<T> {
@@ -146,14 +201,12 @@ impl Content {
         non_empty(PHRASES_JSON.0, "models", &phrases.models)?;
         non_empty(PHRASES_JSON.0, "agentOpenings", &phrases.agent_openings)?;
         non_empty(PHRASES_JSON.0, "internalNotes", &phrases.internal_notes)?;
+        non_empty(PHRASES_JSON.0, "negativeReasons", &phrases.negative_reasons)?;
         Ok(Content {
             topics,
             users: people.users,
             agents: people.agents,
-            search_queries: phrases.search_queries,
-            models: phrases.models,
-            agent_openings: phrases.agent_openings,
-            internal_notes: phrases.internal_notes,
+            phrases,
         })
     }
 
@@ -202,7 +255,7 @@ mod tests {
         assert_eq!(content.users.len(), 36);
         assert_eq!(content.agents.len(), 5);
         assert_eq!(
-            content.search_queries.first().map(String::as_str),
+            content.phrases.search_queries.first().map(String::as_str),
             Some("api key")
         );
         assert_eq!(
@@ -215,6 +268,27 @@ mod tests {
                 .iter()
                 .all(|t| t.questions.iter().all(|q| !q.text.is_empty()))
         );
+    }
+
+    #[test]
+    fn templates_fill_their_blanks_once() {
+        assert_eq!(
+            fill(
+                "Hi {customer}! {short}… {unknown} {",
+                &[("customer", "Zoë {short}"), ("short", "ok")]
+            ),
+            "Hi Zoë {short}! ok… {unknown} {"
+        );
+        let phrases = &Content::load().unwrap_or_else(|e| panic!("{e}")).phrases;
+        for (template, blanks) in [
+            (&phrases.copilot_request, &["{customer}", "{question}"][..]),
+            (&phrases.copilot_draft, &["{customer}", "{answer}"][..]),
+            (&phrases.copilot_short_reply, &["{customer}", "{short}"][..]),
+        ] {
+            for blank in blanks {
+                assert!(template.contains(blank), "{template} has {blank}");
+            }
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::content::{Content, LinkSeed, Topic, User, locale_of};
+use crate::content::{Content, LinkSeed, Topic, User, fill, locale_of};
 use crate::records::{Conversation, Event, Feedback, Kind, Message, timestamp};
 use crate::rng::Rng;
 
@@ -275,7 +275,7 @@ impl Generator {
             _ => ("int_mcp", None, None),
         };
         let content = self.content;
-        let model = self.rng.pick(&content.models).as_str();
+        let model = self.rng.pick(&content.phrases.models).as_str();
         let first_name = content.users[user_index % content.users.len()]
             .name
             .split(' ')
@@ -314,9 +314,7 @@ impl Generator {
                 &mut messages,
                 timestamp(clock),
                 "system",
-                json!(
-                    "You are Acme's documentation assistant. Answer only from the docs and cite your sources."
-                ),
+                json!(self.content.phrases.system_prompt),
                 None,
                 None,
                 None,
@@ -510,7 +508,7 @@ impl Generator {
         }
         if self.rng.chance(0.4) {
             let created_at = self.later(&mut clock, 300, 3_600);
-            let note = self.rng.pick(&content.internal_notes).as_str();
+            let note = self.rng.pick(&content.phrases.internal_notes).as_str();
             push(
                 &mut messages,
                 &mut self.rng,
@@ -522,7 +520,7 @@ impl Generator {
             );
         }
         let created_at = self.later(&mut clock, 600, 14_400);
-        let opening = self.rng.pick(&content.agent_openings).as_str();
+        let opening = self.rng.pick(&content.phrases.agent_openings).as_str();
         push(
             &mut messages,
             &mut self.rng,
@@ -601,17 +599,18 @@ impl Generator {
         let turns = [
             (
                 "user",
-                json!(format!(
-                    "Customer {customer} asks: \"{question}\" — draft a reply?"
+                json!(fill(
+                    &content.phrases.copilot_request,
+                    &[("customer", customer), ("question", question)]
                 )),
                 None,
                 None,
             ),
             (
                 "assistant",
-                json!(format!(
-                    "Here is a draft reply for {customer}:\n\n{}",
-                    topic.answer
+                json!(fill(
+                    &content.phrases.copilot_draft,
+                    &[("customer", customer), ("answer", &topic.answer)]
                 )),
                 links,
                 Some(json!({"confidence": *self.rng.pick(&["high", "medium", "low"])})),
@@ -651,7 +650,7 @@ impl Generator {
                 created_at: created_at.clone(),
                 updated_at: created_at,
                 role: "user".into(),
-                content: json!("Make it shorter and friendlier, please."),
+                content: json!(content.phrases.copilot_revision),
                 name: Some(agent.to_string()),
                 links: None,
                 properties: None,
@@ -669,8 +668,9 @@ impl Generator {
                 created_at: created_at.clone(),
                 updated_at: created_at,
                 role: "assistant".into(),
-                content: json!(format!(
-                    "Hi {customer}! {short}… Let me know if that helps 🙂"
+                content: json!(fill(
+                    &content.phrases.copilot_short_reply,
+                    &[("customer", customer), ("short", &short)]
                 )),
                 name: None,
                 links: None,
@@ -748,30 +748,20 @@ impl Generator {
             created + Duration::seconds(i64::try_from(self.rng.range(5, 900)).unwrap_or(60));
         let reasons = if positive {
             match self.rng.index(3) {
-                0 => Some(
-                    json!([{"label": "helpful", "details": "Clear steps, worked first time."}]),
-                ),
+                0 => Some(json!([self.content.phrases.positive_reason])),
                 1 => Some(json!([])),
                 _ => None,
             }
         } else {
-            let (label, details) = *self.rng.pick(&[
-                (
-                    "inaccurate",
-                    "The numbers do not match what I see in the dashboard.",
-                ),
-                ("outdated", "This changed in the last release."),
-                ("not_relevant", "Answered a different question."),
-                ("too_long", "I needed one command, not an essay 😅"),
-            ]);
-            Some(json!([{"label": label, "details": details}]))
+            let reason = self.rng.pick(&self.content.phrases.negative_reasons);
+            Some(json!([reason]))
         };
         let details = if positive {
-            self.rng.chance(0.3).then(|| "Thanks! 👍".to_string())
+            let details = &self.content.phrases.positive_details;
+            self.rng.chance(0.3).then(|| details.clone())
         } else {
-            self.rng
-                .chance(0.6)
-                .then(|| "Fehlt: wie man das mit Terraform macht, \"step by step\".".to_string())
+            let details = &self.content.phrases.negative_details;
+            self.rng.chance(0.6).then(|| details.clone())
         };
         let sources = if !positive && self.rng.chance(0.5) {
             let url = message
@@ -857,7 +847,9 @@ impl Generator {
                 let query = if self.rng.chance(0.2) {
                     topic.subject.to_lowercase()
                 } else {
-                    self.rng.pick_skewed(&self.content.search_queries).clone()
+                    self.rng
+                        .pick_skewed(&self.content.phrases.search_queries)
+                        .clone()
                 };
                 let before = i64::try_from(self.rng.range(10, 1_800)).unwrap_or(60);
                 let results = self.rng.range(0, 12);
