@@ -1,533 +1,230 @@
 //! The text the seeded data is made of: topics with questions in several languages, answers,
 //! links, users, agents and search queries, so that seeded conversations read like real ones.
+//!
+//! The prose lives in `data/*.json`, built into the crate with `include_str!` and parsed once, the
+//! first time a sandbox starts; a unit test parses it, so a mistake in it fails `cargo test`, and a
+//! sandbox that could not parse it would refuse to start with [`Error::SeedData`], never panic.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The data files, by name, as they are built into the crate.
+const TOPICS_JSON: (&str, &str) = ("data/topics.json", include_str!("../data/topics.json"));
+const PEOPLE_JSON: (&str, &str) = ("data/people.json", include_str!("../data/people.json"));
+const PHRASES_JSON: (&str, &str) = ("data/phrases.json", include_str!("../data/phrases.json"));
 
 /// A source an answer cites.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct LinkSeed {
-    pub url: &'static str,
-    pub title: &'static str,
-    pub label: Option<&'static str>,
+    pub url: String,
+    pub title: String,
+    pub label: Option<String>,
     /// An open set: includes a kind the spec does not list (`youtube_video`) and `None`.
-    pub kind: Option<&'static str>,
-    pub breadcrumbs: &'static [&'static str],
+    pub kind: Option<String>,
+    pub breadcrumbs: Vec<String>,
+}
+
+/// A question of a topic, in one language.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Question {
+    /// Its language code (`en`, `ja`).
+    pub language: String,
+    pub text: String,
 }
 
 /// What a seeded conversation is about.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Topic {
-    pub subject: &'static str,
-    pub category: &'static str,
-    pub question_type: &'static str,
-    /// `(language, question)`.
-    pub questions: &'static [(&'static str, &'static str)],
-    pub answer: &'static str,
-    pub follow_up: &'static str,
-    pub follow_up_answer: &'static str,
-    pub links: &'static [LinkSeed],
-    pub page: &'static str,
-    pub tags: &'static [&'static str],
+    pub subject: String,
+    pub category: String,
+    pub question_type: String,
+    pub questions: Vec<Question>,
+    pub answer: String,
+    pub follow_up: String,
+    pub follow_up_answer: String,
+    pub links: Vec<LinkSeed>,
+    pub page: String,
+    pub tags: Vec<String>,
     pub documented: bool,
     pub supported: bool,
-    pub first_party: &'static [&'static str],
-    pub third_party: &'static [&'static str],
+    pub first_party: Vec<String>,
+    pub third_party: Vec<String>,
     /// The documentation search the assistant runs, as tool-call arguments.
-    pub search: &'static str,
+    pub search: String,
 }
 
-pub(crate) const TOPICS: &[Topic] = &[
-    Topic {
-        subject: "Rotating API keys without downtime",
-        category: "security",
-        question_type: "how_to",
-        questions: &[
-            ("en", "How do I rotate an API key without downtime?"),
-            (
-                "de",
-                "Wie rotiere ich einen API-Schlüssel ohne Ausfallzeit?",
-            ),
-        ],
-        answer: "You can rotate a key without downtime because every project accepts two active keys at once.\n\n1. In **Settings → API keys**, create a second key and give it a descriptive name such as `prod-2025-q2`.\n2. Deploy the new key to every service that calls the API. Both keys work during this window.\n3. Watch the *Last used* column: once the old key has not been used for a full day, revoke it.\n\n```sh\nacme keys create --name prod-2025-q2 --scope read,write\nacme keys revoke key_01HZX3\n```\n\nRevoking is immediate and cannot be undone, so check the audit log before you do it.",
-        follow_up: "Can I automate this with Terraform?",
-        follow_up_answer: "Yes. The `acme_api_key` resource of the Terraform provider supports `create_before_destroy`, so a `terraform apply` creates the new key first and revokes the old one after your services are updated. Keep the key value in your secret manager, not in the state file: mark the output `sensitive = true`.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/security/api-keys",
-                title: "API keys",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Security", "API keys"],
-            },
-            LinkSeed {
-                url: "https://registry.terraform.io/providers/acme/acme/latest/docs/resources/api_key",
-                title: "acme_api_key | Terraform Registry",
-                label: None,
-                kind: Some("site"),
-                breadcrumbs: &[],
-            },
-            LinkSeed {
-                url: "https://github.com/acme/terraform-provider-acme/issues/412",
-                title: "Support create_before_destroy for api keys",
-                label: Some("GitHub"),
-                kind: Some("github_issue"),
-                breadcrumbs: &["acme", "terraform-provider-acme", "Issues"],
-            },
-        ],
-        page: "/docs/security/api-keys",
-        tags: &["security", "api-keys"],
-        documented: true,
-        supported: true,
-        first_party: &["API keys", "Audit log", "Acme CLI"],
-        third_party: &["Terraform"],
-        search: "{\"query\":\"rotate api key\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Verifying webhook signatures",
-        category: "integrations",
-        question_type: "how_to",
-        questions: &[
-            ("ja", "Webhookの署名を検証するにはどうすればいいですか？"),
-            ("en", "How can I verify webhook signatures in Node.js?"),
-        ],
-        answer: "Every webhook carries an `Acme-Signature` header: a timestamp and an HMAC-SHA256 of `timestamp.body`, keyed with your endpoint's signing secret.\n\n```js\nconst [t, v1] = header.split(',').map((p) => p.split('=')[1]);\nconst expected = crypto.createHmac('sha256', secret).update(`${t}.${rawBody}`).digest('hex');\nif (!crypto.timingSafeEqual(Buffer.from(v1), Buffer.from(expected))) throw new Error('bad signature');\n```\n\nUse the *raw* body: a body parsed and serialised again will not match. Reject timestamps older than five minutes to stop replays.",
-        follow_up: "署名が一致しません。Expressのjsonミドルウェアが原因でしょうか？",
-        follow_up_answer: "はい、その可能性が高いです。`express.json()` が本文を解析すると元のバイト列が失われます。Webhookのルートだけ `express.raw({ type: 'application/json' })` を使い、検証後に `JSON.parse` してください。",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/webhooks/signatures",
-                title: "Webhook signatures",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Webhooks", "Signatures"],
-            },
-            LinkSeed {
-                url: "https://stackoverflow.com/questions/70159949/verify-hmac-signature-express-raw-body",
-                title: "Verify HMAC signature with express raw body",
-                label: None,
-                kind: Some("stackoverflow_question"),
-                breadcrumbs: &[],
-            },
-            LinkSeed {
-                url: "https://community.acme.dev/t/webhook-signature-mismatch/1893",
-                title: "Webhook signature mismatch behind Cloudflare",
-                label: Some("Forum"),
-                kind: Some("discourse_post"),
-                breadcrumbs: &["Community", "Webhooks"],
-            },
-        ],
-        page: "/docs/webhooks/signatures",
-        tags: &["webhooks"],
-        documented: true,
-        supported: true,
-        first_party: &["Webhooks", "Signing secret"],
-        third_party: &["Node.js", "Express"],
-        search: "{\"query\":\"webhook signature verify\",\"limit\":5}",
-    },
-    Topic {
-        subject: "REST API rate limits",
-        category: "api",
-        question_type: "conceptual",
-        questions: &[
-            ("en", "What are the rate limits for the REST API?"),
-            ("ru", "Какие лимиты запросов у REST API?"),
-        ],
-        answer: "The REST API allows **100 requests per second** per project, with bursts up to 200. Past that you get `429 Too Many Requests` with a `Retry-After` header giving the seconds to wait.\n\n| Plan | Sustained | Burst |\n|---|---|---|\n| Free | 10 rps | 20 |\n| Pro | 100 rps | 200 |\n| Enterprise | custom | custom |\n\nThe official SDKs retry 429 and 503 answers with exponential backoff and honour `Retry-After`, so most integrations never notice the limit.",
-        follow_up: "Does the limit apply per key or per project?",
-        follow_up_answer: "Per project: all keys of a project share the same budget. If one batch job starves your interactive traffic, move it to a separate project or schedule it off-peak.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/api/rate-limits",
-                title: "Rate limits",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "API", "Rate limits"],
-            },
-            LinkSeed {
-                url: "https://github.com/acme/acme-node/discussions/88",
-                title: "Best practice for bulk imports under rate limits",
-                label: Some("GitHub"),
-                kind: Some("github_discussion"),
-                breadcrumbs: &["acme", "acme-node", "Discussions"],
-            },
-        ],
-        page: "/docs/api/rate-limits",
-        tags: &["api", "limits"],
-        documented: true,
-        supported: true,
-        first_party: &["REST API", "Acme SDK"],
-        third_party: &[],
-        search: "{\"query\":\"rate limit 429 retry-after\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Configuring SSO with Okta",
-        category: "account",
-        question_type: "how_to",
-        questions: &[
-            ("es", "¿Cómo configuro SSO con Okta?"),
-            ("en", "How do I set up SAML SSO with Okta?"),
-        ],
-        answer: "SAML SSO is available on the Enterprise plan.\n\n1. In Okta, create a **SAML 2.0** app. Set the *Single sign-on URL* to `https://app.acme.dev/sso/saml/acs` and the *Audience URI* to `urn:acme:sp`.\n2. Map the attributes `email`, `firstName` and `lastName`.\n3. In Acme, open **Settings → Security → SSO**, paste the Okta metadata URL and choose which domains are enforced.\n\nKeep one owner account outside SSO until you have tested a login, so that a misconfiguration cannot lock everyone out.",
-        follow_up: "¿Se pueden asignar roles automáticamente desde grupos de Okta?",
-        follow_up_answer: "Sí: envía el atributo `groups` en la aserción SAML y asígnalo a roles de Acme en **SSO → Role mapping**. Los cambios se aplican en el siguiente inicio de sesión del usuario.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/account/sso/okta",
-                title: "SSO with Okta",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Account", "SSO", "Okta"],
-            },
-            LinkSeed {
-                url: "https://help.okta.com/en-us/content/topics/apps/apps_app_integration_wizard_saml.htm",
-                title: "Create SAML app integrations",
-                label: None,
-                kind: Some("site"),
-                breadcrumbs: &[],
-            },
-        ],
-        page: "/docs/account/sso/okta",
-        tags: &["sso", "enterprise"],
-        documented: true,
-        supported: true,
-        first_party: &["SSO", "Role mapping"],
-        third_party: &["Okta", "SAML"],
-        search: "{\"query\":\"okta saml sso\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Exporting data as CSV",
-        category: "data",
-        question_type: "how_to",
-        questions: &[
-            ("de", "Wie exportiere ich alle Daten als CSV?"),
-            ("en", "How do I export all my records to CSV?"),
-        ],
-        answer: "Use **Data → Export** for up to 1 million rows, or the export endpoint for anything larger:\n\n```sh\ncurl -X POST https://api.acme.dev/v1/exports \\\n  -H \"Authorization: Bearer $ACME_KEY\" \\\n  -d '{\"format\":\"csv\",\"filter\":{\"createdAfter\":\"2025-01-01\"}}'\n```\n\nThe export runs in the background; poll its status or subscribe to the `export.completed` webhook. Files are UTF-8 with a header row, fields quoted when they contain a comma, a quote or a line break.",
-        follow_up: "Excel zeigt Umlaute falsch an – was tun?",
-        follow_up_answer: "Excel erwartet bei CSV ohne BOM oft Windows-1252. Importieren Sie die Datei über **Daten → Aus Text/CSV** und wählen Sie *65001: Unicode (UTF-8)*, dann werden ä, ö, ü und ß korrekt angezeigt.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/data/export",
-                title: "Exporting data",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Data", "Export"],
-            },
-            LinkSeed {
-                url: "https://discord.com/channels/884421/1023341/1199482",
-                title: "CSV export cuts off at 1M rows?",
-                label: Some("Discord"),
-                kind: Some("discord_message"),
-                breadcrumbs: &["Acme", "#help"],
-            },
-        ],
-        page: "/docs/data/export",
-        tags: &["export", "csv"],
-        documented: true,
-        supported: true,
-        first_party: &["Data export", "Webhooks"],
-        third_party: &["Excel"],
-        search: "{\"query\":\"export csv\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Duplicates when paging with offset",
-        category: "api",
-        question_type: "troubleshooting",
-        questions: &[
-            (
-                "en",
-                "Why does paging with limit/offset return the same item twice?",
-            ),
-            (
-                "fr",
-                "Pourquoi la pagination par offset renvoie-t-elle des doublons ?",
-            ),
-        ],
-        answer: "Offset paging counts positions in a list that can change between two requests. When new records are created while you page newest-first, everything shifts down and the next page starts with items you have already seen.\n\nTwo fixes:\n\n- **Deduplicate by id** on the client and stop when a page is shorter than the limit.\n- Prefer **cursor paging** (`starting_after=<id>`) where the endpoint supports it: a cursor does not move when rows are inserted.\n\nFor exports, filter on `createdAt <= <start of export>` so that the set you page over is fixed.",
-        follow_up: "And what if records are deleted while I page?",
-        follow_up_answer: "Then items shift up and you can miss one at each page boundary. A snapshot filter on `createdAt` does not help with deletions; re-run a reconciliation pass, or use the events feed to catch up on deletions since the export started.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/api/pagination",
-                title: "Pagination",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "API", "Pagination"],
-            },
-            LinkSeed {
-                url: "https://community.acme.dev/t/duplicate-rows-in-export/2210",
-                title: "Duplicate rows in export",
-                label: None,
-                kind: Some("discord_forum_post"),
-                breadcrumbs: &["Community", "API"],
-            },
-        ],
-        page: "/docs/api/pagination",
-        tags: &["api", "pagination"],
-        documented: true,
-        supported: true,
-        first_party: &["REST API", "Pagination"],
-        third_party: &[],
-        search: "{\"query\":\"pagination offset duplicates\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Switching to annual billing",
-        category: "billing",
-        question_type: "billing",
-        questions: &[
-            (
-                "en",
-                "Can I switch from monthly to annual billing mid-cycle?",
-            ),
-            (
-                "pt",
-                "Posso mudar do plano mensal para o anual no meio do ciclo?",
-            ),
-        ],
-        answer: "Yes. When you switch in **Billing → Plan**, the unused part of the current month is credited and the annual plan starts today, with a 15% discount over twelve monthly payments. Invoices are issued in your account currency (USD, EUR or GBP) and VAT is added for EU customers without a VAT number.",
-        follow_up: "Will my invoice show the credit?",
-        follow_up_answer: "Yes: the first annual invoice lists the proration credit as a separate negative line, so your accounting team can reconcile it with the last monthly invoice.",
-        links: &[
-            LinkSeed {
-                url: "https://acme.dev/pricing",
-                title: "Pricing",
-                label: Some("Pricing"),
-                kind: Some("site"),
-                breadcrumbs: &[],
-            },
-            LinkSeed {
-                url: "https://docs.acme.dev/billing/plans#switching",
-                title: "Switching plans",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Billing", "Plans"],
-            },
-        ],
-        page: "/pricing",
-        tags: &["billing"],
-        documented: true,
-        supported: true,
-        first_party: &["Billing", "Annual plan"],
-        third_party: &[],
-        search: "{\"query\":\"annual billing proration\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Deploy fails with ERR_MODULE_NOT_FOUND",
-        category: "deployment",
-        question_type: "troubleshooting",
-        questions: &[
-            (
-                "en",
-                "Deploy fails with ERR_MODULE_NOT_FOUND 🚀😩 — works locally!",
-            ),
-            (
-                "en",
-                "My build passes but the function crashes: Cannot find module '/var/task/dist/index.js'",
-            ),
-        ],
-        answer: "This usually means the deployed bundle does not contain what your start command points at. Check three things:\n\n1. `\"type\": \"module\"` in `package.json` requires explicit file extensions in imports (`./db.js`, not `./db`).\n2. The output directory in **Project → Build** must match your bundler's (`dist/` vs `build/`).\n3. Dependencies in `devDependencies` are pruned in production; move runtime ones to `dependencies`.\n\nRun `acme build --local` to reproduce the production bundle on your machine.",
-        follow_up: "It was the missing .js extensions, thanks! 🎉",
-        follow_up_answer: "Glad it works! The TypeScript option `\"moduleResolution\": \"nodenext\"` flags missing extensions at compile time, so this will not slip through again.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/deploy/troubleshooting#module-not-found",
-                title: "Troubleshooting deployments",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Deploy", "Troubleshooting"],
-            },
-            LinkSeed {
-                url: "https://www.youtube.com/watch?v=acme-esm-101",
-                title: "ESM in 10 minutes",
-                label: Some("Video"),
-                kind: Some("youtube_video"),
-                breadcrumbs: &[],
-            },
-            LinkSeed {
-                url: "https://github.com/acme/acme-cli/issues/1337",
-                title: "ERR_MODULE_NOT_FOUND after upgrading to Node 22",
-                label: None,
-                kind: None,
-                breadcrumbs: &[],
-            },
-        ],
-        page: "/docs/deploy/troubleshooting",
-        tags: &["deploy", "nodejs"],
-        documented: true,
-        supported: true,
-        first_party: &["Acme CLI", "Build settings"],
-        third_party: &["Node.js", "TypeScript"],
-        search: "{\"query\":\"ERR_MODULE_NOT_FOUND deploy\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Python SDK installation",
-        category: "sdk",
-        question_type: "troubleshooting",
-        questions: &[
-            (
-                "en",
-                "pip install acme fails on Python 3.13 — is there a wheel?",
-            ),
-            ("zh", "Python SDK 在 3.13 上安装失败，怎么办？"),
-        ],
-        answer: "Wheels for Python 3.13 ship from `acme` 2.8.0 on. An older pin makes pip build from source, which needs a Rust toolchain for the `acme-core` extension.\n\n```sh\npip install --upgrade 'acme>=2.8'\n```\n\nIf you cannot upgrade, install `rustup` first or stay on Python 3.12 until you can.",
-        follow_up: "Does 2.8 still support Python 3.8?",
-        follow_up_answer: "No, 2.8 requires Python 3.9 or newer: 3.8 reached end of life in October 2024. Pin `acme<2.8` for 3.8 environments.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/sdks/python",
-                title: "Python SDK",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "SDKs", "Python"],
-            },
-            LinkSeed {
-                url: "https://pypi.org/project/acme/",
-                title: "acme · PyPI",
-                label: None,
-                kind: Some("site"),
-                breadcrumbs: &[],
-            },
-        ],
-        page: "/docs/sdks/python",
-        tags: &["sdk", "python"],
-        documented: true,
-        supported: true,
-        first_party: &["Python SDK"],
-        third_party: &["Python", "pip", "Rust"],
-        search: "{\"query\":\"python 3.13 wheel install\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Deleting a user's data (GDPR)",
-        category: "compliance",
-        question_type: "how_to",
-        questions: &[
-            (
-                "fr",
-                "Comment supprimer les données d'un utilisateur (RGPD) ?",
-            ),
-            (
-                "en",
-                "How do I delete all data about one end user for a GDPR request?",
-            ),
-        ],
-        answer: "Send a deletion request for the user's id: it removes their records from every project of the organisation within 30 days, including backups.\n\n```sh\ncurl -X DELETE https://api.acme.dev/v1/users/usr_42/data -H \"Authorization: Bearer $ACME_KEY\"\n```\n\nThe answer carries a request id; the `privacy.deletion_completed` webhook fires with it when the deletion is done, which is the evidence your DPO needs.",
-        follow_up: "Est-ce que les journaux d'audit sont aussi supprimés ?",
-        follow_up_answer: "Non : les journaux d'audit sont conservés 12 mois pour des raisons de sécurité, mais l'identifiant de l'utilisateur y est pseudonymisé dès la fin de la suppression.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/privacy/deletion",
-                title: "Deleting personal data",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Privacy", "Deletion"],
-            },
-            LinkSeed {
-                url: "https://acme.dev/legal/dpa",
-                title: "Data Processing Agreement",
-                label: None,
-                kind: Some("custom_question_answer"),
-                breadcrumbs: &["Legal"],
-            },
-        ],
-        page: "/docs/privacy/deletion",
-        tags: &["privacy", "gdpr"],
-        documented: true,
-        supported: true,
-        first_party: &["Privacy API", "Audit log"],
-        third_party: &["GDPR"],
-        search: "{\"query\":\"gdpr delete user data\",\"limit\":5}",
-    },
-    Topic {
-        subject: "On-premises deployment",
-        category: "feature_request",
-        question_type: "feature_request",
-        questions: &[
-            ("en", "Does Acme support on-prem or air-gapped deployment?"),
-            ("ko", "온프레미스 설치를 지원하나요?"),
-        ],
-        answer: "Not today: Acme runs only as a managed cloud service, in the US and EU regions. For strict data-residency needs, the EU region keeps all data in Frankfurt, and Enterprise customers can bring their own encryption keys. I could not find a roadmap entry for an on-premises edition in the docs, so please ask your account team if it is a blocker.",
-        follow_up: "Is there at least a private VPC option?",
-        follow_up_answer: "I do not see a private VPC or PrivateLink option documented. The closest is IP allow-listing on the Enterprise plan; please confirm with sales whether more is planned.",
-        links: &[LinkSeed {
-            url: "https://docs.acme.dev/platform/regions",
-            title: "Regions and data residency",
-            label: Some("Docs"),
-            kind: Some("documentation"),
-            breadcrumbs: &["Docs", "Platform", "Regions"],
-        }],
-        page: "/docs/platform/regions",
-        tags: &["enterprise", "deployment"],
-        documented: false,
-        supported: false,
-        first_party: &["EU region", "Bring your own key"],
-        third_party: &["AWS PrivateLink"],
-        search: "{\"query\":\"on-premises self-hosted\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Team member permissions",
-        category: "account",
-        question_type: "how_to",
-        questions: &[
-            ("zh", "如何设置团队成员的权限？"),
-            (
-                "en",
-                "How do I give a teammate read-only access to one project?",
-            ),
-        ],
-        answer: "Open **Settings → Members**, invite the teammate and choose the **Viewer** role for the project. Roles are per project: Owner, Admin, Developer and Viewer. Viewers can read data and dashboards but cannot change settings, keys or billing. A custom role with hand-picked permissions is available on the Enterprise plan.",
-        follow_up: "能否限制某个成员只能看到一个项目？",
-        follow_up_answer: "可以。邀请成员时只为该项目分配角色即可，其他项目对他不可见。之后可在 **Members** 页面随时调整。",
-        links: &[LinkSeed {
-            url: "https://docs.acme.dev/account/members#roles",
-            title: "Members and roles",
-            label: Some("Docs"),
-            kind: Some("documentation"),
-            breadcrumbs: &["Docs", "Account", "Members"],
-        }],
-        page: "/docs/account/members",
-        tags: &["account", "permissions"],
-        documented: true,
-        supported: true,
-        first_party: &["Roles", "Members"],
-        third_party: &[],
-        search: "{\"query\":\"roles permissions viewer\",\"limit\":5}",
-    },
-    Topic {
-        subject: "Slow dashboard",
-        category: "performance",
-        question_type: "troubleshooting",
-        questions: &[
-            ("ko", "대시보드가 너무 느려요 😢 어떻게 해야 하나요?"),
-            (
-                "en",
-                "The analytics dashboard takes 30+ seconds to load. Anything I can do?",
-            ),
-        ],
-        answer: "Dashboards over long ranges with many breakdowns scan a lot of data. To speed them up:\n\n- Narrow the default date range to the last 30 days; older ranges load on demand.\n- Replace high-cardinality breakdowns (user id, URL) with a top-N filter.\n- Turn on **cached tiles**: they refresh every 15 minutes instead of on every view.\n\nIf a single tile is still slow, open it and use *Inspect query* to see which filter costs the most.",
-        follow_up: "Cached tiles are not available on my plan?",
-        follow_up_answer: "Cached tiles are on Pro and above. On the Free plan, narrowing the date range is the most effective change.",
-        links: &[
-            LinkSeed {
-                url: "https://docs.acme.dev/analytics/performance",
-                title: "Dashboard performance",
-                label: Some("Docs"),
-                kind: Some("documentation"),
-                breadcrumbs: &["Docs", "Analytics", "Performance"],
-            },
-            LinkSeed {
-                url: "https://github.com/acme/feedback/discussions/301",
-                title: "Dashboards are slow with 1y range",
-                label: None,
-                kind: Some("github_discussion"),
-                breadcrumbs: &[],
-            },
-        ],
-        page: "/docs/analytics/performance",
-        tags: &["performance", "dashboards"],
-        documented: true,
-        supported: true,
-        first_party: &["Dashboards", "Cached tiles"],
-        third_party: &[],
-        search: "{\"query\":\"dashboard slow performance\",\"limit\":5}",
-    },
-];
+/// An end user; a company may be absent. Names and companies exercise unicode and CSV quoting
+/// (commas, quotes).
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct User {
+    pub name: String,
+    pub email: String,
+    pub company: Option<String>,
+}
+
+/// A support agent.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Agent {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct People {
+    users: Vec<User>,
+    agents: Vec<Agent>,
+}
+
+/// The reason a feedback item gives, as the API takes it.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Reason {
+    pub label: String,
+    pub details: String,
+}
+
+/// The phrases of the seed: lists it draws from, and the sentences of messages and feedback.
+/// A template names its blanks in braces (`{customer}`), which [`fill`] fills.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Phrases {
+    /// What users search for, most frequent first.
+    pub search_queries: Vec<String>,
+    /// Models that answer, for the messages' properties.
+    pub models: Vec<String>,
+    /// What an agent's reply in a ticket says, before the answer.
+    pub agent_openings: Vec<String>,
+    /// Notes agents leave in tickets (not visible to the customer).
+    pub internal_notes: Vec<String>,
+    /// The system message of some assistant conversations.
+    pub system_prompt: String,
+    /// A copilot session's request: `{customer}`, `{question}`.
+    pub copilot_request: String,
+    /// The copilot's draft: `{customer}`, `{answer}`.
+    pub copilot_draft: String,
+    /// The agent asking for a second draft.
+    pub copilot_revision: String,
+    /// The second draft: `{customer}`, `{short}` (the start of the answer).
+    pub copilot_short_reply: String,
+    /// The reason some positive feedback gives.
+    pub positive_reason: Reason,
+    /// The reasons negative feedback gives, one drawn each time.
+    pub negative_reasons: Vec<Reason>,
+    /// The details some positive feedback gives.
+    pub positive_details: String,
+    /// The details some negative feedback gives.
+    pub negative_details: String,
+}
+
+/// Fills the `{name}` blanks of a template in one pass, so that a value holding braces is kept
+/// as it is; a blank without a value stays as written.
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let blank = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value, close))
+        });
+        match blank {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Everything the seed draws text from.
+#[derive(Debug)]
+pub(crate) struct Content {
+    pub topics: Vec<Topic>,
+    /// End users, the first ones the most active.
+    pub users: Vec<User>,
+    pub agents: Vec<Agent>,
+    pub phrases: Phrases,
+}
+
+fn parse<T: serde::de::DeserializeOwned>((file, text): (&'static str, &str)) -> Result<T> {
+    serde_json::from_str(text).map_err(|source| Error::SeedData {
+        file,
+        detail: None,
+        source: Some(source),
+    })
+}
+
+/// Refuses a list the seed draws from that is empty: drawing from it would have nothing to give.
+fn non_empty<T>(file: &'static str, name: &'static str, items: &[T]) -> Result<()> {
+    if items.is_empty() {
+        return Err(Error::SeedData {
+            file,
+            detail: Some(format!("`{name}` is empty")),
+            source: None,
+        });
+    }
+    Ok(())
+}
+
+impl Content {
+    fn parse() -> Result<Content> {
+        let topics: Vec<Topic> = parse(TOPICS_JSON)?;
+        let people: People = parse(PEOPLE_JSON)?;
+        let phrases: Phrases = parse(PHRASES_JSON)?;
+        non_empty(TOPICS_JSON.0, "topics", &topics)?;
+        for topic in &topics {
+            non_empty(TOPICS_JSON.0, "questions", &topic.questions)?;
+            non_empty(TOPICS_JSON.0, "links", &topic.links)?;
+        }
+        non_empty(PEOPLE_JSON.0, "users", &people.users)?;
+        non_empty(PEOPLE_JSON.0, "agents", &people.agents)?;
+        non_empty(PHRASES_JSON.0, "searchQueries", &phrases.search_queries)?;
+        non_empty(PHRASES_JSON.0, "models", &phrases.models)?;
+        non_empty(PHRASES_JSON.0, "agentOpenings", &phrases.agent_openings)?;
+        non_empty(PHRASES_JSON.0, "internalNotes", &phrases.internal_notes)?;
+        non_empty(PHRASES_JSON.0, "negativeReasons", &phrases.negative_reasons)?;
+        Ok(Content {
+            topics,
+            users: people.users,
+            agents: people.agents,
+            phrases,
+        })
+    }
+
+    /// The content, parsed the first time it is asked for.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SeedData`] when a data file does not parse or a list in it is empty, which the
+    /// unit tests rule out for the files built in.
+    pub(crate) fn load() -> Result<&'static Content> {
+        static CONTENT: OnceLock<Content> = OnceLock::new();
+        if let Some(content) = CONTENT.get() {
+            return Ok(content);
+        }
+        let parsed = Content::parse()?;
+        Ok(CONTENT.get_or_init(|| parsed))
+    }
+}
 
 /// Language codes and the locales their users have.
 pub(crate) fn locale_of(language: &str) -> &'static str {
@@ -544,142 +241,70 @@ pub(crate) fn locale_of(language: &str) -> &'static str {
     }
 }
 
-/// End users: `(name, email, company)`; a company may be absent. Names and companies exercise
-/// unicode and CSV quoting (commas, quotes).
-pub(crate) const USERS: &[(&str, &str, Option<&str>)] = &[
-    (
-        "Zoë Müller",
-        "zoe.mueller@example.de",
-        Some("Müller & Söhne GmbH"),
-    ),
-    (
-        "José Álvarez",
-        "jose.alvarez@example.es",
-        Some("Tapas Cloud S.L."),
-    ),
-    ("李娜", "li.na@example.cn", Some("长城软件")),
-    ("Søren Nørgaard", "soren@example.dk", None),
-    (
-        "Anaïs Dubois",
-        "anais.dubois@example.fr",
-        Some("Café Numérique"),
-    ),
-    (
-        "Oğuz Yılmaz",
-        "oguz@example.com.tr",
-        Some("İstanbul Yazılım"),
-    ),
-    (
-        "Priya Raghavan",
-        "priya@example.in",
-        Some("Chennai Analytics"),
-    ),
-    ("Ngozi Okafor", "ngozi@example.ng", None),
-    (
-        "Mateus Gonçalves",
-        "mateus@example.com.br",
-        Some("Nuvem Brasil"),
-    ),
-    (
-        "田中 愛子",
-        "aiko.tanaka@example.jp",
-        Some("株式会社サンプル"),
-    ),
-    (
-        "Иван Петров",
-        "ivan.petrov@example.ru",
-        Some("ООО «Пример»"),
-    ),
-    ("Fatima Al-Sayed", "fatima@example.ae", None),
-    (
-        "Łukasz Wiśniewski",
-        "lukasz@example.pl",
-        Some("Wiśnia Tech"),
-    ),
-    ("김하나", "hana.kim@example.kr", Some("서울소프트")),
-    ("Björn Ødegård", "bjorn@example.no", Some("Fjord IO")),
-    (
-        "Chloé O'Brien",
-        "chloe.obrien@example.ie",
-        Some("O'Brien \"Quoted\" Ltd"),
-    ),
-    ("Emma Johnson", "emma@example.com", Some("Acme Corp")),
-    ("Liam Smith", "liam@example.com", Some("Smith, Jones & Co")),
-    ("Olivia Brown", "olivia@example.com", None),
-    ("Noah Wilson", "noah@example.org", Some("Wilson Labs")),
-    ("Ava Davis", "ava@example.io", None),
-    (
-        "Ethan Miller",
-        "ethan@example.com",
-        Some("Miller Logistics"),
-    ),
-    ("Mia García", "mia@example.mx", Some("Datos del Norte")),
-    ("Lucas Martin", "lucas@example.fr", None),
-    ("Sofia Rossi", "sofia@example.it", Some("Rossi & Figli")),
-    ("Mohammed Hassan", "mohammed@example.eg", None),
-    ("Yuki Sato", "yuki@example.jp", None),
-    ("Chen Wei", "chen.wei@example.sg", Some("Lion City Apps")),
-    ("Amara Nwosu", "amara@example.ng", None),
-    ("Diego Fernández", "diego@example.ar", Some("Pampa Soft")),
-    ("Elif Kaya", "elif@example.com.tr", None),
-    ("Kwame Mensah", "kwame@example.gh", Some("Accra Devs")),
-    ("Nina Kowalska", "nina@example.pl", None),
-    ("Tomás Ruiz", "tomas@example.cl", None),
-    (
-        "Ingrid Larsen",
-        "ingrid@example.se",
-        Some("Nordic Nettverk"),
-    ),
-    ("Rafael Costa", "rafael@example.pt", None),
-];
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Support agents: `(name, email)`.
-pub(crate) const AGENTS: &[(&str, &str)] = &[
-    ("Marta Nowak", "marta.nowak@acme.dev"),
-    ("Sam O'Connor", "sam.oconnor@acme.dev"),
-    ("Keiko Ishida", "keiko.ishida@acme.dev"),
-    ("André Lefèvre", "andre.lefevre@acme.dev"),
-    ("Jamal Carter", "jamal.carter@acme.dev"),
-];
+    #[test]
+    fn the_built_in_data_files_parse_and_have_something_to_draw() {
+        let content = match Content::load() {
+            Ok(content) => content,
+            Err(error) => panic!("{error}: {:?}", std::error::Error::source(&error)),
+        };
+        assert_eq!(content.topics.len(), 13);
+        assert_eq!(content.users.len(), 36);
+        assert_eq!(content.agents.len(), 5);
+        assert_eq!(
+            content.phrases.search_queries.first().map(String::as_str),
+            Some("api key")
+        );
+        assert_eq!(
+            content.users.first().map(|u| u.name.as_str()),
+            Some("Zoë Müller")
+        );
+        assert!(
+            content
+                .topics
+                .iter()
+                .all(|t| t.questions.iter().all(|q| !q.text.is_empty()))
+        );
+    }
 
-/// What users search for, most frequent first.
-pub(crate) const SEARCH_QUERIES: &[&str] = &[
-    "api key",
-    "webhooks",
-    "rate limit",
-    "sso okta",
-    "export csv",
-    "pagination",
-    "pricing",
-    "python sdk",
-    "delete user data",
-    "ERR_MODULE_NOT_FOUND",
-    "custom domain",
-    "roles",
-    "webhook signature",
-    "Webhook 署名",
-    "exportieren",
-    "dashboard lent",
-    "on-prem",
-    "terraform",
-    "retry-after",
-    "大 文件 上传",
-    "🚀 deploy",
-];
+    #[test]
+    fn templates_fill_their_blanks_once() {
+        assert_eq!(
+            fill(
+                "Hi {customer}! {short}… {unknown} {",
+                &[("customer", "Zoë {short}"), ("short", "ok")]
+            ),
+            "Hi Zoë {short}! ok… {unknown} {"
+        );
+        let phrases = &Content::load().unwrap_or_else(|e| panic!("{e}")).phrases;
+        for (template, blanks) in [
+            (&phrases.copilot_request, &["{customer}", "{question}"][..]),
+            (&phrases.copilot_draft, &["{customer}", "{answer}"][..]),
+            (&phrases.copilot_short_reply, &["{customer}", "{short}"][..]),
+        ] {
+            for blank in blanks {
+                assert!(template.contains(blank), "{template} has {blank}");
+            }
+        }
+    }
 
-/// Models that answer, for the messages' properties.
-pub(crate) const MODELS: &[&str] = &["gpt-4o", "gpt-4.1-mini", "claude-3-5-sonnet", "inkeep-qa"];
-
-/// What an agent's reply in a ticket says, before the answer.
-pub(crate) const AGENT_OPENINGS: &[&str] = &[
-    "Thanks for reaching out, and sorry for the trouble.",
-    "Hi there, thanks for the detailed report.",
-    "Thanks for your patience while we looked into this.",
-];
-
-/// Notes agents leave in tickets (not visible to the customer).
-pub(crate) const INTERNAL_NOTES: &[&str] = &[
-    "Customer is on the Enterprise plan; SLA 4h. Checked logs, nothing unusual.",
-    "Escalated to tier 2 — possible regression in 2025.4 release.",
-    "Duplicate of ticket 40112. Linking for context.",
-];
+    #[test]
+    fn a_data_file_that_does_not_parse_is_an_error_naming_it() {
+        let error = parse::<Vec<Topic>>(("data/topics.json", "[{\"subject\": 1}]"));
+        assert!(
+            matches!(
+                error,
+                Err(Error::SeedData {
+                    file: "data/topics.json",
+                    ..
+                })
+            ),
+            "{error:?}"
+        );
+        let empty = non_empty::<User>("data/people.json", "users", &[]);
+        assert!(empty.is_err_and(|e| e.to_string().contains("`users` is empty")));
+    }
+}

@@ -22,6 +22,18 @@ pub enum Error {
     /// Reading the address of the listening socket failed.
     #[error("the sandbox could not read its own address")]
     LocalAddr(#[source] io::Error),
+    /// A data file the seed is drawn from does not parse or has nothing to draw (built into the
+    /// crate; its tests rule this out).
+    #[error("the sandbox's seed data in {file} is invalid{}", .detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    SeedData {
+        /// The file, such as `data/topics.json`.
+        file: &'static str,
+        /// What is wrong, when it is not a parse error.
+        detail: Option<String>,
+        /// Why it does not parse.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
     /// The server task ended abnormally (it panicked or was cancelled).
     #[error("the sandbox server task failed")]
     Task(#[source] tokio::task::JoinError),

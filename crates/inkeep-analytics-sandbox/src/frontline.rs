@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
+use inkeep_analytics::generated::operations::{self, Operation};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
@@ -19,15 +20,52 @@ use crate::state::{Fault, Shared};
 /// The header that carries the request id on every answer (it is also in problem bodies).
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Whether an operation accepts a web integration key: the four the spec lists for it
-/// (`logConversation`, `getConversation`, `deleteConversation`, `logEvent`).
-fn accepts_web_key(method: &Method, path: &str) -> bool {
+/// The operation of the spec that answers `method path`, looked up in the SDK's generated
+/// operation table (the one home of which key may call what). A template segment such as `{id}`
+/// matches any one segment; when several templates match, the one with the most literal segments
+/// wins, as a router would pick it.
+pub(crate) fn operation_for(method: &Method, path: &str) -> Option<&'static Operation> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["conversations"] | ["events"] => method == Method::POST,
-        ["conversations", _] => method == Method::GET || method == Method::DELETE,
-        _ => false,
-    }
+    operations::ALL
+        .iter()
+        .filter(|operation| operation.http_method == method.as_str())
+        .filter_map(|operation| {
+            let template: Vec<&str> = operation.path.trim_matches('/').split('/').collect();
+            if template.len() != segments.len() {
+                return None;
+            }
+            let mut literals = 0usize;
+            for (expected, actual) in template.iter().zip(&segments) {
+                if expected.starts_with('{') && expected.ends_with('}') {
+                    if actual.is_empty() {
+                        return None;
+                    }
+                } else if expected == actual {
+                    literals += 1;
+                } else {
+                    return None;
+                }
+            }
+            Some((literals, operation))
+        })
+        .max_by_key(|(literals, _)| *literals)
+        .map(|(_, operation)| operation)
+}
+
+/// Whether a web integration key may call `method path`: what the spec's security says of its
+/// operation; a path that is no operation is refused as well.
+fn accepts_web_key(method: &Method, path: &str) -> bool {
+    operation_for(method, path).is_some_and(|operation| operation.accepts_web_key)
+}
+
+/// The operations a web key may call, for the `403` that names them.
+fn web_key_operations() -> String {
+    let ids: Vec<&str> = operations::ALL
+        .iter()
+        .filter(|operation| operation.accepts_web_key)
+        .map(|operation| operation.id)
+        .collect();
+    ids.join(", ")
 }
 
 fn authorize(
@@ -57,7 +95,8 @@ fn authorize(
             return Ok(());
         }
         return Err(Problem::forbidden(format!(
-            "{method} {path} needs an API integration key: a web integration key only logs conversations and events, and gets or deletes a conversation"
+            "{method} {path} needs an API integration key: a web integration key may only call {}",
+            web_key_operations()
         )));
     }
     Err(Problem::unauthorized("Invalid API key"))
@@ -155,21 +194,60 @@ async fn truncate(response: Response) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::accepts_web_key;
+    use super::{accepts_web_key, operation_for};
     use axum::http::Method;
+    use inkeep_analytics::generated::operations;
+
+    /// A concrete path for a template: every parameter becomes `x1`.
+    fn concrete(template: &str) -> String {
+        template
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "x1"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
 
     #[test]
-    fn web_keys_reach_exactly_the_four_write_operations() {
-        assert!(accepts_web_key(&Method::POST, "/conversations"));
-        assert!(accepts_web_key(&Method::GET, "/conversations/conv_1"));
-        assert!(accepts_web_key(&Method::DELETE, "/conversations/conv_1"));
-        assert!(accepts_web_key(&Method::POST, "/events"));
-        assert!(!accepts_web_key(&Method::GET, "/conversations"));
+    fn every_operation_of_the_table_is_found_by_its_method_and_path() {
+        for operation in operations::ALL {
+            let method = Method::from_bytes(operation.http_method.as_bytes())
+                .unwrap_or_else(|_| panic!("{} has an HTTP method", operation.id));
+            let found = operation_for(&method, &concrete(operation.path));
+            assert_eq!(
+                found.map(|o| o.id),
+                Some(operation.id),
+                "{}",
+                operation.path
+            );
+            assert_eq!(
+                accepts_web_key(&method, &concrete(operation.path)),
+                operation.accepts_web_key,
+                "{}",
+                operation.id
+            );
+        }
+    }
+
+    #[test]
+    fn literal_segments_win_over_parameters_and_unknown_paths_take_no_web_key() {
+        let by_external = operation_for(&Method::GET, "/conversations/external/zd-1");
+        assert_eq!(
+            by_external.map(|o| o.id),
+            Some("getConversationByExternalId")
+        );
         assert!(!accepts_web_key(
             &Method::GET,
             "/conversations/external/zd-1"
         ));
-        assert!(!accepts_web_key(&Method::POST, "/feedback"));
-        assert!(!accepts_web_key(&Method::POST, "/query/conversations"));
+        assert!(accepts_web_key(&Method::GET, "/conversations/conv_1"));
+        assert!(operation_for(&Method::GET, "/nowhere").is_none());
+        assert!(!accepts_web_key(&Method::GET, "/nowhere"));
+        assert!(!accepts_web_key(&Method::PATCH, "/conversations/conv_1"));
     }
 }

@@ -19,24 +19,41 @@ use serde_json::{Value, json};
 
 use crate::ingest::{self, list};
 use crate::problem::Problem;
-use crate::query::{self, QUERY_PAGE_SIZE, QuerySpec};
+use crate::query::{self, CompiledQuery, PropertyQuery, QUERY_PAGE_SIZE, QuerySpec};
 use crate::records::{Conversation, Feedback, FeedbackWithContext};
 use crate::state::Shared;
 use crate::views::View;
 
-/// The API refuses request bodies over 2 MB.
-pub(crate) const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// The API refuses request bodies over 2 MB: the SDK's constant, which it checks before sending.
+pub(crate) const MAX_BODY_BYTES: usize = inkeep_analytics::MAX_REQUEST_BODY_BYTES;
 
 /// The page size of `GET /conversations` when `limit` is not given.
+/// The SDK does not expose it yet; source: /work/shared/api-reference.md, operation 2
+/// (`limit` int 0..100 default 20).
 pub(crate) const DEFAULT_CONVERSATIONS_LIMIT: usize = 20;
 
 /// The page size of `GET /feedback` when `limit` is not given.
+/// The SDK does not expose it yet; source: /work/shared/api-reference.md, operation 8
+/// (`limit` int 0..100 default 10).
 pub(crate) const DEFAULT_FEEDBACK_LIMIT: usize = 10;
 
-/// The largest `limit` of the listings.
-pub(crate) const MAX_LIMIT: usize = 100;
+/// The largest `limit` of the listings: the SDK's page size bound.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub(crate) const MAX_LIMIT: usize = inkeep_analytics::MAX_PAGE_SIZE as usize;
+
+// The cast above keeps the SDK's value only while it is positive and small.
+const _: () =
+    assert!(inkeep_analytics::MAX_PAGE_SIZE > 0 && inkeep_analytics::MAX_PAGE_SIZE <= 1 << 31);
+
+/// The largest `limit` of `POST /query/property-values`.
+/// The spec gives only its minimum (1) and default (100), which the generated type applies; the SDK
+/// does not expose the maximum yet. Source: /work/shared/api-reference.md, operation 20 and
+/// "Corrections" (`limit` is 1 to 1000).
+pub(crate) const MAX_PROPERTY_VALUES_LIMIT: u64 = 1_000;
 
 /// How many queries `GET /query/top-search-queries` returns at most.
+/// Not documented (/work/shared/api-reference.md, operations 21 and 22, give no bound): the
+/// sandbox's choice.
 const TOP_SEARCH_QUERIES: usize = 100;
 
 type AppState = State<Arc<Shared>>;
@@ -430,8 +447,10 @@ where
 {
     let body: B = decode(value)?;
     let spec: QuerySpec = body.into();
+    // Every problem of the body is found before the data is read.
+    let compiled = CompiledQuery::compile(view, &spec)?;
     let snapshot = shared.store().snapshot();
-    let table = query::run(view, &spec, view.rows(&snapshot))?;
+    let table = compiled.run(view.rows(&snapshot));
     if csv {
         let mut response = (StatusCode::OK, Body::from(query::to_csv(&table))).into_response();
         let headers = response.headers_mut();
@@ -480,14 +499,16 @@ query_handlers! {
 }
 
 fn property_field(field: &types::PropertyField) -> Result<&'static str, Problem> {
-    match field {
-        types::PropertyField::Properties => Ok("properties"),
-        types::PropertyField::UserProperties => Ok("userProperties"),
-        types::PropertyField::Other(name) => Err(Problem::unprocessable(format!(
-            "field: `{name}` is not one of {}",
-            list(types::PropertyField::KNOWN)
-        ))),
-    }
+    types::PropertyField::KNOWN
+        .iter()
+        .copied()
+        .find(|known| *known == field.as_str())
+        .ok_or_else(|| {
+            Problem::unprocessable(format!(
+                "field: `{field}` is not one of {}",
+                list(types::PropertyField::KNOWN)
+            ))
+        })
 }
 
 fn views(views: &[types::View]) -> Result<Vec<View>, Problem> {
@@ -497,15 +518,13 @@ fn views(views: &[types::View]) -> Result<Vec<View>, Problem> {
     views
         .iter()
         .enumerate()
-        .map(|(index, view)| match view {
-            types::View::ConversationsView => Ok(View::Conversations),
-            types::View::EventsView => Ok(View::Events),
-            types::View::FeedbackView => Ok(View::Feedback),
-            types::View::SemanticThreadsView => Ok(View::SemanticThreads),
-            types::View::Other(name) => Err(Problem::unprocessable(format!(
-                "views[{index}]: `{name}` is not one of {}",
-                list(types::View::KNOWN)
-            ))),
+        .map(|(index, view)| {
+            View::from_generated(view).ok_or_else(|| {
+                Problem::unprocessable(format!(
+                    "views[{index}]: `{view}` is not one of {}",
+                    list(types::View::KNOWN)
+                ))
+            })
         })
         .collect()
 }
@@ -517,8 +536,9 @@ async fn property_keys(
     let request: types::PropertyKeysRequest = decode(value)?;
     let field = property_field(&request.field)?;
     let views = views(&request.views)?;
+    let compiled = PropertyQuery::compile(&views, request.where_.as_ref())?;
     let snapshot = shared.store().snapshot();
-    let results = query::property_keys(&snapshot, field, &views, request.where_.as_ref())?;
+    let results = compiled.keys(&snapshot, field);
     Ok(json_response(&json!({ "results": results })))
 }
 
@@ -529,16 +549,16 @@ async fn property_values(
     let request: types::PropertyValuesRequest = decode(value)?;
     let field = property_field(&request.field)?;
     let views = views(&request.views)?;
+    if request.limit.get() > MAX_PROPERTY_VALUES_LIMIT {
+        return Err(Problem::unprocessable(format!(
+            "limit: must be between 1 and {MAX_PROPERTY_VALUES_LIMIT}, got {}",
+            request.limit
+        )));
+    }
     let limit = usize::try_from(request.limit.get()).unwrap_or(usize::MAX);
+    let compiled = PropertyQuery::compile(&views, request.where_.as_ref())?;
     let snapshot = shared.store().snapshot();
-    let results = query::property_values(
-        &snapshot,
-        field,
-        &request.key,
-        &views,
-        request.where_.as_ref(),
-        limit,
-    )?;
+    let results = compiled.values(&snapshot, field, &request.key, limit);
     Ok(json_response(&json!({ "results": results })))
 }
 

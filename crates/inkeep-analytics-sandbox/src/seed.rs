@@ -4,10 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::content::{
-    AGENT_OPENINGS, AGENTS, INTERNAL_NOTES, LinkSeed, MODELS, SEARCH_QUERIES, TOPICS, Topic, USERS,
-    locale_of,
-};
+use crate::content::{Content, LinkSeed, Topic, User, fill, locale_of};
 use crate::records::{Conversation, Event, Feedback, Kind, Message, timestamp};
 use crate::rng::Rng;
 
@@ -37,15 +34,18 @@ const HISTORY_DAYS: i64 = 182;
 /// Makes seeded conversations one after the other.
 pub(crate) struct Generator {
     rng: Rng,
+    /// The text it draws from.
+    content: &'static Content,
     /// The most recent support tickets, which support copilot sessions refer to.
     tickets: Vec<String>,
     ticket_number: u64,
 }
 
 impl Generator {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64, content: &'static Content) -> Self {
         Self {
             rng: Rng::stream(seed, DATA_STREAM),
+            content,
             tickets: Vec::new(),
             ticket_number: 40_000,
         }
@@ -77,11 +77,13 @@ impl Generator {
         } else {
             Kind::SupportCopilot
         };
-        let topic_index = self.rng.index(TOPICS.len());
-        let topic = &TOPICS[topic_index];
-        let (language, question) = *self.rng.pick(topic.questions);
-        let user = self.rng.pick_skewed(USERS);
-        let user_index = USERS.iter().position(|u| u == user).unwrap_or(0);
+        let content = self.content;
+        let topic_index = self.rng.index(content.topics.len());
+        let topic = &content.topics[topic_index];
+        let chosen = self.rng.pick(&topic.questions);
+        let (language, question) = (chosen.language.as_str(), chosen.text.as_str());
+        let user = self.rng.pick_skewed(&content.users);
+        let user_index = content.users.iter().position(|u| u == user).unwrap_or(0);
         let id = self.rng.id("conv", 20);
         let mut conversation = match kind {
             Kind::OpenAi => self.openai(&id, at, topic, question, user_index),
@@ -94,7 +96,7 @@ impl Generator {
             u if u < 0.35 => None,
             u if u < 0.45 => Some(Vec::new()),
             _ => {
-                let mut tags: Vec<String> = topic.tags.iter().map(|t| (*t).to_string()).collect();
+                let mut tags: Vec<String> = topic.tags.clone();
                 if self.rng.chance(0.2) {
                     tags.push("needs-review".into());
                 }
@@ -123,7 +125,12 @@ impl Generator {
         if self.rng.chance(0.1) {
             return None;
         }
-        let (name, email, company) = USERS[index % USERS.len()];
+        let users = &self.content.users;
+        let User {
+            name,
+            email,
+            company,
+        } = &users[index % users.len()];
         let mut map = Map::new();
         // Some integrations send numeric ids, others strings: the API accepts both.
         let id = if index.is_multiple_of(4) {
@@ -267,9 +274,10 @@ impl Generator {
             }
             _ => ("int_mcp", None, None),
         };
-        let model = *self.rng.pick(MODELS);
-        let first_name = USERS[user_index % USERS.len()]
-            .0
+        let content = self.content;
+        let model = self.rng.pick(&content.phrases.models).as_str();
+        let first_name = content.users[user_index % content.users.len()]
+            .name
             .split(' ')
             .next()
             .map(str::to_string);
@@ -306,9 +314,7 @@ impl Generator {
                 &mut messages,
                 timestamp(clock),
                 "system",
-                json!(
-                    "You are Acme's documentation assistant. Answer only from the docs and cite your sources."
-                ),
+                json!(self.content.phrases.system_prompt),
                 None,
                 None,
                 None,
@@ -445,8 +451,11 @@ impl Generator {
         self.ticket_number += self.rng.range(1, 40);
         let number = self.ticket_number;
         let user_properties = self.user_properties(user_index);
-        let (customer, _, _) = USERS[user_index % USERS.len()];
-        let (agent, _) = *self.rng.pick(AGENTS);
+        let content = self.content;
+        let customer = content.users[user_index % content.users.len()]
+            .name
+            .as_str();
+        let agent = self.rng.pick(&content.agents).name.as_str();
         let mut clock = at;
         let mut comment = number * 10;
         let mut messages = Vec::new();
@@ -499,7 +508,7 @@ impl Generator {
         }
         if self.rng.chance(0.4) {
             let created_at = self.later(&mut clock, 300, 3_600);
-            let note = *self.rng.pick(INTERNAL_NOTES);
+            let note = self.rng.pick(&content.phrases.internal_notes).as_str();
             push(
                 &mut messages,
                 &mut self.rng,
@@ -511,7 +520,7 @@ impl Generator {
             );
         }
         let created_at = self.later(&mut clock, 600, 14_400);
-        let opening = *self.rng.pick(AGENT_OPENINGS);
+        let opening = self.rng.pick(&content.phrases.agent_openings).as_str();
         push(
             &mut messages,
             &mut self.rng,
@@ -572,8 +581,12 @@ impl Generator {
         question: &str,
         user_index: usize,
     ) -> Conversation {
-        let (agent, agent_email) = *self.rng.pick(AGENTS);
-        let (customer, _, _) = USERS[user_index % USERS.len()];
+        let content = self.content;
+        let chosen_agent = self.rng.pick(&content.agents);
+        let (agent, agent_email) = (chosen_agent.name.as_str(), chosen_agent.email.as_str());
+        let customer = content.users[user_index % content.users.len()]
+            .name
+            .as_str();
         let ticket = if self.tickets.is_empty() || self.rng.chance(0.2) {
             None
         } else {
@@ -586,17 +599,18 @@ impl Generator {
         let turns = [
             (
                 "user",
-                json!(format!(
-                    "Customer {customer} asks: \"{question}\" — draft a reply?"
+                json!(fill(
+                    &content.phrases.copilot_request,
+                    &[("customer", customer), ("question", question)]
                 )),
                 None,
                 None,
             ),
             (
                 "assistant",
-                json!(format!(
-                    "Here is a draft reply for {customer}:\n\n{}",
-                    topic.answer
+                json!(fill(
+                    &content.phrases.copilot_draft,
+                    &[("customer", customer), ("answer", &topic.answer)]
                 )),
                 links,
                 Some(json!({"confidence": *self.rng.pick(&["high", "medium", "low"])})),
@@ -636,7 +650,7 @@ impl Generator {
                 created_at: created_at.clone(),
                 updated_at: created_at,
                 role: "user".into(),
-                content: json!("Make it shorter and friendlier, please."),
+                content: json!(content.phrases.copilot_revision),
                 name: Some(agent.to_string()),
                 links: None,
                 properties: None,
@@ -654,8 +668,9 @@ impl Generator {
                 created_at: created_at.clone(),
                 updated_at: created_at,
                 role: "assistant".into(),
-                content: json!(format!(
-                    "Hi {customer}! {short}… Let me know if that helps 🙂"
+                content: json!(fill(
+                    &content.phrases.copilot_short_reply,
+                    &[("customer", customer), ("short", &short)]
                 )),
                 name: None,
                 links: None,
@@ -667,7 +682,11 @@ impl Generator {
         let updated_at = self.updated_at(clock);
         let agent_id = format!(
             "agent_{:02}",
-            AGENTS.iter().position(|a| a.0 == agent).unwrap_or(0)
+            content
+                .agents
+                .iter()
+                .position(|a| a.name == agent)
+                .unwrap_or(0)
         );
         Conversation {
             id: id.to_string(),
@@ -729,30 +748,20 @@ impl Generator {
             created + Duration::seconds(i64::try_from(self.rng.range(5, 900)).unwrap_or(60));
         let reasons = if positive {
             match self.rng.index(3) {
-                0 => Some(
-                    json!([{"label": "helpful", "details": "Clear steps, worked first time."}]),
-                ),
+                0 => Some(json!([self.content.phrases.positive_reason])),
                 1 => Some(json!([])),
                 _ => None,
             }
         } else {
-            let (label, details) = *self.rng.pick(&[
-                (
-                    "inaccurate",
-                    "The numbers do not match what I see in the dashboard.",
-                ),
-                ("outdated", "This changed in the last release."),
-                ("not_relevant", "Answered a different question."),
-                ("too_long", "I needed one command, not an essay 😅"),
-            ]);
-            Some(json!([{"label": label, "details": details}]))
+            let reason = self.rng.pick(&self.content.phrases.negative_reasons);
+            Some(json!([reason]))
         };
         let details = if positive {
-            self.rng.chance(0.3).then(|| "Thanks! 👍".to_string())
+            let details = &self.content.phrases.positive_details;
+            self.rng.chance(0.3).then(|| details.clone())
         } else {
-            self.rng
-                .chance(0.6)
-                .then(|| "Fehlt: wie man das mit Terraform macht, \"step by step\".".to_string())
+            let details = &self.content.phrases.negative_details;
+            self.rng.chance(0.6).then(|| details.clone())
         };
         let sources = if !positive && self.rng.chance(0.5) {
             let url = message
@@ -838,7 +847,9 @@ impl Generator {
                 let query = if self.rng.chance(0.2) {
                     topic.subject.to_lowercase()
                 } else {
-                    (*self.rng.pick_skewed(SEARCH_QUERIES)).to_string()
+                    self.rng
+                        .pick_skewed(&self.content.phrases.search_queries)
+                        .clone()
                 };
                 let before = i64::try_from(self.rng.range(10, 1_800)).unwrap_or(60);
                 let results = self.rng.range(0, 12);
@@ -920,11 +931,13 @@ fn link_json(link: &LinkSeed) -> Value {
     map.insert("title".into(), json!(link.title));
     map.insert(
         "label".into(),
-        link.label.map_or(Value::Null, |label| json!(label)),
+        link.label
+            .as_ref()
+            .map_or(Value::Null, |label| json!(label)),
     );
     map.insert(
         "type".into(),
-        link.kind.map_or(Value::Null, |kind| json!(kind)),
+        link.kind.as_ref().map_or(Value::Null, |kind| json!(kind)),
     );
     map.insert(
         "breadcrumbs".into(),
@@ -938,13 +951,18 @@ fn link_json(link: &LinkSeed) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The built-in content, which its own test shows parses.
+    pub(crate) fn content() -> &'static Content {
+        Content::load().unwrap_or_else(|error| panic!("{error}"))
+    }
 
     #[test]
     fn the_same_seed_gives_the_same_history() {
         let render = |seed| {
-            Generator::new(seed)
+            Generator::new(seed, content())
                 .history(30)
                 .iter()
                 .map(|s| serde_json::to_string(&s.conversation).unwrap_or_default())
@@ -956,7 +974,7 @@ mod tests {
 
     #[test]
     fn a_history_has_every_kind_and_realistic_sizes() {
-        let history = Generator::new(42).history(250);
+        let history = Generator::new(42, content()).history(250);
         for kind in [Kind::OpenAi, Kind::SupportTicket, Kind::SupportCopilot] {
             assert!(
                 history.iter().any(|s| s.conversation.kind == kind),

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{FaultConfig, SandboxConfig};
+use crate::content::Content;
 use crate::error::{Error, Result};
 use crate::frontline;
 use crate::http;
@@ -133,15 +134,16 @@ async fn bind(config: &SandboxConfig, addr: SocketAddr) -> Result<(TcpListener, 
 ///
 /// # Errors
 ///
-/// [`Error::InvalidConfig`] for a configuration [`SandboxConfig::validate`] refuses, and
-/// [`Error::Bind`] when the address is taken or not allowed.
+/// [`Error::InvalidConfig`] for a configuration [`SandboxConfig::validate`] refuses,
+/// [`Error::Bind`] when the address is taken or not allowed, and [`Error::SeedData`] if the
+/// built-in seed data were invalid (its tests rule that out).
 pub async fn serve(
     config: SandboxConfig,
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let (listener, _) = bind(&config, addr).await?;
-    let shared = Arc::new(Shared::new(&config));
+    let shared = Arc::new(Shared::new(&config, Content::load()?));
     run(listener, shared, shutdown).await;
     Ok(())
 }
@@ -203,11 +205,12 @@ impl Sandbox {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a configuration [`SandboxConfig::validate`] refuses, and
-    /// [`Error::Bind`] when the address is taken or not allowed.
+    /// [`Error::InvalidConfig`] for a configuration [`SandboxConfig::validate`] refuses,
+    /// [`Error::Bind`] when the address is taken or not allowed, and [`Error::SeedData`] if the
+    /// built-in seed data were invalid (its tests rule that out).
     pub async fn start_on(config: SandboxConfig, addr: SocketAddr) -> Result<Self> {
         let (listener, addr) = bind(&config, addr).await?;
-        let shared = Arc::new(Shared::new(&config));
+        let shared = Arc::new(Shared::new(&config, Content::load()?));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, Arc::clone(&shared), async move {
             // Completes on `send` and also when the sender is dropped.

@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::config::{ConcurrentInserts, FaultConfig, SandboxConfig};
+use crate::content::Content;
 use crate::rng::{Rng, mix};
 use crate::store::Store;
 
@@ -55,9 +56,9 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: &SandboxConfig) -> Self {
+    pub(crate) fn new(config: &SandboxConfig, content: &'static Content) -> Self {
         Self {
-            store: Mutex::new(Store::seeded(config.seed, config.conversations)),
+            store: Mutex::new(Store::seeded(config.seed, config.conversations, content)),
             api_keys: config.api_keys.clone(),
             web_keys: config.web_keys.clone(),
             concurrent_inserts: config.concurrent_inserts,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::ConcurrentInserts;
+use crate::content::Content;
 use crate::records::{Conversation, Event, Feedback};
 use crate::rng::Rng;
 use crate::seed::{Generator, Seeded, history_start};
@@ -35,6 +36,8 @@ pub(crate) struct Store {
     ids: Rng,
     /// Continues the seeded history for concurrent inserts.
     generator: Generator,
+    /// The text of the seed, which the semantic threads view reads topics from.
+    content: &'static Content,
     list_requests: u64,
 }
 
@@ -46,12 +49,14 @@ pub(crate) struct Snapshot {
     pub feedback: Vec<Arc<Feedback>>,
     /// In the order they were logged.
     pub events: Vec<Arc<Event>>,
+    /// The text of the seed.
+    pub content: &'static Content,
 }
 
 impl Store {
     /// A store seeded with `conversations` conversations (and their feedback and events) from `seed`.
-    pub(crate) fn seeded(seed: u64, conversations: usize) -> Self {
-        let mut generator = Generator::new(seed);
+    pub(crate) fn seeded(seed: u64, conversations: usize, content: &'static Content) -> Self {
+        let mut generator = Generator::new(seed, content);
         let history = generator.history(conversations);
         let mut store = Self {
             conversations: BTreeMap::new(),
@@ -63,6 +68,7 @@ impl Store {
             events: Vec::new(),
             event_ids: HashMap::new(),
             ids: Rng::stream(seed, ID_STREAM),
+            content,
             generator,
             list_requests: 0,
         };
@@ -300,6 +306,7 @@ impl Store {
                 all
             },
             events: self.events.clone(),
+            content: self.content,
         }
     }
 }

@@ -97,6 +97,47 @@ async fn a_web_key_writes_but_is_403_on_reads() {
         .must("delete with a web key");
 }
 
+/// Which key may call which operation is the spec's security, through the SDK's generated
+/// operation table: a web key passes authentication exactly on the operations the table marks,
+/// and is `403` on every other one.
+#[tokio::test]
+async fn a_web_key_is_accepted_exactly_where_the_operation_table_says() {
+    let sandbox = start().await;
+    let web_key = sandbox.web_key().must("a web key");
+    let raw = Raw::with_key(&sandbox, Some(web_key));
+    let mut accepted = 0;
+    for operation in inkeep_analytics::generated::operations::ALL {
+        let method = Method::from_bytes(operation.http_method.as_bytes()).must("a method");
+        let path: Vec<&str> = operation
+            .path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "no_such_id"
+                } else {
+                    segment
+                }
+            })
+            .collect();
+        let path = path.join("/");
+        let body = (method == Method::POST).then_some("{}");
+        let answer = raw.send(method.clone(), &path, body).await.must("send");
+        if operation.accepts_web_key {
+            accepted += 1;
+            assert!(
+                answer.status != 401 && answer.status != 403,
+                "{} {path} refused a web key: {}",
+                operation.id,
+                answer.text()
+            );
+        } else {
+            let problem = assert_problem(&answer, 403, "forbidden");
+            assert_eq!(problem["instance"], path.as_str(), "{}", operation.id);
+        }
+    }
+    assert!(accepted > 0, "the table marks some operation for web keys");
+}
+
 #[tokio::test]
 async fn every_error_is_problem_json_with_a_unique_request_id() {
     let sandbox = start().await;

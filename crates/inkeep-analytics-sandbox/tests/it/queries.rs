@@ -1169,3 +1169,26 @@ async fn search_statistics_count_search_events() {
         assert!(week.unique_users.parse::<u64>().must("digits") >= 1);
     }
 }
+
+/// `limit` of `POST /query/property-values` is 1 to 1000 (the API's reference page).
+#[tokio::test]
+async fn property_values_limit_is_one_to_a_thousand() {
+    let sandbox = start().await;
+    let raw = Raw::new(&sandbox);
+    let body = |limit: u64| {
+        json!({"field": "properties", "key": "plan", "views": ["conversations_view"], "limit": limit})
+            .to_string()
+    };
+    let most = raw.post("/query/property-values", &body(1000)).await;
+    assert_eq!(most.status, 200, "{}", most.text());
+    let over = raw.post("/query/property-values", &body(1001)).await;
+    let problem = assert_problem(&over, 422, "unprocessable_entity");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("1000")),
+        "{problem}"
+    );
+    let zero = raw.post("/query/property-values", &body(0)).await;
+    assert_problem(&zero, 422, "unprocessable_entity");
+}
