@@ -11,6 +11,7 @@ mod hooks;
 mod limits;
 mod model;
 mod pagination;
+pub mod prelude;
 pub mod query;
 mod requests;
 mod retry;
@@ -42,12 +43,14 @@ pub use export::CsvExport;
 pub use generated::types;
 pub use hooks::{ClientState, KeyKind, MAX_REQUEST_BODY_BYTES};
 pub use limits::DEFAULT_MAX_RESPONSE_BYTES;
+pub use model::parse_timestamp;
 pub use pagination::{
     ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH, FeedbackItem, FeedbackPages,
     ListConversations, ListFeedback, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage,
     Sentiment, raw_record_id,
 };
 pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
+pub use serde_json;
 
 #[cfg(test)]
 mod tests {
