@@ -2,6 +2,8 @@
 //! messages of an OpenAI conversation as OpenAI messages, and the prelude, on decoded responses.
 
 use inkeep_analytics::prelude::*;
+// The `serde_json` the SDK re-exports, so that users need not match its version.
+use inkeep_analytics::serde_json as sdk_json;
 use inkeep_analytics::types::{
     ConversationList, FeedbackList, FeedbackWithContext, QueryResponse, SearchQueryCount,
     TopSearchQueriesResponse, WeeklySearchUsersResponse,
@@ -362,7 +364,7 @@ fn the_prelude_names_what_driving_the_sdk_takes() -> TestResult {
     assert_eq!(body["properties"]["plan"], "pro");
     assert_eq!(body["channel"], "web");
     // The serde_json the SDK is built with is the one re-exported at its root.
-    assert_eq!(inkeep_analytics::serde_json::to_value(&conversation)?, body);
+    assert_eq!(sdk_json::to_value(&conversation)?, body);
 
     // The stream extension traits are in scope: `try_collect` and `map` are their methods.
     let items = futures::stream::iter([Ok::<_, Error>(1), Ok(2)]);
