@@ -9,6 +9,7 @@ mod error;
 mod export;
 mod model;
 mod pagination;
+pub mod prelude;
 pub mod query;
 mod requests;
 mod transport;
@@ -38,6 +39,7 @@ pub use config::{
 pub use error::{ApiError, Error, Result};
 pub use export::CsvExport;
 pub use generated::types;
+pub use model::parse_timestamp;
 pub use pagination::{
     ConversationListing, ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH,
     FeedbackItem, FeedbackListing, FeedbackPages, ListConversations, ListFeedback, Listing,
@@ -48,6 +50,7 @@ pub use transport::{
     ClientState, DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, KeyKind,
     MAX_REQUEST_BODY_BYTES, RetryPolicy,
 };
+pub use serde_json;
 
 #[cfg(test)]
 mod tests {

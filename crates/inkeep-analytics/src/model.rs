@@ -1,4 +1,14 @@
 //! Hand-written conveniences on the generated types, for what every kind of a union has in common.
+//!
+//! The generated types keep every value exactly as the server sent it (counts as JSON numbers,
+//! timestamps as strings, messages as a union of kinds); the sibling modules read those values in
+//! the types users have, without changing what is kept.
+
+mod counts;
+mod messages;
+mod timestamps;
+
+pub use timestamps::parse_timestamp;
 
 use crate::types::{Conversation, Message};
 
