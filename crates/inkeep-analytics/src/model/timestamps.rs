@@ -4,10 +4,12 @@
 //! time the SDK cannot read must not fail a whole page: the field keeps the text, and these
 //! accessors answer `None` for it.
 //!
-//! What parses is RFC 3339, which is what the API and its documentation examples send
-//! (`2025-01-01T12:00:00.000Z`): `T`, `t` or a space between date and time, any number of
-//! fractional-second digits, and `Z`, `z` or a numeric offset such as `+02:00`, converted to UTC.
-//! A time without an offset is `None`, since its zone is unknown, and so is a bare date.
+//! What parses is RFC 3339: the form the API's reference asks for in requests (ISO 8601 with an
+//! offset), and the form of the times in the answers the SDK is tested against
+//! (`2025-01-01T12:00:00.000Z`). That is `T`, `t` or a space between date and time, any number of
+//! fractional-second digits (kept to the nanosecond), and `Z`, `z` or a numeric offset such as
+//! `+02:00`, converted to UTC. A time without an offset is `None`, since its zone is unknown, and
+//! so is a bare date.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
