@@ -95,14 +95,14 @@ impl Client {
         self.transport.base_url()
     }
 
-    /// `GET /conversations` (`getAllConversation`): one page with [`ListConversations::send`],
-    /// or every conversation with [`ListConversations::items`] and [`ListConversations::pages`].
+    /// `GET /conversations` (`getAllConversation`): one page with [`send`](crate::Listing::send),
+    /// or every conversation with [`items`](crate::Listing::items) and [`pages`](crate::Listing::pages).
     pub fn list_conversations(&self) -> ListConversations {
         ListConversations::new(self.transport.clone())
     }
 
-    /// `GET /feedback` (`getAllFeedback`): one page with [`ListFeedback::send`],
-    /// or every feedback item with [`ListFeedback::items`] and [`ListFeedback::pages`].
+    /// `GET /feedback` (`getAllFeedback`): one page with [`send`](crate::Listing::send),
+    /// or every feedback item with [`items`](crate::Listing::items) and [`pages`](crate::Listing::pages).
     pub fn list_feedback(&self) -> ListFeedback {
         ListFeedback::new(self.transport.clone())
     }

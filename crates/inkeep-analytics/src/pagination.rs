@@ -457,6 +457,14 @@ impl<L: ListingKind> Listing<L> {
     ///
     /// Any integer type is taken (`u8` to `u128`, `i8` to `i128`, `usize`, `isize`); a value out
     /// of range is refused with [`Error::InvalidInput`] before any request.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: inkeep_analytics::Client) -> inkeep_analytics::Result<()> {
+    /// let page_size: usize = 25;
+    /// let page = client.list_conversations().limit(page_size).offset(50u64).send().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn limit(mut self, limit: impl TryInto<i128>) -> Self {
         self.paging.limit = Some(Given::from_integer(limit));
         self
