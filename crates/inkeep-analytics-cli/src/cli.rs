@@ -424,9 +424,7 @@ impl std::str::FromStr for HumanDuration {
 impl std::fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let millis = self.0.as_millis();
-        if millis.is_multiple_of(60_000) && millis > 0 {
-            write!(f, "{}m", millis / 60_000)
-        } else if millis.is_multiple_of(1000) {
+        if millis.is_multiple_of(1000) {
             write!(f, "{}s", millis / 1000)
         } else {
             write!(f, "{millis}ms")
@@ -505,7 +503,7 @@ mod tests {
     #[test]
     fn durations_print_as_they_parse() {
         for (duration, text) in [
-            (Duration::from_secs(60), "1m"),
+            (Duration::from_secs(60), "60s"),
             (Duration::from_secs(10), "10s"),
             (Duration::from_secs(90), "90s"),
             (Duration::from_millis(1500), "1500ms"),
