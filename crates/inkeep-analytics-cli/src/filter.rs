@@ -276,7 +276,7 @@ mod fuzz;
 
 #[cfg(test)]
 mod tests {
-    use inkeep_analytics::query::{Conversations, SemanticThreads};
+    use inkeep_analytics::query::{ConversationsView, SemanticThreadsView};
     use serde_json::json;
 
     use super::*;
@@ -360,15 +360,19 @@ mod tests {
             ),
         ];
         for (text, expected) in cases {
-            assert_eq!(parse_json::<Conversations>(text), Ok(expected), "{text}");
+            assert_eq!(
+                parse_json::<ConversationsView>(text),
+                Ok(expected),
+                "{text}"
+            );
         }
         // `contains` reads an array field; the semantic threads view has one.
         assert_eq!(
-            parse_json::<SemanticThreads>("languages contains \"rust\""),
+            parse_json::<SemanticThreadsView>("languages contains \"rust\""),
             Ok(condition("languages", "arrayContains", json!("rust")))
         );
         assert_eq!(
-            parse_json::<Conversations>("properties.plan is null"),
+            parse_json::<ConversationsView>("properties.plan is null"),
             Ok(condition(
                 "properties",
                 "isNull",
@@ -377,11 +381,11 @@ mod tests {
             "an operator without a value on a JSON path"
         );
         assert_eq!(
-            parse_json::<Conversations>("id is null"),
+            parse_json::<ConversationsView>("id is null"),
             Ok(json!({"condition": {"field": "id", "operator": "isNull"}}))
         );
         assert_eq!(
-            parse_json::<Conversations>("id IS NOT NULL"),
+            parse_json::<ConversationsView>("id IS NOT NULL"),
             Ok(json!({"condition": {"field": "id", "operator": "isNotNull"}}))
         );
     }
@@ -392,11 +396,11 @@ mod tests {
         let b = condition("type", "eq", json!("b"));
         let c = condition("type", "eq", json!("c"));
         assert_eq!(
-            parse_json::<Conversations>("type = \"a\" or type = \"b\" and type = \"c\""),
+            parse_json::<ConversationsView>("type = \"a\" or type = \"b\" and type = \"c\""),
             Ok(json!({"or": [a.clone(), {"and": [b.clone(), c.clone()]}]}))
         );
         assert_eq!(
-            parse_json::<Conversations>("(type = \"a\" or type = \"b\") and type = \"c\""),
+            parse_json::<ConversationsView>("(type = \"a\" or type = \"b\") and type = \"c\""),
             Ok(json!({"and": [{"or": [a, b]}, c]}))
         );
     }
@@ -413,10 +417,12 @@ mod tests {
             ("properties. = 1", "empty part"),
             ("", "expected a field"),
         ] {
-            let error = parse_json::<Conversations>(text).err().unwrap_or_default();
+            let error = parse_json::<ConversationsView>(text)
+                .err()
+                .unwrap_or_default();
             assert!(error.contains(expected), "{text:?} gave {error:?}");
         }
         let deep = format!("{}type = 1{}", "(".repeat(500), ")".repeat(500));
-        assert!(parse_json::<Conversations>(&deep).is_err_and(|e| e.contains("nest deeper")));
+        assert!(parse_json::<ConversationsView>(&deep).is_err_and(|e| e.contains("nest deeper")));
     }
 }

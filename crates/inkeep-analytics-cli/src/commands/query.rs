@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use futures::TryStreamExt;
 use inkeep_analytics::query::{
-    Column, Conversations, Events, Feedback, Field, GroupBy, OrderBy, Query, Selection,
-    SemanticThreads, ViewField, ViewKind,
+    Column, ConversationsView, EventsView, FeedbackView, Field, GroupBy, OrderBy, Query, Selection,
+    SemanticThreadsView, ViewField, ViewKind,
 };
 use inkeep_analytics::{Client, CsvExport, Error, types};
 use serde_json::Value;
@@ -20,10 +20,10 @@ use crate::output::{self, Table, cell};
 /// Runs `query` over the view the command line names.
 pub async fn run(global: &GlobalOptions, client: &Client, args: QueryArgs) -> Result<(), Failure> {
     match args.view {
-        QueryView::Conversations => run_on::<Conversations>(global, client, &args).await,
-        QueryView::Events => run_on::<Events>(global, client, &args).await,
-        QueryView::Feedback => run_on::<Feedback>(global, client, &args).await,
-        QueryView::SemanticThreads => run_on::<SemanticThreads>(global, client, &args).await,
+        QueryView::Conversations => run_on::<ConversationsView>(global, client, &args).await,
+        QueryView::Events => run_on::<EventsView>(global, client, &args).await,
+        QueryView::Feedback => run_on::<FeedbackView>(global, client, &args).await,
+        QueryView::SemanticThreads => run_on::<SemanticThreadsView>(global, client, &args).await,
     }
 }
 
@@ -74,20 +74,25 @@ macro_rules! view {
 }
 
 view!(
-    Conversations,
+    ConversationsView,
     "conversations",
     query_conversations,
     export_conversations_query_results
 );
-view!(Events, "events", query_events, export_events_query_results);
 view!(
-    Feedback,
+    EventsView,
+    "events",
+    query_events,
+    export_events_query_results
+);
+view!(
+    FeedbackView,
     "feedback",
     query_feedback,
     export_feedback_query_results
 );
 
-impl View for SemanticThreads {
+impl View for SemanticThreadsView {
     const NAME: &'static str = "semantic threads";
 
     fn search(query: Query<Self>, text: &str) -> Result<Query<Self>, Failure> {
@@ -410,7 +415,7 @@ mod tests {
 
     #[test]
     fn the_columns_are_the_selections_in_the_order_given() -> Result<(), Failure> {
-        let (body, columns) = built::<Conversations>(&[
+        let (body, columns) = built::<ConversationsView>(&[
             "conversations",
             "--select",
             "count:properties.plan",
@@ -430,7 +435,7 @@ mod tests {
                 "groupBy": [{"field": "type"}]
             })
         );
-        let (body, columns) = built::<Conversations>(&[
+        let (body, columns) = built::<ConversationsView>(&[
             "conversations",
             "--select",
             "time:month",
@@ -442,7 +447,7 @@ mod tests {
             body["select"][0],
             serde_json::json!({"type": "time", "timeUnit": "month"})
         );
-        let (_, columns) = built::<Events>(&[
+        let (_, columns) = built::<EventsView>(&[
             "events",
             "--select",
             "time:day",
@@ -457,9 +462,10 @@ mod tests {
 
     #[test]
     fn search_belongs_to_semantic_threads() -> Result<(), Failure> {
-        let (body, _) = built::<SemanticThreads>(&["semantic-threads", "--search", "api keys"])?;
+        let (body, _) =
+            built::<SemanticThreadsView>(&["semantic-threads", "--search", "api keys"])?;
         assert_eq!(body, serde_json::json!({"query": "api keys"}));
-        let refused = built::<Events>(&["events", "--search", "x"]);
+        let refused = built::<EventsView>(&["events", "--search", "x"]);
         assert!(matches!(refused, Err(Failure::Usage(ref m)) if m.contains("semantic-threads")));
         Ok(())
     }

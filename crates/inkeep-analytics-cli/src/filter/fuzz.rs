@@ -10,7 +10,7 @@ use serde_json::{Map, Number, Value, json};
 
 use super::MAX_DEPTH;
 use super::tests::parse_json;
-use inkeep_analytics::query::{Conversations, Events, Feedback, SemanticThreads};
+use inkeep_analytics::query::{ConversationsView, EventsView, FeedbackView, SemanticThreadsView};
 use inkeep_analytics::types::{
     ConversationsViewField, EventsViewField, FeedbackViewField, SemanticThreadsViewField,
 };
@@ -497,7 +497,7 @@ proptest! {
 
     #[test]
     fn any_text_gives_a_filter_or_a_one_line_error(text in any::<String>()) {
-        check_answer(&text, &parse_json::<Conversations>(&text))?;
+        check_answer(&text, &parse_json::<ConversationsView>(&text))?;
     }
 
     #[test]
@@ -510,7 +510,7 @@ proptest! {
             text.push_str(token);
             text.push_str(separators[i % separators.len()]);
         }
-        check_answer(&text, &parse_json::<Conversations>(&text))?;
+        check_answer(&text, &parse_json::<ConversationsView>(&text))?;
     }
 
     #[test]
@@ -522,7 +522,7 @@ proptest! {
         let mut printer = Printer { separators: vec![" "], next: 0, text: String::new() };
         let expected = printer.condition(&condition);
         let text = format!("{}{}{}", "(".repeat(open), printer.text, ")".repeat(close));
-        let answer = parse_json::<Conversations>(&text);
+        let answer = parse_json::<ConversationsView>(&text);
         check_answer(&text, &answer)?;
         if open > MAX_DEPTH {
             prop_assert!(answer.as_ref().is_err_and(|e| e.contains("nest deeper")), "{:?}", answer);
@@ -540,7 +540,7 @@ proptest! {
     ) {
         let (open, close) = if list { ("[", "]") } else { ("{\"a\":", "}") };
         let text = format!("properties json contains {}1{}", open.repeat(depth), close.repeat(depth));
-        let answer = parse_json::<Conversations>(&text);
+        let answer = parse_json::<ConversationsView>(&text);
         check_answer(&text, &answer)?;
         // serde_json reads up to 127 levels and refuses deeper ones with an error.
         prop_assert_eq!(answer.is_ok(), depth < 128, "{} levels", depth);
@@ -550,7 +550,7 @@ proptest! {
     fn a_printed_filter_parses_back_into_its_json(ast in ast(), separators in separators()) {
         let mut printer = Printer { separators, next: 0, text: String::new() };
         let expected = printer.print(&ast);
-        let answer = parse_json::<Conversations>(&printer.text);
+        let answer = parse_json::<ConversationsView>(&printer.text);
         prop_assert_eq!(answer, Ok(expected), "{}", printer.text);
     }
 
@@ -563,7 +563,7 @@ proptest! {
         let operand = (OPERATORS[condition.operator].2 != Operand::Nothing).then_some(printed.as_str());
         let mut printer = Printer { separators, next: 0, text: String::new() };
         let expected = printer.changed_condition(condition.field, &condition.path, &words, operand);
-        let answer = parse_json::<Conversations>(&printer.text);
+        let answer = parse_json::<ConversationsView>(&printer.text);
         check_answer(&printer.text, &answer)?;
         match expected {
             Some(expected) => prop_assert_eq!(answer, Ok(expected), "{}", printer.text),
@@ -588,10 +588,10 @@ proptest! {
         let text = format!("{field} != {printed}");
         let expected: Value = serde_json::from_str(&printed).unwrap_or_default();
         let answer = match view {
-            0 => parse_json::<Conversations>(&text),
-            1 => parse_json::<Events>(&text),
-            2 => parse_json::<Feedback>(&text),
-            _ => parse_json::<SemanticThreads>(&text),
+            0 => parse_json::<ConversationsView>(&text),
+            1 => parse_json::<EventsView>(&text),
+            2 => parse_json::<FeedbackView>(&text),
+            _ => parse_json::<SemanticThreadsView>(&text),
         };
         prop_assert_eq!(
             answer,
@@ -650,7 +650,7 @@ fn every_operator_with_one_word_changed_is_refused_unless_it_is_another_operator
                     text: String::new(),
                 };
                 let expected = printer.changed_condition("properties", path, words, operand);
-                let answer = parse_json::<Conversations>(&printer.text);
+                let answer = parse_json::<ConversationsView>(&printer.text);
                 match expected {
                     Some(expected) => assert_eq!(answer, Ok(expected), "{}", printer.text),
                     None => assert!(
@@ -669,24 +669,24 @@ fn every_operator_with_one_word_changed_is_refused_unless_it_is_another_operator
 fn found_by_fuzzing() {
     // A number, `true`, `false` or `null` right before `)` or Unicode whitespace was refused.
     assert_eq!(
-        parse_json::<Conversations>("(userMessageCount >= 2)"),
+        parse_json::<ConversationsView>("(userMessageCount >= 2)"),
         Ok(json!({"condition": {"field": "userMessageCount", "operator": "gte", "value": 2}}))
     );
     assert_eq!(
-        parse_json::<Conversations>("(id is null or type = null)")
+        parse_json::<ConversationsView>("(id is null or type = null)")
             .map(|filter| filter["or"][1].clone()),
         Ok(json!({"condition": {"field": "type", "operator": "eq", "value": null}}))
     );
-    assert!(parse_json::<Conversations>("userMessageCount = 2\u{a0}and id = true").is_ok());
+    assert!(parse_json::<ConversationsView>("userMessageCount = 2\u{a0}and id = true").is_ok());
     // `has any all keys` was read as `has all keys`.
-    assert!(parse_json::<Conversations>("properties has any all keys [\"a\"]").is_err());
-    assert!(parse_json::<Conversations>("properties has all any keys [\"a\"]").is_err());
+    assert!(parse_json::<ConversationsView>("properties has any all keys [\"a\"]").is_err());
+    assert!(parse_json::<ConversationsView>("properties has all any keys [\"a\"]").is_err());
 }
 
 #[test]
 fn a_long_flat_chain_parses() {
     let text = vec!["userMessageCount > 1"; 5000].join(" and ");
-    let answer = parse_json::<Conversations>(&text);
+    let answer = parse_json::<ConversationsView>(&text);
     assert_eq!(
         answer.map(|filter| filter["and"].as_array().map_or(0, Vec::len)),
         Ok(5000)

@@ -3,7 +3,8 @@
 use serde_json::Map;
 
 use super::{
-    Conversations, Events, Feedback, Filter, GroupBy, OrderBy, Selection, SemanticThreads, ViewKind,
+    ConversationsView, EventsView, FeedbackView, Filter, GroupBy, OrderBy, Selection,
+    SemanticThreadsView, ViewKind,
 };
 use crate::error::{Error, Result};
 use crate::types;
@@ -20,28 +21,28 @@ pub struct Query<V: ViewKind> {
     filter: Option<Filter<V>>,
     order_by: Vec<types::OrderBy>,
     notes: Option<V::Notes>,
-    /// The semantic search; only [`Query<SemanticThreads>::search`] sets it.
+    /// The semantic search; only [`Query<SemanticThreadsView>::search`] sets it.
     search: Option<String>,
 }
 
 /// A query over the conversations view, for [`Client::query_conversations`](crate::Client::query_conversations).
-pub fn conversations() -> Query<Conversations> {
+pub fn conversations() -> Query<ConversationsView> {
     Query::new()
 }
 
 /// A query over the events view, for [`Client::query_events`](crate::Client::query_events).
-pub fn events() -> Query<Events> {
+pub fn events() -> Query<EventsView> {
     Query::new()
 }
 
 /// A query over the feedback view, for [`Client::query_feedback`](crate::Client::query_feedback).
-pub fn feedback() -> Query<Feedback> {
+pub fn feedback() -> Query<FeedbackView> {
     Query::new()
 }
 
 /// A query over the semantic threads view, for
 /// [`Client::query_semantic_threads`](crate::Client::query_semantic_threads).
-pub fn semantic_threads() -> Query<SemanticThreads> {
+pub fn semantic_threads() -> Query<SemanticThreadsView> {
     Query::new()
 }
 
@@ -122,7 +123,7 @@ impl<V: ViewKind> Query<V> {
     }
 }
 
-impl Query<SemanticThreads> {
+impl Query<SemanticThreadsView> {
     /// Sets `query`, a semantic search that narrows the threads.
     pub fn search(mut self, text: impl Into<String>) -> Self {
         self.search = Some(text.into());
@@ -148,12 +149,12 @@ macro_rules! body_from_query {
     };
 }
 
-body_from_query!(Conversations, QueryConversationsBody);
-body_from_query!(Events, QueryEventsBody);
-body_from_query!(Feedback, QueryFeedbackBody);
+body_from_query!(ConversationsView, QueryConversationsBody);
+body_from_query!(EventsView, QueryEventsBody);
+body_from_query!(FeedbackView, QueryFeedbackBody);
 
-impl From<Query<SemanticThreads>> for types::QuerySemanticThreadsBody {
-    fn from(query: Query<SemanticThreads>) -> Self {
+impl From<Query<SemanticThreadsView>> for types::QuerySemanticThreadsBody {
+    fn from(query: Query<SemanticThreadsView>) -> Self {
         types::QuerySemanticThreadsBody {
             group_by: query.group_by,
             notes: query.notes,

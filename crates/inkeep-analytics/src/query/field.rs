@@ -11,10 +11,10 @@ use crate::error::{Error, Result};
 /// `path` of an aggregation, a field selection or a grouping.
 ///
 /// ```
-/// use inkeep_analytics::query::{Events, Field};
+/// use inkeep_analytics::query::{EventsView, Field};
 /// use inkeep_analytics::types::EventsViewField;
 ///
-/// let plan = Field::<Events>::properties(["billing", "plan"]);
+/// let plan = Field::<EventsView>::properties(["billing", "plan"]);
 /// assert_eq!(plan.name(), "properties");
 /// assert_eq!(plan.path(), ["billing", "plan"]);
 /// let kind = Field::from(EventsViewField::EventType);
@@ -41,11 +41,11 @@ impl<V: ViewKind> Field<V> {
     /// (`properties.plan` is `plan` inside `properties`), as the result rows name such columns.
     ///
     /// ```
-    /// use inkeep_analytics::query::{Conversations, Field};
+    /// use inkeep_analytics::query::{ConversationsView, Field};
     ///
-    /// let plan = Field::<Conversations>::parse("properties.plan")?;
+    /// let plan = Field::<ConversationsView>::parse("properties.plan")?;
     /// assert_eq!(plan, Field::properties(["plan"]));
-    /// assert!(Field::<Conversations>::parse("eventType").is_err());
+    /// assert!(Field::<ConversationsView>::parse("eventType").is_err());
     /// # Ok::<(), inkeep_analytics::Error>(())
     /// ```
     ///

@@ -1,7 +1,7 @@
 //! The typed query language of the `/query` operations, so that a filter, selection, grouping or sort naming a field of another view fails to compile instead of failing at the server.
 //!
-//! A [`Query`] is generic over its [`ViewKind`]: one of the marker types [`Conversations`], [`Events`],
-//! [`Feedback`] and [`SemanticThreads`]. Every part of it ([`Filter`], [`Selection`], [`GroupBy`],
+//! A [`Query`] is generic over its [`ViewKind`]: one of the marker types [`ConversationsView`], [`EventsView`],
+//! [`FeedbackView`] and [`SemanticThreadsView`]. Every part of it ([`Filter`], [`Selection`], [`GroupBy`],
 //! [`OrderBy`], [`Column`]) carries the same view, and the fields it accepts are that view's
 //! generated field enum (such as [`types::ConversationsViewField`]), or a JSON path into its
 //! `properties` or `userProperties` ([`Field::properties`], [`Field::user_properties`]).
@@ -64,7 +64,9 @@ pub use properties::{
     property_values_in,
 };
 pub use select::{Column, GroupBy, OrderBy, Selection};
-pub use view::{Conversations, Events, Feedback, SemanticThreads, ViewField, ViewKind};
+pub use view::{
+    ConversationsView, EventsView, FeedbackView, SemanticThreadsView, ViewField, ViewKind,
+};
 
 mod sealed {
     /// Keeps the query traits closed: only the types of this module implement them, so new methods

@@ -240,16 +240,16 @@ impl<V: ViewKind> From<GroupBy<V>> for types::GroupBy {
 /// sort and to read:
 ///
 /// ```
-/// use inkeep_analytics::query::{Column, Events, Field};
+/// use inkeep_analytics::query::{Column, EventsView, Field};
 /// use inkeep_analytics::types::{AggregationFunction, EventsViewField as F, TimeUnit};
 ///
 /// assert_eq!(Column::time_bucket(F::CreatedAt, TimeUnit::Day).as_str(), "createdAt_day");
 /// assert_eq!(Column::aggregate(AggregationFunction::Count, F::Id).as_str(), "count_id");
 /// assert_eq!(
-///     Column::aggregate(AggregationFunction::Sum, Field::<Events>::properties(["userId"])).as_str(),
+///     Column::aggregate(AggregationFunction::Sum, Field::<EventsView>::properties(["userId"])).as_str(),
 ///     "sum_properties.userId"
 /// );
-/// assert_eq!(Column::<Events>::aggregate_rows(AggregationFunction::Count).as_str(), "count");
+/// assert_eq!(Column::<EventsView>::aggregate_rows(AggregationFunction::Count).as_str(), "count");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Column<V: ViewKind> {

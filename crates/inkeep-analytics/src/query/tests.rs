@@ -33,7 +33,7 @@ where
 }
 
 /// A conversations query with only `filter`, and the body it must make.
-fn where_body(filter: Filter<Conversations>) -> types::QueryConversationsBody {
+fn where_body(filter: Filter<ConversationsView>) -> types::QueryConversationsBody {
     conversations().filter(filter).build()
 }
 
@@ -47,7 +47,7 @@ fn an_empty_query_is_an_empty_object() -> TestResult {
 
 #[test]
 fn every_operator_sends_its_wire_name_and_value() -> TestResult {
-    let cases: Vec<(Filter<Conversations>, serde_json::Value)> = vec![
+    let cases: Vec<(Filter<ConversationsView>, serde_json::Value)> = vec![
         (
             Filter::eq(C::Type, "openai"),
             json!({"field": "type", "operator": "eq", "value": "openai"}),
@@ -293,9 +293,9 @@ fn and_and_or_nest_to_any_depth() -> TestResult {
 
 #[test]
 fn chained_and_and_or_stay_flat() -> TestResult {
-    let a = || Filter::<Conversations>::eq(C::Type, "a");
-    let b = || Filter::<Conversations>::eq(C::Type, "b");
-    let c = || Filter::<Conversations>::eq(C::Type, "c");
+    let a = || Filter::<ConversationsView>::eq(C::Type, "a");
+    let b = || Filter::<ConversationsView>::eq(C::Type, "b");
+    let c = || Filter::<ConversationsView>::eq(C::Type, "c");
     let condition =
         |value: &str| json!({"condition": {"field": "type", "operator": "eq", "value": value}});
     round_trip(
@@ -610,7 +610,7 @@ fn property_requests() -> TestResult {
         }),
     )?;
     round_trip(
-        &property_keys_in::<SemanticThreads>(PropertyField::Properties, None),
+        &property_keys_in::<SemanticThreadsView>(PropertyField::Properties, None),
         json!({"field": "properties", "views": ["semantic_threads_view"]}),
     )?;
     round_trip(
@@ -634,7 +634,7 @@ fn property_requests() -> TestResult {
         }),
     )?;
     assert_eq!(
-        property_keys_in::<Conversations>(PropertyField::Properties, None).views,
+        property_keys_in::<ConversationsView>(PropertyField::Properties, None).views,
         [types::View::ConversationsView]
     );
     Ok(())
@@ -661,13 +661,13 @@ fn column_names() {
     assert_eq!(
         Column::aggregate(
             AggregationFunction::Max,
-            Field::<Events>::properties(["a", "b"])
+            Field::<EventsView>::properties(["a", "b"])
         )
         .as_str(),
         "max_properties.a.b"
     );
     assert_eq!(
-        Column::<Events>::from(E::SearchQuery).as_str(),
+        Column::<EventsView>::from(E::SearchQuery).as_str(),
         "searchQuery"
     );
 }
@@ -743,7 +743,7 @@ fn row_keys_from_columns() -> TestResult {
         Some(9)
     );
     assert_eq!(
-        row.get_u64(Column::<Conversations>::aggregate_rows(
+        row.get_u64(Column::<ConversationsView>::aggregate_rows(
             AggregationFunction::Count
         )),
         Some(3)
@@ -819,37 +819,46 @@ fn search_statistics_parse_their_string_counts() -> TestResult {
 
 #[test]
 fn each_view_names_itself_for_property_look_ups() {
-    assert_eq!(Conversations::view(), types::View::ConversationsView);
-    assert_eq!(Events::view(), types::View::EventsView);
-    assert_eq!(Feedback::view(), types::View::FeedbackView);
-    assert_eq!(SemanticThreads::view(), types::View::SemanticThreadsView);
+    assert_eq!(ConversationsView::view(), types::View::ConversationsView);
+    assert_eq!(EventsView::view(), types::View::EventsView);
+    assert_eq!(FeedbackView::view(), types::View::FeedbackView);
+    assert_eq!(
+        SemanticThreadsView::view(),
+        types::View::SemanticThreadsView
+    );
 }
 
 #[test]
 fn each_view_has_its_default_time_field() {
-    assert_eq!(Conversations::DEFAULT_TIME_FIELD, C::FirstMessageTime);
-    assert_eq!(Events::DEFAULT_TIME_FIELD, E::CreatedAt);
-    assert_eq!(Feedback::DEFAULT_TIME_FIELD, FeedbackViewField::CreatedAt);
-    assert_eq!(SemanticThreads::DEFAULT_TIME_FIELD, S::FirstMessageTime);
+    assert_eq!(ConversationsView::DEFAULT_TIME_FIELD, C::FirstMessageTime);
+    assert_eq!(EventsView::DEFAULT_TIME_FIELD, E::CreatedAt);
     assert_eq!(
-        Column::<Feedback>::time(TimeUnit::Week).as_str(),
+        FeedbackView::DEFAULT_TIME_FIELD,
+        FeedbackViewField::CreatedAt
+    );
+    assert_eq!(SemanticThreadsView::DEFAULT_TIME_FIELD, S::FirstMessageTime);
+    assert_eq!(
+        Column::<FeedbackView>::time(TimeUnit::Week).as_str(),
         "createdAt_week"
     );
     assert_eq!(
-        Column::<SemanticThreads>::time(TimeUnit::Hour).as_str(),
+        Column::<SemanticThreadsView>::time(TimeUnit::Hour).as_str(),
         "firstMessageTime_hour"
     );
 }
 
 #[test]
 fn fields_parse_from_text_with_their_json_path() -> TestResult {
-    assert_eq!(Field::<Conversations>::parse("type")?, Field::from(C::Type));
     assert_eq!(
-        Field::<Events>::parse("userProperties.billing.plan")?,
+        Field::<ConversationsView>::parse("type")?,
+        Field::from(C::Type)
+    );
+    assert_eq!(
+        Field::<EventsView>::parse("userProperties.billing.plan")?,
         Field::user_properties(["billing", "plan"])
     );
     assert_eq!(
-        "properties.plan".parse::<Field<Feedback>>()?,
+        "properties.plan".parse::<Field<FeedbackView>>()?,
         Field::properties(["plan"])
     );
     assert_eq!(E::parse_known("eventType")?, E::EventType);
@@ -866,7 +875,7 @@ fn fields_parse_from_text_with_their_json_path() -> TestResult {
         ),
         ("properties..plan", "is empty"),
     ] {
-        match Field::<Conversations>::parse(text) {
+        match Field::<ConversationsView>::parse(text) {
             Err(Error::InvalidInput { reason }) => {
                 assert!(reason.contains(expected), "{text:?} gave {reason:?}")
             }
@@ -878,7 +887,7 @@ fn fields_parse_from_text_with_their_json_path() -> TestResult {
 
 #[test]
 fn each_selection_names_the_column_it_adds() -> TestResult {
-    let cases: Vec<(Selection<Conversations>, &str)> = vec![
+    let cases: Vec<(Selection<ConversationsView>, &str)> = vec![
         (Selection::field(C::Type), "type"),
         (
             Selection::field(Field::properties(["plan", "tier"])),
@@ -915,12 +924,12 @@ fn each_selection_names_the_column_it_adds() -> TestResult {
         );
     }
     assert_eq!(
-        Selection::<Events>::time(TimeUnit::Day).column(),
+        Selection::<EventsView>::time(TimeUnit::Day).column(),
         Some(Column::time_bucket(E::CreatedAt, TimeUnit::Day))
     );
     // The column a selection names is the one its aggregate or time bucket spells.
     assert_eq!(
-        Selection::<Events>::aggregate(AggregationFunction::Sum, Field::properties(["userId"]))
+        Selection::<EventsView>::aggregate(AggregationFunction::Sum, Field::properties(["userId"]))
             .column(),
         Some(Column::aggregate(
             AggregationFunction::Sum,
@@ -931,7 +940,7 @@ fn each_selection_names_the_column_it_adds() -> TestResult {
         json!({"type": "percentile", "field": "userMessageCount", "p": 0.9}),
     )?;
     assert_eq!(
-        Selection::<Conversations>::from_generated(newer).column(),
+        Selection::<ConversationsView>::from_generated(newer).column(),
         None
     );
     Ok(())

@@ -12,15 +12,15 @@ use crate::types;
 
 /// A view that queries read: a marker type that ties a query and all its parts to one view.
 ///
-/// The marker types are [`Conversations`], [`Events`], [`Feedback`] and [`SemanticThreads`]; the
+/// The marker types are [`ConversationsView`], [`EventsView`], [`FeedbackView`] and [`SemanticThreadsView`]; the
 /// trait is sealed. A part built for one view does not fit a query of another:
 ///
 /// ```compile_fail,E0277
-/// use inkeep_analytics::query::{Conversations, Filter, Query};
+/// use inkeep_analytics::query::{ConversationsView, Filter, Query};
 /// use inkeep_analytics::types::EventsViewField;
 ///
 /// // `eventType` is a field of the events view, not of the conversations view.
-/// let query = Query::<Conversations>::new().filter(Filter::eq(EventsViewField::EventType, "x"));
+/// let query = Query::<ConversationsView>::new().filter(Filter::eq(EventsViewField::EventType, "x"));
 /// ```
 ///
 /// ```compile_fail,E0308
@@ -34,10 +34,10 @@ use crate::types;
 /// The same query with a field of the right view compiles:
 ///
 /// ```
-/// use inkeep_analytics::query::{Conversations, Filter, Query};
+/// use inkeep_analytics::query::{ConversationsView, Filter, Query};
 /// use inkeep_analytics::types::ConversationsViewField;
 ///
-/// let query = Query::<Conversations>::new().filter(Filter::eq(ConversationsViewField::Type, "x"));
+/// let query = Query::<ConversationsView>::new().filter(Filter::eq(ConversationsViewField::Type, "x"));
 /// ```
 pub trait ViewKind: sealed::Sealed + Copy + fmt::Debug + Eq + Hash + Send + Sync + 'static {
     /// The generated enum of the view's fields, such as [`types::ConversationsViewField`].
@@ -56,11 +56,11 @@ pub trait ViewKind: sealed::Sealed + Copy + fmt::Debug + Eq + Hash + Send + Sync
     /// `createdAt` for events and feedback.
     ///
     /// ```
-    /// use inkeep_analytics::query::{Conversations, Events, ViewKind};
+    /// use inkeep_analytics::query::{ConversationsView, EventsView, ViewKind};
     /// use inkeep_analytics::types::{ConversationsViewField, EventsViewField};
     ///
-    /// assert_eq!(Conversations::DEFAULT_TIME_FIELD, ConversationsViewField::FirstMessageTime);
-    /// assert_eq!(Events::DEFAULT_TIME_FIELD, EventsViewField::CreatedAt);
+    /// assert_eq!(ConversationsView::DEFAULT_TIME_FIELD, ConversationsViewField::FirstMessageTime);
+    /// assert_eq!(EventsView::DEFAULT_TIME_FIELD, EventsViewField::CreatedAt);
     /// ```
     const DEFAULT_TIME_FIELD: Self::Fields;
 
@@ -70,28 +70,28 @@ pub trait ViewKind: sealed::Sealed + Copy + fmt::Debug + Eq + Hash + Send + Sync
 
 /// The conversations view, read by `POST /query/conversations`.
 ///
-/// A marker type: it has no values and only names the view in `Query<Conversations>`.
+/// A marker type: it has no values and only names the view in `Query<ConversationsView>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Conversations {}
+pub enum ConversationsView {}
 
 /// The events view, read by `POST /query/events`.
 ///
-/// A marker type: it has no values and only names the view in `Query<Events>`.
+/// A marker type: it has no values and only names the view in `Query<EventsView>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Events {}
+pub enum EventsView {}
 
 /// The feedback view, read by `POST /query/feedback`.
 ///
-/// A marker type: it has no values and only names the view in `Query<Feedback>`.
+/// A marker type: it has no values and only names the view in `Query<FeedbackView>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Feedback {}
+pub enum FeedbackView {}
 
 /// The semantic threads view, read by `POST /query/semantic-threads`.
 ///
-/// A marker type: it has no values and only names the view in `Query<SemanticThreads>`.
+/// A marker type: it has no values and only names the view in `Query<SemanticThreadsView>`.
 /// Its queries can also carry a semantic search, see [`Query::search`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SemanticThreads {}
+pub enum SemanticThreadsView {}
 
 /// A generated field enum, which knows its view.
 ///
@@ -204,7 +204,7 @@ macro_rules! view {
 }
 
 view!(
-    Conversations,
+    ConversationsView,
     ConversationsViewField,
     QueryConversationsBody,
     QueryConversationsBodyNotes,
@@ -212,7 +212,7 @@ view!(
     FirstMessageTime
 );
 view!(
-    Events,
+    EventsView,
     EventsViewField,
     QueryEventsBody,
     QueryEventsBodyNotes,
@@ -220,7 +220,7 @@ view!(
     CreatedAt
 );
 view!(
-    Feedback,
+    FeedbackView,
     FeedbackViewField,
     QueryFeedbackBody,
     QueryFeedbackBodyNotes,
@@ -228,7 +228,7 @@ view!(
     CreatedAt
 );
 view!(
-    SemanticThreads,
+    SemanticThreadsView,
     SemanticThreadsViewField,
     QuerySemanticThreadsBody,
     QuerySemanticThreadsBodyNotes,
