@@ -3,14 +3,14 @@
 //! A [`Query`] is generic over its [`ViewKind`]: one of the marker types [`ConversationsView`], [`EventsView`],
 //! [`FeedbackView`] and [`SemanticThreadsView`]. Every part of it ([`Filter`], [`Selection`], [`GroupBy`],
 //! [`OrderBy`], [`Column`]) carries the same view, and the fields it accepts are that view's
-//! generated field enum (such as [`types::ConversationsViewField`]), or a JSON path into its
+//! generated field enum (such as [`types::ConversationsViewField`](crate::types::ConversationsViewField)), or a JSON path into its
 //! `properties` or `userProperties` ([`Field::properties`], [`Field::user_properties`]).
 //! A query converts into the generated body of its view, so it goes straight to
 //! [`Client::query_conversations`](crate::Client::query_conversations) and its siblings, and to the
 //! export operations.
 //!
-//! Result rows have keys that depend on the query, so [`types::QueryRow`] stays an open map; this
-//! module gives it typed accessors ([`types::QueryRow::get_u64`] and its siblings), and
+//! Result rows have keys that depend on the query, so [`types::QueryRow`](crate::types::QueryRow) stays an open map; this
+//! module gives it typed accessors ([`types::QueryRow::get_u64`](crate::types::QueryRow::get_u64) and its siblings), and
 //! [`Column`] spells the keys of time buckets (`firstMessageTime_day`) and aggregates (`count_id`).
 //!
 //! ```no_run

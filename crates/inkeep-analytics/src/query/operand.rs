@@ -39,7 +39,7 @@ impl Scalar {
 /// What a condition compares its field with: a scalar, a list of scalars (nulls allowed), null, or
 /// any JSON (an object for `jsonContains`, say).
 ///
-/// A JSON path is not a value: it belongs to the [`Field`], and the condition sends both as
+/// A JSON path is not a value: it belongs to the [`Field`](super::Field), and the condition sends both as
 /// `{path, value}`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operand {

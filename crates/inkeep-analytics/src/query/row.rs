@@ -8,7 +8,7 @@ use crate::types;
 
 /// Typed reads of a result row, whose keys depend on the query.
 ///
-/// Keys are strings or [`Column`]s. The numeric accessors accept JSON numbers and numeric strings,
+/// Keys are strings or [`Column`](super::Column)s. The numeric accessors accept JSON numbers and numeric strings,
 /// because the API sends some counts as strings. `Map::get` (through `Deref`) still gives the raw
 /// JSON.
 impl types::QueryRow {
