@@ -315,3 +315,87 @@ async fn search_statistics_read_their_string_counts() -> TestResult {
     assert_eq!(weekly.data.result[0].unique_users_u64()?, 8);
     Ok(())
 }
+
+/// The keys of the rows the sandbox answers `query` with, and the columns the selections name.
+async fn row_keys_and_columns<V: query::ViewKind>(
+    client: &inkeep_analytics::Client,
+    selections: Vec<Selection<V>>,
+    send: impl AsyncFnOnce(
+        &inkeep_analytics::Client,
+        query::Query<V>,
+    ) -> inkeep_analytics::Result<inkeep_analytics::types::QueryResponse>,
+) -> Result<(Vec<String>, Vec<String>), Box<dyn std::error::Error>> {
+    let columns: Vec<String> = selections
+        .iter()
+        .filter_map(|selection| selection.column().map(|column| column.to_string()))
+        .collect();
+    assert_eq!(
+        columns.len(),
+        selections.len(),
+        "every selection names its column"
+    );
+    let query = selections
+        .into_iter()
+        .fold(query::Query::<V>::new(), |query, selection| {
+            query.select(selection)
+        });
+    let response = send(client, query).await?;
+    let Some(row) = response.rows().first() else {
+        return Err("the sandbox answered no rows".into());
+    };
+    let mut keys: Vec<String> = row.keys().cloned().collect();
+    keys.sort();
+    let mut sorted = columns.clone();
+    sorted.sort();
+    Ok((keys, sorted))
+}
+
+#[tokio::test]
+async fn the_columns_selections_name_are_the_keys_of_the_rows() -> TestResult {
+    let sandbox = inkeep_analytics_sandbox::Sandbox::start().await?;
+    let client = inkeep_analytics::Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .build()?;
+    let count = AggregationFunction::Count;
+    let (keys, columns) = row_keys_and_columns(
+        &client,
+        vec![
+            Selection::aggregate(count.clone(), Field::properties(["plan"])),
+            Selection::field(C::Type),
+            Selection::time(TimeUnit::Month),
+            Selection::aggregate(count.clone(), C::Id),
+        ],
+        async |client, query| client.query_conversations(query).await,
+    )
+    .await?;
+    assert_eq!(keys, columns);
+    let (keys, columns) = row_keys_and_columns(
+        &client,
+        vec![Selection::time(TimeUnit::Day), Selection::count()],
+        async |client, query| client.query_events(query).await,
+    )
+    .await?;
+    assert_eq!(keys, columns);
+    let (keys, columns) = row_keys_and_columns(
+        &client,
+        vec![
+            Selection::time(TimeUnit::Week),
+            Selection::field(Field::user_properties(["userType"])),
+        ],
+        async |client, query| client.query_feedback(query).await,
+    )
+    .await?;
+    assert_eq!(keys, columns);
+    let (keys, columns) = row_keys_and_columns(
+        &client,
+        vec![
+            Selection::time(TimeUnit::Hour),
+            Selection::field(S::Subject),
+        ],
+        async |client, query| client.query_semantic_threads(query).await,
+    )
+    .await?;
+    assert_eq!(keys, columns);
+    Ok(())
+}

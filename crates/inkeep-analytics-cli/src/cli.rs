@@ -1,5 +1,6 @@
 //! The command line's grammar: global options, commands and their help, in one place so `--help` and completions agree.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -35,14 +36,19 @@ pub struct GlobalOptions {
     /// The API key (never printed; prefer the environment variable).
     #[arg(
         long,
-        env = "INKEEP_ANALYTICS_API_KEY",
+        env = inkeep_analytics::ENV_API_KEY,
         hide_env_values = true,
         global = true
     )]
     pub api_key: Option<String>,
 
     /// The API's base URL.
-    #[arg(long, env = "INKEEP_ANALYTICS_BASE_URL", global = true)]
+    #[arg(
+        long,
+        env = inkeep_analytics::ENV_BASE_URL,
+        global = true,
+        default_value = inkeep_analytics::DEFAULT_BASE_URL
+    )]
     pub base_url: Option<String>,
 
     /// Start a local sandbox of the API with demo data and use it (no key, no network).
@@ -53,11 +59,30 @@ pub struct GlobalOptions {
     pub sandbox: bool,
 
     /// How long one request may take, such as `30s` or `2m`.
-    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
-    pub timeout: Option<Duration>,
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        default_value_t = HumanDuration(inkeep_analytics::DEFAULT_TIMEOUT)
+    )]
+    pub timeout: HumanDuration,
+
+    /// How long connecting to the API may take, such as `5s`.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        default_value_t = HumanDuration(inkeep_analytics::DEFAULT_CONNECT_TIMEOUT)
+    )]
+    pub connect_timeout: HumanDuration,
 
     /// How many times to retry a request that failed on the network or with 429/5XX.
-    #[arg(long, global = true, default_value_t = 3, value_name = "N")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = inkeep_analytics::DEFAULT_MAX_RETRIES,
+        value_name = "N"
+    )]
     pub retries: u32,
 
     /// Output format.
@@ -137,8 +162,8 @@ pub struct PageArgs {
 /// Where an export goes and how it pages.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Records per request (1 to 100).
-    #[arg(long, default_value_t = 100, allow_negative_numbers = true)]
+    /// Records per request (1 to the API's largest page).
+    #[arg(long, default_value_t = inkeep_analytics::MAX_PAGE_SIZE, allow_negative_numbers = true)]
     pub page_size: i64,
     /// Continue an interrupted export to `--output` from its checkpoint.
     #[arg(long, requires = "output")]
@@ -295,9 +320,9 @@ pub enum PropertiesCommand {
         key: String,
         #[command(flatten)]
         property: PropertyArgs,
-        /// How many values to return.
-        #[arg(long)]
-        limit: Option<u64>,
+        /// How many values to return (at least 1).
+        #[arg(long, default_value_t = inkeep_analytics::query::DEFAULT_PROPERTY_VALUES_LIMIT)]
+        limit: NonZeroU64,
     },
 }
 
@@ -346,10 +371,10 @@ pub enum SandboxCommand {
         #[arg(long, default_value_t = 4010)]
         port: u16,
         /// The seed of the demo data.
-        #[arg(long, default_value_t = 42)]
+        #[arg(long, default_value_t = inkeep_analytics_sandbox::DEFAULT_SEED)]
         seed: u64,
         /// How many conversations to generate.
-        #[arg(long, default_value_t = 250)]
+        #[arg(long, default_value_t = inkeep_analytics_sandbox::DEFAULT_CONVERSATIONS)]
         conversations: usize,
     },
 }
@@ -381,6 +406,30 @@ where
         }
     }
     Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))
+}
+
+/// A duration on the command line: parsed from `500ms`, `30s`, `2m` or a bare number of seconds,
+/// and shown the same way, so that `--help` prints the SDK's defaults as they are typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        parse_duration(text).map(HumanDuration)
+    }
+}
+
+impl std::fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let millis = self.0.as_millis();
+        if millis.is_multiple_of(1000) {
+            write!(f, "{}s", millis / 1000)
+        } else {
+            write!(f, "{millis}ms")
+        }
+    }
 }
 
 /// Parses `500ms`, `30s`, `2m` or a bare number of seconds.
@@ -449,5 +498,30 @@ mod tests {
         for bad in ["", "0", "-1s", "5h", "abc", "1e999"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_print_as_they_parse() {
+        for (duration, text) in [
+            (Duration::from_secs(60), "60s"),
+            (Duration::from_secs(10), "10s"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_millis(1500), "1500ms"),
+        ] {
+            assert_eq!(HumanDuration(duration).to_string(), text);
+            assert_eq!(text.parse(), Ok(HumanDuration(duration)));
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_the_sdks() -> Result<(), clap::Error> {
+        let cli = parse_from(["inkeep-analytics", "conversations", "list"])?;
+        assert_eq!(cli.global.retries, inkeep_analytics::DEFAULT_MAX_RETRIES);
+        assert_eq!(cli.global.timeout.0, inkeep_analytics::DEFAULT_TIMEOUT);
+        assert_eq!(
+            cli.global.connect_timeout.0,
+            inkeep_analytics::DEFAULT_CONNECT_TIMEOUT
+        );
+        Ok(())
     }
 }

@@ -20,6 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::cli::Format;
 use crate::failure::Failure;
+use crate::output::{self, raw_cell};
 
 /// How many passes an export makes at most before it settles for what it has; each pass after
 /// the first only runs because the total changed during the one before.
@@ -580,11 +581,7 @@ impl Sink {
     fn start(&mut self, out: &mut impl Write) -> std::io::Result<()> {
         match self.format {
             Format::Json => out.write_all(b"[\n"),
-            Format::Csv => {
-                let mut csv = csv::Writer::from_writer(out);
-                csv.write_record(csv_columns(self.kind))?;
-                csv.flush()
-            }
+            Format::Csv => output::write_csv_record(out, csv_columns(self.kind)),
             _ => Ok(()),
         }
     }
@@ -593,9 +590,7 @@ impl Sink {
         match self.format {
             Format::Csv => {
                 let value: serde_json::Value = serde_json::from_str(record.get())?;
-                let mut csv = csv::Writer::from_writer(&mut *out);
-                csv.write_record(csv_row(self.kind, &value))?;
-                csv.flush()?;
+                output::write_csv_record(out, csv_row(self.kind, &value))?;
             }
             Format::Json => {
                 if self.written > 0 {
@@ -699,18 +694,10 @@ fn csv_row(kind: Kind, record: &serde_json::Value) -> Vec<String> {
             "messageCount" => record["messages"]
                 .as_array()
                 .map_or(String::new(), |m| m.len().to_string()),
-            "conversationId" => cell(&record["conversation"]["id"]),
-            column => cell(&record[column]),
+            "conversationId" => raw_cell(&record["conversation"]["id"]),
+            column => raw_cell(&record[column]),
         })
         .collect()
-}
-
-fn cell(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

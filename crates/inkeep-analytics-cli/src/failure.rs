@@ -85,37 +85,9 @@ impl fmt::Display for Failure {
             Failure::Usage(message) => f.write_str(message),
             Failure::Io { what, error } => write!(f, "{what}: {error}"),
             Failure::BrokenPipe => f.write_str("the output was closed"),
-            Failure::Api { what, error } => match error {
-                // One line with what failed, the status, code, detail and request id.
-                Error::Api(api) => {
-                    write!(
-                        f,
-                        "{what} failed: {} {}",
-                        api.status.as_u16(),
-                        api.status.canonical_reason().unwrap_or("")
-                    )?;
-                    if let Some(code) = &api.code {
-                        write!(f, ", code {code}")?;
-                    }
-                    match (&api.detail, &api.title) {
-                        (Some(detail), _) => write!(f, ": {detail}")?,
-                        (None, Some(title)) => write!(f, ": {title}")?,
-                        (None, None) => {
-                            let body = api.body_text();
-                            let body = body.trim();
-                            if !body.is_empty() {
-                                let snippet: String = body.chars().take(120).collect();
-                                write!(f, ": {snippet:?}")?;
-                            }
-                        }
-                    }
-                    if let Some(request_id) = &api.request_id {
-                        write!(f, " (request id {request_id})")?;
-                    }
-                    Ok(())
-                }
-                other => write!(f, "{what} failed: {other}"),
-            },
+            // The SDK's own message: the operation, the status, the code, the detail and the
+            // request id of an API error, or the root cause of a transport error.
+            Failure::Api { what, error } => write!(f, "{what} failed: {error}"),
         }
     }
 }

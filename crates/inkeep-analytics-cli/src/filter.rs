@@ -1,17 +1,22 @@
-//! The `--where` filter expressions of `query`, parsed into the API's filter JSON with errors that point at the problem.
+//! The `--where` filter expressions of `query`, parsed into the SDK's typed [`Filter`] of a view with errors that point at the problem.
 //!
 //! Grammar: `expr := and ("or" and)*`, `and := atom ("and" atom)*`, `atom := "(" expr ")" | condition`.
 //! A condition is a field, an operator and (for most operators) a JSON value; see `query --help`.
 //! A field with dots (`properties.plan`) is a JSON path into the field before the first dot.
 
-use serde_json::{Value, json};
+use std::marker::PhantomData;
 
-/// Parses `text` for a view whose fields are `fields`; the result is the API's `Filter` JSON.
-pub fn parse(text: &str, fields: &[&str]) -> Result<Value, String> {
+use inkeep_analytics::Error;
+use inkeep_analytics::query::{Field, Filter, Operand, ViewField, ViewKind};
+use inkeep_analytics::types::FilterOperator;
+use serde_json::Value;
+
+/// Parses `text` into a filter over view `V`, whose fields the spec lists.
+pub fn parse<V: ViewKind>(text: &str) -> Result<Filter<V>, String> {
     let mut parser = Parser {
         text,
         at: 0,
-        fields,
+        view: PhantomData::<V>,
     };
     let filter = parser.expression(0)?;
     parser.skip_space();
@@ -24,13 +29,13 @@ pub fn parse(text: &str, fields: &[&str]) -> Result<Value, String> {
 /// How deep parentheses may nest: deeper input is refused rather than risking the stack.
 const MAX_DEPTH: usize = 64;
 
-struct Parser<'a> {
+struct Parser<'a, V> {
     text: &'a str,
     at: usize,
-    fields: &'a [&'a str],
+    view: PhantomData<V>,
 }
 
-impl Parser<'_> {
+impl<V: ViewKind> Parser<'_, V> {
     fn rest(&self) -> &str {
         &self.text[self.at..]
     }
@@ -81,19 +86,20 @@ impl Parser<'_> {
         }
     }
 
-    fn expression(&mut self, depth: usize) -> Result<Value, String> {
+    fn expression(&mut self, depth: usize) -> Result<Filter<V>, String> {
         let mut any = vec![self.conjunction(depth)?];
         while self.keyword("or") {
             any.push(self.conjunction(depth)?);
         }
+        // `Filter::any` of a list, not a chain of `or`s, so that the tree is the one written.
         Ok(if any.len() == 1 {
             any.remove(0)
         } else {
-            json!({"or": any})
+            Filter::any(any)
         })
     }
 
-    fn conjunction(&mut self, depth: usize) -> Result<Value, String> {
+    fn conjunction(&mut self, depth: usize) -> Result<Filter<V>, String> {
         let mut all = vec![self.atom(depth)?];
         while self.keyword("and") {
             all.push(self.atom(depth)?);
@@ -101,11 +107,11 @@ impl Parser<'_> {
         Ok(if all.len() == 1 {
             all.remove(0)
         } else {
-            json!({"and": all})
+            Filter::all(all)
         })
     }
 
-    fn atom(&mut self, depth: usize) -> Result<Value, String> {
+    fn atom(&mut self, depth: usize) -> Result<Filter<V>, String> {
         if self.symbol("(") {
             if depth >= MAX_DEPTH {
                 return Err(self.error(&format!("parentheses nest deeper than {MAX_DEPTH}")));
@@ -119,7 +125,7 @@ impl Parser<'_> {
         self.condition()
     }
 
-    fn field(&mut self) -> Result<(String, Vec<String>), String> {
+    fn field(&mut self) -> Result<Field<V>, String> {
         self.skip_space();
         let length = self
             .rest()
@@ -130,19 +136,19 @@ impl Parser<'_> {
         }
         let name = &self.rest()[..length];
         let mut parts = name.split('.');
-        let field = parts.next().unwrap_or_default().to_string();
+        let field = parts.next().unwrap_or_default();
         let path: Vec<String> = parts.map(str::to_string).collect();
         if path.iter().any(String::is_empty) {
             return Err(self.error("a JSON path has an empty part"));
         }
-        if !self.fields.contains(&field.as_str()) {
-            return Err(format!(
-                "invalid filter: {field:?} is not a field of this view; its fields are {}",
-                self.fields.join(", ")
-            ));
-        }
+        // The view's fields are the spec's, as the SDK lists them.
+        let field = match V::Fields::parse_known(field) {
+            Ok(field) => field,
+            Err(Error::InvalidInput { reason }) => return Err(format!("invalid filter: {reason}")),
+            Err(error) => return Err(format!("invalid filter: {error}")),
+        };
         self.at += length;
-        Ok((field, path))
+        Ok(Field::json(field, path))
     }
 
     fn value(&mut self) -> Result<Value, String> {
@@ -186,8 +192,8 @@ impl Parser<'_> {
         }
     }
 
-    fn condition(&mut self) -> Result<Value, String> {
-        let (field, path) = self.field()?;
+    fn condition(&mut self) -> Result<Filter<V>, String> {
+        let field = self.field()?;
         let (operator, value) = if self.symbol("!=") {
             ("neq", Some(self.value()?))
         } else if self.symbol(">=") {
@@ -251,17 +257,17 @@ impl Parser<'_> {
         } else {
             return Err(self.error("expected an operator (=, !=, >, >=, <, <=, in, not in, contains, has, json, array, is)"));
         };
-        let mut condition = json!({"field": field, "operator": operator});
-        if let Some(value) = value {
-            condition["value"] = if path.is_empty() {
-                value
-            } else {
-                json!({"path": path, "value": value})
-            };
-        } else if !path.is_empty() {
-            condition["value"] = json!({"path": path, "value": null});
-        }
-        Ok(json!({"condition": condition}))
+        // An operator without a value on a JSON path is sent as `{path, value: null}`, as this
+        // program always has; the SDK would send `{path}` for `None`.
+        let value = match value {
+            None if !field.path().is_empty() => Some(Operand::NULL),
+            value => value.map(Operand::Json),
+        };
+        Ok(Filter::condition(
+            field,
+            FilterOperator::from(operator),
+            value,
+        ))
     }
 }
 
@@ -270,16 +276,16 @@ mod fuzz;
 
 #[cfg(test)]
 mod tests {
+    use inkeep_analytics::query::{ConversationsView, SemanticThreadsView};
+    use serde_json::json;
+
     use super::*;
 
-    const FIELDS: &[&str] = &[
-        "id",
-        "type",
-        "userMessageCount",
-        "properties",
-        "userProperties",
-        "tags",
-    ];
+    /// The filter parsed over view `V`, as the JSON it is sent as.
+    pub(super) fn parse_json<V: ViewKind>(text: &str) -> Result<Value, String> {
+        parse::<V>(text)
+            .map(|filter| serde_json::to_value(filter.as_generated()).unwrap_or_default())
+    }
 
     fn condition(field: &str, operator: &str, value: Value) -> Value {
         json!({"condition": {"field": field, "operator": operator, "value": value}})
@@ -321,10 +327,6 @@ mod tests {
                 condition("type", "notIn", json!(["a"])),
             ),
             (
-                "tags contains \"x\"",
-                condition("tags", "arrayContains", json!("x")),
-            ),
-            (
                 "properties has key \"plan\"",
                 condition("properties", "jsonHasKey", json!("plan")),
             ),
@@ -358,14 +360,32 @@ mod tests {
             ),
         ];
         for (text, expected) in cases {
-            assert_eq!(parse(text, FIELDS), Ok(expected), "{text}");
+            assert_eq!(
+                parse_json::<ConversationsView>(text),
+                Ok(expected),
+                "{text}"
+            );
         }
+        // `contains` reads an array field; the semantic threads view has one.
         assert_eq!(
-            parse("id is null", FIELDS),
+            parse_json::<SemanticThreadsView>("languages contains \"rust\""),
+            Ok(condition("languages", "arrayContains", json!("rust")))
+        );
+        assert_eq!(
+            parse_json::<ConversationsView>("properties.plan is null"),
+            Ok(condition(
+                "properties",
+                "isNull",
+                json!({"path": ["plan"], "value": null})
+            )),
+            "an operator without a value on a JSON path"
+        );
+        assert_eq!(
+            parse_json::<ConversationsView>("id is null"),
             Ok(json!({"condition": {"field": "id", "operator": "isNull"}}))
         );
         assert_eq!(
-            parse("id IS NOT NULL", FIELDS),
+            parse_json::<ConversationsView>("id IS NOT NULL"),
             Ok(json!({"condition": {"field": "id", "operator": "isNotNull"}}))
         );
     }
@@ -376,11 +396,11 @@ mod tests {
         let b = condition("type", "eq", json!("b"));
         let c = condition("type", "eq", json!("c"));
         assert_eq!(
-            parse("type = \"a\" or type = \"b\" and type = \"c\"", FIELDS),
+            parse_json::<ConversationsView>("type = \"a\" or type = \"b\" and type = \"c\""),
             Ok(json!({"or": [a.clone(), {"and": [b.clone(), c.clone()]}]}))
         );
         assert_eq!(
-            parse("(type = \"a\" or type = \"b\") and type = \"c\"", FIELDS),
+            parse_json::<ConversationsView>("(type = \"a\" or type = \"b\") and type = \"c\""),
             Ok(json!({"and": [{"or": [a, b]}, c]}))
         );
     }
@@ -397,10 +417,12 @@ mod tests {
             ("properties. = 1", "empty part"),
             ("", "expected a field"),
         ] {
-            let error = parse(text, FIELDS).err().unwrap_or_default();
+            let error = parse_json::<ConversationsView>(text)
+                .err()
+                .unwrap_or_default();
             assert!(error.contains(expected), "{text:?} gave {error:?}");
         }
         let deep = format!("{}type = 1{}", "(".repeat(500), ")".repeat(500));
-        assert!(parse(&deep, FIELDS).is_err_and(|e| e.contains("nest deeper")));
+        assert!(parse_json::<ConversationsView>(&deep).is_err_and(|e| e.contains("nest deeper")));
     }
 }

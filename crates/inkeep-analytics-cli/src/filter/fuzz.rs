@@ -8,7 +8,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{Map, Number, Value, json};
 
-use super::{MAX_DEPTH, parse};
+use super::MAX_DEPTH;
+use super::tests::parse_json;
+use inkeep_analytics::query::{ConversationsView, EventsView, FeedbackView, SemanticThreadsView};
 use inkeep_analytics::types::{
     ConversationsViewField, EventsViewField, FeedbackViewField, SemanticThreadsViewField,
 };
@@ -495,7 +497,7 @@ proptest! {
 
     #[test]
     fn any_text_gives_a_filter_or_a_one_line_error(text in any::<String>()) {
-        check_answer(&text, &parse(&text, fields()))?;
+        check_answer(&text, &parse_json::<ConversationsView>(&text))?;
     }
 
     #[test]
@@ -508,7 +510,7 @@ proptest! {
             text.push_str(token);
             text.push_str(separators[i % separators.len()]);
         }
-        check_answer(&text, &parse(&text, fields()))?;
+        check_answer(&text, &parse_json::<ConversationsView>(&text))?;
     }
 
     #[test]
@@ -520,7 +522,7 @@ proptest! {
         let mut printer = Printer { separators: vec![" "], next: 0, text: String::new() };
         let expected = printer.condition(&condition);
         let text = format!("{}{}{}", "(".repeat(open), printer.text, ")".repeat(close));
-        let answer = parse(&text, fields());
+        let answer = parse_json::<ConversationsView>(&text);
         check_answer(&text, &answer)?;
         if open > MAX_DEPTH {
             prop_assert!(answer.as_ref().is_err_and(|e| e.contains("nest deeper")), "{:?}", answer);
@@ -538,7 +540,7 @@ proptest! {
     ) {
         let (open, close) = if list { ("[", "]") } else { ("{\"a\":", "}") };
         let text = format!("properties json contains {}1{}", open.repeat(depth), close.repeat(depth));
-        let answer = parse(&text, fields());
+        let answer = parse_json::<ConversationsView>(&text);
         check_answer(&text, &answer)?;
         // serde_json reads up to 127 levels and refuses deeper ones with an error.
         prop_assert_eq!(answer.is_ok(), depth < 128, "{} levels", depth);
@@ -548,7 +550,7 @@ proptest! {
     fn a_printed_filter_parses_back_into_its_json(ast in ast(), separators in separators()) {
         let mut printer = Printer { separators, next: 0, text: String::new() };
         let expected = printer.print(&ast);
-        let answer = parse(&printer.text, fields());
+        let answer = parse_json::<ConversationsView>(&printer.text);
         prop_assert_eq!(answer, Ok(expected), "{}", printer.text);
     }
 
@@ -561,7 +563,7 @@ proptest! {
         let operand = (OPERATORS[condition.operator].2 != Operand::Nothing).then_some(printed.as_str());
         let mut printer = Printer { separators, next: 0, text: String::new() };
         let expected = printer.changed_condition(condition.field, &condition.path, &words, operand);
-        let answer = parse(&printer.text, fields());
+        let answer = parse_json::<ConversationsView>(&printer.text);
         check_answer(&printer.text, &answer)?;
         match expected {
             Some(expected) => prop_assert_eq!(answer, Ok(expected), "{}", printer.text),
@@ -585,8 +587,14 @@ proptest! {
         let printed = value.to_string();
         let text = format!("{field} != {printed}");
         let expected: Value = serde_json::from_str(&printed).unwrap_or_default();
+        let answer = match view {
+            0 => parse_json::<ConversationsView>(&text),
+            1 => parse_json::<EventsView>(&text),
+            2 => parse_json::<FeedbackView>(&text),
+            _ => parse_json::<SemanticThreadsView>(&text),
+        };
         prop_assert_eq!(
-            parse(&text, fields),
+            answer,
             Ok(json!({"condition": {"field": field, "operator": "neq", "value": expected}}))
         );
     }
@@ -642,7 +650,7 @@ fn every_operator_with_one_word_changed_is_refused_unless_it_is_another_operator
                     text: String::new(),
                 };
                 let expected = printer.changed_condition("properties", path, words, operand);
-                let answer = parse(&printer.text, fields());
+                let answer = parse_json::<ConversationsView>(&printer.text);
                 match expected {
                     Some(expected) => assert_eq!(answer, Ok(expected), "{}", printer.text),
                     None => assert!(
@@ -659,26 +667,26 @@ fn every_operator_with_one_word_changed_is_refused_unless_it_is_another_operator
 /// Bugs the properties found, kept as plain examples.
 #[test]
 fn found_by_fuzzing() {
-    let fields = fields();
     // A number, `true`, `false` or `null` right before `)` or Unicode whitespace was refused.
     assert_eq!(
-        parse("(userMessageCount >= 2)", fields),
+        parse_json::<ConversationsView>("(userMessageCount >= 2)"),
         Ok(json!({"condition": {"field": "userMessageCount", "operator": "gte", "value": 2}}))
     );
     assert_eq!(
-        parse("(id is null or type = null)", fields).map(|filter| filter["or"][1].clone()),
+        parse_json::<ConversationsView>("(id is null or type = null)")
+            .map(|filter| filter["or"][1].clone()),
         Ok(json!({"condition": {"field": "type", "operator": "eq", "value": null}}))
     );
-    assert!(parse("userMessageCount = 2\u{a0}and id = true", fields).is_ok());
+    assert!(parse_json::<ConversationsView>("userMessageCount = 2\u{a0}and id = true").is_ok());
     // `has any all keys` was read as `has all keys`.
-    assert!(parse("properties has any all keys [\"a\"]", fields).is_err());
-    assert!(parse("properties has all any keys [\"a\"]", fields).is_err());
+    assert!(parse_json::<ConversationsView>("properties has any all keys [\"a\"]").is_err());
+    assert!(parse_json::<ConversationsView>("properties has all any keys [\"a\"]").is_err());
 }
 
 #[test]
 fn a_long_flat_chain_parses() {
     let text = vec!["userMessageCount > 1"; 5000].join(" and ");
-    let answer = parse(&text, fields());
+    let answer = parse_json::<ConversationsView>(&text);
     assert_eq!(
         answer.map(|filter| filter["and"].as_array().map_or(0, Vec::len)),
         Ok(5000)

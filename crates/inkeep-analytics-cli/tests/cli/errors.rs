@@ -205,9 +205,9 @@ fn a_wrong_key_exits_3_with_the_status_code_detail_and_request_id() {
         &[
             "listing conversations failed",
             "401 Unauthorized",
-            "code unauthorized",
+            "(unauthorized)",
             "Invalid API key",
-            "(request id req_",
+            "[request id req_",
         ],
     );
     assert!(!output.stderr.contains("sk-not-the-key"));
@@ -230,8 +230,8 @@ fn a_web_key_on_a_read_exits_3_with_the_403() {
         &[
             "listing feedback failed",
             "403 Forbidden",
-            "code forbidden",
-            "(request id req_",
+            "(forbidden)",
+            "[request id req_",
         ],
     );
     // The same key may write: a web key logs events.
@@ -257,29 +257,29 @@ fn an_unknown_id_exits_4() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["conversations", "get", "conv_nope"],
-            "getting conversation conv_nope failed: 404 Not Found",
+            "getting conversation conv_nope failed: getConversation: API error 404 Not Found",
         ),
         (
             &["conversations", "get-by-external-id", "ext-nope"],
-            "external id ext-nope failed: 404 Not Found",
+            "external id ext-nope failed: getConversationByExternalId: API error 404 Not Found",
         ),
         (
             &["conversations", "delete", "conv_nope"],
-            "deleting conversation conv_nope failed: 404 Not Found",
+            "deleting conversation conv_nope failed: deleteConversation: API error 404 Not Found",
         ),
         (
             &["feedback", "get", "fb_nope"],
-            "getting feedback fb_nope failed: 404 Not Found",
+            "getting feedback fb_nope failed: getFeedbackById: API error 404 Not Found",
         ),
         (
             &["feedback", "delete", "fb_nope"],
-            "deleting feedback fb_nope failed: 404 Not Found",
+            "deleting feedback fb_nope failed: deleteFeedbackById: API error 404 Not Found",
         ),
     ];
     for (args, message) in cases {
         let output = run(server.cli().args(*args));
         output.exits(4);
-        assert_line_has(&output, &[message, "code not_found", "(request id req_"]);
+        assert_line_has(&output, &[message, "(not_found)", "[request id req_"]);
     }
 }
 
@@ -297,9 +297,9 @@ fn a_422_from_the_sandbox_exits_5() {
         &[
             "submitting the feedback failed",
             "422 Unprocessable Entity",
-            "code unprocessable_entity",
+            "(unprocessable_entity)",
             "msg_does_not_exist",
-            "(request id req_",
+            "[request id req_",
         ],
     );
     // Logging a conversation again with another type is the sandbox's 422 too.
@@ -321,7 +321,7 @@ fn a_422_from_the_sandbox_exits_5() {
         &[
             "logging the conversation failed",
             "422 Unprocessable Entity",
-            "(request id req_",
+            "[request id req_",
         ],
     );
 }
@@ -357,9 +357,9 @@ fn a_500_exits_5_after_the_retries() {
         &[
             "listing conversations failed",
             "500 Internal Server Error",
-            "code internal_server_error",
+            "(internal_server_error)",
             "The database is resting",
-            "(request id req_mock_500)",
+            "[request id req_mock_500]",
         ],
     );
     assert_eq!(failing.calls(), 1, "--retries 0 sends once");
@@ -402,7 +402,7 @@ fn an_html_error_page_still_gives_one_line() {
     assert_line_has(
         &output,
         &[
-            "getting feedback fb_1 failed: 503 Service Unavailable",
+            "getting feedback fb_1 failed: getFeedbackById: API error 503 Service Unavailable",
             "<html>",
         ],
     );

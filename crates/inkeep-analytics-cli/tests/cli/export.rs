@@ -485,9 +485,9 @@ fn a_401_during_an_export_exits_3_and_leaves_no_final_file() {
     for part in [
         "exporting conversations failed",
         "401 Unauthorized",
-        "code unauthorized",
+        "(unauthorized)",
         "The key was revoked",
-        "(request id req_revoked_401)",
+        "[request id req_revoked_401]",
     ] {
         assert!(line.contains(part), "{part:?} is missing: {line}");
     }

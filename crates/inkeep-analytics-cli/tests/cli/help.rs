@@ -75,3 +75,44 @@ fn a_missing_command_is_a_usage_error_with_help_on_stderr() {
         output.stderr
     );
 }
+
+/// The default `--help` shows for `option`: the `[default: ...]` line of its entry.
+fn default_of(help: &str, option: &str) -> Option<String> {
+    let entry = &help[help.find(&format!("      {option} "))?..];
+    let entry = &entry[..entry[option.len() + 6..]
+        .find("\n      -")
+        .map_or(entry.len(), |end| end + option.len() + 6)];
+    let start = entry.find("[default: ")? + "[default: ".len();
+    Some(entry[start..].split(']').next()?.to_string())
+}
+
+#[test]
+fn help_shows_the_sdks_defaults() {
+    let help = run(cli().args(["conversations", "export", "--help"])).ok();
+    let seconds = |duration: std::time::Duration| format!("{}s", duration.as_secs());
+    for (option, expected) in [
+        (
+            "--retries",
+            inkeep_analytics::DEFAULT_MAX_RETRIES.to_string(),
+        ),
+        ("--timeout", seconds(inkeep_analytics::DEFAULT_TIMEOUT)),
+        (
+            "--connect-timeout",
+            seconds(inkeep_analytics::DEFAULT_CONNECT_TIMEOUT),
+        ),
+        ("--base-url", inkeep_analytics::DEFAULT_BASE_URL.to_string()),
+        ("--page-size", inkeep_analytics::MAX_PAGE_SIZE.to_string()),
+    ] {
+        assert_eq!(
+            default_of(&help, option).as_deref(),
+            Some(expected.as_str()),
+            "{option}:\n{help}"
+        );
+    }
+    let values = run(cli().args(["properties", "values", "--help"])).ok();
+    assert_eq!(
+        default_of(&values, "--limit"),
+        Some(inkeep_analytics::query::DEFAULT_PROPERTY_VALUES_LIMIT.to_string()),
+        "{values}"
+    );
+}

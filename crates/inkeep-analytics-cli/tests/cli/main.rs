@@ -4,6 +4,7 @@
 //! Goldens live in `tests/golden/`; `UPDATE_GOLDEN=1 cargo test -p inkeep-analytics-cli --test cli`
 //! rewrites them, and a missing one fails.
 
+mod columns;
 mod commands;
 mod errors;
 mod export;
