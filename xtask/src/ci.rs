@@ -66,11 +66,17 @@ const STEPS: &[Step] = &[
         env: &[("RUSTDOCFLAGS", "-D warnings")],
     },
     Step {
-        name: "package the SDK and build it on its own",
+        // Published in this order: the codegen, then the SDK, then the mock crate, which needs
+        // both; cargo packages them together against each other's packages.
+        name: "package the published crates and build each on its own",
         args: &[
             "package",
             "--package",
+            "inkeep-analytics-codegen",
+            "--package",
             "inkeep-analytics",
+            "--package",
+            "inkeep-analytics-mock",
             "--locked",
             "--allow-dirty",
         ],
