@@ -66,6 +66,9 @@ impl Failure {
             Failure::Io { .. } => EXIT_OTHER,
             Failure::BrokenPipe => 0,
             Failure::Api { error, .. } => match error {
+                // A key refused locally for an operation it may not call is an authentication
+                // failure, like the 403 the server would answer.
+                Error::Permission { .. } => EXIT_AUTH,
                 Error::InvalidInput { .. } | Error::Configuration { .. } => EXIT_USAGE,
                 Error::Transport { .. } | Error::Timeout { .. } => EXIT_NETWORK,
                 Error::Api(api) => match api.status.as_u16() {
@@ -89,5 +92,35 @@ impl fmt::Display for Failure {
             // request id of an API error, or the root cause of a transport error.
             Failure::Api { what, error } => write!(f, "{what} failed: {error}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_failure(error: Error) -> Failure {
+        Failure::Api {
+            what: "logging feedback".into(),
+            error,
+        }
+    }
+
+    #[test]
+    fn a_key_refused_locally_exits_as_an_authentication_failure() {
+        let refused = api_failure(Error::Permission {
+            operation: "getAllConversation",
+            reason: "a web integration key may not call it".into(),
+        });
+        assert_eq!(refused.exit_code(), EXIT_AUTH);
+        assert!(refused.to_string().starts_with("logging feedback failed: "));
+    }
+
+    #[test]
+    fn input_refused_locally_is_a_usage_error() {
+        let invalid = api_failure(Error::InvalidInput {
+            reason: "limit must be at most 100".into(),
+        });
+        assert_eq!(invalid.exit_code(), EXIT_USAGE);
     }
 }

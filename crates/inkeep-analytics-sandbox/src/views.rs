@@ -261,9 +261,19 @@ impl View {
     }
 
     /// The field a time selection without a field buckets, and rows are ordered by by default:
-    /// the first date-time field the spec lists (when a row was created or first asked).
-    pub(crate) fn default_time_field(self) -> &'static str {
-        self.time_fields().first().copied().unwrap_or_default()
+    /// the SDK's [`ViewKind::DEFAULT_TIME_FIELD`], its one home.
+    pub(crate) fn default_time_field(self) -> String {
+        use inkeep_analytics::query::{
+            ConversationsView, EventsView, FeedbackView, SemanticThreadsView, ViewField, ViewKind,
+        };
+        match self {
+            View::Conversations => ConversationsView::DEFAULT_TIME_FIELD.wire_name().to_owned(),
+            View::Events => EventsView::DEFAULT_TIME_FIELD.wire_name().to_owned(),
+            View::Feedback => FeedbackView::DEFAULT_TIME_FIELD.wire_name().to_owned(),
+            View::SemanticThreads => SemanticThreadsView::DEFAULT_TIME_FIELD
+                .wire_name()
+                .to_owned(),
+        }
     }
 
     /// The rows of the view, newest first.
@@ -279,6 +289,7 @@ impl View {
             View::SemanticThreads => thread_rows(snapshot),
         };
         let time = self.default_time_field();
+        let time = time.as_str();
         // Every view's first field is its `id`.
         let id = self.fields().first().copied().unwrap_or_default();
         let key = |row: &Row, field: &str| {

@@ -46,11 +46,11 @@ pub use pagination::{
     ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use reqwest::StatusCode;
+pub use serde_json;
 pub use transport::{
     ClientState, DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, KeyKind,
     MAX_REQUEST_BODY_BYTES, RetryPolicy,
 };
-pub use serde_json;
 
 #[cfg(test)]
 mod tests {

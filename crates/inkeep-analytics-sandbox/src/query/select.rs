@@ -274,10 +274,7 @@ pub(super) fn compile_selection(
         }
         types::Selection::Time(t) => {
             let unit = Unit::from_generated(&t.time_unit, location)?;
-            let field = t
-                .field
-                .clone()
-                .unwrap_or_else(|| view.default_time_field().to_string());
+            let field = t.field.clone().unwrap_or_else(|| view.default_time_field());
             time_field(view, &field, &format!("{location}.field"))?;
             Ok(Output::Time {
                 key: format!("{field}_{}", unit.name()),
