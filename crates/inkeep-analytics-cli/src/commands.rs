@@ -33,6 +33,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             seed,
             conversations,
         }) => serve_sandbox(&global, port, seed, conversations).await,
+        Command::Mcp(args) => {
+            let (client, _sandbox) = connect(&global).await?;
+            crate::mcp::serve(client, args).await
+        }
         command => {
             let (client, _sandbox) = connect(&global).await?;
             run_with_client(&global, &client, command).await
@@ -156,7 +160,7 @@ async fn run_with_client(
         Command::Query(args) => query(global, client, args).await,
         Command::Properties(command) => properties(global, client, command).await,
         Command::Search(command) => search(global, client, command).await,
-        Command::Sandbox(_) | Command::Completions { .. } => Ok(()),
+        Command::Sandbox(_) | Command::Completions { .. } | Command::Mcp(_) => Ok(()),
     }
 }
 
