@@ -113,7 +113,7 @@ pub enum Command {
     /// Run the local sandbox of the API.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
-    /// Serve the API to AI assistants over the Model Context Protocol (stdio, or HTTP with --http).
+    /// Serve the API to AI assistants over MCP (stdio, or HTTP with --http).
     #[command(
         after_help = "Examples:\n  inkeep-analytics --sandbox mcp\n  inkeep-analytics mcp --tools list_conversations,query_conversations\n  inkeep-analytics mcp --allow-writes --http 8808"
     )]

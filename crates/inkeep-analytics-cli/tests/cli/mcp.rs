@@ -418,3 +418,83 @@ fn raw_json_rpc_over_stdio_with_the_sandbox_flag() {
     let _ = stderr.read_to_string(&mut printed);
     assert!(!printed.contains("sk-"), "{printed}");
 }
+
+/// The body of one JSON-RPC answer, sent as JSON or as the data of a server-sent event.
+fn answer(body: &str) -> Value {
+    let data = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|data| !data.is_empty())
+        .unwrap_or(body);
+    serde_json::from_str(data).unwrap_or_else(|error| panic!("{error}: {body:?}"))
+}
+
+#[test]
+fn streamable_http_on_loopback() {
+    let port = support::closed_port();
+    let mut command = support::cli();
+    command
+        .args(["--sandbox", "mcp", "--http", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut running = support::Running::spawn(&mut command);
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    runtime().block_on(async {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|error| panic!("{error}"));
+        let post = |body: Value, session: Option<String>| {
+            let mut request = http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .json(&body);
+            if let Some(session) = session {
+                request = request
+                    .header("mcp-session-id", session)
+                    .header("mcp-protocol-version", "2025-06-18");
+            }
+            request.timeout(support::TIME_LIMIT).send()
+        };
+        // The server binds before it starts its sandbox answering; wait for the port.
+        let started = Instant::now();
+        let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "http", "version": "0"}}});
+        let response = loop {
+            match post(initialize.clone(), None).await {
+                Ok(response) => break response,
+                Err(_) if started.elapsed() < support::TIME_LIMIT => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("the HTTP server never answered: {error}"),
+            }
+        };
+        assert_eq!(response.status(), 200);
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(answer(&body)["result"]["serverInfo"]["name"], "inkeep-analytics", "{body}");
+        let notified = post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), session.clone())
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(notified.status().is_success(), "{}", notified.status());
+        let called = post(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "top_search_queries", "arguments": {}}}),
+            session,
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        let body = called.text().await.unwrap_or_default();
+        let called = answer(&body);
+        assert_eq!(called["id"], 2, "{body}");
+        assert_eq!(called["result"]["isError"], false, "{body}");
+        assert!(called["result"]["structuredContent"]["data"]["result"].is_array(), "{body}");
+    });
+    running.kill();
+}
