@@ -1,6 +1,7 @@
 //! `inkeep-analytics mcp`: the API as tools, resources and prompts for AI assistants, over the Model Context Protocol (stdio, or streamable HTTP on 127.0.0.1).
 
 mod budget;
+mod prompts;
 mod resources;
 mod schema;
 mod tools;
@@ -9,10 +10,11 @@ use std::sync::Arc;
 
 use inkeep_analytics::{Client, Error};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities,
-    ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, Prompt, PromptArgument, PromptMessage,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, Role, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -209,6 +211,7 @@ impl ServerHandler for Server {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_prompts()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -263,6 +266,52 @@ impl ServerHandler for Server {
                 })
                 .collect(),
         ))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(
+            prompts::PROMPTS
+                .iter()
+                .map(|prompt| {
+                    Prompt::new(
+                        prompt.name,
+                        Some(prompt.description),
+                        Some(vec![
+                            PromptArgument::new("since")
+                                .with_description(prompts::SINCE)
+                                .with_required(false),
+                        ]),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let since = request
+            .arguments
+            .as_ref()
+            .and_then(|arguments| arguments.get("since"))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|since| !since.is_empty());
+        match prompts::text(&request.name, since) {
+            Some(text) => {
+                Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).into())
+            }
+            None => Err(ErrorData::invalid_params(
+                format!("no prompt {}", request.name),
+                None,
+            )),
+        }
     }
 
     async fn read_resource(

@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams, Tool};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, GetPromptRequestParams, ReadResourceRequestParams, Tool,
+};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
@@ -227,6 +229,23 @@ fn reads_queries_cuts_at_the_budget_and_refuses_writes() {
             .unwrap_or_else(|error| panic!("resources/read failed: {error}"));
         let guide = serde_json::to_string(&guide).unwrap_or_default();
         assert!(guide.contains("groupBy") && guide.contains("jsonContains"), "{guide}");
+
+        // The prompts: a plan of calls for a common question.
+        let prompts = session
+            .client
+            .list_prompts(None)
+            .await
+            .unwrap_or_else(|error| panic!("prompts/list failed: {error}"));
+        assert!(prompts.prompts.iter().any(|prompt| prompt.name == "complaints"));
+        let mut since = serde_json::Map::new();
+        since.insert("since".into(), json!("2025-01-01"));
+        let complaints = session
+            .client
+            .get_prompt(GetPromptRequestParams::new("complaints").with_arguments(since))
+            .await
+            .unwrap_or_else(|error| panic!("prompts/get failed: {error}"));
+        let complaints = serde_json::to_string(&complaints).unwrap_or_default();
+        assert!(complaints.contains("query_feedback") && complaints.contains("2025-01-01"), "{complaints}");
 
         for result in [&first, &second, &grouped, &one, &missing, &refused] {
             printed.push_str(&serde_json::to_string(result).unwrap_or_default());
