@@ -31,6 +31,8 @@ pub enum CatalogError {
     Spec(serde_yaml::Error),
     /// An operation of the table is missing from the spec.
     MissingOperation(&'static str),
+    /// The spec describes an operation's input as something other than an object.
+    NotAnObject(&'static str),
     /// `--tools` named something that is not a tool.
     UnknownTools(Vec<String>),
     /// `--tools` named a write without `--allow-writes`.
@@ -43,6 +45,9 @@ impl std::fmt::Display for CatalogError {
             CatalogError::Spec(error) => write!(f, "the embedded spec does not parse: {error}"),
             CatalogError::MissingOperation(id) => {
                 write!(f, "the operation {id} is not in the embedded spec")
+            }
+            CatalogError::NotAnObject(id) => {
+                write!(f, "the input of {id} is not an object in the embedded spec")
             }
             CatalogError::UnknownTools(names) => write!(
                 f,
@@ -142,7 +147,7 @@ fn entry(spec: &Spec, operation: &'static Operation) -> Result<ToolEntry, Catalo
         }
     };
     let Some(object) = schema.as_object_mut() else {
-        return Err(CatalogError::MissingOperation(operation.id));
+        return Err(CatalogError::NotAnObject(operation.id));
     };
     object.insert("type".into(), json!("object"));
     let mut description = described.description();
@@ -183,7 +188,7 @@ fn entry(spec: &Spec, operation: &'static Operation) -> Result<ToolEntry, Catalo
         annotations.title = Some(title);
     }
     let Value::Object(schema) = schema else {
-        return Err(CatalogError::MissingOperation(operation.id));
+        return Err(CatalogError::NotAnObject(operation.id));
     };
     let tool = Tool::new(operation.client_method, description, Arc::new(schema))
         .with_annotations(annotations);
