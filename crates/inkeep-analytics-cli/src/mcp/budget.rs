@@ -11,7 +11,8 @@ pub const DEFAULT_BUDGET: usize = 100_000;
 const LONG_MESSAGE_LIST: usize = 6;
 /// How many messages stay at each end of a summarised list.
 const MESSAGES_KEPT_AT_EACH_END: usize = 2;
-/// Room kept for the continuation note, so that the result and its note fit together.
+/// Room kept for the continuation note besides the arguments it repeats, so that the result
+/// and its note fit together.
 const NOTE_ROOM: usize = 600;
 
 /// How a tool's result continues past a cut.
@@ -163,6 +164,8 @@ pub fn shape_json(
             note: None,
         };
     }
+    // The arguments appear twice in a cut result: in the note and in `_continuation`.
+    let room = NOTE_ROOM + 2 * chars(&Value::Object(arguments.clone()).to_string());
     let fits = |kept: usize| {
         let mut candidate = value.clone();
         for path in &paths {
@@ -171,7 +174,7 @@ pub fn shape_json(
             }
         }
         let text = candidate.to_string();
-        (chars(&text) + NOTE_ROOM <= budget).then_some((candidate, text))
+        (chars(&text) + room <= budget).then_some(candidate)
     };
     // The largest number of items per list that fits, by bisection (sizes grow with it).
     let (mut low, mut high) = (0usize, longest);
@@ -188,7 +191,7 @@ pub fn shape_json(
         }
     }
     match best {
-        Some((kept, (mut candidate, text))) if kept > 0 => {
+        Some((kept, mut candidate)) if kept > 0 => {
             let start = if paging == Paging::Skip { skip } else { 0 };
             let mut next = arguments.clone();
             let (key, from) = match paging {
@@ -211,8 +214,9 @@ pub fn shape_json(
                     json!({"cut": true, "shown": kept, "available": longest, "nextArguments": next}),
                 );
             }
+            // The text is the structured content, as MCP asks of a tool that returns both.
             Shaped {
-                text,
+                text: candidate.to_string(),
                 structured: Some(candidate),
                 note: Some(note),
             }
@@ -328,7 +332,13 @@ mod tests {
         let mut arguments = Map::new();
         arguments.insert("select".into(), json!([]));
         let shaped = shape_json("query_events", value, 3_000, Paging::Skip, 10, &arguments);
-        assert!(shaped.text.chars().count() <= 3_000);
+        let note = shaped.note.clone().unwrap_or_default();
+        assert!(shaped.text.chars().count() + note.chars().count() <= 3_000);
+        assert_eq!(
+            serde_json::from_str::<Value>(&shaped.text).ok(),
+            shaped.structured,
+            "the text is the structured content"
+        );
         let structured = shaped.structured.expect("JSON stays structured");
         let rows = structured["data"]["result"].as_array().expect("rows");
         assert_eq!(rows[0]["id"], 10, "the skipped rows are gone");
