@@ -188,6 +188,16 @@ fn reads_queries_cuts_at_the_budget_and_refuses_writes() {
             .sum();
         assert_eq!(total, CONVERSATIONS as u64, "{rows:?}");
 
+        // A CSV export comes back as CSV text within the budget, cut between records.
+        let csv = session.call("export_events_query_results", json!({})).await;
+        assert!(!is_error(&csv), "{}", text(&csv));
+        assert!(csv.structured_content.is_none());
+        let csv_text = text(&csv);
+        assert!(csv_text.chars().count() <= 6000, "{} characters", csv_text.chars().count());
+        let header = csv_text.lines().next().unwrap_or_default();
+        assert!(header.split(',').any(|column| column == "eventType"), "{header}");
+        assert!(csv_text.contains("\"resultOffset\":"), "a cut export names the records that follow: {csv_text}");
+
         // One conversation in full.
         let one = session.call("get_conversation", json!({"id": expected_ids[0]})).await;
         assert!(!is_error(&one), "{}", text(&one));
