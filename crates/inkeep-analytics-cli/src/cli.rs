@@ -138,6 +138,11 @@ pub enum Command {
     /// Run the local sandbox of the API.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Serve the API to AI assistants over MCP (stdio, or HTTP with --http).
+    #[command(
+        after_help = "Examples:\n  inkeep-analytics --sandbox mcp\n  inkeep-analytics mcp --tools list_conversations,query_conversations\n  inkeep-analytics mcp --allow-writes --http 8808"
+    )]
+    Mcp(McpArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  inkeep-analytics completions bash > ~/.local/share/bash-completion/completions/inkeep-analytics"
@@ -357,6 +362,33 @@ pub struct SearchArgs {
     /// Only count this project.
     #[arg(long)]
     pub project_id: Option<String>,
+}
+
+/// The MCP server's options.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Offer the tools that write and delete (log_*, delete_*) as well as the reads.
+    #[arg(long)]
+    pub allow_writes: bool,
+    /// Offer only these tools (comma-separated, such as list_conversations,query_conversations).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub tools: Vec<String>,
+    /// The most characters one tool result may hold (about four per token).
+    #[arg(long, default_value_t = crate::mcp::DEFAULT_BUDGET, value_parser = parse_budget, value_name = "CHARACTERS")]
+    pub budget: usize,
+    /// Serve streamable HTTP on 127.0.0.1 at this port (path /mcp) instead of stdio.
+    #[arg(long, value_name = "PORT")]
+    pub http: Option<u16>,
+}
+
+/// A budget below a few thousand characters could not hold one record and its note.
+fn parse_budget(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(budget) if budget >= 2_000 => Ok(budget),
+        _ => Err(format!(
+            "{text:?} must be a whole number of characters, at least 2000"
+        )),
+    }
 }
 
 /// The sandbox.

@@ -7,6 +7,7 @@ mod commands;
 mod export;
 mod failure;
 mod filter;
+mod mcp;
 mod output;
 
 use std::io::IsTerminal;

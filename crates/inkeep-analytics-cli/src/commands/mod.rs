@@ -34,6 +34,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             seed,
             conversations,
         }) => sandbox::serve(&global, port, seed, conversations).await,
+        Command::Mcp(args) => {
+            let (client, _sandbox) = sandbox::connect(&global).await?;
+            crate::mcp::serve(client, args).await
+        }
         command => {
             let (client, _sandbox) = sandbox::connect(&global).await?;
             run_with_client(&global, &client, command).await
@@ -53,7 +57,7 @@ async fn run_with_client(
         Command::Query(args) => query::run(global, client, args).await,
         Command::Properties(command) => properties::run(global, client, command).await,
         Command::Search(command) => search::run(global, client, command).await,
-        Command::Sandbox(_) | Command::Completions { .. } => Ok(()),
+        Command::Sandbox(_) | Command::Completions { .. } | Command::Mcp(_) => Ok(()),
     }
 }
 

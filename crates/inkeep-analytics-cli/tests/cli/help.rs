@@ -13,6 +13,7 @@ const GROUPS: &[(&[&str], &str)] = &[
     (&["search"], "help-search.txt"),
     (&["sandbox"], "help-sandbox.txt"),
     (&["completions"], "help-completions.txt"),
+    (&["mcp"], "help-mcp.txt"),
     (
         &["conversations", "export"],
         "help-conversations-export.txt",

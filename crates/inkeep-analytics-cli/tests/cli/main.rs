@@ -10,6 +10,7 @@ mod errors;
 mod export;
 mod faults;
 mod help;
+mod mcp;
 mod sandbox;
 mod support;
 mod tables;
