@@ -11,6 +11,7 @@ mod listing;
 mod operations;
 mod pagination;
 mod query_language;
+mod recorder;
 mod reliability;
 mod retries;
 mod support;

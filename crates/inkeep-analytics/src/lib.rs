@@ -12,6 +12,7 @@ mod limits;
 mod model;
 mod pagination;
 pub mod query;
+mod recorder;
 mod requests;
 mod retry;
 
@@ -46,6 +47,10 @@ pub use pagination::{
     ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH, FeedbackItem, FeedbackPages,
     ListConversations, ListFeedback, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage,
     Sentiment, raw_record_id,
+};
+pub use recorder::{
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS, DeadLetter,
+    FlushReport, Outcome, Record, Recorded, Recorder, RecorderBuilder, RecorderStats,
 };
 pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 
