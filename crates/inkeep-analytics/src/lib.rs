@@ -49,8 +49,9 @@ pub use pagination::{
     Sentiment, raw_record_id,
 };
 pub use recorder::{
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS, DeadLetter,
-    FlushReport, Outcome, Record, Recorded, Recorder, RecorderBuilder, RecorderStats,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS,
+    DEFAULT_MAX_SPOOL_BYTES, DeadLetter, FlushReport, FsyncPolicy, Outcome, Record, Recorded,
+    Recorder, RecorderBuilder, RecorderStats, SpoolStatus,
 };
 pub use retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 

@@ -4,10 +4,12 @@
 
 mod queue;
 mod record;
+mod spool;
 mod stats;
 mod worker;
 
 use std::panic::RefUnwindSafe;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,9 +17,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 pub use record::Record;
+pub use spool::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use stats::{FlushReport, RecorderStats};
 
 use self::queue::{Enqueued, Item, Limits, Queue};
+use self::spool::{AppendError, Spool};
 use self::stats::Counters;
 use crate::Client;
 use crate::error::{Error, Result};
@@ -86,6 +90,9 @@ pub struct RecorderBuilder {
     limits: Limits,
     before_send: Option<Arc<BeforeSend>>,
     dead_letter: Option<Arc<DeadLetterFn>>,
+    spool: Option<PathBuf>,
+    max_spool_bytes: u64,
+    fsync: FsyncPolicy,
 }
 
 impl std::fmt::Debug for RecorderBuilder {
@@ -93,6 +100,8 @@ impl std::fmt::Debug for RecorderBuilder {
         f.debug_struct("RecorderBuilder")
             .field("client", &self.client)
             .field("limits", &self.limits)
+            .field("spool", &self.spool)
+            .field("fsync", &self.fsync)
             .finish_non_exhaustive()
     }
 }
@@ -146,12 +155,52 @@ impl RecorderBuilder {
         self
     }
 
-    /// Starts the recorder and its worker thread.
+    /// Keeps every record in a crash-safe journal in `dir` (created, readable by its owner only)
+    /// before the recording call returns, so that a process killed at any point loses nothing it
+    /// recorded: a recorder started later on the same directory delivers what was left, in order,
+    /// before newer versions of the same conversations. When the queue in memory is full, records
+    /// stay in the spool only and are read back when there is room, instead of being dropped.
+    /// A second process on the same directory is refused.
+    pub fn spool(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool = Some(dir.into());
+        self
+    }
+
+    /// The spool's size limit (default [`DEFAULT_MAX_SPOOL_BYTES`]); past it, new records are
+    /// dropped and counted.
+    pub fn max_spool_bytes(mut self, bytes: u64) -> Self {
+        self.max_spool_bytes = bytes;
+        self
+    }
+
+    /// When the spool is forced to the disk (default [`FsyncPolicy::Interval`] of one second).
+    pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
+        self.fsync = policy;
+        self
+    }
+
+    /// Starts the recorder and its worker thread, replaying what the spool holds.
     ///
     /// # Errors
     ///
-    /// [`Error::Configuration`] when the worker thread cannot be started.
+    /// [`Error::Configuration`] when the worker thread cannot be started, or the spool cannot be
+    /// opened (another process holds it, or it cannot be created or read).
     pub fn build(self) -> Result<Recorder> {
+        let spool = match &self.spool {
+            Some(dir) => Some(Spool::open(dir, self.max_spool_bytes, self.fsync)?),
+            None => None,
+        };
+        let next_seq = spool.as_ref().map_or(1, Spool::next_seq);
+        let first_spilled = spool
+            .as_ref()
+            .and_then(Spool::first_spilled)
+            .unwrap_or(u64::MAX);
+        let spilled_now = spool.as_ref().map_or(0, Spool::spilled_len) as u64;
+        let spool_bytes = spool.as_ref().map_or(0, Spool::bytes);
+        let sync_every = match (&spool, self.fsync) {
+            (Some(_), FsyncPolicy::Interval(every)) => Some(every),
+            _ => None,
+        };
         let (progress, _) = watch::channel(0u64);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::new(self.limits)),
@@ -159,7 +208,11 @@ impl RecorderBuilder {
             progress,
             wake: Notify::new(),
             counters: Counters::default(),
-            next_seq: AtomicU64::new(1),
+            next_seq: AtomicU64::new(next_seq),
+            spool: Mutex::new(spool),
+            first_spilled: AtomicU64::new(first_spilled),
+            spilled_now: AtomicU64::new(spilled_now),
+            spool_bytes: AtomicU64::new(spool_bytes),
             failures: AtomicU32::new(0),
             alive: AtomicBool::new(true),
             closed: AtomicBool::new(false),
@@ -170,7 +223,7 @@ impl RecorderBuilder {
             client: self.client,
             before_send: self.before_send,
             dead_letter: self.dead_letter,
-            sync_every: None,
+            sync_every,
         });
         worker::spawn(Arc::clone(&shared)).map_err(|error| {
             Error::configuration_with_source("cannot start the recorder's worker thread", error)
@@ -208,6 +261,12 @@ pub(crate) struct Shared {
     before_send: Option<Arc<BeforeSend>>,
     dead_letter: Option<Arc<DeadLetterFn>>,
     sync_every: Option<Duration>,
+    /// The spool, taken out when the recorder stops so that its lock is released.
+    spool: Mutex<Option<Spool>>,
+    /// The oldest record held by the spool only (`u64::MAX` for none), read without its lock.
+    first_spilled: AtomicU64,
+    spilled_now: AtomicU64,
+    spool_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -245,15 +304,97 @@ impl Shared {
         exponential.mul_f64(0.5 + jitter / 2.0)
     }
 
-    fn refill(&self) {}
-
-    fn has_spilled(&self) -> bool {
-        false
+    fn lock_spool(&self) -> MutexGuard<'_, Option<Spool>> {
+        self.spool.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn acknowledge(&self, _item: &Item) {}
+    /// Publishes what flush and stats read of the spool without taking its lock.
+    fn publish_spool(&self, spool: &Spool) {
+        self.first_spilled
+            .store(spool.first_spilled().unwrap_or(u64::MAX), Ordering::SeqCst);
+        self.spilled_now
+            .store(spool.spilled_len() as u64, Ordering::SeqCst);
+        self.spool_bytes.store(spool.bytes(), Ordering::SeqCst);
+    }
 
-    fn sync_spool(&self) {}
+    /// Reads records held by the spool only back into the queue, oldest first, once the queue
+    /// has room for them.
+    fn refill(&self) {
+        if !self.has_spilled() || !self.lock().has_room_for_refill() {
+            return;
+        }
+        let mut guard = self.lock_spool();
+        let Some(spool) = guard.as_mut() else {
+            return;
+        };
+        let taken = match spool.take_spilled(256) {
+            Ok(taken) => taken,
+            Err(error) => {
+                tracing::warn!(error = %error, "spool: cannot read records back");
+                return;
+            }
+        };
+        for spilled in taken {
+            let prepared = Record::from_body(spilled.kind, &spilled.body)
+                .map_err(|e| Error::invalid_input(e.to_string()))
+                .and_then(Record::prepare);
+            let prepared = match prepared {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    // Nothing can send it, now or later: it leaves the spool.
+                    tracing::warn!(error = %error, "spool: a record cannot be read back; it is skipped");
+                    Counters::add(&self.counters.dead_lettered);
+                    let _ = spool.acknowledge(spilled.kind, spilled.seq, "");
+                    continue;
+                }
+            };
+            let item = Item {
+                seq: spilled.seq,
+                kind: prepared.kind,
+                id: prepared.id,
+                body: prepared.body.into(),
+                messages: prepared.messages,
+                dep: prepared.dep,
+            };
+            if self.lock().enqueue(item) == Enqueued::Full {
+                spool.spill(spilled.seq);
+                break;
+            }
+        }
+        self.publish_spool(spool);
+        drop(guard);
+        self.progressed();
+    }
+
+    fn has_spilled(&self) -> bool {
+        self.first_spilled.load(Ordering::SeqCst) != u64::MAX
+    }
+
+    /// Records in the spool that a record left the queue for good.
+    fn acknowledge(&self, item: &Item) {
+        let mut guard = self.lock_spool();
+        if let Some(spool) = guard.as_mut() {
+            if let Err(error) = spool.acknowledge(item.kind, item.seq, &item.id) {
+                tracing::warn!(error = %error, "spool: cannot record a delivery; it may be sent again");
+            }
+            self.publish_spool(spool);
+        }
+    }
+
+    fn sync_spool(&self) {
+        if let Some(spool) = self.lock_spool().as_mut()
+            && let Err(error) = spool.sync()
+        {
+            tracing::warn!(error = %error, "spool: cannot force the journal to the disk");
+        }
+    }
+
+    /// Closes the spool and releases its lock, once the worker is done with it.
+    fn release_spool(&self) {
+        if let Some(mut spool) = self.lock_spool().take() {
+            let _ = spool.sync();
+        }
+    }
 
     /// Counts a dropped record and warns once at the start of a burst of drops.
     fn note_drop(&self, reason: &'static str) {
@@ -290,18 +431,55 @@ impl Shared {
         let prepared = record.prepare()?;
         Counters::add(&self.counters.recorded);
         let id = prepared.id.clone();
-        let enqueued = {
-            let mut queue = self.lock();
-            let item = Item {
-                seq: self.next_seq.fetch_add(1, Ordering::SeqCst),
-                kind: prepared.kind,
-                id: prepared.id,
-                body: prepared.body.into(),
-                messages: prepared.messages,
-                dep: prepared.dep,
-            };
-            queue.enqueue(item)
+        let mut spool_guard = self.lock_spool();
+        let seq = match spool_guard.as_mut() {
+            Some(spool) => match spool.append(prepared.kind, &prepared.id, &prepared.body) {
+                Ok(seq) => {
+                    self.next_seq.store(seq + 1, Ordering::SeqCst);
+                    seq
+                }
+                Err(AppendError::Full) => {
+                    Counters::add(&self.counters.dropped_spool_full);
+                    self.note_drop("the spool is full");
+                    return Ok(Recorded {
+                        id,
+                        outcome: Outcome::DroppedSpoolFull,
+                    });
+                }
+                Err(AppendError::Io(error)) => return Err(error),
+            },
+            None => self.next_seq.fetch_add(1, Ordering::SeqCst),
         };
+        let item = Item {
+            seq,
+            kind: prepared.kind,
+            id: prepared.id,
+            body: prepared.body.into(),
+            messages: prepared.messages,
+            dep: prepared.dep,
+        };
+        let enqueued = match spool_guard.as_mut() {
+            // Records already waiting in the spool go first: a newer one waits behind them.
+            Some(spool) if spool.has_spilled() => Enqueued::Full,
+            _ => self.lock().enqueue(item),
+        };
+        if let Some(spool) = spool_guard.as_mut() {
+            if enqueued == Enqueued::Full {
+                spool.spill(seq);
+                Counters::add(&self.counters.spilled);
+            }
+            self.publish_spool(spool);
+            drop(spool_guard);
+            if enqueued == Enqueued::Full {
+                self.wake.notify_one();
+                return Ok(Recorded {
+                    id,
+                    outcome: Outcome::Spilled,
+                });
+            }
+        } else {
+            drop(spool_guard);
+        }
         let outcome = match enqueued {
             Enqueued::Queued => Outcome::Queued,
             Enqueued::Replaced(_) => Outcome::Coalesced,
@@ -347,16 +525,27 @@ impl Shared {
             dropped_before_send: Counters::get(&c.dropped_before_send),
             dead_lettered: Counters::get(&c.dead_lettered),
             spilled: Counters::get(&c.spilled),
-            pending: pending as u64,
+            pending: pending as u64 + self.spilled_now.load(Ordering::SeqCst),
             in_flight: in_flight as u64,
             pending_bytes: bytes as u64,
-            spool_bytes: 0,
+            spool_bytes: self.spool_bytes.load(Ordering::SeqCst),
         }
     }
 
     /// Whether a wait for everything up to `mark` is over: done, or nothing more will happen.
     fn settled(&self, mark: u64) -> bool {
-        !self.alive.load(Ordering::SeqCst) || self.lock().done_through(mark)
+        !self.alive.load(Ordering::SeqCst) || self.done_through(mark)
+    }
+
+    /// Whether every record up to `mark` left the queue and the spool's backlog.
+    fn done_through(&self, mark: u64) -> bool {
+        self.spilled_done_through(mark) && self.lock().done_through(mark)
+    }
+
+    /// Whether the spool holds nothing recorded up to `mark` that is not in memory.
+    fn spilled_done_through(&self, mark: u64) -> bool {
+        let first = self.first_spilled.load(Ordering::SeqCst);
+        first == u64::MAX || first > mark
     }
 
     fn mark(&self) -> u64 {
@@ -366,7 +555,7 @@ impl Shared {
     fn wait_blocking(&self, mark: u64, deadline: Instant) -> bool {
         let mut queue = self.lock();
         loop {
-            if queue.done_through(mark) {
+            if queue.done_through(mark) && self.spilled_done_through(mark) {
                 return true;
             }
             if !self.alive.load(Ordering::SeqCst) {
@@ -389,7 +578,7 @@ impl Shared {
         let mut progress = self.progress.subscribe();
         loop {
             if self.settled(mark) {
-                return self.lock().done_through(mark);
+                return self.done_through(mark);
             }
             let now = Instant::now();
             if now >= deadline {
@@ -409,6 +598,14 @@ impl Shared {
     fn end_shutdown(&self) {
         self.aborted.store(true, Ordering::SeqCst);
         self.wake.notify_one();
+        // The worker stops at once now; the spool's lock is released when it has.
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while self.alive.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !self.alive.load(Ordering::SeqCst) {
+            self.release_spool();
+        }
     }
 }
 
@@ -499,6 +696,9 @@ impl Recorder {
             },
             before_send: None,
             dead_letter: None,
+            spool: None,
+            max_spool_bytes: DEFAULT_MAX_SPOOL_BYTES,
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
         }
     }
 

@@ -50,6 +50,7 @@ struct Alive(Arc<Shared>);
 impl Drop for Alive {
     fn drop(&mut self) {
         self.0.alive.store(false, Ordering::SeqCst);
+        self.0.release_spool();
         self.0.progressed();
     }
 }
