@@ -113,6 +113,11 @@ pub enum Command {
     /// Run the local sandbox of the API.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// Ship JSON lines of conversations, feedback and events through the recorder.
+    Record(crate::record::RecordArgs),
+    /// Look into a recorder's spool.
+    #[command(subcommand)]
+    Spool(crate::record::SpoolCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  inkeep-analytics completions bash > ~/.local/share/bash-completion/completions/inkeep-analytics"

@@ -33,6 +33,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             seed,
             conversations,
         }) => serve_sandbox(&global, port, seed, conversations).await,
+        Command::Spool(command) => crate::record::spool(&global, command),
+        Command::Record(args) => {
+            let (client, _sandbox) = connect(&global).await?;
+            crate::record::run(&global, client, args).await
+        }
         command => {
             let (client, _sandbox) = connect(&global).await?;
             run_with_client(&global, &client, command).await
@@ -156,7 +161,10 @@ async fn run_with_client(
         Command::Query(args) => query(global, client, args).await,
         Command::Properties(command) => properties(global, client, command).await,
         Command::Search(command) => search(global, client, command).await,
-        Command::Sandbox(_) | Command::Completions { .. } => Ok(()),
+        Command::Sandbox(_)
+        | Command::Completions { .. }
+        | Command::Record(_)
+        | Command::Spool(_) => Ok(()),
     }
 }
 

@@ -38,6 +38,13 @@ pub enum Failure {
     },
     /// The reader of standard output went away (`| head`): not a failure.
     BrokenPipe,
+    /// `record` ended without delivering everything it read: the counts, and the exit code.
+    Incomplete {
+        /// What was read, delivered, pending, refused and dropped.
+        summary: String,
+        /// The exit code that says the first reason.
+        code: u8,
+    },
 }
 
 impl Failure {
@@ -65,6 +72,7 @@ impl Failure {
             Failure::Usage(_) => EXIT_USAGE,
             Failure::Io { .. } => EXIT_OTHER,
             Failure::BrokenPipe => 0,
+            Failure::Incomplete { code, .. } => *code,
             Failure::Api { error, .. } => match error {
                 Error::InvalidInput { .. } | Error::Configuration { .. } => EXIT_USAGE,
                 Error::Transport { .. } | Error::Timeout { .. } => EXIT_NETWORK,
@@ -85,6 +93,9 @@ impl fmt::Display for Failure {
             Failure::Usage(message) => f.write_str(message),
             Failure::Io { what, error } => write!(f, "{what}: {error}"),
             Failure::BrokenPipe => f.write_str("the output was closed"),
+            Failure::Incomplete { summary, .. } => {
+                write!(f, "not everything was delivered: {summary}")
+            }
             Failure::Api { what, error } => match error {
                 // One line with what failed, the status, code, detail and request id.
                 Error::Api(api) => {

@@ -8,6 +8,7 @@ mod export;
 mod failure;
 mod filter;
 mod output;
+mod record;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

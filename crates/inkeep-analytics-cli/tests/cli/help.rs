@@ -13,6 +13,8 @@ const GROUPS: &[(&[&str], &str)] = &[
     (&["search"], "help-search.txt"),
     (&["sandbox"], "help-sandbox.txt"),
     (&["completions"], "help-completions.txt"),
+    (&["record"], "help-record.txt"),
+    (&["spool"], "help-spool.txt"),
     (
         &["conversations", "export"],
         "help-conversations-export.txt",

@@ -9,6 +9,7 @@ mod errors;
 mod export;
 mod faults;
 mod help;
+mod record;
 mod sandbox;
 mod support;
 mod tables;
