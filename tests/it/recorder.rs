@@ -372,3 +372,88 @@ async fn dead_letters_and_before_send() -> TestResult {
     assert!(reader.get_conversation("panic-me").await.is_err());
     Ok(())
 }
+
+/// Sampling keeps the same conversations in every recorder, and their feedback and events follow.
+#[test]
+fn sampling_is_deterministic_by_conversation_and_its_feedback_follows() -> TestResult {
+    let (url, _server) = silent_server()?;
+    let decisions =
+        |recorder: &Recorder| -> Result<Vec<(bool, bool, bool)>, inkeep_analytics::Error> {
+            let mut out = Vec::new();
+            for n in 0..200 {
+                let conversation = CreateOpenAiConversation::new(vec![
+                    CreateOpenAiMessage::user("q").with_id(format!("sm{n}-u"))?,
+                ])
+                .with_id(format!("sm{n}"))?;
+                let c = recorder.record_conversation(conversation)?.outcome != Outcome::SampledOut;
+                let f = recorder
+                    .record_feedback(FeedbackInput::positive(format!("sm{n}-u")))?
+                    .outcome
+                    != Outcome::SampledOut;
+                let e = recorder
+                    .record_event(InsertEvent::conversation(format!("sm{n}"), "x"))?
+                    .outcome
+                    != Outcome::SampledOut;
+                out.push((c, f, e));
+            }
+            Ok(out)
+        };
+    let build = || -> Result<Recorder, inkeep_analytics::Error> {
+        let client = Client::builder()
+            .api_key("sk-test")
+            .base_url(&url)
+            .build()?;
+        Recorder::builder(client).sample_rate(0.5).build()
+    };
+    let first = build()?;
+    let one = decisions(&first)?;
+    let second = build()?;
+    let two = decisions(&second)?;
+    assert_eq!(
+        one, two,
+        "the same conversations are kept in every recorder"
+    );
+    assert!(
+        one.iter().all(|(c, f, e)| c == f && c == e),
+        "feedback and events follow"
+    );
+    let kept = one.iter().filter(|(c, _, _)| *c).count();
+    assert!((60..=140).contains(&kept), "about half are kept: {kept}");
+    assert_eq!(first.stats().sampled_out, 3 * (200 - kept as u64));
+    first.shutdown_blocking(Duration::from_millis(10));
+    second.shutdown_blocking(Duration::from_millis(10));
+    Ok(())
+}
+
+/// The delivery check reads conversations back, finds what is missing or stale, and sends it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_check_resends_what_is_missing_or_stale() -> TestResult {
+    let sandbox = sandbox().await?;
+    let client = client(&sandbox)?;
+    let recorder = Recorder::builder(client.clone()).build()?;
+    let v1 = session(1000, 1)?;
+    let v2 = session(1000, 2)?;
+    let other = session(1001, 1)?;
+    let absent = session(1002, 2)?;
+    client.log_conversation(v1).await?;
+    client.log_conversation(other.clone()).await?;
+    let check = recorder
+        .check_delivery([
+            v2.clone().into(),
+            other.clone().into(),
+            absent.clone().into(),
+        ])
+        .await?;
+    assert_eq!(check.delivered, vec!["sim1001".to_string()]);
+    assert_eq!(check.stale, vec!["sim1000".to_string()]);
+    assert_eq!(check.missing, vec!["sim1002".to_string()]);
+    assert!(recorder.flush(Duration::from_secs(10)).await.complete);
+    let again = recorder
+        .check_delivery([v2.into(), other.into(), absent.into()])
+        .await?;
+    assert!(
+        again.is_complete() && again.delivered.len() == 3,
+        "{again:?}"
+    );
+    Ok(())
+}

@@ -2,6 +2,7 @@
 //! without ever waiting on the network, and delivers them in the background in an order the API
 //! can store, within bounds, through outages.
 
+mod delivery;
 mod queue;
 mod record;
 mod spool;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
+pub use delivery::DeliveryCheck;
 pub use record::Record;
 pub use spool::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use stats::{FlushReport, RecorderStats};
@@ -93,6 +95,7 @@ pub struct RecorderBuilder {
     spool: Option<PathBuf>,
     max_spool_bytes: u64,
     fsync: FsyncPolicy,
+    sample_rate: f64,
 }
 
 impl std::fmt::Debug for RecorderBuilder {
@@ -152,6 +155,20 @@ impl RecorderBuilder {
         callback: impl Fn(DeadLetter) + Send + Sync + RefUnwindSafe + 'static,
     ) -> Self {
         self.dead_letter = Some(Arc::new(callback));
+        self
+    }
+
+    /// Keeps this share of conversations (0 to 1; default 1, all of them), chosen by their id, so
+    /// that the same conversation is kept or left out on every turn and in every process. Its
+    /// feedback and events follow its decision: those naming a conversation by id always, those
+    /// naming one of its messages when the conversation was recorded through this recorder (the
+    /// last million messages left out are remembered).
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = if rate.is_nan() {
+            1.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
         self
     }
 
@@ -224,6 +241,8 @@ impl RecorderBuilder {
             before_send: self.before_send,
             dead_letter: self.dead_letter,
             sync_every,
+            sample_rate: self.sample_rate,
+            sampled_out: Mutex::new(SampledOut::default()),
         });
         worker::spawn(Arc::clone(&shared)).map_err(|error| {
             Error::configuration_with_source("cannot start the recorder's worker thread", error)
@@ -267,6 +286,45 @@ pub(crate) struct Shared {
     first_spilled: AtomicU64,
     spilled_now: AtomicU64,
     spool_bytes: AtomicU64,
+    sample_rate: f64,
+    sampled_out: Mutex<SampledOut>,
+}
+
+/// Messages of conversations left out by sampling, in two generations so that memory stays bounded.
+#[derive(Debug, Default)]
+struct SampledOut {
+    current: std::collections::HashSet<String>,
+    previous: std::collections::HashSet<String>,
+}
+
+/// How many message ids one generation of [`SampledOut`] holds.
+const SAMPLED_OUT_GENERATION: usize = 500_000;
+
+impl SampledOut {
+    fn insert(&mut self, id: &str) {
+        if self.current.len() >= SAMPLED_OUT_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(id.to_string());
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.current.contains(id) || self.previous.contains(id)
+    }
+}
+
+/// Whether a conversation is kept at `rate`: FNV-1a of its id, a hash that is the same in every
+/// process and version, scaled to [0, 1).
+fn sampled_in(id: &str, rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    ((hash >> 11) as f64 / (1u64 << 53) as f64) < rate
 }
 
 impl Shared {
@@ -396,6 +454,34 @@ impl Shared {
         }
     }
 
+    /// The sampling decision of a record, which its conversation's decides.
+    fn keeps(&self, prepared: &record::Prepared) -> bool {
+        if self.sample_rate >= 1.0 {
+            return true;
+        }
+        if let Some(conversation) = &prepared.conversation {
+            let keep = sampled_in(conversation, self.sample_rate);
+            if !keep && prepared.kind == queue::Kind::Conversation {
+                let mut out = self
+                    .sampled_out
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for message in &prepared.messages {
+                    out.insert(message);
+                }
+            }
+            return keep;
+        }
+        match &prepared.dep {
+            queue::Dep::Message(message) => !self
+                .sampled_out
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(message),
+            _ => true,
+        }
+    }
+
     /// Counts a dropped record and warns once at the start of a burst of drops.
     fn note_drop(&self, reason: &'static str) {
         let mut dropping = self.dropping.lock().unwrap_or_else(PoisonError::into_inner);
@@ -431,6 +517,13 @@ impl Shared {
         let prepared = record.prepare()?;
         Counters::add(&self.counters.recorded);
         let id = prepared.id.clone();
+        if !self.keeps(&prepared) {
+            Counters::add(&self.counters.sampled_out);
+            return Ok(Recorded {
+                id,
+                outcome: Outcome::SampledOut,
+            });
+        }
         let mut spool_guard = self.lock_spool();
         let seq = match spool_guard.as_mut() {
             Some(spool) => match spool.append(prepared.kind, &prepared.id, &prepared.body) {
@@ -699,6 +792,7 @@ impl Recorder {
             spool: None,
             max_spool_bytes: DEFAULT_MAX_SPOOL_BYTES,
             fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            sample_rate: 1.0,
         }
     }
 

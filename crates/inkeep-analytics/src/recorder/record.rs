@@ -87,7 +87,7 @@ impl Record {
                         let messages = message_ids(
                             c.messages
                                 .iter()
-                                .map(|m| m.id.as_ref().map(|id| String::clone(id))),
+                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
                         );
                         check_count(c.messages.len())?;
                         (C::OpenAi(c), id, messages)
@@ -104,7 +104,7 @@ impl Record {
                         let messages = message_ids(
                             c.messages
                                 .iter()
-                                .map(|m| m.id.as_ref().map(|id| String::clone(id))),
+                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
                         );
                         check_count(c.messages.len())?;
                         (C::SupportTicket(c), id, messages)
@@ -121,7 +121,7 @@ impl Record {
                         let messages = message_ids(
                             c.messages
                                 .iter()
-                                .map(|m| m.id.as_ref().map(|id| String::clone(id))),
+                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
                         );
                         check_count(c.messages.len())?;
                         (C::SupportCopilot(c), id, messages)
@@ -143,13 +143,13 @@ impl Record {
                     }
                 };
                 let body = to_body(&conversation)?;
-                let sampled_by = Some(id.clone());
+                let conversation = Some(id.clone());
                 (
                     Kind::Conversation,
                     id,
                     messages,
                     Dep::None,
-                    sampled_by,
+                    conversation,
                     body,
                 )
             }
@@ -174,10 +174,11 @@ impl Record {
                         non_empty("the event's message id", &e.message_id)?;
                         non_empty("the event's type", &e.type_)?;
                         let dep = Dep::Message(e.message_id.clone());
-                        let (e, id) =
-                            event_id(e.id.as_ref().map(|id| String::clone(id)), e, |e, id| {
-                                e.with_id(id)
-                            })?;
+                        let (e, id) = event_id(
+                            e.id.as_ref().map(|id| id.as_str().to_owned()),
+                            e,
+                            |e, id| e.with_id(id),
+                        )?;
                         (E::Message(e), id, dep, None)
                     }
                     E::Conversation(e) => {
@@ -185,18 +186,20 @@ impl Record {
                         non_empty("the event's type", &e.type_)?;
                         let conversation = e.conversation_id.clone();
                         let dep = Dep::Conversation(conversation.clone());
-                        let (e, id) =
-                            event_id(e.id.as_ref().map(|id| String::clone(id)), e, |e, id| {
-                                e.with_id(id)
-                            })?;
+                        let (e, id) = event_id(
+                            e.id.as_ref().map(|id| id.as_str().to_owned()),
+                            e,
+                            |e, id| e.with_id(id),
+                        )?;
                         (E::Conversation(e), id, dep, Some(conversation))
                     }
                     E::Search(e) => {
                         non_empty("the event's type", &e.type_)?;
-                        let (e, id) =
-                            event_id(e.id.as_ref().map(|id| String::clone(id)), e, |e, id| {
-                                e.with_id(id)
-                            })?;
+                        let (e, id) = event_id(
+                            e.id.as_ref().map(|id| id.as_str().to_owned()),
+                            e,
+                            |e, id| e.with_id(id),
+                        )?;
                         (E::Search(e), id, Dep::None, None)
                     }
                     E::Unknown(mut value) => {
