@@ -170,7 +170,11 @@ fn record_ships_lines_and_skips_malformed_ones() {
         "{}",
         output.stderr
     );
-    assert!(output.stderr.contains("1 malformed") && output.stderr.contains("pending 0"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("1 malformed") && output.stderr.contains("pending 0"),
+        "{}",
+        output.stderr
+    );
     let (status, body) = server.get("/conversations/k90s0");
     assert_eq!(status, 200);
     let stored: Value = parse(&body);
