@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 /// The API integration key of a default sandbox: it reads and writes, on every operation.
 pub const DEFAULT_API_KEY: &str = "sk-sandbox";
 
-/// The web integration key of a default sandbox: it only writes, on the four operations that accept it.
+/// The web integration key of a default sandbox: it may call the operations the spec lists for it.
 pub const DEFAULT_WEB_KEY: &str = "wk-sandbox";
 
 /// The seed of a default sandbox.
@@ -40,7 +40,7 @@ pub struct SandboxConfig {
     pub conversations: usize,
     /// The API integration keys it accepts (read and write, every operation). At least one.
     pub api_keys: Vec<String>,
-    /// The web integration keys it accepts (write only; `403` on the other operations).
+    /// The web integration keys it accepts (the operations the spec lists for them; `403` on the others).
     pub web_keys: Vec<String>,
     /// The faults it injects; none by default.
     pub faults: FaultConfig,

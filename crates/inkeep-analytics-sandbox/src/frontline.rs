@@ -19,15 +19,21 @@ use crate::state::{Fault, Shared};
 /// The header that carries the request id on every answer (it is also in problem bodies).
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// Whether an operation accepts a web integration key: the four the spec lists for it
-/// (`logConversation`, `getConversation`, `deleteConversation`, `logEvent`).
+/// Whether an operation accepts a web integration key, as the spec's operation table (generated
+/// into the SDK) says: a template segment in braces matches any one segment of the path.
 fn accepts_web_key(method: &Method, path: &str) -> bool {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["conversations"] | ["events"] => method == Method::POST,
-        ["conversations", _] => method == Method::GET || method == Method::DELETE,
-        _ => false,
-    }
+    inkeep_analytics::generated::operations::ALL
+        .iter()
+        .filter(|operation| operation.http_method == method.as_str())
+        .filter(|operation| {
+            let template: Vec<&str> = operation.path.trim_matches('/').split('/').collect();
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(part, segment)| {
+                    (part.starts_with('{') && !segment.is_empty()) || part == segment
+                })
+        })
+        .any(|operation| operation.accepts_web_key)
 }
 
 fn authorize(
@@ -57,7 +63,7 @@ fn authorize(
             return Ok(());
         }
         return Err(Problem::forbidden(format!(
-            "{method} {path} needs an API integration key: a web integration key only logs conversations and events, and gets or deletes a conversation"
+            "{method} {path} needs an API integration key: a web integration key only logs conversations, feedback and events, and gets or deletes a conversation"
         )));
     }
     Err(Problem::unauthorized("Invalid API key"))
@@ -159,8 +165,9 @@ mod tests {
     use axum::http::Method;
 
     #[test]
-    fn web_keys_reach_exactly_the_four_write_operations() {
+    fn web_keys_reach_exactly_the_operations_the_spec_lists() {
         assert!(accepts_web_key(&Method::POST, "/conversations"));
+        assert!(accepts_web_key(&Method::POST, "/feedback"));
         assert!(accepts_web_key(&Method::GET, "/conversations/conv_1"));
         assert!(accepts_web_key(&Method::DELETE, "/conversations/conv_1"));
         assert!(accepts_web_key(&Method::POST, "/events"));
@@ -169,7 +176,8 @@ mod tests {
             &Method::GET,
             "/conversations/external/zd-1"
         ));
-        assert!(!accepts_web_key(&Method::POST, "/feedback"));
+        assert!(!accepts_web_key(&Method::GET, "/feedback"));
+        assert!(!accepts_web_key(&Method::GET, "/feedback/fb_1"));
         assert!(!accepts_web_key(&Method::POST, "/query/conversations"));
     }
 }

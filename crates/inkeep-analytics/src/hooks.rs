@@ -23,8 +23,8 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub enum KeyKind {
     /// An API integration key: reads and writes, on every operation.
     ApiIntegration,
-    /// A web integration key (also Slack, Discord, support-copilot and MCP assistants): writes only,
-    /// on the operations whose spec lists it. Other operations are refused before any request.
+    /// A web integration key (also Slack, Discord, support-copilot and MCP assistants), on the
+    /// operations whose spec lists it (not write-only: it also gets and deletes a conversation). Other operations are refused before any request.
     WebIntegration,
 }
 
