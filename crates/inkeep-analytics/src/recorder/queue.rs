@@ -343,7 +343,8 @@ impl Queue {
                 self.put_back(item);
             }
             Ended::Delivered => {
-                self.paused_until = None;
+                // A pause the server asked for lasts its whole time, even when a write sent
+                // before it succeeds meanwhile.
                 self.counts.delivered += 1;
                 self.forget(&item);
                 if item.kind == Kind::Conversation {
