@@ -243,6 +243,8 @@ impl RecorderBuilder {
             sync_every,
             sample_rate: self.sample_rate,
             sampled_out: Mutex::new(SampledOut::default()),
+            #[cfg(test)]
+            crash: AtomicBool::new(false),
         });
         worker::spawn(Arc::clone(&shared)).map_err(|error| {
             Error::configuration_with_source("cannot start the recorder's worker thread", error)
@@ -288,6 +290,9 @@ pub(crate) struct Shared {
     spool_bytes: AtomicU64,
     sample_rate: f64,
     sampled_out: Mutex<SampledOut>,
+    /// Makes the worker panic, so that tests can check what a dead worker leaves behind.
+    #[cfg(test)]
+    crash: AtomicBool,
 }
 
 /// Messages of conversations left out by sampling, in two generations so that memory stays bounded.
@@ -896,5 +901,54 @@ impl Recorder {
         let complete = shared.wait_blocking(u64::MAX, deadline);
         shared.end_shutdown();
         shared.report(complete)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+
+    /// Flush and shutdown return at once, with what is left, when the worker died.
+    #[test]
+    fn a_dead_worker_does_not_hold_flush_or_shutdown() -> Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::configuration_with_source("bind", e))?;
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map_err(|e| Error::configuration_with_source("addr", e))?
+        );
+        let client = Client::builder().api_key("sk-test").base_url(url).build()?;
+        let recorder = Recorder::builder(client).build()?;
+        recorder.shared().crash.store(true, Ordering::SeqCst);
+        recorder.shared().wake.notify_one();
+        let started = Instant::now();
+        while recorder.shared().alive.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the worker did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let conversation =
+            CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("hi")]).with_id("c")?;
+        recorder.record_conversation(conversation)?;
+        let started = Instant::now();
+        let report = recorder.flush_blocking(Duration::from_secs(30));
+        assert!(
+            !report.complete && !report.worker_running && report.pending == 1,
+            "{report:?}"
+        );
+        let report = recorder.shutdown_blocking(Duration::from_secs(30));
+        assert!(!report.complete && report.pending == 1, "{report:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(listener);
+        Ok(())
     }
 }

@@ -66,6 +66,10 @@ async fn run(shared: Arc<Shared>) {
         if shared.aborted.load(Ordering::SeqCst) {
             break;
         }
+        #[cfg(test)]
+        if shared.crash.load(Ordering::SeqCst) {
+            panic!("the worker is made to crash by a test");
+        }
         shared.refill();
         let wake = {
             let mut queue = shared.lock();
