@@ -225,8 +225,14 @@ impl Queue {
         }
         let slot = self.slots.entry(item.id.clone()).or_default();
         slot.newest = item.seq;
+        // A chat re-sends every earlier message on each turn: only the new ones cost an allocation.
         for message in &item.messages {
-            self.unaccepted.insert(message.clone(), item.id.clone());
+            match self.unaccepted.get(message) {
+                Some(owner) if *owner == item.id => {}
+                _ => {
+                    self.unaccepted.insert(message.clone(), item.id.clone());
+                }
+            }
         }
         self.bytes = self.bytes - replaced_bytes + item.bytes();
         self.live.insert(item.seq);
