@@ -1,4 +1,4 @@
-//! Per-operation auth (web integration keys write only) and the local limits checked before any request.
+//! Per-operation auth (web integration keys on the operations the spec lists for them) and the local limits checked before any request.
 
 use futures::TryStreamExt;
 use httpmock::Method::{DELETE, GET, POST};
@@ -29,7 +29,7 @@ fn web_client_at(base_url: &str) -> Client {
 }
 
 #[tokio::test]
-async fn a_web_integration_key_works_on_the_four_write_operations() {
+async fn a_web_integration_key_works_on_the_five_operations_that_accept_it() {
     let server = MockServer::start_async().await;
     let bearer = format!("Bearer {WEB_KEY}");
     let log = server
@@ -69,6 +69,17 @@ async fn a_web_integration_key_works_on_the_four_write_operations() {
             }));
         })
         .await;
+    let feedback = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/feedback")
+                .header("authorization", bearer.as_str());
+            then.status(200).json_body(json!({
+                "id": "f1", "messageId": "m1", "type": "positive",
+                "createdAt": "2025-01-01T00:00:00Z"
+            }));
+        })
+        .await;
     let client = web_client(&server);
     assert_eq!(client.key_kind(), KeyKind::WebIntegration);
     let conversation = CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("hi")]);
@@ -86,7 +97,13 @@ async fn a_web_integration_key_works_on_the_four_write_operations() {
             .await
             .is_ok()
     );
-    for mock in [log, get, delete, event] {
+    assert!(
+        client
+            .log_feedback(FeedbackInput::positive("m1"))
+            .await
+            .is_ok()
+    );
+    for mock in [log, get, delete, event, feedback] {
         mock.assert_calls_async(1).await;
     }
 }
@@ -107,10 +124,6 @@ async fn a_web_integration_key_is_refused_locally_on_read_operations() {
         client.get_conversation_by_external_id("x").await.err(),
         client.get_feedback("f1").await.err(),
         client.delete_feedback("f1").await.err(),
-        client
-            .log_feedback(FeedbackInput::positive("m1"))
-            .await
-            .err(),
         client.top_search_queries(None, None).await.err(),
     ];
     for error in results {

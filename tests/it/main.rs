@@ -12,6 +12,7 @@ mod listing;
 mod operations;
 mod pagination;
 mod query_language;
+mod recorder;
 mod reliability;
 mod retries;
 mod support;

@@ -484,7 +484,8 @@ async fn log_conversation_sends_a_support_ticket() -> TestResult {
             "externalUrl": "https://support.example.com/tickets/4711",
             "messages": [
                 {"role": "customer", "content": "My invoice is wrong"},
-                {"role": "agent", "content": null}
+                // Content is optional in a request: `None` leaves it out.
+                {"role": "agent"}
             ]
         })
     );

@@ -143,6 +143,11 @@ pub enum Command {
         after_help = "Examples:\n  inkeep-analytics --sandbox mcp\n  inkeep-analytics mcp --tools list_conversations,query_conversations\n  inkeep-analytics mcp --allow-writes --http 8808"
     )]
     Mcp(McpArgs),
+    /// Ship JSON lines of conversations, feedback and events through the recorder.
+    Record(crate::record::RecordArgs),
+    /// Look into a recorder's spool.
+    #[command(subcommand)]
+    Spool(crate::record::SpoolCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  inkeep-analytics completions bash > ~/.local/share/bash-completion/completions/inkeep-analytics"

@@ -38,6 +38,13 @@ pub enum Failure {
     },
     /// The reader of standard output went away (`| head`): not a failure.
     BrokenPipe,
+    /// `record` ended without delivering everything it read: the counts, and the exit code.
+    Incomplete {
+        /// What was read, delivered, pending, refused and dropped.
+        summary: String,
+        /// The exit code that says the first reason.
+        code: u8,
+    },
 }
 
 impl Failure {
@@ -65,6 +72,7 @@ impl Failure {
             Failure::Usage(_) => EXIT_USAGE,
             Failure::Io { .. } => EXIT_OTHER,
             Failure::BrokenPipe => 0,
+            Failure::Incomplete { code, .. } => *code,
             Failure::Api { error, .. } => match error {
                 // A key refused locally for an operation it may not call is an authentication
                 // failure, like the 403 the server would answer.
@@ -88,6 +96,9 @@ impl fmt::Display for Failure {
             Failure::Usage(message) => f.write_str(message),
             Failure::Io { what, error } => write!(f, "{what}: {error}"),
             Failure::BrokenPipe => f.write_str("the output was closed"),
+            Failure::Incomplete { summary, .. } => {
+                write!(f, "not everything was delivered: {summary}")
+            }
             // The SDK's own message: the operation, the status, the code, the detail and the
             // request id of an API error, or the root cause of a transport error.
             Failure::Api { what, error } => write!(f, "{what} failed: {error}"),

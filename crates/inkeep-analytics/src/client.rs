@@ -184,7 +184,7 @@ impl Client {
             .await
     }
 
-    /// `POST /feedback` (`logFeedback`): records feedback on a message.
+    /// `POST /feedback` (`logFeedback`): records feedback on a message. Works with a web integration key.
     ///
     /// Without an `id`, the client sets a random one (a UUID) before sending, so that a retry
     /// updates the feedback instead of recording it twice; the answer carries it.

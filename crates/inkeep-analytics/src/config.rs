@@ -108,8 +108,8 @@ impl ClientBuilder {
         self
     }
 
-    /// A web integration key, which only writes: logging conversations and events, and reading or
-    /// deleting a conversation by id. Calls to other operations are refused before any request.
+    /// A web integration key, which logs conversations, feedback and events, and reads or deletes
+    /// a conversation by id. Calls to other operations are refused before any request.
     pub fn web_integration_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self.key_kind = Some(KeyKind::WebIntegration);

@@ -290,6 +290,11 @@ impl Error {
         self
     }
 
+    /// How long the server asked to wait (`Retry-After`, in seconds or as a date) before sending again.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.as_api().and_then(|api| api.retry_after)
+    }
+
     /// The request id the server gave, to quote to Inkeep support: the problem's `requestId`, or a
     /// request-id header (such as `x-request-id`) when the body has none.
     ///
@@ -612,6 +617,8 @@ pub struct ApiError {
     pub body: Bytes,
     /// How many times the request was sent, retries included; this is the last answer.
     pub attempts: u32,
+    /// The answer's `Retry-After`, read once here so that callers that pace themselves need no headers.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -662,6 +669,7 @@ impl ApiError {
             problem: serde_json::from_slice(&body).ok(),
             body,
             attempts: 1,
+            retry_after: crate::transport::retry::retry_after(headers),
         }
     }
 

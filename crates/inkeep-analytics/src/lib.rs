@@ -11,6 +11,7 @@ mod model;
 mod pagination;
 pub mod prelude;
 pub mod query;
+mod recorder;
 mod requests;
 mod transport;
 
@@ -44,6 +45,11 @@ pub use pagination::{
     ConversationListing, ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH,
     FeedbackItem, FeedbackListing, FeedbackPages, ListConversations, ListFeedback, Listing,
     ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
+};
+pub use recorder::{
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS,
+    DEFAULT_MAX_SPOOL_BYTES, DeadLetter, DeliveryCheck, FlushReport, FsyncPolicy, Outcome, Record,
+    Recorded, Recorder, RecorderBuilder, RecorderStats, SpoolStatus,
 };
 pub use reqwest::StatusCode;
 pub use serde_json;

@@ -309,7 +309,8 @@ mod tests {
             to_json(&ticket),
             json!({
                 "type": "support_ticket",
-                "messages": [{"role": "customer", "content": "It broke"}, {"role": "agent", "content": null}]
+                // A support message's content is optional in a request: `None` leaves it out.
+                "messages": [{"role": "customer", "content": "It broke"}, {"role": "agent"}]
             })
         );
         let copilot =

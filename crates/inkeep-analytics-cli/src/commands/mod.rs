@@ -38,6 +38,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let (client, _sandbox) = sandbox::connect(&global).await?;
             crate::mcp::serve(client, args).await
         }
+        Command::Spool(command) => crate::record::spool(&global, command),
+        Command::Record(args) => {
+            let (client, _sandbox) = sandbox::connect(&global).await?;
+            crate::record::run(&global, client, args).await
+        }
         command => {
             let (client, _sandbox) = sandbox::connect(&global).await?;
             run_with_client(&global, &client, command).await
@@ -57,7 +62,11 @@ async fn run_with_client(
         Command::Query(args) => query::run(global, client, args).await,
         Command::Properties(command) => properties::run(global, client, command).await,
         Command::Search(command) => search::run(global, client, command).await,
-        Command::Sandbox(_) | Command::Completions { .. } | Command::Mcp(_) => Ok(()),
+        Command::Sandbox(_)
+        | Command::Completions { .. }
+        | Command::Mcp(_)
+        | Command::Record(_)
+        | Command::Spool(_) => Ok(()),
     }
 }
 

@@ -14,6 +14,8 @@ const GROUPS: &[(&[&str], &str)] = &[
     (&["sandbox"], "help-sandbox.txt"),
     (&["completions"], "help-completions.txt"),
     (&["mcp"], "help-mcp.txt"),
+    (&["record"], "help-record.txt"),
+    (&["spool"], "help-spool.txt"),
     (
         &["conversations", "export"],
         "help-conversations-export.txt",

@@ -139,6 +139,11 @@ impl Running {
         }
     }
 
+    /// Takes a pipe of the child's standard input.
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
     /// Takes a pipe of the child's standard output.
     pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
         self.child.stdout.take()

@@ -62,7 +62,6 @@ async fn a_web_key_writes_but_is_403_on_reads() {
         assert_problem(&answer, 403, "forbidden");
     }
     for path in [
-        "/feedback",
         "/query/conversations",
         "/query/events/export",
         "/query/property-keys",
@@ -70,15 +69,19 @@ async fn a_web_key_writes_but_is_403_on_reads() {
         assert_problem(&raw.post(path, "{}").await, 403, "forbidden");
     }
 
-    // The four operations that accept a web key work with it, through the SDK.
+    // The five operations that accept a web key work with it, through the SDK.
     let client = Client::builder()
         .web_integration_key(web_key)
         .base_url(sandbox.base_url())
         .build()
         .must("a web client");
-    let conversation = CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("Hi")])
-        .with_id("conv_web")
-        .must("an id");
+    let conversation = CreateOpenAiConversation::new(vec![
+        CreateOpenAiMessage::user("Hi")
+            .with_id("msg_web")
+            .must("a message id"),
+    ])
+    .with_id("conv_web")
+    .must("an id");
     client
         .log_conversation(conversation)
         .await
@@ -91,6 +94,10 @@ async fn a_web_key_writes_but_is_403_on_reads() {
         .log_event(InsertEvent::conversation("conv_web", "conversation_shared"))
         .await
         .must("log an event with a web key");
+    client
+        .log_feedback(inkeep_analytics::types::FeedbackInput::positive("msg_web"))
+        .await
+        .must("log feedback with a web key");
     client
         .delete_conversation("conv_web")
         .await
@@ -200,4 +207,14 @@ async fn every_error_is_problem_json_with_a_unique_request_id() {
         ok.header("content-type").as_deref(),
         Some("application/json")
     );
+}
+
+/// A support message's `content` is optional in a request: absent or null, it is stored as null.
+#[tokio::test]
+async fn a_support_message_may_come_without_content() {
+    let sandbox = start().await;
+    let raw = Raw::with_key(&sandbox, Some(sandbox.api_key()));
+    let body = r#"{"type": "support_ticket", "id": "tk_no_content", "messages": [{"role": "customer"}, {"role": "agent", "content": null}]}"#;
+    let answer = raw.post("/conversations", body).await;
+    assert_eq!(answer.status, 200);
 }

@@ -32,6 +32,8 @@
 //! query               -> error, generated
 //! client              -> error, export, generated, pagination, query (a doc link), transport
 //! config              -> client, error, transport
+//! recorder            -> client, error, generated, transport
+//! prelude             -> client, config, error, generated, model, pagination, query
 //! ```
 //!
 //! The test `the_module_graph_has_no_cycle` reads these edges from the sources and fails on a cycle.

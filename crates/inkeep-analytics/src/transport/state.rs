@@ -16,8 +16,9 @@ use super::retry::{CallRecord, RetryPolicy};
 pub enum KeyKind {
     /// An API integration key: reads and writes, on every operation.
     ApiIntegration,
-    /// A web integration key (also Slack, Discord, support-copilot and MCP assistants): writes only,
-    /// on the operations whose spec lists it. Other operations are refused before any request.
+    /// A web integration key (also Slack, Discord, support-copilot and MCP assistants), on the
+    /// operations whose spec lists it: logging conversations, feedback and events, and getting or
+    /// deleting a conversation. Other operations are refused before any request.
     WebIntegration,
 }
 

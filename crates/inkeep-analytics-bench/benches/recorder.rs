@@ -1,0 +1,219 @@
+//! The recorder's cost on a service's request path, and what it spends: the latency of a
+//! recording call while the server is slow (p50, p99, max; with and without a spool), the peak
+//! memory while 100,000 records are recorded with the API down, and the bytes sent for 200
+//! sessions of 20 turns with and without a minimum interval.
+//!
+//! Run with `cargo bench -p inkeep-analytics-bench --bench recorder`; the figures are printed.
+
+// criterion_group! defines an undocumented public function.
+#![allow(missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+use inkeep_analytics::{Client, Recorder};
+
+/// A local API stand-in that answers every write after `delay` and counts the bytes it received.
+fn server(runtime: &tokio::runtime::Runtime, delay: Duration) -> (String, Arc<AtomicU64>) {
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let counter = Arc::clone(&counter);
+        async move {
+            counter.fetch_add(body.len() as u64, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+            // The recorder counts any 200 as delivered, whatever the body.
+            axum::Json(serde_json::json!({}))
+        }
+    });
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(SocketAddr::from((
+            [127, 0, 0, 1],
+            0,
+        ))))
+        .expect("bind a local port");
+    let addr = listener.local_addr().expect("the bound address");
+    runtime.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), received)
+}
+
+fn client(url: &str) -> Client {
+    Client::builder()
+        .api_key("sk-bench")
+        .base_url(url)
+        .build()
+        .expect("a client")
+}
+
+/// Session `s` after `turns` turns, each a user and an assistant message of realistic length.
+fn conversation(s: usize, turns: usize) -> CreateOpenAiConversation {
+    let mut messages = Vec::with_capacity(turns * 2);
+    for t in 0..turns {
+        messages.push(
+            CreateOpenAiMessage::user(format!(
+                "How do I configure the widget for project {s}, step {t}?"
+            ))
+            .with_id(format!("b{s}-u{t}"))
+            .expect("an id"),
+        );
+        messages.push(
+            CreateOpenAiMessage::assistant(
+                "Open the dashboard, pick the integration, and paste the snippet into your page. "
+                    .repeat(3),
+            )
+            .with_id(format!("b{s}-a{t}"))
+            .expect("an id"),
+        );
+    }
+    CreateOpenAiConversation::new(messages)
+        .with_id(format!("bench-{s}"))
+        .expect("an id")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn temp_spool(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("inkeep-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// p50, p99 and max of 20,000 recording calls of 10-turn conversations (200 live sessions, each
+/// call the whole conversation as a chat re-sends it) while every answer takes 200 ms.
+fn latency(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let (url, _) = server(&runtime, Duration::from_millis(200));
+    let conversations: Vec<_> = (0..200).map(|s| conversation(s, 10)).collect();
+    for spool in [false, true] {
+        let dir = temp_spool("latency");
+        let mut builder = Recorder::builder(client(&url));
+        if spool {
+            builder = builder.spool(&dir);
+        }
+        let recorder = builder.build().expect("a recorder");
+        let mut times = Vec::with_capacity(20_000);
+        for n in 0..20_000 {
+            let record = conversations[n % 200].clone();
+            let started = Instant::now();
+            let _ = recorder.record_conversation(record);
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "recording call, 10-turn conversation, server answering in 200 ms, {}: p50 {:?}, p99 {:?}, max {:?}",
+            if spool {
+                "with a spool"
+            } else {
+                "without a spool"
+            },
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times[times.len() - 1]
+        );
+        let name = if spool {
+            "record_conversation (10 turns, slow server, spool)"
+        } else {
+            "record_conversation (10 turns, slow server)"
+        };
+        let mut n = 0usize;
+        c.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    n += 1;
+                    conversations[n % 200].clone()
+                },
+                |record| recorder.record_conversation(record),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        recorder.shutdown_blocking(Duration::from_millis(100));
+        drop(recorder);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+fn max_rss_kib() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map(|usage| usage.max_rss())
+        .unwrap_or(0)
+}
+
+/// Peak memory while 100,000 distinct conversations are recorded with the API down, with the
+/// default bounds (10,000 records, 64 MiB): what is over the bound is dropped and counted.
+fn memory_with_the_api_down(_c: &mut Criterion) {
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    let template: Vec<_> = (0..100).map(|s| conversation(s, 3)).collect();
+    let before = max_rss_kib();
+    let recorder = Recorder::builder(client(&down))
+        .build()
+        .expect("a recorder");
+    for n in 0..100_000 {
+        let mut record = template[n % 100].clone();
+        record = record.with_id(format!("down-{n}")).expect("an id");
+        let _ = recorder.record_conversation(record);
+    }
+    let stats = recorder.stats();
+    println!(
+        "API down, 100,000 records (3 turns, {} bytes each as JSON): peak RSS grew by {} KiB (from {} KiB); held {} records ({} bytes), dropped {}",
+        stats.pending_bytes / stats.pending.max(1),
+        max_rss_kib() - before,
+        before,
+        stats.pending,
+        stats.pending_bytes,
+        stats.dropped()
+    );
+    recorder.shutdown_blocking(Duration::from_millis(50));
+}
+
+/// Bytes sent for 200 sessions of 20 turns, a turn of every session every 20 ms, with and
+/// without a minimum interval of 200 ms per conversation.
+fn bytes_sent(_c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    for interval in [Duration::ZERO, Duration::from_millis(200)] {
+        let (url, received) = server(&runtime, Duration::from_millis(5));
+        let recorder = Recorder::builder(client(&url))
+            .min_interval(interval)
+            .build()
+            .expect("a recorder");
+        for turn in 1..=20 {
+            for s in 0..200 {
+                let _ = recorder.record_conversation(conversation(s, turn));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let report = recorder.shutdown_blocking(Duration::from_secs(60));
+        let naive: u64 = (1..=20)
+            .map(|turn| {
+                serde_json::to_vec(&conversation(0, turn))
+                    .map(|b| b.len() as u64)
+                    .unwrap_or(0)
+            })
+            .sum::<u64>()
+            * 200;
+        println!(
+            "200 sessions x 20 turns, min interval {interval:?}: {} bytes sent in {} writes (every turn sent whole: {naive} bytes); complete {}",
+            received.load(Ordering::Relaxed),
+            report.delivered,
+            report.complete
+        );
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3));
+    targets = memory_with_the_api_down, latency, bytes_sent
+}
+criterion_main!(benches);

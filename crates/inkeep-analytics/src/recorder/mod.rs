@@ -1,0 +1,954 @@
+//! The write path for live services: [`Recorder`] takes conversations, feedback and events
+//! without ever waiting on the network, and delivers them in the background in an order the API
+//! can store, within bounds, through outages.
+
+mod delivery;
+mod queue;
+mod record;
+mod spool;
+mod stats;
+mod worker;
+
+use std::panic::RefUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+pub use delivery::DeliveryCheck;
+pub use record::Record;
+pub use spool::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
+pub use stats::{FlushReport, RecorderStats};
+
+use self::queue::{Enqueued, Item, Limits, Queue};
+use self::spool::{AppendError, Spool};
+use self::stats::Counters;
+use crate::Client;
+use crate::error::{Error, Result};
+
+/// How many records a recorder holds in memory by default.
+pub const DEFAULT_MAX_PENDING_RECORDS: usize = 10_000;
+
+/// How many bytes of records a recorder holds in memory by default.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+
+/// How many writes a recorder has in flight at most, by default.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+
+/// What became of a recorded record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Queued for sending.
+    Queued,
+    /// Queued in place of an older pending version of the same conversation, which will not be sent.
+    Coalesced,
+    /// A newer version of the same conversation was already recorded; this one will not be sent.
+    Superseded,
+    /// Written to the spool only, because the queue in memory is full; it is sent when there is room.
+    Spilled,
+    /// Left out by sampling.
+    SampledOut,
+    /// Dropped because the queue was full and there is no spool (counted, and warned about once per burst).
+    DroppedQueueFull,
+    /// Dropped because the spool is at its size limit.
+    DroppedSpoolFull,
+}
+
+/// The answer of a recording call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recorded {
+    /// The record's id: the caller's, or the one the recorder gave it (a UUID), so that every
+    /// delivery of it, retries and replays from the spool included, is an upsert.
+    pub id: String,
+    /// What became of it.
+    pub outcome: Outcome,
+}
+
+/// A record the API refused for good (400, 401, 403, 404, 413, 422, or refused locally), handed
+/// to [`RecorderBuilder::dead_letter`]'s callback. It is never sent again.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DeadLetter {
+    /// The record's id.
+    pub id: String,
+    /// The record, when its body still decodes.
+    pub record: Option<Record>,
+    /// The JSON body as it was recorded (before `before_send`).
+    pub body: Vec<u8>,
+    /// Why it was refused.
+    pub error: Error,
+}
+
+type BeforeSend = dyn Fn(Record) -> Option<Record> + Send + Sync + RefUnwindSafe;
+type DeadLetterFn = dyn Fn(DeadLetter) + Send + Sync + RefUnwindSafe;
+
+/// Settings of a [`Recorder`]; start from [`Recorder::builder`].
+pub struct RecorderBuilder {
+    client: Client,
+    limits: Limits,
+    before_send: Option<Arc<BeforeSend>>,
+    dead_letter: Option<Arc<DeadLetterFn>>,
+    spool: Option<PathBuf>,
+    max_spool_bytes: u64,
+    fsync: FsyncPolicy,
+    sample_rate: f64,
+}
+
+impl std::fmt::Debug for RecorderBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecorderBuilder")
+            .field("client", &self.client)
+            .field("limits", &self.limits)
+            .field("spool", &self.spool)
+            .field("fsync", &self.fsync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecorderBuilder {
+    /// At most this many records in memory (default [`DEFAULT_MAX_PENDING_RECORDS`], at least 1).
+    /// A newer version of a pending conversation takes the older one's place and counts once.
+    pub fn max_pending_records(mut self, records: usize) -> Self {
+        self.limits.max_records = records.max(1);
+        self
+    }
+
+    /// At most this many bytes of records (as JSON) in memory (default [`DEFAULT_MAX_PENDING_BYTES`]).
+    pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_bytes = bytes.max(1);
+        self
+    }
+
+    /// At most this many writes in flight at once (default [`DEFAULT_MAX_IN_FLIGHT`], at least 1).
+    /// One conversation never has more than one.
+    pub fn max_in_flight(mut self, writes: usize) -> Self {
+        self.limits.max_in_flight = writes.max(1);
+        self
+    }
+
+    /// Sends a conversation at most once per `interval` (default zero: as soon as possible).
+    /// A fast chat's full copy is then sent less often, always its latest version.
+    pub fn min_interval(mut self, interval: Duration) -> Self {
+        self.limits.min_interval = interval;
+        self
+    }
+
+    /// A hook that sees every record just before it is sent, off the request path, and may change
+    /// it (redact a field) or drop it (`None`). A panic in it drops the record and counts it:
+    /// it fails closed, never sending what it did not finish with.
+    pub fn before_send(
+        mut self,
+        hook: impl Fn(Record) -> Option<Record> + Send + Sync + RefUnwindSafe + 'static,
+    ) -> Self {
+        self.before_send = Some(Arc::new(hook));
+        self
+    }
+
+    /// A callback for records the API refused for good. It runs on the worker's thread, so it
+    /// should be quick (a panic in it is caught).
+    pub fn dead_letter(
+        mut self,
+        callback: impl Fn(DeadLetter) + Send + Sync + RefUnwindSafe + 'static,
+    ) -> Self {
+        self.dead_letter = Some(Arc::new(callback));
+        self
+    }
+
+    /// Keeps this share of conversations (0 to 1; default 1, all of them), chosen by their id, so
+    /// that the same conversation is kept or left out on every turn and in every process. Its
+    /// feedback and events follow its decision: those naming a conversation by id always, those
+    /// naming one of its messages when the conversation was recorded through this recorder (the
+    /// last million messages left out are remembered).
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sample_rate = if rate.is_nan() {
+            1.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
+        self
+    }
+
+    /// Keeps every record in a crash-safe journal in `dir` (created, readable by its owner only)
+    /// before the recording call returns, so that a process killed at any point loses nothing it
+    /// recorded: a recorder started later on the same directory delivers what was left, in order,
+    /// before newer versions of the same conversations. When the queue in memory is full, records
+    /// stay in the spool only and are read back when there is room, instead of being dropped.
+    /// A second process on the same directory is refused.
+    pub fn spool(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool = Some(dir.into());
+        self
+    }
+
+    /// The spool's size limit (default [`DEFAULT_MAX_SPOOL_BYTES`]); past it, new records are
+    /// dropped and counted.
+    pub fn max_spool_bytes(mut self, bytes: u64) -> Self {
+        self.max_spool_bytes = bytes;
+        self
+    }
+
+    /// When the spool is forced to the disk (default [`FsyncPolicy::Interval`] of one second).
+    pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
+        self.fsync = policy;
+        self
+    }
+
+    /// Starts the recorder and its worker thread, replaying what the spool holds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] when the worker thread cannot be started, or the spool cannot be
+    /// opened (another process holds it, or it cannot be created or read).
+    pub fn build(self) -> Result<Recorder> {
+        let spool = match &self.spool {
+            Some(dir) => Some(Spool::open(dir, self.max_spool_bytes, self.fsync)?),
+            None => None,
+        };
+        let next_seq = spool.as_ref().map_or(1, Spool::next_seq);
+        let first_spilled = spool
+            .as_ref()
+            .and_then(Spool::first_spilled)
+            .unwrap_or(u64::MAX);
+        let spilled_now = spool.as_ref().map_or(0, Spool::spilled_len) as u64;
+        let spool_bytes = spool.as_ref().map_or(0, Spool::bytes);
+        let sync_every = match (&spool, self.fsync) {
+            (Some(_), FsyncPolicy::Interval(every)) => Some(every),
+            _ => None,
+        };
+        let (progress, _) = watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::new(self.limits)),
+            changed: Condvar::new(),
+            progress,
+            wake: Notify::new(),
+            counters: Counters::default(),
+            next_seq: AtomicU64::new(next_seq),
+            spool: Mutex::new(spool),
+            first_spilled: AtomicU64::new(first_spilled),
+            spilled_now: AtomicU64::new(spilled_now),
+            spool_bytes: AtomicU64::new(spool_bytes),
+            failures: AtomicU32::new(0),
+            alive: AtomicBool::new(true),
+            closed: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
+            dropping: Mutex::new(None),
+            policy: self.client.retry_policy().clone(),
+            client: self.client,
+            before_send: self.before_send,
+            dead_letter: self.dead_letter,
+            sync_every,
+            sample_rate: self.sample_rate,
+            sampled_out: Mutex::new(SampledOut::default()),
+            #[cfg(test)]
+            crash: AtomicBool::new(false),
+        });
+        worker::spawn(Arc::clone(&shared)).map_err(|error| {
+            Error::configuration_with_source("cannot start the recorder's worker thread", error)
+        })?;
+        Ok(Recorder {
+            handle: Arc::new(Handle { shared }),
+        })
+    }
+}
+
+/// What the recording calls and the worker share.
+pub(crate) struct Shared {
+    queue: Mutex<Queue>,
+    /// Signalled on every change that a blocking `flush` may wait for.
+    changed: Condvar,
+    /// Bumped on the same changes, for an async `flush` on any runtime.
+    progress: watch::Sender<u64>,
+    /// Wakes the worker: a permit is kept when it is not waiting, so no wake-up is lost.
+    wake: Notify,
+    counters: Counters,
+    next_seq: AtomicU64,
+    /// Transient failures in a row, for the recorder-wide backoff.
+    failures: AtomicU32,
+    alive: AtomicBool,
+    /// No more records are taken.
+    closed: AtomicBool,
+    /// The worker stops once the queue is empty.
+    closing: AtomicBool,
+    /// The worker stops now.
+    aborted: AtomicBool,
+    /// Drops in the current burst, for one warning per burst.
+    dropping: Mutex<Option<u64>>,
+    policy: crate::RetryPolicy,
+    client: Client,
+    before_send: Option<Arc<BeforeSend>>,
+    dead_letter: Option<Arc<DeadLetterFn>>,
+    sync_every: Option<Duration>,
+    /// The spool, taken out when the recorder stops so that its lock is released.
+    spool: Mutex<Option<Spool>>,
+    /// The oldest record held by the spool only (`u64::MAX` for none), read without its lock.
+    first_spilled: AtomicU64,
+    spilled_now: AtomicU64,
+    spool_bytes: AtomicU64,
+    sample_rate: f64,
+    sampled_out: Mutex<SampledOut>,
+    /// Makes the worker panic, so that tests can check what a dead worker leaves behind.
+    #[cfg(test)]
+    crash: AtomicBool,
+}
+
+/// Messages of conversations left out by sampling, in two generations so that memory stays bounded.
+#[derive(Debug, Default)]
+struct SampledOut {
+    current: std::collections::HashSet<String>,
+    previous: std::collections::HashSet<String>,
+}
+
+/// How many message ids one generation of [`SampledOut`] holds.
+const SAMPLED_OUT_GENERATION: usize = 500_000;
+
+impl SampledOut {
+    fn insert(&mut self, id: &str) {
+        if self.current.len() >= SAMPLED_OUT_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(id.to_string());
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.current.contains(id) || self.previous.contains(id)
+    }
+}
+
+/// Whether a conversation is kept at `rate`: FNV-1a of its id, a hash that is the same in every
+/// process and version, scaled to [0, 1).
+fn sampled_in(id: &str, rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    ((hash >> 11) as f64 / (1u64 << 53) as f64) < rate
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue's rules keep it consistent between calls; a panic elsewhere while it was
+        // held leaves nothing half-done that matters more than losing the recorder would.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes whoever waits for the queue to move.
+    fn progressed(&self) {
+        self.changed.notify_all();
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The recorder-wide pause after `failures` transient failures in a row: the server's
+    /// `Retry-After` when it sent one, else the client's exponential backoff with jitter, capped
+    /// at its `max_backoff` either way.
+    fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(after) = retry_after {
+            return after.min(self.policy.max_backoff);
+        }
+        let exponential = self
+            .policy
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
+            .min(self.policy.max_backoff);
+        // Half fixed, half jittered: the pause never collapses to nothing after a failure.
+        let jitter = f64::from(
+            (std::hash::BuildHasher::hash_one(
+                &std::collections::hash_map::RandomState::new(),
+                failures,
+            ) % 1000) as u32,
+        ) / 1000.0;
+        exponential.mul_f64(0.5 + jitter / 2.0)
+    }
+
+    fn lock_spool(&self) -> MutexGuard<'_, Option<Spool>> {
+        self.spool.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes what flush and stats read of the spool without taking its lock.
+    fn publish_spool(&self, spool: &Spool) {
+        self.first_spilled
+            .store(spool.first_spilled().unwrap_or(u64::MAX), Ordering::SeqCst);
+        self.spilled_now
+            .store(spool.spilled_len() as u64, Ordering::SeqCst);
+        self.spool_bytes.store(spool.bytes(), Ordering::SeqCst);
+    }
+
+    /// Reads records held by the spool only back into the queue, oldest first, once the queue
+    /// has room for them.
+    fn refill(&self) {
+        if !self.has_spilled() || !self.lock().has_room_for_refill() {
+            return;
+        }
+        let mut guard = self.lock_spool();
+        let Some(spool) = guard.as_mut() else {
+            return;
+        };
+        let taken = match spool.take_spilled(256) {
+            Ok(taken) => taken,
+            Err(error) => {
+                tracing::warn!(error = %error, "spool: cannot read records back");
+                return;
+            }
+        };
+        for spilled in taken {
+            let prepared = Record::from_body(spilled.kind, &spilled.body)
+                .map_err(|e| Error::invalid_input(e.to_string()))
+                .and_then(Record::prepare);
+            let prepared = match prepared {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    // Nothing can send it, now or later: it leaves the spool.
+                    tracing::warn!(error = %error, "spool: a record cannot be read back; it is skipped");
+                    Counters::add(&self.counters.dead_lettered);
+                    let _ = spool.acknowledge(spilled.kind, spilled.seq, "");
+                    continue;
+                }
+            };
+            let item = Item {
+                seq: spilled.seq,
+                kind: prepared.kind,
+                id: prepared.id,
+                body: prepared.body.into(),
+                messages: prepared.messages,
+                dep: prepared.dep,
+            };
+            if self.lock().enqueue(item) == Enqueued::Full {
+                spool.spill(spilled.seq);
+                break;
+            }
+        }
+        self.publish_spool(spool);
+        drop(guard);
+        self.progressed();
+    }
+
+    fn has_spilled(&self) -> bool {
+        self.first_spilled.load(Ordering::SeqCst) != u64::MAX
+    }
+
+    /// Records in the spool that a record left the queue for good.
+    fn acknowledge(&self, item: &Item) {
+        let mut guard = self.lock_spool();
+        if let Some(spool) = guard.as_mut() {
+            if let Err(error) = spool.acknowledge(item.kind, item.seq, &item.id) {
+                tracing::warn!(error = %error, "spool: cannot record a delivery; it may be sent again");
+            }
+            self.publish_spool(spool);
+        }
+    }
+
+    fn sync_spool(&self) {
+        if let Some(spool) = self.lock_spool().as_mut()
+            && let Err(error) = spool.sync()
+        {
+            tracing::warn!(error = %error, "spool: cannot force the journal to the disk");
+        }
+    }
+
+    /// Closes the spool and releases its lock, once the worker is done with it.
+    fn release_spool(&self) {
+        if let Some(mut spool) = self.lock_spool().take() {
+            let _ = spool.sync();
+        }
+    }
+
+    /// The sampling decision of a record, which its conversation's decides.
+    fn keeps(&self, prepared: &record::Prepared) -> bool {
+        if self.sample_rate >= 1.0 {
+            return true;
+        }
+        if let Some(conversation) = &prepared.conversation {
+            let keep = sampled_in(conversation, self.sample_rate);
+            if !keep && prepared.kind == queue::Kind::Conversation {
+                let mut out = self
+                    .sampled_out
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                for message in &prepared.messages {
+                    out.insert(message);
+                }
+            }
+            return keep;
+        }
+        match &prepared.dep {
+            queue::Dep::Message(message) => !self
+                .sampled_out
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(message),
+            _ => true,
+        }
+    }
+
+    /// Counts a dropped record and warns once at the start of a burst of drops.
+    fn note_drop(&self, reason: &'static str) {
+        let mut dropping = self.dropping.lock().unwrap_or_else(PoisonError::into_inner);
+        match dropping.as_mut() {
+            Some(count) => *count += 1,
+            None => {
+                tracing::warn!(
+                    reason,
+                    "recorder: dropping records ({reason}); one warning per burst, see Recorder::stats"
+                );
+                *dropping = Some(1);
+            }
+        }
+    }
+
+    /// Ends a burst of drops, saying how many there were.
+    fn note_taken(&self) {
+        let mut dropping = self.dropping.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = dropping.take() {
+            tracing::warn!(
+                dropped = count,
+                "recorder: records are taken again after a burst of drops"
+            );
+        }
+    }
+
+    fn record(&self, record: Record) -> Result<Recorded> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Error::invalid_input(
+                "the recorder is shut down; it takes no more records",
+            ));
+        }
+        let prepared = record.prepare()?;
+        Counters::add(&self.counters.recorded);
+        let id = prepared.id.clone();
+        if !self.keeps(&prepared) {
+            Counters::add(&self.counters.sampled_out);
+            return Ok(Recorded {
+                id,
+                outcome: Outcome::SampledOut,
+            });
+        }
+        let mut spool_guard = self.lock_spool();
+        let seq = match spool_guard.as_mut() {
+            Some(spool) => match spool.append(prepared.kind, &prepared.id, &prepared.body) {
+                Ok(seq) => {
+                    self.next_seq.store(seq + 1, Ordering::SeqCst);
+                    seq
+                }
+                Err(AppendError::Full) => {
+                    Counters::add(&self.counters.dropped_spool_full);
+                    self.note_drop("the spool is full");
+                    return Ok(Recorded {
+                        id,
+                        outcome: Outcome::DroppedSpoolFull,
+                    });
+                }
+                Err(AppendError::Io(error)) => return Err(error),
+            },
+            None => self.next_seq.fetch_add(1, Ordering::SeqCst),
+        };
+        let item = Item {
+            seq,
+            kind: prepared.kind,
+            id: prepared.id,
+            body: prepared.body.into(),
+            messages: prepared.messages,
+            dep: prepared.dep,
+        };
+        let enqueued = match spool_guard.as_mut() {
+            // Records already waiting in the spool go first: a newer one waits behind them.
+            Some(spool) if spool.has_spilled() => Enqueued::Full,
+            _ => self.lock().enqueue(item),
+        };
+        if let Some(spool) = spool_guard.as_mut() {
+            if enqueued == Enqueued::Full {
+                spool.spill(seq);
+                Counters::add(&self.counters.spilled);
+            }
+            self.publish_spool(spool);
+            drop(spool_guard);
+            if enqueued == Enqueued::Full {
+                self.wake.notify_one();
+                return Ok(Recorded {
+                    id,
+                    outcome: Outcome::Spilled,
+                });
+            }
+        } else {
+            drop(spool_guard);
+        }
+        let outcome = match enqueued {
+            Enqueued::Queued => Outcome::Queued,
+            Enqueued::Replaced(_) => Outcome::Coalesced,
+            Enqueued::Stale => Outcome::Superseded,
+            Enqueued::Full => Outcome::DroppedQueueFull,
+        };
+        if outcome == Outcome::DroppedQueueFull {
+            Counters::add(&self.counters.dropped_queue_full);
+            self.note_drop("the queue is full");
+        } else {
+            self.note_taken();
+            self.wake.notify_one();
+        }
+        Ok(Recorded { id, outcome })
+    }
+
+    fn report(&self, complete: bool) -> FlushReport {
+        let stats = self.stats();
+        FlushReport {
+            complete,
+            delivered: stats.sent,
+            pending: stats.pending,
+            dropped: stats.dropped(),
+            dead_lettered: stats.dead_lettered,
+            worker_running: self.alive.load(Ordering::SeqCst),
+        }
+    }
+
+    fn stats(&self) -> RecorderStats {
+        let (counts, pending, in_flight, bytes) = {
+            let queue = self.lock();
+            (queue.counts, queue.len(), queue.in_flight(), queue.bytes())
+        };
+        let c = &self.counters;
+        RecorderStats {
+            recorded: Counters::get(&c.recorded),
+            coalesced: counts.coalesced,
+            sent: counts.delivered,
+            retried: counts.retried,
+            sampled_out: Counters::get(&c.sampled_out),
+            dropped_queue_full: Counters::get(&c.dropped_queue_full),
+            dropped_spool_full: Counters::get(&c.dropped_spool_full),
+            dropped_before_send: Counters::get(&c.dropped_before_send),
+            dead_lettered: Counters::get(&c.dead_lettered),
+            spilled: Counters::get(&c.spilled),
+            pending: pending as u64 + self.spilled_now.load(Ordering::SeqCst),
+            in_flight: in_flight as u64,
+            pending_bytes: bytes as u64,
+            spool_bytes: self.spool_bytes.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Whether a wait for everything up to `mark` is over: done, or nothing more will happen.
+    fn settled(&self, mark: u64) -> bool {
+        !self.alive.load(Ordering::SeqCst) || self.done_through(mark)
+    }
+
+    /// Whether every record up to `mark` left the queue and the spool's backlog.
+    fn done_through(&self, mark: u64) -> bool {
+        self.spilled_done_through(mark) && self.lock().done_through(mark)
+    }
+
+    /// Whether the spool holds nothing recorded up to `mark` that is not in memory.
+    fn spilled_done_through(&self, mark: u64) -> bool {
+        let first = self.first_spilled.load(Ordering::SeqCst);
+        first == u64::MAX || first > mark
+    }
+
+    fn mark(&self) -> u64 {
+        self.next_seq.load(Ordering::SeqCst).saturating_sub(1)
+    }
+
+    fn wait_blocking(&self, mark: u64, deadline: Instant) -> bool {
+        let mut queue = self.lock();
+        loop {
+            if queue.done_through(mark) && self.spilled_done_through(mark) {
+                return true;
+            }
+            if !self.alive.load(Ordering::SeqCst) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // Short waits, so that a worker that died between the checks is noticed.
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            queue = match self.changed.wait_timeout(queue, wait) {
+                Ok((queue, _)) => queue,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    async fn wait(&self, mark: u64, deadline: Instant) -> bool {
+        let mut progress = self.progress.subscribe();
+        loop {
+            if self.settled(mark) {
+                return self.done_through(mark);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            let _ = tokio::time::timeout(wait, progress.changed()).await;
+        }
+    }
+
+    fn begin_shutdown(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.closing.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn end_shutdown(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        // The worker stops at once now; the spool's lock is released when it has.
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while self.alive.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !self.alive.load(Ordering::SeqCst) {
+            self.release_spool();
+        }
+    }
+}
+
+/// The owner of a recorder's worker: when the last [`Recorder`] clone is dropped, the worker is
+/// told to deliver what it holds and stop.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.begin_shutdown();
+    }
+}
+
+/// Records conversations, feedback and events from a live service, and delivers them in the background.
+///
+/// - **Never blocks.** `record_*` is a synchronous call that checks the record, serializes it and
+///   queues it; it never waits on the network, from async or sync code, on any runtime flavour.
+///   The worker is a thread of its own with its own runtime.
+/// - **Per-conversation order.** At most one write per conversation id is in flight; a newer
+///   version replaces a pending older one, and an older version is never sent after a newer one.
+/// - **Dependencies.** Feedback and events that name a message or conversation recorded here wait
+///   until a write containing it was accepted. Give messages ids to attach feedback to them.
+/// - **Bounded.** At most [`RecorderBuilder::max_pending_records`] records and
+///   [`RecorderBuilder::max_pending_bytes`] bytes in memory; when full, the newest record is
+///   dropped and counted, with one warning per burst.
+/// - **Polite.** Several writes in flight; a transient failure (a dropped connection, a timeout,
+///   408, 429, 5XX) pauses every write for the server's `Retry-After`, or the client's backoff,
+///   and the write is sent again first, for as long as the recorder runs. Records refused for
+///   good go to the dead-letter callback and are counted.
+/// - **Deadlines.** [`Recorder::flush`] and [`Recorder::shutdown`] return a [`FlushReport`] by
+///   their deadline, whatever the network or the worker does.
+///
+/// Dropping the last clone without [`Recorder::shutdown`] tells the worker to deliver what it
+/// holds and stop, without waiting for it: records still held when the process exits are lost.
+/// Call `shutdown` (or `shutdown_blocking`) before exiting.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage, FeedbackInput};
+/// use inkeep_analytics::{Client, Recorder};
+///
+/// # fn demo() -> inkeep_analytics::Result<()> {
+/// let recorder = Recorder::builder(Client::from_env()?)
+///     .min_interval(Duration::from_secs(2))
+///     .dead_letter(|letter| eprintln!("refused {}: {}", letter.id, letter.error))
+///     .build()?;
+///
+/// // On every turn of a chat, record the whole conversation: only the latest version is sent.
+/// let conversation = CreateOpenAiConversation::new(vec![
+///     CreateOpenAiMessage::user("How do I rotate a key?").with_id("msg_1")?,
+///     CreateOpenAiMessage::assistant("Open Settings, then Keys.").with_id("msg_2")?,
+/// ])
+/// .with_id("conv_1")?;
+/// recorder.record_conversation(conversation)?;
+/// // Sent once conv_1's write holding msg_2 was accepted.
+/// recorder.record_feedback(FeedbackInput::positive("msg_2"))?;
+///
+/// let report = recorder.shutdown_blocking(Duration::from_secs(5));
+/// assert!(report.complete, "{} records not delivered", report.pending);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Recorder {
+    handle: Arc<Handle>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recorder {
+    /// Settings for a recorder that sends through `client` (its key, base URL, timeouts and backoff).
+    pub fn builder(client: Client) -> RecorderBuilder {
+        RecorderBuilder {
+            client,
+            limits: Limits {
+                max_records: DEFAULT_MAX_PENDING_RECORDS,
+                max_bytes: DEFAULT_MAX_PENDING_BYTES,
+                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+                min_interval: Duration::ZERO,
+            },
+            before_send: None,
+            dead_letter: None,
+            spool: None,
+            max_spool_bytes: DEFAULT_MAX_SPOOL_BYTES,
+            fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
+            sample_rate: 1.0,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// Records a conversation, whole, as `POST /conversations` takes it; call it again on every
+    /// turn with every message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] at once for a conversation without messages, one over the API's
+    /// body limit, or after [`Recorder::shutdown`].
+    pub fn record_conversation(
+        &self,
+        conversation: impl Into<crate::types::CreateConversation>,
+    ) -> Result<Recorded> {
+        self.shared()
+            .record(Record::Conversation(conversation.into()))
+    }
+
+    /// Records feedback on a message, as `POST /feedback` takes it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] at once for an empty message id, or after [`Recorder::shutdown`].
+    pub fn record_feedback(&self, feedback: crate::types::FeedbackInput) -> Result<Recorded> {
+        self.shared().record(Record::Feedback(feedback))
+    }
+
+    /// Records an event, as `POST /events` takes it. The recorder gives it an id when it has
+    /// none, and relies on the API returning the stored event when the same id is sent again
+    /// (an assumption: the API documents upserts for conversations and feedback only).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] at once for an empty type or id, or after [`Recorder::shutdown`].
+    pub fn record_event(&self, event: impl Into<crate::types::InsertEvent>) -> Result<Recorded> {
+        self.shared().record(Record::Event(event.into()))
+    }
+
+    /// Records any of the three kinds.
+    ///
+    /// # Errors
+    ///
+    /// As the call for its kind.
+    pub fn record(&self, record: Record) -> Result<Recorded> {
+        self.shared().record(record)
+    }
+
+    /// What the recorder has done so far.
+    pub fn stats(&self) -> RecorderStats {
+        self.shared().stats()
+    }
+
+    /// Waits until everything recorded before the call has left the queue (delivered,
+    /// dead-lettered or dropped), or until `timeout` has passed, whichever comes first.
+    ///
+    /// It needs a tokio runtime with its timer enabled, of either flavour; from code without
+    /// one, use [`Recorder::flush_blocking`].
+    pub async fn flush(&self, timeout: Duration) -> FlushReport {
+        let deadline = Instant::now() + timeout;
+        let shared = self.shared();
+        let mark = shared.mark();
+        shared.wake.notify_one();
+        let complete = shared.wait(mark, deadline).await;
+        shared.report(complete)
+    }
+
+    /// [`Recorder::flush`] for code without an async runtime: it blocks the calling thread.
+    pub fn flush_blocking(&self, timeout: Duration) -> FlushReport {
+        let deadline = Instant::now() + timeout;
+        let shared = self.shared();
+        let mark = shared.mark();
+        shared.wake.notify_one();
+        let complete = shared.wait_blocking(mark, deadline);
+        shared.report(complete)
+    }
+
+    /// Stops taking records, delivers what is held until `timeout` has passed, then stops the
+    /// worker. Writes still in flight at the deadline are abandoned and counted as pending.
+    /// Recording afterwards returns an error; every clone of this recorder is shut down.
+    ///
+    /// It needs a tokio runtime with its timer enabled; from code without one, use
+    /// [`Recorder::shutdown_blocking`].
+    pub async fn shutdown(&self, timeout: Duration) -> FlushReport {
+        let deadline = Instant::now() + timeout;
+        let shared = self.shared();
+        shared.begin_shutdown();
+        let complete = shared.wait(u64::MAX, deadline).await;
+        shared.end_shutdown();
+        shared.report(complete)
+    }
+
+    /// [`Recorder::shutdown`] for code without an async runtime: it blocks the calling thread.
+    pub fn shutdown_blocking(&self, timeout: Duration) -> FlushReport {
+        let deadline = Instant::now() + timeout;
+        let shared = self.shared();
+        shared.begin_shutdown();
+        let complete = shared.wait_blocking(u64::MAX, deadline);
+        shared.end_shutdown();
+        shared.report(complete)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+
+    /// Flush and shutdown return at once, with what is left, when the worker died.
+    #[test]
+    fn a_dead_worker_does_not_hold_flush_or_shutdown() -> Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::configuration_with_source("bind", e))?;
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map_err(|e| Error::configuration_with_source("addr", e))?
+        );
+        let client = Client::builder().api_key("sk-test").base_url(url).build()?;
+        let recorder = Recorder::builder(client).build()?;
+        recorder.shared().crash.store(true, Ordering::SeqCst);
+        recorder.shared().wake.notify_one();
+        let started = Instant::now();
+        while recorder.shared().alive.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the worker did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let conversation =
+            CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("hi")]).with_id("c")?;
+        recorder.record_conversation(conversation)?;
+        let started = Instant::now();
+        let report = recorder.flush_blocking(Duration::from_secs(30));
+        assert!(
+            !report.complete && !report.worker_running && report.pending == 1,
+            "{report:?}"
+        );
+        let report = recorder.shutdown_blocking(Duration::from_secs(30));
+        assert!(!report.complete && report.pending == 1, "{report:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(listener);
+        Ok(())
+    }
+}

@@ -1,0 +1,636 @@
+//! The recorder's queue: per-conversation coalescing, dependency ordering, bounds and scheduling,
+//! with no I/O and no clock of its own, so that every rule can be tested on its own.
+//!
+//! A conversation has at most one write in flight and at most one pending version; a newer
+//! version replaces the pending one, and a version older than one already pending, in flight or
+//! accepted is never sent. Feedback and events that name a message or conversation with a
+//! version not yet accepted wait beside that conversation until a write containing it is.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a record is, which decides the operation it is sent with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    /// `POST /conversations`.
+    Conversation,
+    /// `POST /feedback`.
+    Feedback,
+    /// `POST /events`.
+    Event,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Conversation => "conversation",
+            Kind::Feedback => "feedback",
+            Kind::Event => "event",
+        }
+    }
+}
+
+/// What a feedback item or event must wait for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Dep {
+    None,
+    /// A message, by id.
+    Message(String),
+    /// A conversation, by id.
+    Conversation(String),
+}
+
+/// One record as the queue holds it: its JSON body as it will be sent, and what scheduling needs.
+#[derive(Clone, Debug)]
+pub(crate) struct Item {
+    /// Its place in the order of recording (also its sequence number in the spool).
+    pub seq: u64,
+    pub kind: Kind,
+    /// The conversation's, feedback item's or event's id.
+    pub id: String,
+    pub body: Arc<[u8]>,
+    /// For a conversation, the ids of its messages that have one.
+    pub messages: Vec<String>,
+    pub dep: Dep,
+}
+
+impl Item {
+    fn bytes(&self) -> usize {
+        self.body.len()
+    }
+}
+
+/// The bounds and pacing of a queue.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub max_records: usize,
+    pub max_bytes: usize,
+    pub max_in_flight: usize,
+    pub min_interval: Duration,
+}
+
+/// What became of a record handed to [`Queue::enqueue`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Enqueued {
+    /// It waits to be sent.
+    Queued,
+    /// It replaced an older pending version of its conversation (whose sequence number is given).
+    Replaced(u64),
+    /// A newer version of its conversation is already pending, in flight or accepted.
+    Stale,
+    /// The queue is full; the record was not taken.
+    Full,
+}
+
+/// How a write ended.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// The API accepted it.
+    Delivered,
+    /// It may succeed later: the whole queue pauses for `wait`, then sends it again first.
+    Transient { wait: Duration },
+    /// Refused for good, or dropped before sending: it leaves the queue.
+    Gone,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    pending: Option<Item>,
+    /// The in-flight version's sequence number and message ids.
+    in_flight: Option<(u64, Vec<String>)>,
+    /// Whether the slot is in `ready` or `timed`.
+    queued: bool,
+    ever_accepted: bool,
+    /// The newest sequence number seen, pending, in flight or accepted.
+    newest: u64,
+    last_sent: Option<Instant>,
+}
+
+impl Slot {
+    fn is_idle(&self) -> bool {
+        self.pending.is_none() && self.in_flight.is_none()
+    }
+}
+
+#[derive(Debug)]
+enum Entry {
+    Conversation(String),
+    Other(Item),
+}
+
+/// Counts of what the queue did that [`super::Stats`] reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub coalesced: u64,
+    pub delivered: u64,
+    pub retried: u64,
+    pub gone: u64,
+}
+
+/// The queue of one recorder.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    limits: Limits,
+    slots: HashMap<String, Slot>,
+    /// Messages of conversation versions not yet accepted, with their conversation's id.
+    unaccepted: HashMap<String, String>,
+    /// Feedback and events waiting for a conversation, by its id.
+    waiting: HashMap<String, Vec<Item>>,
+    ready: VecDeque<Entry>,
+    /// Conversations held back by the minimum interval, by the time they may go.
+    timed: BTreeMap<(Instant, u64), String>,
+    /// Sequence numbers of the records held, pending, waiting or in flight.
+    live: BTreeSet<u64>,
+    bytes: usize,
+    in_flight: usize,
+    paused_until: Option<Instant>,
+    pub(crate) counts: Counts,
+}
+
+impl Queue {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            slots: HashMap::new(),
+            unaccepted: HashMap::new(),
+            waiting: HashMap::new(),
+            ready: VecDeque::new(),
+            timed: BTreeMap::new(),
+            live: BTreeSet::new(),
+            bytes: 0,
+            in_flight: 0,
+            paused_until: None,
+            counts: Counts::default(),
+        }
+    }
+
+    /// How many records are held (pending, waiting or in flight).
+    pub(crate) fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// The bytes of the bodies held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Whether every record with a sequence number up to `mark` has left the queue.
+    pub(crate) fn done_through(&self, mark: u64) -> bool {
+        self.live.first().is_none_or(|first| *first > mark)
+    }
+
+    /// Whether there is room for a little more (refilling from the spool waits for half).
+    pub(crate) fn has_room_for_refill(&self) -> bool {
+        self.live.len() < self.limits.max_records.div_ceil(2)
+            && self.bytes < self.limits.max_bytes / 2
+    }
+
+    fn fits(&self, extra_records: usize, extra_bytes: usize, freed_bytes: usize) -> bool {
+        self.live.len() + extra_records <= self.limits.max_records
+            && (self.bytes - freed_bytes) + extra_bytes <= self.limits.max_bytes
+    }
+
+    /// Takes a record, coalescing a conversation with its pending version.
+    pub(crate) fn enqueue(&mut self, item: Item) -> Enqueued {
+        match item.kind {
+            Kind::Conversation => self.enqueue_conversation(item),
+            Kind::Feedback | Kind::Event => self.enqueue_dependent(item),
+        }
+    }
+
+    fn enqueue_conversation(&mut self, item: Item) -> Enqueued {
+        let (replaced_bytes, replaced) = match self.slots.get(&item.id) {
+            Some(slot) if item.seq <= slot.newest => {
+                self.counts.coalesced += 1;
+                return Enqueued::Stale;
+            }
+            Some(slot) => slot
+                .pending
+                .as_ref()
+                .map_or((0, None), |old| (old.bytes(), Some(old.seq))),
+            None => (0, None),
+        };
+        let extra_records = usize::from(replaced.is_none());
+        if !self.fits(extra_records, item.bytes(), replaced_bytes) {
+            return Enqueued::Full;
+        }
+        let slot = self.slots.entry(item.id.clone()).or_default();
+        slot.newest = item.seq;
+        // A chat re-sends every earlier message on each turn: only the new ones cost an allocation.
+        for message in &item.messages {
+            match self.unaccepted.get(message) {
+                Some(owner) if *owner == item.id => {}
+                _ => {
+                    self.unaccepted.insert(message.clone(), item.id.clone());
+                }
+            }
+        }
+        self.bytes = self.bytes - replaced_bytes + item.bytes();
+        self.live.insert(item.seq);
+        if let Some(old) = replaced {
+            self.live.remove(&old);
+            self.counts.coalesced += 1;
+        }
+        let id = item.id.clone();
+        slot.pending = Some(item);
+        if !slot.queued && slot.in_flight.is_none() {
+            slot.queued = true;
+            self.ready.push_back(Entry::Conversation(id));
+        }
+        match replaced {
+            Some(old) => Enqueued::Replaced(old),
+            None => Enqueued::Queued,
+        }
+    }
+
+    /// The conversation a feedback item or event must wait for, if any.
+    fn blocker(&self, dep: &Dep) -> Option<String> {
+        match dep {
+            Dep::None => None,
+            Dep::Message(message) => self.unaccepted.get(message).cloned(),
+            Dep::Conversation(id) => self
+                .slots
+                .get(id)
+                .filter(|slot| !slot.ever_accepted && !slot.is_idle())
+                .map(|_| id.clone()),
+        }
+    }
+
+    fn enqueue_dependent(&mut self, item: Item) -> Enqueued {
+        if !self.fits(1, item.bytes(), 0) {
+            return Enqueued::Full;
+        }
+        self.bytes += item.bytes();
+        self.live.insert(item.seq);
+        match self.blocker(&item.dep) {
+            Some(conversation) => self.waiting.entry(conversation).or_default().push(item),
+            None => self.ready.push_back(Entry::Other(item)),
+        }
+        Enqueued::Queued
+    }
+
+    /// When the queue next has something to do by the clock alone: the end of a pause, or the
+    /// end of a conversation's minimum interval.
+    pub(crate) fn next_wake(&self, now: Instant) -> Option<Instant> {
+        let timed = self.timed.keys().next().map(|(at, _)| *at);
+        match self.paused_until.filter(|until| *until > now) {
+            Some(until) => Some(until),
+            None => timed,
+        }
+    }
+
+    /// The next write to send, if the pause, the in-flight limit and the minimum interval allow one.
+    pub(crate) fn next_job(&mut self, now: Instant) -> Option<Item> {
+        if self.in_flight >= self.limits.max_in_flight
+            || self.paused_until.is_some_and(|until| until > now)
+        {
+            return None;
+        }
+        while let Some(entry) = self.timed.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let id = entry.remove();
+            self.ready.push_back(Entry::Conversation(id));
+        }
+        while let Some(entry) = self.ready.pop_front() {
+            match entry {
+                Entry::Other(item) => {
+                    self.in_flight += 1;
+                    return Some(item);
+                }
+                Entry::Conversation(id) => {
+                    let Some(slot) = self.slots.get_mut(&id) else {
+                        continue;
+                    };
+                    slot.queued = false;
+                    if slot.in_flight.is_some() {
+                        continue;
+                    }
+                    let Some(pending) = slot.pending.as_ref() else {
+                        continue;
+                    };
+                    if let Some(last) = slot.last_sent {
+                        let due = last + self.limits.min_interval;
+                        if due > now {
+                            slot.queued = true;
+                            self.timed.insert((due, pending.seq), id);
+                            continue;
+                        }
+                    }
+                    let item = slot.pending.take()?;
+                    slot.in_flight = Some((item.seq, item.messages.clone()));
+                    slot.last_sent = Some(now);
+                    self.in_flight += 1;
+                    return Some(item);
+                }
+            }
+        }
+        None
+    }
+
+    /// Records how a write sent by [`Queue::next_job`] ended.
+    pub(crate) fn complete(&mut self, item: Item, ended: Ended, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match ended {
+            Ended::Transient { wait } => {
+                self.counts.retried += 1;
+                let until = now + wait;
+                self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+                self.put_back(item);
+            }
+            Ended::Delivered => {
+                // A pause the server asked for lasts its whole time, even when a write sent
+                // before it succeeds meanwhile.
+                self.counts.delivered += 1;
+                self.forget(&item);
+                if item.kind == Kind::Conversation {
+                    self.conversation_done(&item, true);
+                }
+            }
+            Ended::Gone => {
+                self.counts.gone += 1;
+                self.forget(&item);
+                if item.kind == Kind::Conversation {
+                    self.conversation_done(&item, false);
+                }
+            }
+        }
+    }
+
+    fn forget(&mut self, item: &Item) {
+        if self.live.remove(&item.seq) {
+            self.bytes = self.bytes.saturating_sub(item.bytes());
+        }
+    }
+
+    /// A write that failed for now goes first again, unless a newer version of its conversation
+    /// has arrived meanwhile, which replaces it.
+    fn put_back(&mut self, item: Item) {
+        if item.kind != Kind::Conversation {
+            self.ready.push_front(Entry::Other(item));
+            return;
+        }
+        let id = item.id.clone();
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        slot.in_flight = None;
+        // A retry waits for the pause, not for the minimum interval.
+        slot.last_sent = None;
+        if slot.pending.is_some() {
+            if self.live.remove(&item.seq) {
+                self.bytes = self.bytes.saturating_sub(item.bytes());
+            }
+            self.counts.coalesced += 1;
+        } else {
+            slot.pending = Some(item);
+        }
+        if !slot.queued {
+            slot.queued = true;
+            self.ready.push_front(Entry::Conversation(id));
+        }
+    }
+
+    /// After a conversation's write left the queue: its messages stop blocking, dependents whose
+    /// message it held go, and a newer pending version is scheduled.
+    fn conversation_done(&mut self, item: &Item, accepted: bool) {
+        let Some(slot) = self.slots.get_mut(&item.id) else {
+            return;
+        };
+        slot.in_flight = None;
+        slot.ever_accepted |= accepted;
+        let idle = slot.pending.is_none();
+        if !idle && !slot.queued {
+            slot.queued = true;
+            self.ready.push_back(Entry::Conversation(item.id.clone()));
+        }
+        if accepted {
+            for message in &item.messages {
+                if self.unaccepted.get(message) == Some(&item.id) {
+                    self.unaccepted.remove(message);
+                }
+            }
+        }
+        if idle {
+            // No version is left to carry the messages that are still unaccepted (a message left
+            // out of the last version, or a write refused for good): nothing else will release
+            // what waits on them, so the server decides.
+            self.unaccepted.retain(|_, owner| *owner != item.id);
+        }
+        if let Some(waiting) = self.waiting.remove(&item.id) {
+            let (go, stay): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|dependent| idle || self.blocker(&dependent.dep).is_none());
+            for dependent in go {
+                self.ready.push_back(Entry::Other(dependent));
+            }
+            if !stay.is_empty() {
+                self.waiting.insert(item.id.clone(), stay);
+            }
+        }
+        let min_interval = self.limits.min_interval;
+        if let Some(slot) = self.slots.get(&item.id)
+            && slot.is_idle()
+            && !slot.queued
+            && min_interval.is_zero()
+        {
+            self.slots.remove(&item.id);
+        }
+        if !min_interval.is_zero() && self.slots.len() > 2 * self.live.len() + 64 {
+            self.prune(Instant::now());
+        }
+    }
+
+    /// Forgets idle conversations whose minimum interval has passed.
+    fn prune(&mut self, now: Instant) {
+        let min_interval = self.limits.min_interval;
+        self.slots.retain(|_, slot| {
+            !slot.is_idle()
+                || slot.queued
+                || slot.last_sent.is_some_and(|last| last + min_interval > now)
+        });
+    }
+
+    /// Everything held, in order, for a report of what is left.
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> Vec<u64> {
+        self.live.iter().copied().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_records: 100,
+            max_bytes: 1 << 20,
+            max_in_flight: 8,
+            min_interval: Duration::ZERO,
+        }
+    }
+
+    fn conversation(seq: u64, id: &str, messages: &[&str]) -> Item {
+        Item {
+            seq,
+            kind: Kind::Conversation,
+            id: id.into(),
+            body: Arc::from(format!("{{\"v\":{seq}}}").into_bytes()),
+            messages: messages.iter().map(|m| (*m).to_string()).collect(),
+            dep: Dep::None,
+        }
+    }
+
+    fn feedback(seq: u64, message: &str) -> Item {
+        Item {
+            seq,
+            kind: Kind::Feedback,
+            id: format!("fb{seq}"),
+            body: Arc::from(&b"{}"[..]),
+            messages: vec![],
+            dep: Dep::Message(message.into()),
+        }
+    }
+
+    #[test]
+    fn a_newer_pending_version_replaces_the_older_and_one_write_is_in_flight() {
+        let now = Instant::now();
+        let mut queue = Queue::new(limits());
+        assert_eq!(
+            queue.enqueue(conversation(1, "c", &["m1"])),
+            Enqueued::Queued
+        );
+        let first = queue.next_job(now).map(|item| item.seq);
+        assert_eq!(first, Some(1));
+        assert_eq!(
+            queue.enqueue(conversation(2, "c", &["m1", "m2"])),
+            Enqueued::Queued
+        );
+        assert_eq!(
+            queue.enqueue(conversation(3, "c", &["m1", "m2", "m3"])),
+            Enqueued::Replaced(2)
+        );
+        // Version 3 waits while version 1 is in flight.
+        assert!(queue.next_job(now).is_none());
+        // An older version arriving late is never sent.
+        assert_eq!(
+            queue.enqueue(conversation(2, "c", &["m1"])),
+            Enqueued::Stale
+        );
+        queue.complete(conversation(1, "c", &["m1"]), Ended::Delivered, now);
+        assert_eq!(queue.next_job(now).map(|item| item.seq), Some(3));
+        assert_eq!(queue.live(), vec![3]);
+        assert_eq!(queue.counts.coalesced, 2);
+    }
+
+    #[test]
+    fn a_failed_write_is_replaced_by_a_newer_version_or_sent_again_first() {
+        let now = Instant::now();
+        let mut queue = Queue::new(limits());
+        queue.enqueue(conversation(1, "c", &["m1"]));
+        queue.enqueue(conversation(2, "d", &["n1"]));
+        let Some(first) = queue.next_job(now) else {
+            panic!("a job");
+        };
+        queue.complete(
+            first,
+            Ended::Transient {
+                wait: Duration::from_millis(10),
+            },
+            now,
+        );
+        assert!(queue.next_job(now).is_none(), "the whole queue pauses");
+        let later = now + Duration::from_millis(11);
+        let Some(again) = queue.next_job(later) else {
+            panic!("the retried write");
+        };
+        assert_eq!(again.seq, 1, "the failed write goes first again");
+        assert_eq!(queue.next_job(later).map(|item| item.seq), Some(2));
+        queue.enqueue(conversation(3, "c", &["m1", "m2"]));
+        queue.complete(
+            again,
+            Ended::Transient {
+                wait: Duration::ZERO,
+            },
+            later,
+        );
+        assert_eq!(queue.next_job(later).map(|item| item.seq), Some(3));
+        assert_eq!(queue.live(), vec![2, 3]);
+    }
+
+    #[test]
+    fn feedback_waits_for_the_write_that_holds_its_message() {
+        let now = Instant::now();
+        let mut queue = Queue::new(limits());
+        queue.enqueue(conversation(1, "c", &["m1"]));
+        queue.enqueue(feedback(2, "m1"));
+        queue.enqueue(feedback(3, "elsewhere"));
+        let Some(write) = queue.next_job(now) else {
+            panic!("the conversation");
+        };
+        assert_eq!(
+            queue.next_job(now).map(|item| item.seq),
+            Some(3),
+            "an unknown message does not wait"
+        );
+        assert!(queue.next_job(now).is_none(), "feedback on m1 waits");
+        queue.complete(write, Ended::Delivered, now);
+        assert_eq!(queue.next_job(now).map(|item| item.seq), Some(2));
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_records_and_bytes() {
+        let mut queue = Queue::new(Limits {
+            max_records: 2,
+            max_bytes: 20,
+            ..limits()
+        });
+        assert_eq!(queue.enqueue(conversation(1, "a", &[])), Enqueued::Queued);
+        assert_eq!(queue.enqueue(conversation(2, "b", &[])), Enqueued::Queued);
+        assert_eq!(queue.enqueue(conversation(3, "c", &[])), Enqueued::Full);
+        // Replacing a pending version needs no extra room.
+        assert_eq!(
+            queue.enqueue(conversation(4, "a", &[])),
+            Enqueued::Replaced(1)
+        );
+        let mut small = Queue::new(Limits {
+            max_bytes: 10,
+            ..limits()
+        });
+        assert_eq!(small.enqueue(conversation(1, "a", &[])), Enqueued::Queued);
+        assert_eq!(small.enqueue(conversation(2, "b", &[])), Enqueued::Full);
+    }
+
+    #[test]
+    fn the_minimum_interval_holds_back_the_next_version() {
+        let now = Instant::now();
+        let mut queue = Queue::new(Limits {
+            min_interval: Duration::from_secs(1),
+            ..limits()
+        });
+        queue.enqueue(conversation(1, "c", &[]));
+        let Some(first) = queue.next_job(now) else {
+            panic!("the first version");
+        };
+        queue.complete(first, Ended::Delivered, now);
+        queue.enqueue(conversation(2, "c", &[]));
+        queue.enqueue(conversation(3, "c", &[]));
+        assert!(queue.next_job(now).is_none());
+        assert_eq!(queue.next_wake(now), Some(now + Duration::from_secs(1)));
+        let Some(latest) = queue.next_job(now + Duration::from_secs(1)) else {
+            panic!("the latest version after the interval");
+        };
+        assert_eq!(latest.seq, 3);
+    }
+}

@@ -1,0 +1,268 @@
+//! The records a recorder takes, checked and turned into the JSON body they are sent as, on the calling thread.
+
+use serde::{Deserialize, Serialize};
+
+use super::queue::{Dep, Kind};
+use crate::error::{Error, Result};
+use crate::transport::MAX_REQUEST_BODY_BYTES;
+use crate::types;
+
+/// One write for the recorder: the body of `POST /conversations`, `POST /feedback` or `POST /events`.
+///
+/// As JSON (the lines `inkeep-analytics record` reads), it is `{"conversation": <body>}`,
+/// `{"feedback": <body>}` or `{"event": <body>}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Record {
+    /// A conversation, sent whole: the API replaces the stored messages with these.
+    Conversation(types::CreateConversation),
+    /// Feedback on a message.
+    Feedback(types::FeedbackInput),
+    /// An event about a message, a conversation or a search.
+    Event(types::InsertEvent),
+}
+
+/// A record checked and ready for the queue.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub kind: Kind,
+    pub id: String,
+    pub body: Vec<u8>,
+    pub messages: Vec<String>,
+    pub dep: Dep,
+    /// The conversation whose sampling decision the record follows, when it names one.
+    pub conversation: Option<String>,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn non_empty(what: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid_input(format!("{what} must not be empty")));
+    }
+    Ok(())
+}
+
+/// Sets a JSON object's `id` when it has none, and returns it.
+fn json_id(value: &mut serde_json::Value) -> Result<String> {
+    let Some(object) = value.as_object_mut() else {
+        return Err(Error::invalid_input("a record must be a JSON object"));
+    };
+    match object.get("id") {
+        Some(serde_json::Value::String(id)) if !id.trim().is_empty() => Ok(id.clone()),
+        None | Some(serde_json::Value::Null) => {
+            let id = new_id();
+            object.insert("id".into(), serde_json::Value::String(id.clone()));
+            Ok(id)
+        }
+        Some(_) => Err(Error::invalid_input("`id` must be a non-empty string")),
+    }
+}
+
+fn message_ids<'a>(ids: impl Iterator<Item = Option<String>> + 'a) -> Vec<String> {
+    ids.flatten().collect()
+}
+
+impl Record {
+    /// Checks the record, gives it an id when it has none (so that every send of it is an upsert),
+    /// and serializes it.
+    pub(crate) fn prepare(self) -> Result<Prepared> {
+        use types::CreateConversation as C;
+        use types::InsertEvent as E;
+        let (kind, id, messages, dep, conversation, body) = match self {
+            Record::Conversation(conversation) => {
+                let (conversation, id, messages) = match conversation {
+                    C::OpenAi(mut c) => {
+                        let id = match &c.id {
+                            Some(id) => id.to_string(),
+                            None => {
+                                let id = new_id();
+                                c = c.with_id(id.clone())?;
+                                id
+                            }
+                        };
+                        let messages = message_ids(
+                            c.messages
+                                .iter()
+                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
+                        );
+                        check_count(c.messages.len())?;
+                        (C::OpenAi(c), id, messages)
+                    }
+                    C::SupportTicket(mut c) => {
+                        let id = match &c.id {
+                            Some(id) => id.to_string(),
+                            None => {
+                                let id = new_id();
+                                c = c.with_id(id.clone())?;
+                                id
+                            }
+                        };
+                        let messages = message_ids(
+                            c.messages
+                                .iter()
+                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
+                        );
+                        check_count(c.messages.len())?;
+                        (C::SupportTicket(c), id, messages)
+                    }
+                    C::SupportCopilot(mut c) => {
+                        let id = match &c.id {
+                            Some(id) => id.to_string(),
+                            None => {
+                                let id = new_id();
+                                c = c.with_id(id.clone())?;
+                                id
+                            }
+                        };
+                        let messages = message_ids(
+                            c.messages
+                                .iter()
+                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
+                        );
+                        check_count(c.messages.len())?;
+                        (C::SupportCopilot(c), id, messages)
+                    }
+                    C::Unknown(mut value) => {
+                        let id = json_id(&mut value)?;
+                        let list = value
+                            .get("messages")
+                            .and_then(serde_json::Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
+                        check_count(list.len())?;
+                        let messages = message_ids(list.iter().map(|m| {
+                            m.get("id")
+                                .and_then(serde_json::Value::as_str)
+                                .map(str::to_string)
+                        }));
+                        (C::Unknown(value), id, messages)
+                    }
+                };
+                let body = to_body(&conversation)?;
+                let conversation = Some(id.clone());
+                (
+                    Kind::Conversation,
+                    id,
+                    messages,
+                    Dep::None,
+                    conversation,
+                    body,
+                )
+            }
+            Record::Feedback(feedback) => {
+                non_empty("the feedback's message id", &feedback.message_id)?;
+                let (feedback, id) = match &feedback.id {
+                    Some(id) => {
+                        let id = id.to_string();
+                        (feedback, id)
+                    }
+                    None => {
+                        let id = new_id();
+                        (feedback.with_id(id.clone())?, id)
+                    }
+                };
+                let dep = Dep::Message(feedback.message_id.clone());
+                (Kind::Feedback, id, vec![], dep, None, to_body(&feedback)?)
+            }
+            Record::Event(event) => {
+                let (event, id, dep, conversation) = match event {
+                    E::Message(e) => {
+                        non_empty("the event's message id", &e.message_id)?;
+                        non_empty("the event's type", &e.type_)?;
+                        let dep = Dep::Message(e.message_id.clone());
+                        let (e, id) = event_id(
+                            e.id.as_ref().map(|id| id.as_str().to_owned()),
+                            e,
+                            |e, id| e.with_id(id),
+                        )?;
+                        (E::Message(e), id, dep, None)
+                    }
+                    E::Conversation(e) => {
+                        non_empty("the event's conversation id", &e.conversation_id)?;
+                        non_empty("the event's type", &e.type_)?;
+                        let conversation = e.conversation_id.clone();
+                        let dep = Dep::Conversation(conversation.clone());
+                        let (e, id) = event_id(
+                            e.id.as_ref().map(|id| id.as_str().to_owned()),
+                            e,
+                            |e, id| e.with_id(id),
+                        )?;
+                        (E::Conversation(e), id, dep, Some(conversation))
+                    }
+                    E::Search(e) => {
+                        non_empty("the event's type", &e.type_)?;
+                        let (e, id) = event_id(
+                            e.id.as_ref().map(|id| id.as_str().to_owned()),
+                            e,
+                            |e, id| e.with_id(id),
+                        )?;
+                        (E::Search(e), id, Dep::None, None)
+                    }
+                    E::Unknown(mut value) => {
+                        let id = json_id(&mut value)?;
+                        (E::Unknown(value), id, Dep::None, None)
+                    }
+                };
+                (Kind::Event, id, vec![], dep, conversation, to_body(&event)?)
+            }
+        };
+        if body.len() > MAX_REQUEST_BODY_BYTES {
+            return Err(Error::invalid_input(format!(
+                "the {} is {} bytes as JSON; the API accepts at most {MAX_REQUEST_BODY_BYTES}",
+                kind.as_str(),
+                body.len()
+            )));
+        }
+        Ok(Prepared {
+            kind,
+            id,
+            body,
+            messages,
+            dep,
+            conversation,
+        })
+    }
+
+    /// Decodes a body the recorder serialized (or a spool kept) back into a record.
+    pub(crate) fn from_body(kind: Kind, body: &[u8]) -> serde_json::Result<Self> {
+        Ok(match kind {
+            Kind::Conversation => Record::Conversation(serde_json::from_slice(body)?),
+            Kind::Feedback => Record::Feedback(serde_json::from_slice(body)?),
+            Kind::Event => Record::Event(serde_json::from_slice(body)?),
+        })
+    }
+}
+
+/// The event with an id: the one it has, or a fresh one. Sending an event again with its id
+/// returning the first is assumed, not documented by the API.
+fn event_id<T>(
+    existing: Option<String>,
+    event: T,
+    with_id: impl FnOnce(T, String) -> Result<T>,
+) -> Result<(T, String)> {
+    match existing {
+        Some(id) => Ok((event, id)),
+        None => {
+            let id = new_id();
+            Ok((with_id(event, id.clone())?, id))
+        }
+    }
+}
+
+fn check_count(messages: usize) -> Result<()> {
+    if messages == 0 {
+        return Err(Error::invalid_input(
+            "a conversation needs at least one message; always record all of its messages",
+        ));
+    }
+    Ok(())
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value)
+        .map_err(|error| Error::invalid_input(format!("the record cannot be serialized: {error}")))
+}

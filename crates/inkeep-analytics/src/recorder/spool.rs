@@ -1,0 +1,895 @@
+//! The recorder's crash-safe spool: an append-only journal in a directory, written before a
+//! recording call returns, so that a process killed at any point loses nothing it recorded.
+//!
+//! The journal is a series of segment files (`journal-<n>.log`) of frames: a length, a CRC-32
+//! and a payload that is either a record (kind, sequence number, id, JSON body) or an
+//! acknowledgement (the record left the queue: delivered or refused for good). An acknowledged
+//! conversation version also acknowledges every older version of the same conversation. A
+//! recorder started on the directory replays what was not acknowledged, in order, keeping only
+//! the newest version of each conversation. A frame cut off by a crash mid-write is detected by
+//! its length or CRC and skipped, never fatal. Full segments are compacted: what is still live is
+//! copied into a fresh segment and the old ones are deleted. A lock file keeps a second process out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::queue::Kind;
+use crate::error::{Error, Result};
+
+/// The largest size a segment grows to before a new one is started.
+const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The bytes before a frame's payload: its length and its CRC-32, both little-endian.
+const HEADER: usize = 8;
+
+/// The largest payload a frame may claim; a larger length is a torn or foreign frame.
+const MAX_PAYLOAD: u32 = 4 * 1024 * 1024;
+
+/// How many bytes a spool may hold by default.
+pub const DEFAULT_MAX_SPOOL_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// When the spool's writes are forced to the disk (`fsync`).
+///
+/// Every record is in the operating system's page cache before the recording call returns, which
+/// survives the process being killed; forcing it to the disk is what survives a power loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FsyncPolicy {
+    /// Never forced; the operating system writes the pages back in its own time.
+    Never,
+    /// Forced by the worker at this interval (one second by default).
+    Interval(Duration),
+    /// Forced before every recording call returns: the safest and slowest.
+    EveryRecord,
+}
+
+/// Where a live record's frame is.
+#[derive(Clone, Debug)]
+struct Loc {
+    segment: u64,
+    offset: u64,
+    len: u32,
+    kind: Kind,
+    id: String,
+}
+
+/// A record read back from the journal.
+#[derive(Debug)]
+pub(crate) struct Spilled {
+    pub seq: u64,
+    pub kind: Kind,
+    pub body: Vec<u8>,
+}
+
+/// One decoded frame.
+enum Frame {
+    Record {
+        seq: u64,
+        kind: Kind,
+        id: String,
+        body_at: usize,
+    },
+    Ack {
+        seq: u64,
+        kind: Kind,
+        id: String,
+    },
+}
+
+fn kind_byte(kind: Kind) -> u8 {
+    match kind {
+        Kind::Conversation => b'c',
+        Kind::Feedback => b'f',
+        Kind::Event => b'e',
+    }
+}
+
+fn byte_kind(byte: u8) -> Option<Kind> {
+    match byte {
+        b'c' => Some(Kind::Conversation),
+        b'f' => Some(Kind::Feedback),
+        b'e' => Some(Kind::Event),
+        _ => None,
+    }
+}
+
+/// Encodes a frame: `[len][crc][tag, kind, seq, id_len, id, body]`; the tag is `r` or `a`.
+fn encode(tag: u8, kind: Kind, seq: u64, id: &str, body: &[u8]) -> Vec<u8> {
+    let id_len = u16::try_from(id.len()).unwrap_or(u16::MAX);
+    let id = &id.as_bytes()[..usize::from(id_len)];
+    let mut payload = Vec::with_capacity(12 + id.len() + body.len());
+    payload.push(tag);
+    payload.push(kind_byte(kind));
+    payload.extend_from_slice(&seq.to_le_bytes());
+    payload.extend_from_slice(&id_len.to_le_bytes());
+    payload.extend_from_slice(id);
+    payload.extend_from_slice(body);
+    let mut frame = Vec::with_capacity(HEADER + payload.len());
+    frame.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    frame.extend_from_slice(&crc32(&payload).to_le_bytes());
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+fn decode(payload: &[u8]) -> Option<Frame> {
+    let tag = *payload.first()?;
+    let kind = byte_kind(*payload.get(1)?)?;
+    let seq = u64::from_le_bytes(payload.get(2..10)?.try_into().ok()?);
+    let id_len = usize::from(u16::from_le_bytes(payload.get(10..12)?.try_into().ok()?));
+    let id = std::str::from_utf8(payload.get(12..12 + id_len)?)
+        .ok()?
+        .to_string();
+    match tag {
+        b'r' => Some(Frame::Record {
+            seq,
+            kind,
+            id,
+            body_at: 12 + id_len,
+        }),
+        b'a' => Some(Frame::Ack { seq, kind, id }),
+        _ => None,
+    }
+}
+
+/// CRC-32 (IEEE), bitwise: frames are small and this keeps the crate free of another dependency.
+fn crc32(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
+            }
+            table[i] = c;
+            i += 1;
+        }
+        table
+    };
+    let mut crc = !0u32;
+    for byte in bytes {
+        crc = TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+fn io_error(what: &str, path: &Path, error: io::Error) -> Error {
+    Error::configuration_with_source(format!("spool: {what} {}", path.display()), error)
+}
+
+fn segment_name(n: u64) -> String {
+    format!("journal-{n:010}.log")
+}
+
+fn segment_number(name: &str) -> Option<u64> {
+    name.strip_prefix("journal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
+fn open_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The spool holds users' conversations: readable by its owner only.
+        options.mode(0o600);
+    }
+    options
+}
+
+/// The segments of a spool directory, by number.
+fn segments(dir: &Path) -> Result<BTreeMap<u64, PathBuf>> {
+    let mut found = BTreeMap::new();
+    let entries = fs::read_dir(dir).map_err(|e| io_error("cannot read", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_error("cannot read", dir, e))?;
+        if let Some(n) = entry.file_name().to_str().and_then(segment_number) {
+            found.insert(n, entry.path());
+        }
+    }
+    Ok(found)
+}
+
+/// What a scan of the journal found.
+#[derive(Debug, Default)]
+struct Scan {
+    live: BTreeMap<u64, Loc>,
+    /// Frames cut off or damaged, skipped.
+    torn: u64,
+    /// For each segment, where its last whole frame ends.
+    ends: BTreeMap<u64, u64>,
+    next_seq: u64,
+}
+
+/// Reads every segment: records, then acknowledgements applied, so that their order across
+/// segments (compaction copies old records into a newer segment) does not matter.
+fn scan(dir: &Path) -> Result<Scan> {
+    let mut scan = Scan {
+        next_seq: 1,
+        ..Scan::default()
+    };
+    let mut acks: Vec<(u64, Kind, String)> = Vec::new();
+    for (n, path) in segments(dir)? {
+        let bytes = fs::read(&path).map_err(|e| io_error("cannot read", &path, e))?;
+        let mut at = 0usize;
+        while at + HEADER <= bytes.len() {
+            let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+            let crc =
+                u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]]);
+            let end = at + HEADER + len as usize;
+            if len > MAX_PAYLOAD || end > bytes.len() || crc32(&bytes[at + HEADER..end]) != crc {
+                break;
+            }
+            let payload = &bytes[at + HEADER..end];
+            match decode(payload) {
+                Some(Frame::Record { seq, kind, id, .. }) => {
+                    scan.next_seq = scan.next_seq.max(seq + 1);
+                    scan.live.insert(
+                        seq,
+                        Loc {
+                            segment: n,
+                            offset: at as u64,
+                            len,
+                            kind,
+                            id,
+                        },
+                    );
+                }
+                Some(Frame::Ack { seq, kind, id }) => {
+                    scan.next_seq = scan.next_seq.max(seq + 1);
+                    acks.push((seq, kind, id));
+                }
+                None => {}
+            }
+            at = end;
+        }
+        if at < bytes.len() {
+            // A frame cut off by a crash mid-write (or damaged): what follows it cannot be trusted.
+            scan.torn += 1;
+            tracing::warn!(
+                segment = %path.display(),
+                offset = at,
+                "spool: skipping a record cut off or damaged, as a crash mid-write leaves it"
+            );
+        }
+        scan.ends.insert(n, at as u64);
+    }
+    let mut by_conversation: HashMap<String, Vec<u64>> = HashMap::new();
+    for (seq, loc) in &scan.live {
+        if loc.kind == Kind::Conversation {
+            by_conversation
+                .entry(loc.id.clone())
+                .or_default()
+                .push(*seq);
+        }
+    }
+    for (seq, kind, id) in acks {
+        if kind == Kind::Conversation {
+            for older in by_conversation
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .filter(|s| **s <= seq)
+            {
+                scan.live.remove(older);
+            }
+        } else {
+            scan.live.remove(&seq);
+        }
+    }
+    Ok(scan)
+}
+
+/// What a spool directory holds, read without sending or changing anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolStatus {
+    /// Conversations with a version not yet delivered (only the newest version is sent).
+    pub conversations: u64,
+    /// Conversation versions not yet delivered, older ones included.
+    pub conversation_versions: u64,
+    /// Feedback items not yet delivered.
+    pub feedback: u64,
+    /// Events not yet delivered.
+    pub events: u64,
+    /// The size of the journal's files.
+    pub bytes: u64,
+    /// How many segment files the journal has.
+    pub segments: u64,
+    /// Records cut off or damaged (by a crash mid-write), which are skipped.
+    pub torn: u64,
+    /// Whether a process holds the spool's lock now.
+    pub locked: bool,
+}
+
+impl SpoolStatus {
+    /// Reads what the spool in `dir` holds, without taking its lock or changing it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Configuration`] when the directory or a segment cannot be read.
+    pub fn read(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let scan = scan(dir)?;
+        let mut status = SpoolStatus {
+            torn: scan.torn,
+            ..SpoolStatus::default()
+        };
+        let mut conversations = BTreeSet::new();
+        for loc in scan.live.values() {
+            match loc.kind {
+                Kind::Conversation => {
+                    status.conversation_versions += 1;
+                    conversations.insert(loc.id.clone());
+                }
+                Kind::Feedback => status.feedback += 1,
+                Kind::Event => status.events += 1,
+            }
+        }
+        status.conversations = conversations.len() as u64;
+        for path in segments(dir)?.values() {
+            status.segments += 1;
+            status.bytes += fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        }
+        status.locked = match File::open(dir.join(LOCK_FILE)) {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => {
+                    let _ = file.unlock();
+                    false
+                }
+                Err(_) => true,
+            },
+            Err(_) => false,
+        };
+        Ok(status)
+    }
+
+    /// Records not yet delivered, counting each conversation once.
+    pub fn pending(&self) -> u64 {
+        self.conversations + self.feedback + self.events
+    }
+}
+
+const LOCK_FILE: &str = "lock";
+
+/// An open spool, held by one recorder.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    dir: PathBuf,
+    _lock: File,
+    current: File,
+    current_no: u64,
+    sizes: BTreeMap<u64, u64>,
+    live: BTreeMap<u64, Loc>,
+    /// Live versions of each conversation, to acknowledge older ones with the newest.
+    conversations: HashMap<String, BTreeSet<u64>>,
+    /// Live records not in memory, in order: replayed at start, or spilled from a full queue.
+    /// A conversation keeps the place of its oldest version held here, with its newest version
+    /// (by position, the sequence number it is read back from).
+    spilled: BTreeMap<u64, u64>,
+    /// The position of each conversation in `spilled`.
+    spilled_conversation: HashMap<String, u64>,
+    next_seq: u64,
+    max_bytes: u64,
+    fsync: FsyncPolicy,
+}
+
+/// Why a record could not be written to the spool.
+#[derive(Debug)]
+pub(crate) enum AppendError {
+    /// The spool is at its size limit.
+    Full,
+    Io(Error),
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`, takes its lock, and replays what it holds.
+    pub(crate) fn open(dir: &Path, max_bytes: u64, fsync: FsyncPolicy) -> Result<Self> {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .map_err(|e| io_error("cannot create", dir, e))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = open_options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_error("cannot open", &lock_path, e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::configuration(format!(
+                    "spool: {} is in use by another process (its lock is held)",
+                    dir.display()
+                )));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io_error("cannot lock", &lock_path, e)),
+        }
+        let scan = scan(dir)?;
+        // Cut a torn tail off, so that new frames follow whole ones.
+        for (n, path) in segments(dir)? {
+            let end = scan.ends.get(&n).copied().unwrap_or(0);
+            let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if len > end {
+                let file = open_options()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| io_error("cannot open", &path, e))?;
+                file.set_len(end)
+                    .map_err(|e| io_error("cannot truncate", &path, e))?;
+            }
+        }
+        let mut sizes = BTreeMap::new();
+        for (n, path) in segments(dir)? {
+            sizes.insert(n, fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+        }
+        let current_no = sizes.keys().next_back().map_or(1, |n| n + 1);
+        let current = Self::create_segment(dir, current_no)?;
+        sizes.insert(current_no, 0);
+        let mut spool = Spool {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            current,
+            current_no,
+            sizes,
+            live: BTreeMap::new(),
+            conversations: HashMap::new(),
+            spilled: BTreeMap::new(),
+            spilled_conversation: HashMap::new(),
+            next_seq: scan.next_seq,
+            max_bytes,
+            fsync,
+        };
+        for (seq, loc) in scan.live {
+            spool.track(seq, loc);
+            spool.spill(seq);
+        }
+        if !spool.live.is_empty() {
+            tracing::info!(
+                records = spool.live.len(),
+                spool = %dir.display(),
+                "spool: replaying records left by an earlier run"
+            );
+        }
+        Ok(spool)
+    }
+
+    fn create_segment(dir: &Path, n: u64) -> Result<File> {
+        let path = dir.join(segment_name(n));
+        open_options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot create", &path, e))
+    }
+
+    fn track(&mut self, seq: u64, loc: Loc) {
+        if loc.kind == Kind::Conversation {
+            self.conversations
+                .entry(loc.id.clone())
+                .or_default()
+                .insert(seq);
+        }
+        self.live.insert(seq, loc);
+    }
+
+    /// The sequence number the next record gets.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        self.sizes.values().sum()
+    }
+
+    fn write(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.current.write_all(frame)?;
+        if let Some(size) = self.sizes.get_mut(&self.current_no) {
+            *size += frame.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes a record and returns its sequence number; the record is in the page cache (and on
+    /// the disk with [`FsyncPolicy::EveryRecord`]) when this returns.
+    pub(crate) fn append(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        body: &[u8],
+    ) -> std::result::Result<u64, AppendError> {
+        let seq = self.next_seq;
+        let frame = encode(b'r', kind, seq, id, body);
+        if self.bytes() + frame.len() as u64 > self.max_bytes {
+            self.compact().map_err(AppendError::Io)?;
+            if self.bytes() + frame.len() as u64 > self.max_bytes {
+                return Err(AppendError::Full);
+            }
+        }
+        let offset = self.sizes.get(&self.current_no).copied().unwrap_or(0);
+        self.write(&frame)
+            .map_err(|e| AppendError::Io(io_error("cannot write", &self.dir, e)))?;
+        if self.fsync == FsyncPolicy::EveryRecord {
+            self.current
+                .sync_data()
+                .map_err(|e| AppendError::Io(io_error("cannot sync", &self.dir, e)))?;
+        }
+        self.next_seq += 1;
+        self.track(
+            seq,
+            Loc {
+                segment: self.current_no,
+                offset,
+                len: u32::try_from(frame.len() - HEADER).unwrap_or(u32::MAX),
+                kind,
+                id: id.to_string(),
+            },
+        );
+        if offset + frame.len() as u64 >= SEGMENT_BYTES {
+            self.roll().map_err(AppendError::Io)?;
+        }
+        Ok(seq)
+    }
+
+    /// Marks a written record as held by the spool only, to be read back when there is room. A
+    /// conversation version takes the place of an older one held here, so that feedback recorded
+    /// after the older one is not read back before the conversation.
+    pub(crate) fn spill(&mut self, seq: u64) {
+        let Some(loc) = self.live.get(&seq) else {
+            return;
+        };
+        if loc.kind == Kind::Conversation {
+            match self.spilled_conversation.get(&loc.id) {
+                Some(position) => {
+                    self.spilled.insert(*position, seq);
+                }
+                None => {
+                    self.spilled_conversation.insert(loc.id.clone(), seq);
+                    self.spilled.insert(seq, seq);
+                }
+            }
+        } else {
+            self.spilled.insert(seq, seq);
+        }
+    }
+
+    pub(crate) fn has_spilled(&self) -> bool {
+        !self.spilled.is_empty()
+    }
+
+    pub(crate) fn spilled_len(&self) -> usize {
+        self.spilled.len()
+    }
+
+    /// The oldest spilled record's sequence number.
+    pub(crate) fn first_spilled(&self) -> Option<u64> {
+        self.spilled.keys().next().copied()
+    }
+
+    /// Reads back up to `n` spilled records, oldest first; they are in memory afterwards.
+    pub(crate) fn take_spilled(&mut self, n: usize) -> Result<Vec<Spilled>> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some((position, seq)) = self.spilled.pop_first() else {
+                break;
+            };
+            let Some(loc) = self.live.get(&seq).cloned() else {
+                continue;
+            };
+            if loc.kind == Kind::Conversation
+                && self.spilled_conversation.get(&loc.id) == Some(&position)
+            {
+                self.spilled_conversation.remove(&loc.id);
+            }
+            let payload = self.read_payload(&loc)?;
+            if let Some(Frame::Record { body_at, .. }) = decode(&payload) {
+                out.push(Spilled {
+                    seq,
+                    kind: loc.kind,
+                    body: payload[body_at..].to_vec(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_payload(&self, loc: &Loc) -> Result<Vec<u8>> {
+        let path = self.dir.join(segment_name(loc.segment));
+        let mut file = File::open(&path).map_err(|e| io_error("cannot open", &path, e))?;
+        file.seek(SeekFrom::Start(loc.offset + HEADER as u64))
+            .map_err(|e| io_error("cannot read", &path, e))?;
+        let mut payload = vec![0u8; loc.len as usize];
+        file.read_exact(&mut payload)
+            .map_err(|e| io_error("cannot read", &path, e))?;
+        Ok(payload)
+    }
+
+    /// Records that a record left the queue (delivered, or refused for good); for a conversation,
+    /// every older version goes with it.
+    pub(crate) fn acknowledge(&mut self, kind: Kind, seq: u64, id: &str) -> Result<()> {
+        let frame = encode(b'a', kind, seq, id, &[]);
+        self.write(&frame)
+            .map_err(|e| io_error("cannot write", &self.dir, e))?;
+        let acked: Vec<u64> = if kind == Kind::Conversation {
+            let Some(versions) = self.conversations.get_mut(id) else {
+                return Ok(());
+            };
+            let newer = versions.split_off(&(seq + 1));
+            let acked = std::mem::replace(versions, newer);
+            if versions.is_empty() {
+                self.conversations.remove(id);
+            }
+            if let Some(position) = self.spilled_conversation.get(id).copied()
+                && self.spilled.get(&position).is_some_and(|held| *held <= seq)
+            {
+                self.spilled_conversation.remove(id);
+                self.spilled.remove(&position);
+            }
+            acked.into_iter().collect()
+        } else {
+            vec![seq]
+        };
+        for seq in acked {
+            self.live.remove(&seq);
+            if kind != Kind::Conversation {
+                self.spilled.remove(&seq);
+            }
+        }
+        if self.sizes.get(&self.current_no).copied().unwrap_or(0) >= SEGMENT_BYTES {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// Forces what was written to the disk.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        self.current
+            .sync_data()
+            .map_err(|e| io_error("cannot sync", &self.dir, e))
+    }
+
+    /// Starts a new segment and compacts the full ones.
+    fn roll(&mut self) -> Result<()> {
+        self.sync()?;
+        self.current_no += 1;
+        self.current = Self::create_segment(&self.dir, self.current_no)?;
+        self.sizes.insert(self.current_no, 0);
+        self.compact()
+    }
+
+    /// Copies the live records of every segment but the current one into a new segment, then
+    /// deletes those segments. A crash part way leaves copies that replay as one (same sequence
+    /// numbers), never a gap: the old segments are deleted only after the copy is on the disk.
+    /// Nothing is done while more than half of those segments is still live, so that a long
+    /// outage does not copy the same records again at every new segment.
+    fn compact(&mut self) -> Result<()> {
+        let old: Vec<u64> = self
+            .sizes
+            .keys()
+            .copied()
+            .filter(|n| *n != self.current_no)
+            .collect();
+        if old.is_empty() {
+            return Ok(());
+        }
+        let moving: Vec<(u64, Loc)> = self
+            .live
+            .iter()
+            .filter(|(_, loc)| loc.segment != self.current_no)
+            .map(|(seq, loc)| (*seq, loc.clone()))
+            .collect();
+        let old_bytes: u64 = old.iter().filter_map(|n| self.sizes.get(n)).sum();
+        let live_bytes: u64 = moving
+            .iter()
+            .map(|(_, loc)| u64::from(loc.len) + HEADER as u64)
+            .sum();
+        if live_bytes * 2 > old_bytes {
+            return Ok(());
+        }
+        if !moving.is_empty() {
+            self.sync()?;
+            let target = self.current_no + 1;
+            self.compact_into(target, moving)?;
+            self.current_no = target + 1;
+            self.current = Self::create_segment(&self.dir, self.current_no)?;
+            self.sizes.insert(self.current_no, 0);
+        }
+        for n in old {
+            let path = self.dir.join(segment_name(n));
+            fs::remove_file(&path).map_err(|e| io_error("cannot delete", &path, e))?;
+            self.sizes.remove(&n);
+        }
+        Ok(())
+    }
+
+    fn compact_into(&mut self, target: u64, moving: Vec<(u64, Loc)>) -> Result<()> {
+        let path = self.dir.join(segment_name(target));
+        let mut file = open_options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot create", &path, e))?;
+        let mut offset = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        for (seq, loc) in moving {
+            let payload = self.read_payload(&loc)?;
+            let mut frame = Vec::with_capacity(HEADER + payload.len());
+            frame.extend_from_slice(&loc.len.to_le_bytes());
+            frame.extend_from_slice(&crc32(&payload).to_le_bytes());
+            frame.extend_from_slice(&payload);
+            file.write_all(&frame)
+                .map_err(|e| io_error("cannot write", &path, e))?;
+            if let Some(live) = self.live.get_mut(&seq) {
+                live.segment = target;
+                live.offset = offset;
+            }
+            offset += frame.len() as u64;
+        }
+        file.sync_data()
+            .map_err(|e| io_error("cannot sync", &path, e))?;
+        self.sizes.insert(target, offset);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "inkeep-spool-{name}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn append(spool: &mut Spool, kind: Kind, id: &str, body: &str) -> u64 {
+        match spool.append(kind, id, body.as_bytes()) {
+            Ok(seq) => seq,
+            Err(error) => panic!("append: {error:?}"),
+        }
+    }
+
+    #[test]
+    fn the_crc_is_the_standard_one() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn a_reopened_spool_replays_what_was_not_acknowledged_newest_version_only() -> Result<()> {
+        let dir = temp_dir("replay");
+        {
+            let mut spool = Spool::open(&dir, DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy::Never)?;
+            let v1 = append(&mut spool, Kind::Conversation, "c", "{\"v\":1}");
+            append(&mut spool, Kind::Conversation, "c", "{\"v\":2}");
+            let fb = append(&mut spool, Kind::Feedback, "f", "{}");
+            append(&mut spool, Kind::Conversation, "d", "{\"v\":1}");
+            let delivered = append(&mut spool, Kind::Conversation, "d", "{\"v\":2}");
+            spool.acknowledge(Kind::Conversation, delivered, "d")?;
+            assert!(fb > v1);
+            assert!(
+                Spool::open(&dir, DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy::Never).is_err(),
+                "a second opener is refused by the lock"
+            );
+        }
+        let mut spool = Spool::open(&dir, DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy::Never)?;
+        let replayed = spool.take_spilled(10)?;
+        let bodies: Vec<(Kind, String)> = replayed
+            .iter()
+            .map(|s| (s.kind, String::from_utf8_lossy(&s.body).into_owned()))
+            .collect();
+        assert_eq!(
+            bodies,
+            vec![
+                (Kind::Conversation, "{\"v\":2}".to_string()),
+                (Kind::Feedback, "{}".to_string())
+            ]
+        );
+        assert!(spool.next_seq() > 5);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for path in segments(&dir)?.values() {
+                let mode = fs::metadata(path)
+                    .map(|m| m.permissions().mode())
+                    .unwrap_or(0);
+                assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+            }
+        }
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn a_torn_last_record_is_skipped_and_cut_off() -> Result<()> {
+        let dir = temp_dir("torn");
+        {
+            let mut spool = Spool::open(&dir, DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy::Never)?;
+            append(&mut spool, Kind::Event, "e1", "{\"a\":1}");
+            append(&mut spool, Kind::Event, "e2", "{\"a\":2}");
+        }
+        let Some(path) = segments(&dir)?
+            .values()
+            .find(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0) > 0)
+            .cloned()
+        else {
+            panic!("a segment with records");
+        };
+        let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let file = open_options()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_error("open", &path, e))?;
+        file.set_len(len - 3)
+            .map_err(|e| io_error("truncate", &path, e))?;
+        drop(file);
+        let status = SpoolStatus::read(&dir)?;
+        assert_eq!((status.events, status.torn), (1, 1));
+        let mut spool = Spool::open(&dir, DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy::Never)?;
+        assert_eq!(spool.take_spilled(10)?.len(), 1);
+        append(&mut spool, Kind::Event, "e3", "{\"a\":3}");
+        drop(spool);
+        assert_eq!(
+            SpoolStatus::read(&dir)?.torn,
+            0,
+            "the torn tail was cut off"
+        );
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    #[test]
+    fn compaction_keeps_what_is_live_and_bounds_the_size() -> Result<()> {
+        let dir = temp_dir("compact");
+        let body = "x".repeat(100_000);
+        let mut spool = Spool::open(&dir, 20 * 1024 * 1024, FsyncPolicy::Never)?;
+        let mut last = 0;
+        for n in 0..300 {
+            let id = format!("c{}", n % 3);
+            let seq = append(&mut spool, Kind::Conversation, &id, &body);
+            if n % 3 != 0 {
+                spool.acknowledge(Kind::Conversation, seq, &id)?;
+            }
+            last = seq;
+        }
+        assert!(spool.bytes() < 20 * 1024 * 1024, "{}", spool.bytes());
+        assert!(last > 0);
+        drop(spool);
+        let status = SpoolStatus::read(&dir)?;
+        assert_eq!(status.conversations, 1, "{status:?}");
+        assert!(matches!(
+            Spool::open(&dir, 150_000, FsyncPolicy::Never)?.append(
+                Kind::Event,
+                "big",
+                body.as_bytes()
+            ),
+            Err(AppendError::Full)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+}

@@ -1,0 +1,459 @@
+//! The recorder against the sandbox: a simulated live service through faults and an outage, the
+//! deadlines of flush and shutdown against a server that never answers, backoff, dead letters and hooks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use inkeep_analytics::query::{self, Filter, Selection};
+use inkeep_analytics::types::{
+    CreateOpenAiConversation, CreateOpenAiMessage, EventsViewField, FeedbackInput, InsertEvent,
+};
+use inkeep_analytics::{Client, Outcome, Record, Recorder, RetryPolicy};
+use inkeep_analytics_sandbox::{FaultConfig, Sandbox, SandboxConfig};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A small deterministic generator, so that a failing run can be repeated.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+async fn sandbox() -> Result<Sandbox, Box<dyn std::error::Error>> {
+    Ok(Sandbox::start_with(SandboxConfig {
+        conversations: 5,
+        ..SandboxConfig::default()
+    })
+    .await?)
+}
+
+/// A client with a quick backoff, so that faults cost the tests little time.
+fn client(sandbox: &Sandbox) -> Result<Client, inkeep_analytics::Error> {
+    Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .retry_policy(RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(200),
+            ..RetryPolicy::default()
+        })
+        .timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// The conversation of session `session` after `turns` turns: a user and an assistant message per turn.
+fn session(
+    session: usize,
+    turns: usize,
+) -> Result<CreateOpenAiConversation, inkeep_analytics::Error> {
+    let mut messages = Vec::new();
+    for turn in 1..=turns {
+        messages.push(
+            CreateOpenAiMessage::user(format!("question {turn} of session {session}"))
+                .with_id(format!("sim{session}-u{turn}"))?,
+        );
+        messages.push(
+            CreateOpenAiMessage::assistant(format!("answer {turn}"))
+                .with_id(format!("sim{session}-a{turn}"))?,
+        );
+    }
+    CreateOpenAiConversation::new(messages).with_id(format!("sim{session}"))
+}
+
+fn faulty() -> FaultConfig {
+    FaultConfig {
+        rate_limited: 0.03,
+        retry_after_secs: 1,
+        unavailable: 0.04,
+        bad_gateway: 0.04,
+        dropped_connection: 0.04,
+        truncated_body: 0.04,
+        delayed: 0.1,
+        delay: Duration::from_millis(30),
+    }
+}
+
+/// 200 interleaved sessions of 2 to 6 turns, each with feedback and two events, recorded through
+/// faults and a 1.5 s outage: the server ends up with the last version of every conversation and
+/// each feedback item and event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_service_through_faults_and_an_outage_ends_with_the_latest_of_everything()
+-> TestResult {
+    const SESSIONS: usize = 200;
+    let sandbox = sandbox().await?;
+    let recorder = Recorder::builder(client(&sandbox)?)
+        .max_in_flight(8)
+        .build()?;
+    sandbox.set_faults(faulty())?;
+    let mut rng = Lcg(11);
+    let turns: Vec<usize> = (0..SESSIONS).map(|_| 2 + rng.below(5) as usize).collect();
+    let mut done = vec![0usize; SESSIONS];
+    let mut feedback_ids = Vec::new();
+    let mut event_ids = Vec::new();
+    let total: usize = turns.iter().sum();
+    let mut step = 0;
+    while step < total {
+        let s = rng.below(SESSIONS as u64) as usize;
+        if done[s] == turns[s] {
+            continue;
+        }
+        done[s] += 1;
+        step += 1;
+        if step == total / 2 {
+            sandbox.set_faults(FaultConfig {
+                unavailable: 1.0,
+                ..FaultConfig::none()
+            })?;
+            let sandbox_faults = faulty();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            sandbox.set_faults(sandbox_faults)?;
+        }
+        let started = Instant::now();
+        recorder.record_conversation(session(s, done[s])?)?;
+        assert!(
+            started.elapsed() < Duration::from_millis(50),
+            "recording does not wait"
+        );
+        if done[s] == 2 {
+            // Feedback and an event on a message that is recorded but maybe not delivered yet.
+            let fb = recorder.record_feedback(FeedbackInput::positive(format!("sim{s}-a1")))?;
+            feedback_ids.push(fb.id);
+            let ev = recorder
+                .record_event(InsertEvent::message(format!("sim{s}-a2"), "recorder_sim"))?;
+            event_ids.push(ev.id);
+        }
+        if done[s] == turns[s] {
+            let ev = recorder
+                .record_event(InsertEvent::conversation(format!("sim{s}"), "recorder_sim"))?;
+            event_ids.push(ev.id);
+        }
+        if step % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let report = recorder.shutdown(Duration::from_secs(120)).await;
+    assert!(report.complete, "{report:?} {:?}", recorder.stats());
+    assert_eq!(report.dead_lettered, 0, "{:?}", recorder.stats());
+    assert_eq!(report.dropped, 0);
+    let stats = recorder.stats();
+    assert!(stats.retried > 0, "the faults were met: {stats:?}");
+    assert!(
+        recorder
+            .record_event(InsertEvent::search("q", "x"))
+            .is_err(),
+        "closed after shutdown"
+    );
+
+    sandbox.set_faults(FaultConfig::none())?;
+    let reader = client(&sandbox)?;
+    for (s, turns) in turns.iter().enumerate() {
+        let stored = reader.get_conversation(&format!("sim{s}")).await?;
+        let ids: Vec<&str> = stored.messages().iter().filter_map(|m| m.id()).collect();
+        let expected: Vec<String> = (1..=*turns)
+            .flat_map(|t| [format!("sim{s}-u{t}"), format!("sim{s}-a{t}")])
+            .collect();
+        assert_eq!(ids, expected, "session {s} is stored at its last version");
+    }
+    let feedback: Vec<_> = reader.list_feedback().items().try_collect().await?;
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for item in &feedback {
+        if item.feedback.message_id.starts_with("sim") {
+            *per_id.entry(item.feedback.id.as_str()).or_default() += 1;
+        }
+    }
+    assert_eq!(per_id.len(), feedback_ids.len());
+    for id in &feedback_ids {
+        assert_eq!(
+            per_id.get(id.as_str()),
+            Some(&1),
+            "feedback {id} is stored once"
+        );
+    }
+    let rows = reader
+        .query_events(
+            query::events()
+                .select(Selection::field(EventsViewField::Id))
+                .filter(Filter::eq(EventsViewField::Type, "recorder_sim")),
+        )
+        .await?;
+    let mut events: HashMap<String, usize> = HashMap::new();
+    for row in rows.rows() {
+        if let Some(id) = row.get_str("id") {
+            *events.entry(id.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(events.len(), event_ids.len());
+    for id in &event_ids {
+        assert_eq!(events.get(id), Some(&1), "event {id} is stored once");
+    }
+    Ok(())
+}
+
+/// A server that accepts connections and reads requests but never answers, until the test ends.
+fn silent_server() -> Result<(String, std::thread::JoinHandle<()>), std::io::Error> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    listener.set_nonblocking(true)?;
+    let thread = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut held = Vec::new();
+        // It stops by itself, long after every deadline under test.
+        while started.elapsed() < Duration::from_secs(20) {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    Ok((url, thread))
+}
+
+fn silent_recorder(url: &str) -> Result<Recorder, inkeep_analytics::Error> {
+    let client = Client::builder()
+        .api_key("sk-test")
+        .base_url(url)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    Recorder::builder(client).build()
+}
+
+fn one_conversation(id: &str) -> Result<CreateOpenAiConversation, inkeep_analytics::Error> {
+    CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("hi")]).with_id(id)
+}
+
+async fn deadlines_hold(recorder: Recorder) -> TestResult {
+    for n in 0..20 {
+        recorder.record_conversation(one_conversation(&format!("c{n}"))?)?;
+    }
+    let started = Instant::now();
+    let report = recorder.flush(Duration::from_millis(300)).await;
+    let took = started.elapsed();
+    assert!(!report.complete && report.pending == 20, "{report:?}");
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+        "flush took {took:?}"
+    );
+    let started = Instant::now();
+    let report = recorder.shutdown(Duration::from_millis(300)).await;
+    let took = started.elapsed();
+    assert!(
+        !report.complete && report.pending == 20 && report.delivered == 0,
+        "{report:?}"
+    );
+    assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn flush_and_shutdown_meet_their_deadline_on_a_current_thread_runtime() -> TestResult {
+    let (url, _server) = silent_server()?;
+    deadlines_hold(silent_recorder(&url)?).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_and_shutdown_meet_their_deadline_on_a_multi_thread_runtime() -> TestResult {
+    let (url, _server) = silent_server()?;
+    deadlines_hold(silent_recorder(&url)?).await
+}
+
+#[test]
+fn recording_and_shutting_down_work_without_a_runtime() -> TestResult {
+    let (url, _server) = silent_server()?;
+    let recorder = silent_recorder(&url)?;
+    let recorded = recorder.record_conversation(one_conversation("sync")?)?;
+    assert_eq!(recorded.outcome, Outcome::Queued);
+    let started = Instant::now();
+    let report = recorder.shutdown_blocking(Duration::from_millis(200));
+    assert!(!report.complete && report.pending == 1, "{report:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(
+        recorder
+            .record_conversation(one_conversation("late")?)
+            .is_err()
+    );
+    Ok(())
+}
+
+/// A 429 with `Retry-After` pauses every write, not one: while it lasts, nothing else is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_pauses_the_whole_recorder() -> TestResult {
+    let sandbox = sandbox().await?;
+    sandbox.set_faults(FaultConfig {
+        rate_limited: 1.0,
+        retry_after_secs: 1,
+        ..FaultConfig::none()
+    })?;
+    let client = Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .retry_policy(RetryPolicy {
+            max_backoff: Duration::from_secs(5),
+            ..RetryPolicy::default()
+        })
+        .build()?;
+    let recorder = Recorder::builder(client).max_in_flight(2).build()?;
+    for n in 0..10 {
+        recorder.record_conversation(one_conversation(&format!("rl{n}"))?)?;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let stats = recorder.stats();
+    assert!(
+        stats.retried <= 2,
+        "only the first writes met the 429: {stats:?}"
+    );
+    sandbox.set_faults(FaultConfig::none())?;
+    let report = recorder.flush(Duration::from_secs(10)).await;
+    assert!(report.complete && report.delivered == 10, "{report:?}");
+    Ok(())
+}
+
+/// Refused records go to the dead letters, are counted, and hold nothing else back; a
+/// `before_send` hook redacts, drops, and fails closed when it panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_and_before_send() -> TestResult {
+    let sandbox = sandbox().await?;
+    let letters = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&letters);
+    let recorder = Recorder::builder(client(&sandbox)?)
+        .dead_letter(move |letter| {
+            if let Ok(mut letters) = kept.lock() {
+                letters.push((letter.id, letter.error.status().map(|s| s.as_u16())));
+            }
+        })
+        .before_send(|record| match record {
+            Record::Conversation(inkeep_analytics::types::CreateConversation::OpenAi(mut c)) => {
+                match c.id.as_deref().map(String::as_str) {
+                    Some("drop-me") => None,
+                    Some("panic-me") => panic!("a hook that fails"),
+                    _ => {
+                        c.tags = Some(vec!["redacted".into()]);
+                        Some(Record::Conversation(c.into()))
+                    }
+                }
+            }
+            other => Some(other),
+        })
+        .build()?;
+    let refused = recorder.record_feedback(FeedbackInput::negative("no-such-message"))?;
+    recorder.record_conversation(one_conversation("kept")?)?;
+    recorder.record_conversation(one_conversation("drop-me")?)?;
+    recorder.record_conversation(one_conversation("panic-me")?)?;
+    assert!(
+        recorder
+            .record_conversation(CreateOpenAiConversation::new(vec![]))
+            .is_err(),
+        "a conversation without messages is refused at once"
+    );
+    let report = recorder.flush(Duration::from_secs(10)).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(
+        (report.delivered, report.dead_lettered, report.dropped),
+        (1, 1, 2),
+        "{report:?}"
+    );
+    let letters = letters.lock().map(|l| l.clone()).unwrap_or_default();
+    assert_eq!(letters, vec![(refused.id, Some(422))]);
+    let reader = client(&sandbox)?;
+    let kept = reader.get_conversation("kept").await?;
+    let Some(inkeep_analytics::types::Conversation::OpenAi(kept)) = Some(kept) else {
+        panic!("an openai conversation");
+    };
+    assert_eq!(kept.tags, Some(vec!["redacted".to_string()]));
+    assert!(reader.get_conversation("drop-me").await.is_err());
+    assert!(reader.get_conversation("panic-me").await.is_err());
+    Ok(())
+}
+
+/// Sampling keeps the same conversations in every recorder, and their feedback and events follow.
+#[test]
+fn sampling_is_deterministic_by_conversation_and_its_feedback_follows() -> TestResult {
+    let (url, _server) = silent_server()?;
+    let decisions =
+        |recorder: &Recorder| -> Result<Vec<(bool, bool, bool)>, inkeep_analytics::Error> {
+            let mut out = Vec::new();
+            for n in 0..200 {
+                let conversation = CreateOpenAiConversation::new(vec![
+                    CreateOpenAiMessage::user("q").with_id(format!("sm{n}-u"))?,
+                ])
+                .with_id(format!("sm{n}"))?;
+                let c = recorder.record_conversation(conversation)?.outcome != Outcome::SampledOut;
+                let f = recorder
+                    .record_feedback(FeedbackInput::positive(format!("sm{n}-u")))?
+                    .outcome
+                    != Outcome::SampledOut;
+                let e = recorder
+                    .record_event(InsertEvent::conversation(format!("sm{n}"), "x"))?
+                    .outcome
+                    != Outcome::SampledOut;
+                out.push((c, f, e));
+            }
+            Ok(out)
+        };
+    let build = || -> Result<Recorder, inkeep_analytics::Error> {
+        let client = Client::builder()
+            .api_key("sk-test")
+            .base_url(&url)
+            .build()?;
+        Recorder::builder(client).sample_rate(0.5).build()
+    };
+    let first = build()?;
+    let one = decisions(&first)?;
+    let second = build()?;
+    let two = decisions(&second)?;
+    assert_eq!(
+        one, two,
+        "the same conversations are kept in every recorder"
+    );
+    assert!(
+        one.iter().all(|(c, f, e)| c == f && c == e),
+        "feedback and events follow"
+    );
+    let kept = one.iter().filter(|(c, _, _)| *c).count();
+    assert!((60..=140).contains(&kept), "about half are kept: {kept}");
+    assert_eq!(first.stats().sampled_out, 3 * (200 - kept as u64));
+    first.shutdown_blocking(Duration::from_millis(10));
+    second.shutdown_blocking(Duration::from_millis(10));
+    Ok(())
+}
+
+/// The delivery check reads conversations back, finds what is missing or stale, and sends it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_check_resends_what_is_missing_or_stale() -> TestResult {
+    let sandbox = sandbox().await?;
+    let client = client(&sandbox)?;
+    let recorder = Recorder::builder(client.clone()).build()?;
+    let v1 = session(1000, 1)?;
+    let v2 = session(1000, 2)?;
+    let other = session(1001, 1)?;
+    let absent = session(1002, 2)?;
+    client.log_conversation(v1).await?;
+    client.log_conversation(other.clone()).await?;
+    let check = recorder
+        .check_delivery([
+            v2.clone().into(),
+            other.clone().into(),
+            absent.clone().into(),
+        ])
+        .await?;
+    assert_eq!(check.delivered, vec!["sim1001".to_string()]);
+    assert_eq!(check.stale, vec!["sim1000".to_string()]);
+    assert_eq!(check.missing, vec!["sim1002".to_string()]);
+    assert!(recorder.flush(Duration::from_secs(10)).await.complete);
+    let again = recorder
+        .check_delivery([v2.into(), other.into(), absent.into()])
+        .await?;
+    assert!(
+        again.is_complete() && again.delivered.len() == 3,
+        "{again:?}"
+    );
+    Ok(())
+}
