@@ -23350,7 +23350,7 @@ pub mod types {
                 .messages(
                     ::serde_json::from_str::<
                         ::std::vec::Vec<CreateSupportMessage>,
-                    >("[{\"role\":\"x\",\"content\":null}]")?,
+                    >("[{\"role\":\"x\"}]")?,
                 )
                 .type_(
                     ::serde_json::from_str::<
@@ -23359,7 +23359,7 @@ pub mod types {
                 )
                 .try_into()?;
             let expected: ::serde_json::Value = ::serde_json::from_str(
-                "{\"type\":\"support_copilot\",\"messages\":[{\"role\":\"x\",\"content\":null}]}",
+                "{\"type\":\"support_copilot\",\"messages\":[{\"role\":\"x\"}]}",
             )?;
             let serialized = ::serde_json::to_value(&built)?;
             let decoded: CreateSupportCopilotConversation = ::serde_json::from_value(
@@ -23378,7 +23378,7 @@ pub mod types {
                 .role(::serde_json::from_str::<::std::string::String>("\"x\"")?)
                 .try_into()?;
             let expected: ::serde_json::Value = ::serde_json::from_str(
-                "{\"role\":\"x\",\"content\":null}",
+                "{\"role\":\"x\"}",
             )?;
             let serialized = ::serde_json::to_value(&built)?;
             let decoded: CreateSupportMessage = ::serde_json::from_value(
@@ -23397,7 +23397,7 @@ pub mod types {
                 .messages(
                     ::serde_json::from_str::<
                         ::std::vec::Vec<CreateSupportMessage>,
-                    >("[{\"role\":\"x\",\"content\":null}]")?,
+                    >("[{\"role\":\"x\"}]")?,
                 )
                 .type_(
                     ::serde_json::from_str::<
@@ -23406,7 +23406,7 @@ pub mod types {
                 )
                 .try_into()?;
             let expected: ::serde_json::Value = ::serde_json::from_str(
-                "{\"type\":\"support_ticket\",\"messages\":[{\"role\":\"x\",\"content\":null}]}",
+                "{\"type\":\"support_ticket\",\"messages\":[{\"role\":\"x\"}]}",
             )?;
             let serialized = ::serde_json::to_value(&built)?;
             let decoded: CreateSupportTicketConversation = ::serde_json::from_value(
