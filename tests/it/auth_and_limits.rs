@@ -196,6 +196,42 @@ async fn empty_ids_and_messageless_conversations_are_refused_locally() {
 }
 
 #[tokio::test]
+async fn a_property_values_limit_over_the_maximum_is_refused_locally() {
+    use inkeep_analytics::query::{self, MAX_PROPERTY_VALUES_LIMIT};
+    use inkeep_analytics::types::PropertyField;
+
+    let server = MockServer::start_async().await;
+    let values = server
+        .mock_async(|when, then| {
+            when.method(POST).path(format!(
+                "{}/query/property-values",
+                scope_prefix("values-limit")
+            ));
+            then.status(200).json_body(json!({"results": []}));
+        })
+        .await;
+    let client = client_at(&scoped_base_url(&server, "values-limit"));
+    let with_limit = |limit: u64| {
+        let mut request = query::property_values(PropertyField::Properties, "plan");
+        request.limit = std::num::NonZeroU64::new(limit).unwrap_or(std::num::NonZeroU64::MIN);
+        request
+    };
+    let over = client
+        .query_property_values(with_limit(MAX_PROPERTY_VALUES_LIMIT + 1))
+        .await;
+    match over {
+        Err(Error::InvalidInput { reason }) => assert!(reason.contains("1000"), "{reason}"),
+        other => panic!("expected a local refusal, got {other:?}"),
+    }
+    values.assert_calls_async(0).await;
+    let most = client
+        .query_property_values(with_limit(MAX_PROPERTY_VALUES_LIMIT))
+        .await;
+    assert!(most.is_ok(), "{most:?}");
+    values.assert_calls_async(1).await;
+}
+
+#[tokio::test]
 async fn a_large_csv_export_is_streamed_in_chunks() {
     let server = MockServer::start_async().await;
     let mut csv = String::from("id,type,userMessageCount\n");

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use inkeep_analytics::query::MAX_PROPERTY_VALUES_LIMIT;
 use inkeep_analytics::types;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -44,12 +45,6 @@ pub(crate) const MAX_LIMIT: usize = inkeep_analytics::MAX_PAGE_SIZE as usize;
 // The cast above keeps the SDK's value only while it is positive and small.
 const _: () =
     assert!(inkeep_analytics::MAX_PAGE_SIZE > 0 && inkeep_analytics::MAX_PAGE_SIZE <= 1 << 31);
-
-/// The largest `limit` of `POST /query/property-values`.
-/// The spec gives only its minimum (1) and default (100), which the generated type applies; the SDK
-/// does not expose the maximum yet. Source: /work/shared/api-reference.md, operation 20 and
-/// "Corrections" (`limit` is 1 to 1000).
-pub(crate) const MAX_PROPERTY_VALUES_LIMIT: u64 = 1_000;
 
 /// How many queries `GET /query/top-search-queries` returns at most.
 /// Not documented (/work/shared/api-reference.md, operations 21 and 22, give no bound): the

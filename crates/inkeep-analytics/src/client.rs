@@ -234,10 +234,19 @@ impl Client {
     }
 
     /// `POST /query/property-values` (`queryPropertyValues`): the values a property key takes.
+    ///
+    /// A `limit` over [`crate::query::MAX_PROPERTY_VALUES_LIMIT`] is refused before any request.
     pub async fn query_property_values(
         &self,
         request: types::PropertyValuesRequest,
     ) -> Result<types::PropertyListResponse> {
+        let limit = request.limit.get();
+        if limit > crate::query::MAX_PROPERTY_VALUES_LIMIT {
+            return Err(Error::invalid_input(format!(
+                "limit must be at most {}, got {limit}",
+                crate::query::MAX_PROPERTY_VALUES_LIMIT
+            )));
+        }
         self.transport
             .call("queryPropertyValues", |g| {
                 g.query_property_values()

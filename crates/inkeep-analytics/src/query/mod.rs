@@ -60,8 +60,8 @@ pub use field::{Field, IntoField};
 pub use filter::Filter;
 pub use operand::{Operand, Scalar};
 pub use properties::{
-    DEFAULT_PROPERTY_VALUES_LIMIT, property_keys, property_keys_in, property_values,
-    property_values_in,
+    DEFAULT_PROPERTY_VALUES_LIMIT, MAX_PROPERTY_VALUES_LIMIT, property_keys, property_keys_in,
+    property_values, property_values_in,
 };
 pub use select::{Column, GroupBy, OrderBy, Selection};
 pub use view::{

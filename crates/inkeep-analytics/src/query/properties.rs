@@ -13,6 +13,10 @@ pub const DEFAULT_PROPERTY_VALUES_LIMIT: NonZeroU64 = match NonZeroU64::new(100)
     None => NonZeroU64::MIN,
 };
 
+/// The maximum of `PropertyValuesRequest.limit` in the spec (1 to 1000), which progenitor does not
+/// check: [`crate::Client::query_property_values`] refuses a larger limit before any request.
+pub const MAX_PROPERTY_VALUES_LIMIT: u64 = 1_000;
+
 /// A request for the keys used in `properties` or `userProperties`, across every view.
 pub fn property_keys(field: types::PropertyField) -> types::PropertyKeysRequest {
     types::PropertyKeysRequest {
