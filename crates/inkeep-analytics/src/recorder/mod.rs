@@ -556,10 +556,21 @@ impl Shared {
             messages: prepared.messages,
             dep: prepared.dep,
         };
+        // Whether the record gave the worker something new to send. A newer version of a
+        // conversation that is already waiting or in flight does not: the worker finds it when it
+        // takes the conversation's turn. Waking the worker then would cost every call a system call
+        // (an `eventfd` write) for nothing.
+        let mut readied = false;
         let enqueued = match spool_guard.as_mut() {
             // Records already waiting in the spool go first: a newer one waits behind them.
             Some(spool) if spool.has_spilled() => Enqueued::Full,
-            _ => self.lock().enqueue(item),
+            _ => {
+                let mut queue = self.lock();
+                let ready_before = queue.ready_len();
+                let enqueued = queue.enqueue(item);
+                readied = queue.ready_len() > ready_before;
+                enqueued
+            }
         };
         if let Some(spool) = spool_guard.as_mut() {
             if enqueued == Enqueued::Full {
@@ -589,7 +600,9 @@ impl Shared {
             self.note_drop("the queue is full");
         } else {
             self.note_taken();
-            self.wake.notify_one();
+            if readied {
+                self.wake.notify_one();
+            }
         }
         Ok(Recorded { id, outcome })
     }

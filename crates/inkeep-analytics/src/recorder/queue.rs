@@ -149,6 +149,11 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
+    /// How many entries wait for their turn; it grows when a record gives the worker new work.
+    pub(crate) fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
     pub(crate) fn new(limits: Limits) -> Self {
         Self {
             limits,
