@@ -66,6 +66,29 @@ fn message_ids<'a>(ids: impl Iterator<Item = Option<String>> + 'a) -> Vec<String
     ids.flatten().collect()
 }
 
+/// The three known conversation kinds are prepared alike: the id set when missing, the message
+/// ids collected, and at least one message required. Their types share no trait, hence a macro.
+macro_rules! known_kind {
+    ($variant:ident, $conversation:expr) => {{
+        let mut c = $conversation;
+        let id = match &c.id {
+            Some(id) => id.to_string(),
+            None => {
+                let id = new_id();
+                c = c.with_id(id.clone())?;
+                id
+            }
+        };
+        let messages = message_ids(
+            c.messages
+                .iter()
+                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
+        );
+        check_count(c.messages.len())?;
+        (types::CreateConversation::$variant(c), id, messages)
+    }};
+}
+
 impl Record {
     /// Checks the record, gives it an id when it has none (so that every send of it is an upsert),
     /// and serializes it.
@@ -75,57 +98,9 @@ impl Record {
         let (kind, id, messages, dep, conversation, body) = match self {
             Record::Conversation(conversation) => {
                 let (conversation, id, messages) = match conversation {
-                    C::OpenAi(mut c) => {
-                        let id = match &c.id {
-                            Some(id) => id.to_string(),
-                            None => {
-                                let id = new_id();
-                                c = c.with_id(id.clone())?;
-                                id
-                            }
-                        };
-                        let messages = message_ids(
-                            c.messages
-                                .iter()
-                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
-                        );
-                        check_count(c.messages.len())?;
-                        (C::OpenAi(c), id, messages)
-                    }
-                    C::SupportTicket(mut c) => {
-                        let id = match &c.id {
-                            Some(id) => id.to_string(),
-                            None => {
-                                let id = new_id();
-                                c = c.with_id(id.clone())?;
-                                id
-                            }
-                        };
-                        let messages = message_ids(
-                            c.messages
-                                .iter()
-                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
-                        );
-                        check_count(c.messages.len())?;
-                        (C::SupportTicket(c), id, messages)
-                    }
-                    C::SupportCopilot(mut c) => {
-                        let id = match &c.id {
-                            Some(id) => id.to_string(),
-                            None => {
-                                let id = new_id();
-                                c = c.with_id(id.clone())?;
-                                id
-                            }
-                        };
-                        let messages = message_ids(
-                            c.messages
-                                .iter()
-                                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
-                        );
-                        check_count(c.messages.len())?;
-                        (C::SupportCopilot(c), id, messages)
-                    }
+                    C::OpenAi(c) => known_kind!(OpenAi, c),
+                    C::SupportTicket(c) => known_kind!(SupportTicket, c),
+                    C::SupportCopilot(c) => known_kind!(SupportCopilot, c),
                     C::Unknown(mut value) => {
                         let id = json_id(&mut value)?;
                         let list = value
