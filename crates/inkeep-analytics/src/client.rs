@@ -392,15 +392,7 @@ fn check_id(what: &str, id: &str) -> Result<()> {
 
 /// The API needs at least one message; an empty list would also erase a logged conversation's messages.
 fn check_has_messages(conversation: &types::CreateConversation) -> Result<()> {
-    let count = match conversation {
-        types::CreateConversation::OpenAi(c) => c.messages.len(),
-        types::CreateConversation::SupportTicket(c) => c.messages.len(),
-        types::CreateConversation::SupportCopilot(c) => c.messages.len(),
-        types::CreateConversation::Unknown(value) => value
-            .get("messages")
-            .and_then(serde_json::Value::as_array)
-            .map_or(0, Vec::len),
-    };
+    let count = conversation.message_count();
     if count == 0 {
         return Err(Error::invalid_input(
             "a conversation needs at least one message; always send all of its messages",

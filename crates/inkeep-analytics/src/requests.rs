@@ -275,6 +275,23 @@ impl FeedbackInput {
     }
 }
 
+impl crate::types::CreateConversation {
+    /// How many messages the conversation holds, whatever its kind (for an unknown kind, the length
+    /// of its `messages` array, or 0 without one): the client refuses a conversation with none, and the recorder's delivery
+    /// check compares it with what the server stored.
+    pub(crate) fn message_count(&self) -> usize {
+        match self {
+            crate::types::CreateConversation::OpenAi(c) => c.messages.len(),
+            crate::types::CreateConversation::SupportTicket(c) => c.messages.len(),
+            crate::types::CreateConversation::SupportCopilot(c) => c.messages.len(),
+            crate::types::CreateConversation::Unknown(value) => value
+                .get("messages")
+                .and_then(serde_json::Value::as_array)
+                .map_or(0, Vec::len),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -91,14 +91,6 @@ fn recorded_ids(conversation: &types::CreateConversation) -> Result<(String, Vec
             "a conversation without an id cannot be read back; record it with an id",
         ));
     }
-    let count = match conversation {
-        types::CreateConversation::OpenAi(c) => c.messages.len(),
-        types::CreateConversation::SupportTicket(c) => c.messages.len(),
-        types::CreateConversation::SupportCopilot(c) => c.messages.len(),
-        types::CreateConversation::Unknown(value) => value
-            .get("messages")
-            .and_then(serde_json::Value::as_array)
-            .map_or(0, Vec::len),
-    };
+    let count = conversation.message_count();
     Ok((prepared.id, prepared.messages, count))
 }
