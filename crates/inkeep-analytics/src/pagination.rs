@@ -611,6 +611,16 @@ impl<P: Send + 'static> PageTask<P> {
         Self { offset, task }
     }
 
+    /// Stops the fetch and waits until it has stopped, so that nothing of it (a retry's warning
+    /// above all) happens after the stream has ended with an error.
+    async fn cancel(mut self) {
+        if let PageFuture::Spawned(handle) = &mut self.task {
+            handle.abort();
+            // An aborted task ends at its next await point, so this wait is short.
+            let _ = handle.await;
+        }
+    }
+
     async fn finish(mut self, operation: &'static str) -> Result<P> {
         match &mut self.task {
             PageFuture::Spawned(handle) => handle.await.map_err(|failure| Error::Pagination {
@@ -665,6 +675,14 @@ where
         }
     }
 
+    /// Ends the pages fetched ahead before `error` ends the stream, and hands the error back.
+    async fn cancel_ahead(&mut self, error: Error) -> Error {
+        for page in self.ahead.drain(..) {
+            page.cancel().await;
+        }
+        error
+    }
+
     async fn next_page(&mut self) -> Result<Option<P>> {
         if self.cursor.done {
             return Ok(None);
@@ -687,10 +705,15 @@ where
             return Ok(None);
         };
         self.request_ahead();
-        let page = task.finish(self.endpoint.operation).await?;
+        let page = match task.finish(self.endpoint.operation).await {
+            Ok(page) => page,
+            Err(error) => return Err(self.cancel_ahead(error).await),
+        };
         let progress = (self.progress)(&page, self.cursor.page_size as u64);
         self.total = Some(progress.total);
-        self.cursor.advance(self.endpoint.operation, progress)?;
+        if let Err(error) = self.cursor.advance(self.endpoint.operation, progress) {
+            return Err(self.cancel_ahead(error).await);
+        }
         if self.cursor.done {
             self.ahead.clear();
         } else {
@@ -744,7 +767,7 @@ where
         match pipeline.next_page().await {
             Ok(Some(page)) => Some((Ok(page), Some(pipeline))),
             Ok(None) => None,
-            // The first error ends the stream; dropping the pipeline aborts what it fetched ahead.
+            // The first error ends the stream, once what was fetched ahead has stopped.
             Err(error) => Some((Err(error), None)),
         }
     })
@@ -873,4 +896,38 @@ pub struct FeedbackItem {
     pub sentiment: Sentiment,
     /// The feedback, with its message and conversation.
     pub feedback: FeedbackWithContext,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Sets its flag when the future holding it is dropped, that is, when the fetch has stopped.
+    struct Stopped(Arc<AtomicBool>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_cancelled_fetch_has_stopped_when_cancel_returns() {
+        let stopped = Arc::new(AtomicBool::new(false));
+        let guard = Stopped(stopped.clone());
+        let task = PageTask::<()>::start(0, async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        // Let the fetch start and park, as a request waiting on the network or on a retry does.
+        tokio::task::yield_now().await;
+        assert!(!stopped.load(Ordering::SeqCst));
+        task.cancel().await;
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "the fetch still runs after the stream ended"
+        );
+    }
 }

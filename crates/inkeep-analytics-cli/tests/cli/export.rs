@@ -465,6 +465,13 @@ fn a_401_during_an_export_exits_3_and_leaves_no_final_file() {
             .header("x-request-id", "req_revoked_401")
             .body(r#"{"title":"Unauthorized","status":401,"detail":"The key was revoked","code":"unauthorized","requestId":"req_revoked_401"}"#);
     });
+    // The last page, fetched ahead, answers too: the one failure is the 401.
+    mock.mock(|when, then| {
+        when.method(GET).path("/conversations").query_param("offset", "4");
+        then.status(200)
+            .header("content-type", "application/json")
+            .body(r#"{"conversations":[{"id":"conv_5","type":"openai"}],"total":5,"pageSize":2,"count":1}"#);
+    });
     let scratch = Scratch::new();
     let path = scratch.join("conversations.jsonl");
     let output = run(cli()
