@@ -92,5 +92,6 @@ fn recorded_ids(conversation: &types::CreateConversation) -> Result<(String, Vec
         ));
     }
     let count = conversation.message_count();
-    Ok((prepared.id, prepared.messages, count))
+    let messages = prepared.messages.iter().map(str::to_owned).collect();
+    Ok((prepared.id, messages, count))
 }

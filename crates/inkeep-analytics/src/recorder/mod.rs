@@ -3,6 +3,7 @@
 //! can store, within bounds, through outages.
 
 mod delivery;
+mod json;
 mod queue;
 mod record;
 mod spool;
@@ -415,7 +416,7 @@ impl Shared {
                 seq: spilled.seq,
                 kind: prepared.kind,
                 id: prepared.id,
-                body: prepared.body.into(),
+                body: bytes::Bytes::from(prepared.body),
                 messages: prepared.messages,
                 dep: prepared.dep,
             };
@@ -471,7 +472,7 @@ impl Shared {
                     .sampled_out
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner);
-                for message in &prepared.messages {
+                for message in prepared.messages.iter() {
                     out.insert(message);
                 }
             }
@@ -552,7 +553,7 @@ impl Shared {
             seq,
             kind: prepared.kind,
             id: prepared.id,
-            body: prepared.body.into(),
+            body: bytes::Bytes::from(prepared.body),
             messages: prepared.messages,
             dep: prepared.dep,
         };

@@ -6,9 +6,15 @@
 //! accepted is never sent. Feedback and events that name a message or conversation with a
 //! version not yet accepted wait beside that conversation until a write containing it is.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// The queue looks ids up on every recording call, under its lock; std's SipHash cost more than the
+/// rest of a lookup. foldhash is seeded per process, so ids chosen by end users cannot be made to collide.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// What a record is, which decides the operation it is sent with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,10 +55,46 @@ pub(crate) struct Item {
     pub kind: Kind,
     /// The conversation's, feedback item's or event's id.
     pub id: String,
-    pub body: Arc<[u8]>,
+    /// Taken over from the buffer it was written into, without a copy.
+    pub body: Bytes,
     /// For a conversation, the ids of its messages that have one.
-    pub messages: Vec<String>,
+    pub messages: MessageIds,
     pub dep: Dep,
+}
+
+/// The ids of a conversation's messages, in one buffer that its clones share: a chat re-sends every
+/// message on each turn, and a string apiece cost a recording call more than its queueing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MessageIds {
+    joined: Arc<str>,
+    /// Where each id ends in `joined`.
+    ends: Arc<[usize]>,
+}
+
+impl MessageIds {
+    /// The ids, of which there are about `count` (the number of messages).
+    pub(crate) fn collect<'a>(ids: impl Iterator<Item = &'a str>, count: usize) -> Self {
+        // Room for ids of a usual length, so that most calls do not grow the buffers.
+        let mut joined = String::with_capacity(count * 24);
+        let mut ends = Vec::with_capacity(count);
+        for id in ids {
+            joined.push_str(id);
+            ends.push(joined.len());
+        }
+        Self {
+            joined: joined.into(),
+            ends: ends.into(),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let id = self.joined.get(start..end).unwrap_or_default();
+            start = end;
+            id
+        })
+    }
 }
 
 impl Item {
@@ -98,7 +140,7 @@ pub(crate) enum Ended {
 struct Slot {
     pending: Option<Item>,
     /// The in-flight version's sequence number and message ids.
-    in_flight: Option<(u64, Vec<String>)>,
+    in_flight: Option<(u64, MessageIds)>,
     /// Whether the slot is in `ready` or `timed`.
     queued: bool,
     ever_accepted: bool,
@@ -157,9 +199,9 @@ impl Queue {
     pub(crate) fn new(limits: Limits) -> Self {
         Self {
             limits,
-            slots: HashMap::new(),
-            unaccepted: HashMap::new(),
-            waiting: HashMap::new(),
+            slots: HashMap::default(),
+            unaccepted: HashMap::default(),
+            waiting: HashMap::default(),
             ready: VecDeque::new(),
             timed: BTreeMap::new(),
             live: BTreeSet::new(),
@@ -231,11 +273,11 @@ impl Queue {
         let slot = self.slots.entry(item.id.clone()).or_default();
         slot.newest = item.seq;
         // A chat re-sends every earlier message on each turn: only the new ones cost an allocation.
-        for message in &item.messages {
+        for message in item.messages.iter() {
             match self.unaccepted.get(message) {
                 Some(owner) if *owner == item.id => {}
                 _ => {
-                    self.unaccepted.insert(message.clone(), item.id.clone());
+                    self.unaccepted.insert(message.to_owned(), item.id.clone());
                 }
             }
         }
@@ -420,7 +462,7 @@ impl Queue {
             self.ready.push_back(Entry::Conversation(item.id.clone()));
         }
         if accepted {
-            for message in &item.messages {
+            for message in item.messages.iter() {
                 if self.unaccepted.get(message) == Some(&item.id) {
                     self.unaccepted.remove(message);
                 }
@@ -491,8 +533,8 @@ mod tests {
             seq,
             kind: Kind::Conversation,
             id: id.into(),
-            body: Arc::from(format!("{{\"v\":{seq}}}").into_bytes()),
-            messages: messages.iter().map(|m| (*m).to_string()).collect(),
+            body: Bytes::from(format!("{{\"v\":{seq}}}").into_bytes()),
+            messages: MessageIds::collect(messages.iter().copied(), messages.len()),
             dep: Dep::None,
         }
     }
@@ -502,8 +544,8 @@ mod tests {
             seq,
             kind: Kind::Feedback,
             id: format!("fb{seq}"),
-            body: Arc::from(&b"{}"[..]),
-            messages: vec![],
+            body: Bytes::from_static(b"{}"),
+            messages: MessageIds::default(),
             dep: Dep::Message(message.into()),
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::queue::{Dep, Kind};
+use super::queue::{Dep, Kind, MessageIds};
 use crate::error::{Error, Result};
 use crate::transport::MAX_REQUEST_BODY_BYTES;
 use crate::types;
@@ -29,7 +29,7 @@ pub(crate) struct Prepared {
     pub kind: Kind,
     pub id: String,
     pub body: Vec<u8>,
-    pub messages: Vec<String>,
+    pub messages: MessageIds,
     pub dep: Dep,
     /// The conversation whose sampling decision the record follows, when it names one.
     pub conversation: Option<String>,
@@ -62,8 +62,9 @@ fn json_id(value: &mut serde_json::Value) -> Result<String> {
     }
 }
 
-fn message_ids<'a>(ids: impl Iterator<Item = Option<String>> + 'a) -> Vec<String> {
-    ids.flatten().collect()
+fn message_ids<'a>(ids: impl ExactSizeIterator<Item = Option<&'a str>>) -> MessageIds {
+    let count = ids.len();
+    MessageIds::collect(ids.flatten(), count)
 }
 
 /// The three known conversation kinds are prepared alike: the id set when missing, the message
@@ -82,7 +83,7 @@ macro_rules! known_kind {
         let messages = message_ids(
             c.messages
                 .iter()
-                .map(|m| m.id.as_ref().map(|id| id.as_str().to_owned())),
+                .map(|m| m.id.as_ref().map(|id| id.as_str())),
         );
         check_count(c.messages.len())?;
         (types::CreateConversation::$variant(c), id, messages)
@@ -103,21 +104,17 @@ impl Record {
                     C::SupportCopilot(c) => known_kind!(SupportCopilot, c),
                     C::Unknown(mut value) => {
                         let id = json_id(&mut value)?;
-                        let list = value
-                            .get("messages")
-                            .and_then(serde_json::Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
-                        check_count(list.len())?;
-                        let messages = message_ids(list.iter().map(|m| {
-                            m.get("id")
-                                .and_then(serde_json::Value::as_str)
-                                .map(str::to_string)
-                        }));
+                        let list = value.get("messages").and_then(serde_json::Value::as_array);
+                        check_count(list.map_or(0, Vec::len))?;
+                        let messages = message_ids(
+                            list.map_or(&[][..], Vec::as_slice)
+                                .iter()
+                                .map(|m| m.get("id").and_then(serde_json::Value::as_str)),
+                        );
                         (C::Unknown(value), id, messages)
                     }
                 };
-                let body = to_body(&conversation)?;
+                let body = to_body(&conversation, CONVERSATION_CAPACITY)?;
                 let conversation = Some(id.clone());
                 (
                     Kind::Conversation,
@@ -141,7 +138,14 @@ impl Record {
                     }
                 };
                 let dep = Dep::Message(feedback.message_id.clone());
-                (Kind::Feedback, id, vec![], dep, None, to_body(&feedback)?)
+                (
+                    Kind::Feedback,
+                    id,
+                    MessageIds::default(),
+                    dep,
+                    None,
+                    to_body(&feedback, 512)?,
+                )
             }
             Record::Event(event) => {
                 let (event, id, dep, conversation) = match event {
@@ -182,7 +186,14 @@ impl Record {
                         (E::Unknown(value), id, Dep::None, None)
                     }
                 };
-                (Kind::Event, id, vec![], dep, conversation, to_body(&event)?)
+                (
+                    Kind::Event,
+                    id,
+                    MessageIds::default(),
+                    dep,
+                    conversation,
+                    to_body(&event, 512)?,
+                )
             }
         };
         if body.len() > MAX_REQUEST_BODY_BYTES {
@@ -228,6 +239,10 @@ fn event_id<T>(
     }
 }
 
+/// Where a conversation's body starts: a few turns of a chat, so that most are written without the
+/// buffer growing and being copied again.
+const CONVERSATION_CAPACITY: usize = 4096;
+
 fn check_count(messages: usize) -> Result<()> {
     if messages == 0 {
         return Err(Error::invalid_input(
@@ -237,7 +252,13 @@ fn check_count(messages: usize) -> Result<()> {
     Ok(())
 }
 
-fn to_body<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value)
-        .map_err(|error| Error::invalid_input(format!("the record cannot be serialized: {error}")))
+fn to_body<T: Serialize>(value: &T, capacity: usize) -> Result<Vec<u8>> {
+    let mut body = super::json::to_vec(value, capacity).map_err(|error| {
+        Error::invalid_input(format!("the record cannot be serialized: {error}"))
+    })?;
+    // The queue bounds the bytes of the bodies it holds; what it holds must not be much more.
+    if body.capacity() - body.len() > 1024 {
+        body.shrink_to_fit();
+    }
+    Ok(body)
 }

@@ -98,24 +98,32 @@ fn byte_kind(byte: u8) -> Option<Kind> {
 
 /// Encodes a frame: `[len][crc][tag, kind, seq, id_len, id, body]`; the tag is `r` or `a`.
 fn encode(tag: u8, kind: Kind, seq: u64, id: &str, body: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    encode_into(&mut frame, tag, kind, seq, id, body);
+    frame
+}
+
+/// Writes a frame into `frame`, replacing what it held: a recording call reuses one buffer.
+fn encode_into(frame: &mut Vec<u8>, tag: u8, kind: Kind, seq: u64, id: &str, body: &[u8]) {
     let id_len = u16::try_from(id.len()).unwrap_or(u16::MAX);
     let id = &id.as_bytes()[..usize::from(id_len)];
-    let mut payload = Vec::with_capacity(12 + id.len() + body.len());
-    payload.push(tag);
-    payload.push(kind_byte(kind));
-    payload.extend_from_slice(&seq.to_le_bytes());
-    payload.extend_from_slice(&id_len.to_le_bytes());
-    payload.extend_from_slice(id);
-    payload.extend_from_slice(body);
-    let mut frame = Vec::with_capacity(HEADER + payload.len());
-    frame.extend_from_slice(
-        &u32::try_from(payload.len())
-            .unwrap_or(u32::MAX)
-            .to_le_bytes(),
-    );
-    frame.extend_from_slice(&crc32(&payload).to_le_bytes());
-    frame.extend_from_slice(&payload);
-    frame
+    frame.clear();
+    frame.reserve(HEADER + 12 + id.len() + body.len());
+    // The length and checksum go here once the payload is written.
+    frame.extend_from_slice(&[0; HEADER]);
+    frame.push(tag);
+    frame.push(kind_byte(kind));
+    frame.extend_from_slice(&seq.to_le_bytes());
+    frame.extend_from_slice(&id_len.to_le_bytes());
+    frame.extend_from_slice(id);
+    frame.extend_from_slice(body);
+    let payload = frame.get(HEADER..).unwrap_or_default();
+    let length = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
+    let checksum = crc32(payload).to_le_bytes();
+    frame[..4].copy_from_slice(&length);
+    frame[4..HEADER].copy_from_slice(&checksum);
 }
 
 fn decode(payload: &[u8]) -> Option<Frame> {
@@ -140,30 +148,7 @@ fn decode(payload: &[u8]) -> Option<Frame> {
 
 /// CRC-32 (IEEE), bitwise: frames are small and this keeps the crate free of another dependency.
 fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    let mut crc = !0u32;
-    for byte in bytes {
-        crc = TABLE[((crc ^ u32::from(*byte)) & 0xFF) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(bytes)
 }
 
 fn io_error(what: &str, path: &Path, error: io::Error) -> Error {
@@ -387,6 +372,8 @@ pub(crate) struct Spool {
     next_seq: u64,
     max_bytes: u64,
     fsync: FsyncPolicy,
+    /// The buffer a record's frame is written into before it goes to the journal in one write.
+    frame: Vec<u8>,
 }
 
 /// Why a record could not be written to the spool.
@@ -461,6 +448,7 @@ impl Spool {
             next_seq: scan.next_seq,
             max_bytes,
             fsync,
+            frame: Vec::new(),
         };
         for (seq, loc) in scan.live {
             spool.track(seq, loc);
@@ -521,16 +509,15 @@ impl Spool {
         body: &[u8],
     ) -> std::result::Result<u64, AppendError> {
         let seq = self.next_seq;
-        let frame = encode(b'r', kind, seq, id, body);
-        if self.bytes() + frame.len() as u64 > self.max_bytes {
-            self.compact().map_err(AppendError::Io)?;
-            if self.bytes() + frame.len() as u64 > self.max_bytes {
-                return Err(AppendError::Full);
-            }
+        let mut frame = std::mem::take(&mut self.frame);
+        encode_into(&mut frame, b'r', kind, seq, id, body);
+        let written = self.append_frame(&frame);
+        // One large record must not keep its buffer's size for good.
+        if frame.capacity() > 1024 * 1024 {
+            frame = Vec::new();
         }
-        let offset = self.sizes.get(&self.current_no).copied().unwrap_or(0);
-        self.write(&frame)
-            .map_err(|e| AppendError::Io(io_error("cannot write", &self.dir, e)))?;
+        self.frame = frame;
+        let (offset, frame_len) = written?;
         if self.fsync == FsyncPolicy::EveryRecord {
             self.current
                 .sync_data()
@@ -542,15 +529,30 @@ impl Spool {
             Loc {
                 segment: self.current_no,
                 offset,
-                len: u32::try_from(frame.len() - HEADER).unwrap_or(u32::MAX),
+                len: u32::try_from(frame_len - HEADER).unwrap_or(u32::MAX),
                 kind,
                 id: id.to_string(),
             },
         );
-        if offset + frame.len() as u64 >= SEGMENT_BYTES {
+        if offset + frame_len as u64 >= SEGMENT_BYTES {
             self.roll().map_err(AppendError::Io)?;
         }
         Ok(seq)
+    }
+
+    /// Writes an encoded frame at the end of the journal, compacting first when the spool would
+    /// pass its size limit; returns where it went and its length.
+    fn append_frame(&mut self, frame: &[u8]) -> std::result::Result<(u64, usize), AppendError> {
+        if self.bytes() + frame.len() as u64 > self.max_bytes {
+            self.compact().map_err(AppendError::Io)?;
+            if self.bytes() + frame.len() as u64 > self.max_bytes {
+                return Err(AppendError::Full);
+            }
+        }
+        let offset = self.sizes.get(&self.current_no).copied().unwrap_or(0);
+        self.write(frame)
+            .map_err(|e| AppendError::Io(io_error("cannot write", &self.dir, e)))?;
+        Ok((offset, frame.len()))
     }
 
     /// Marks a written record as held by the spool only, to be read back when there is room. A

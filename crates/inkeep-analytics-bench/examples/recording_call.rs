@@ -1,0 +1,78 @@
+//! 20,000 recording calls of 10-turn conversations (200 live sessions) against an API that never
+//! answers, so that every write stays in flight: prints the calls' p50 and p99, and is the program
+//! to count a recording call's instructions with, which, unlike times, any machine reproduces:
+//!
+//! ```sh
+//! cargo build --release -p inkeep-analytics-bench --example recording_call
+//! valgrind --tool=callgrind --toggle-collect='recording_call::call' target/release/examples/recording_call [--spool]
+//! ```
+//!
+//! The total divided by 20,000 is the instructions of one call.
+
+use std::time::{Duration, Instant};
+
+use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+use inkeep_analytics::{Client, Recorder};
+
+/// Session `s` after `turns` turns, as the recorder benchmark builds it.
+fn conversation(s: usize, turns: usize) -> Option<CreateOpenAiConversation> {
+    let mut messages = Vec::with_capacity(turns * 2);
+    for t in 0..turns {
+        let question = format!("How do I configure the widget for project {s}, step {t}?");
+        messages.push(
+            CreateOpenAiMessage::user(question)
+                .with_id(format!("b{s}-u{t}"))
+                .ok()?,
+        );
+        let answer =
+            "Open the dashboard, pick the integration, and paste the snippet into your page. "
+                .repeat(3);
+        messages.push(
+            CreateOpenAiMessage::assistant(answer)
+                .with_id(format!("b{s}-a{t}"))
+                .ok()?,
+        );
+    }
+    CreateOpenAiConversation::new(messages)
+        .with_id(format!("bench-{s}"))
+        .ok()
+}
+
+/// One recording call, kept out of line so that callgrind can count it alone.
+#[inline(never)]
+fn call(recorder: &Recorder, record: CreateOpenAiConversation) {
+    let _ = std::hint::black_box(recorder.record_conversation(record));
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let _entered = runtime.enter();
+    // Accepts connections (the kernel does) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let client = Client::builder()
+        .api_key("sk-bench")
+        .base_url(format!("http://{}", silent.local_addr()?))
+        .build()?;
+    let mut builder = Recorder::builder(client);
+    let spool = std::env::temp_dir().join(format!("recording-call-{}", std::process::id()));
+    if std::env::args().any(|arg| arg == "--spool") {
+        builder = builder.spool(&spool);
+    }
+    let recorder = builder.build()?;
+    let conversations: Vec<_> = (0..200)
+        .map(|s| conversation(s, 10))
+        .collect::<Option<_>>()
+        .ok_or("a benchmark conversation")?;
+    let mut times = Vec::with_capacity(20_000);
+    for n in 0..20_000 {
+        let record = conversations[n % 200].clone();
+        let started = Instant::now();
+        call(&recorder, record);
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!("p50 {:?}, p99 {:?}", times[10_000], times[19_800]);
+    recorder.shutdown_blocking(Duration::from_millis(50));
+    let _ = std::fs::remove_dir_all(&spool);
+    Ok(())
+}
