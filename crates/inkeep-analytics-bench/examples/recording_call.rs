@@ -71,7 +71,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times.push(started.elapsed());
     }
     times.sort();
-    println!("p50 {:?}, p99 {:?}", times[10_000], times[19_800]);
+    println!(
+        "p50 {:?}, p99 {:?}, max {:?}",
+        times[10_000],
+        times[19_800],
+        times[times.len() - 1]
+    );
     recorder.shutdown_blocking(Duration::from_millis(50));
     let _ = std::fs::remove_dir_all(&spool);
     Ok(())

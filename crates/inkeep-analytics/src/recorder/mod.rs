@@ -29,6 +29,17 @@ use self::stats::Counters;
 use crate::Client;
 use crate::error::{Error, Result};
 
+/// Runs blocking disk work on tokio's blocking threads, so that it holds up neither the worker
+/// nor, on a current-thread runtime, the service's own tasks; inline without a runtime.
+fn off_the_worker(work: impl FnOnce() + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn_blocking(work);
+        }
+        Err(_) => work(),
+    }
+}
+
 /// How many records a recorder holds in memory by default.
 pub const DEFAULT_MAX_PENDING_RECORDS: usize = 10_000;
 
@@ -227,7 +238,7 @@ impl RecorderBuilder {
             wake: Notify::new(),
             counters: Counters::default(),
             next_seq: AtomicU64::new(next_seq),
-            spool: Mutex::new(spool),
+            spool: Arc::new(Mutex::new(spool)),
             first_spilled: AtomicU64::new(first_spilled),
             spilled_now: AtomicU64::new(spilled_now),
             spool_bytes: AtomicU64::new(spool_bytes),
@@ -284,7 +295,8 @@ pub(crate) struct Shared {
     dead_letter: Option<Arc<DeadLetterFn>>,
     sync_every: Option<Duration>,
     /// The spool, taken out when the recorder stops so that its lock is released.
-    spool: Mutex<Option<Spool>>,
+    /// Shared with the compactions that run on a blocking thread.
+    spool: Arc<Mutex<Option<Spool>>>,
     /// The oldest record held by the spool only (`u64::MAX` for none), read without its lock.
     first_spilled: AtomicU64,
     spilled_now: AtomicU64,
@@ -434,23 +446,56 @@ impl Shared {
         self.first_spilled.load(Ordering::SeqCst) != u64::MAX
     }
 
-    /// Records in the spool that a record left the queue for good.
+    /// Records in the spool that a record left the queue for good, and starts a compaction of
+    /// the closed segments when one is due.
     fn acknowledge(&self, item: &Item) {
-        let mut guard = self.lock_spool();
-        if let Some(spool) = guard.as_mut() {
+        let compaction = {
+            let mut guard = self.lock_spool();
+            let Some(spool) = guard.as_mut() else {
+                return;
+            };
             if let Err(error) = spool.acknowledge(item.kind, item.seq, &item.id) {
                 tracing::warn!(error = %error, "spool: cannot record a delivery; it may be sent again");
             }
             self.publish_spool(spool);
+            spool.plan_compaction()
+        };
+        if let Some(compaction) = compaction {
+            let spool = Arc::clone(&self.spool);
+            off_the_worker(move || {
+                let compacted = compaction.run();
+                let delete = match spool
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_mut()
+                {
+                    Some(spool) => spool.finish_compaction(compacted),
+                    // Shut down meanwhile: the next start replays the copies with the originals, as one.
+                    None => vec![],
+                };
+                for path in delete {
+                    if let Err(error) = std::fs::remove_file(&path) {
+                        tracing::warn!(error = %error, path = %path.display(), "spool: cannot delete a compacted segment");
+                    }
+                }
+            });
         }
     }
 
+    /// Forces the journal to the disk, outside the spool's lock, so that recording calls do not
+    /// wait for the disk.
     fn sync_spool(&self) {
-        if let Some(spool) = self.lock_spool().as_mut()
-            && let Err(error) = spool.sync()
-        {
-            tracing::warn!(error = %error, "spool: cannot force the journal to the disk");
-        }
+        let files = match self.lock_spool().as_mut() {
+            Some(spool) => spool.files_to_sync(),
+            None => return,
+        };
+        off_the_worker(move || {
+            for file in files {
+                if let Err(error) = file.sync_data() {
+                    tracing::warn!(error = %error, "spool: cannot force the journal to the disk");
+                }
+            }
+        });
     }
 
     /// Closes the spool and releases its lock, once the worker is done with it.

@@ -46,6 +46,9 @@ pub enum FsyncPolicy {
     EveryRecord,
 }
 
+/// The live records a compaction copies, by sequence number.
+type Moving = Vec<(u64, Loc)>;
+
 /// Where a live record's frame is.
 #[derive(Clone, Debug)]
 struct Loc {
@@ -124,6 +127,18 @@ fn encode_into(frame: &mut Vec<u8>, tag: u8, kind: Kind, seq: u64, id: &str, bod
     let checksum = crc32(payload).to_le_bytes();
     frame[..4].copy_from_slice(&length);
     frame[4..HEADER].copy_from_slice(&checksum);
+}
+
+/// A record's payload, read from its segment.
+fn read_payload(dir: &Path, loc: &Loc) -> Result<Vec<u8>> {
+    let path = dir.join(segment_name(loc.segment));
+    let mut file = File::open(&path).map_err(|e| io_error("cannot open", &path, e))?;
+    file.seek(SeekFrom::Start(loc.offset + HEADER as u64))
+        .map_err(|e| io_error("cannot read", &path, e))?;
+    let mut payload = vec![0u8; loc.len as usize];
+    file.read_exact(&mut payload)
+        .map_err(|e| io_error("cannot read", &path, e))?;
+    Ok(payload)
 }
 
 fn decode(payload: &[u8]) -> Option<Frame> {
@@ -356,7 +371,8 @@ const LOCK_FILE: &str = "lock";
 #[derive(Debug)]
 pub(crate) struct Spool {
     dir: PathBuf,
-    _lock: File,
+    /// Held (locked) for as long as the spool is open.
+    lock: File,
     current: File,
     current_no: u64,
     sizes: BTreeMap<u64, u64>,
@@ -374,6 +390,32 @@ pub(crate) struct Spool {
     fsync: FsyncPolicy,
     /// The buffer a record's frame is written into before it goes to the journal in one write.
     frame: Vec<u8>,
+    /// Segments closed since the last sync, still to be forced to the disk.
+    unsynced: Vec<File>,
+    /// A segment was closed since the last compaction.
+    compaction_due: bool,
+    /// A compaction is copying records outside the lock (see [`Spool::plan_compaction`]).
+    compacting: bool,
+}
+
+/// A compaction planned under the spool's lock and run outside it: the live records of closed
+/// segments are copied into `target`, and those segments are deleted once the copy is on the disk.
+pub(crate) struct Compaction {
+    dir: PathBuf,
+    /// Keeps the spool's lock held (a duplicate of its descriptor) until the copy is done, even
+    /// if the recorder is shut down meanwhile, so that no other process opens a half-copied spool.
+    _lock: File,
+    target: u64,
+    old: Vec<u64>,
+    moving: Vec<(u64, Loc)>,
+}
+
+/// What a compaction copied: each record's new offset in the target, and the target's size.
+pub(crate) struct Compacted {
+    target: u64,
+    old: Vec<u64>,
+    offsets: Vec<(u64, u64)>,
+    size: u64,
 }
 
 /// Why a record could not be written to the spool.
@@ -437,7 +479,7 @@ impl Spool {
         sizes.insert(current_no, 0);
         let mut spool = Spool {
             dir: dir.to_path_buf(),
-            _lock: lock,
+            lock,
             current,
             current_no,
             sizes,
@@ -449,6 +491,9 @@ impl Spool {
             max_bytes,
             fsync,
             frame: Vec::new(),
+            unsynced: Vec::new(),
+            compaction_due: false,
+            compacting: false,
         };
         for (seq, loc) in scan.live {
             spool.track(seq, loc);
@@ -618,14 +663,7 @@ impl Spool {
     }
 
     fn read_payload(&self, loc: &Loc) -> Result<Vec<u8>> {
-        let path = self.dir.join(segment_name(loc.segment));
-        let mut file = File::open(&path).map_err(|e| io_error("cannot open", &path, e))?;
-        file.seek(SeekFrom::Start(loc.offset + HEADER as u64))
-            .map_err(|e| io_error("cannot read", &path, e))?;
-        let mut payload = vec![0u8; loc.len as usize];
-        file.read_exact(&mut payload)
-            .map_err(|e| io_error("cannot read", &path, e))?;
-        Ok(payload)
+        read_payload(&self.dir, loc)
     }
 
     /// Records that a record left the queue (delivered, or refused for good); for a conversation,
@@ -667,26 +705,42 @@ impl Spool {
 
     /// Forces what was written to the disk.
     pub(crate) fn sync(&mut self) -> Result<()> {
-        self.current
-            .sync_data()
-            .map_err(|e| io_error("cannot sync", &self.dir, e))
+        for file in self.files_to_sync() {
+            file.sync_data()
+                .map_err(|e| io_error("cannot sync", &self.dir, e))?;
+        }
+        Ok(())
     }
 
-    /// Starts a new segment and compacts the full ones.
+    /// The files a sync forces to the disk (the current segment and the segments closed since the
+    /// last sync), to be synced outside the lock: a sync can take a disk's whole latency.
+    pub(crate) fn files_to_sync(&mut self) -> Vec<File> {
+        let mut files = std::mem::take(&mut self.unsynced);
+        match self.current.try_clone() {
+            Ok(current) => files.push(current),
+            Err(error) => tracing::warn!(error = %error, "spool: cannot sync the journal"),
+        }
+        files
+    }
+
+    /// Starts a new segment. The closed one is synced and compacted later, off the recording
+    /// call (see [`Spool::plan_compaction`]): a recording call only opens a file.
     fn roll(&mut self) -> Result<()> {
-        self.sync()?;
+        let next = Self::create_segment(&self.dir, self.current_no + 1)?;
         self.current_no += 1;
-        self.current = Self::create_segment(&self.dir, self.current_no)?;
+        let closed = std::mem::replace(&mut self.current, next);
+        if self.fsync != FsyncPolicy::Never {
+            self.unsynced.push(closed);
+        }
         self.sizes.insert(self.current_no, 0);
-        self.compact()
+        self.compaction_due = true;
+        Ok(())
     }
 
-    /// Copies the live records of every segment but the current one into a new segment, then
-    /// deletes those segments. A crash part way leaves copies that replay as one (same sequence
-    /// numbers), never a gap: the old segments are deleted only after the copy is on the disk.
-    /// Nothing is done while more than half of those segments is still live, so that a long
-    /// outage does not copy the same records again at every new segment.
-    fn compact(&mut self) -> Result<()> {
+    /// The closed segments and their live records, when compacting them is worth it: nothing is
+    /// done while more than half of those segments is still live, so that a long outage does not
+    /// copy the same records again at every new segment.
+    fn compaction_candidates(&self) -> Option<(Vec<u64>, Moving)> {
         let old: Vec<u64> = self
             .sizes
             .keys()
@@ -694,7 +748,7 @@ impl Spool {
             .filter(|n| *n != self.current_no)
             .collect();
         if old.is_empty() {
-            return Ok(());
+            return None;
         }
         let moving: Vec<(u64, Loc)> = self
             .live
@@ -708,8 +762,90 @@ impl Spool {
             .map(|(_, loc)| u64::from(loc.len) + HEADER as u64)
             .sum();
         if live_bytes * 2 > old_bytes {
+            return None;
+        }
+        Some((old, moving))
+    }
+
+    /// Plans a compaction of the closed segments when one is due and none is running; the copy
+    /// ([`Compaction::run`]) then happens without the lock, and [`Spool::finish_compaction`]
+    /// makes it count. The current segment is closed too, so that the target's number is below
+    /// every segment written afterwards.
+    pub(crate) fn plan_compaction(&mut self) -> Option<Compaction> {
+        if self.compacting || !self.compaction_due {
+            return None;
+        }
+        self.compaction_due = false;
+        let (old, moving) = self.compaction_candidates()?;
+        let lock = match self.lock.try_clone() {
+            Ok(lock) => lock,
+            Err(error) => {
+                tracing::warn!(error = %error, "spool: cannot compact");
+                return None;
+            }
+        };
+        let target = self.current_no + 1;
+        // The next current segment comes after the target.
+        self.current_no += 1;
+        if let Err(error) = self.roll() {
+            tracing::warn!(error = %error, "spool: cannot compact");
+            return None;
+        }
+        // The roll above made no new segment worth compacting.
+        self.compaction_due = false;
+        self.compacting = true;
+        Some(Compaction {
+            dir: self.dir.clone(),
+            _lock: lock,
+            target,
+            old,
+            moving,
+        })
+    }
+
+    /// Moves the copied records to the target and drops the closed segments from the spool;
+    /// returns the files to delete, which nothing refers to any more. A record acknowledged while
+    /// the copy ran stays acknowledged: its copy replays with its acknowledgement, as one.
+    pub(crate) fn finish_compaction(&mut self, compacted: Result<Compacted>) -> Vec<PathBuf> {
+        self.compacting = false;
+        let compacted = match compacted {
+            Ok(compacted) => compacted,
+            Err(error) => {
+                tracing::warn!(error = %error, "spool: a compaction failed; the spool keeps its segments");
+                return vec![];
+            }
+        };
+        for (seq, offset) in compacted.offsets {
+            if let Some(live) = self.live.get_mut(&seq)
+                && compacted.old.contains(&live.segment)
+            {
+                live.segment = compacted.target;
+                live.offset = offset;
+            }
+        }
+        if compacted.size > 0 {
+            self.sizes.insert(compacted.target, compacted.size);
+        }
+        let mut delete = vec![];
+        for n in compacted.old {
+            self.sizes.remove(&n);
+            delete.push(self.dir.join(segment_name(n)));
+        }
+        delete
+    }
+
+    /// Compacts at once, on the recording call, when the spool is at its size limit and no
+    /// compaction is running: the live records of the closed segments are copied into a new
+    /// segment, then those segments are deleted. A crash part way leaves copies that replay as one
+    /// (same sequence numbers), never a gap: the old segments are deleted only after the copy is on
+    /// the disk.
+    fn compact(&mut self) -> Result<()> {
+        if self.compacting {
             return Ok(());
         }
+        let Some((old, moving)) = self.compaction_candidates() else {
+            return Ok(());
+        };
         if !moving.is_empty() {
             self.sync()?;
             let target = self.current_no + 1;
@@ -727,32 +863,65 @@ impl Spool {
     }
 
     fn compact_into(&mut self, target: u64, moving: Vec<(u64, Loc)>) -> Result<()> {
-        let path = self.dir.join(segment_name(target));
-        let mut file = open_options()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_error("cannot create", &path, e))?;
-        let mut offset = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        for (seq, loc) in moving {
-            let payload = self.read_payload(&loc)?;
-            let mut frame = Vec::with_capacity(HEADER + payload.len());
-            frame.extend_from_slice(&loc.len.to_le_bytes());
-            frame.extend_from_slice(&crc32(&payload).to_le_bytes());
-            frame.extend_from_slice(&payload);
-            file.write_all(&frame)
-                .map_err(|e| io_error("cannot write", &path, e))?;
+        let (offsets, size) = copy_records(&self.dir, target, &moving)?;
+        for (seq, offset) in offsets {
             if let Some(live) = self.live.get_mut(&seq) {
                 live.segment = target;
                 live.offset = offset;
             }
-            offset += frame.len() as u64;
         }
-        file.sync_data()
-            .map_err(|e| io_error("cannot sync", &path, e))?;
-        self.sizes.insert(target, offset);
+        self.sizes.insert(target, size);
         Ok(())
     }
+}
+
+impl Compaction {
+    /// Copies the live records into the target and forces it to the disk; touches nothing the
+    /// recording calls use, so it runs without the spool's lock.
+    pub(crate) fn run(self) -> Result<Compacted> {
+        let (offsets, size) = if self.moving.is_empty() {
+            (vec![], 0)
+        } else {
+            copy_records(&self.dir, self.target, &self.moving).inspect_err(|_| {
+                // What was copied is a duplicate of what the closed segments still hold.
+                let _ = fs::remove_file(self.dir.join(segment_name(self.target)));
+            })?
+        };
+        Ok(Compacted {
+            target: self.target,
+            old: self.old,
+            offsets,
+            size,
+        })
+    }
+}
+
+/// Copies records into segment `target` (created or appended to) and syncs it; returns each
+/// record's offset there and the segment's size.
+fn copy_records(dir: &Path, target: u64, moving: &[(u64, Loc)]) -> Result<(Vec<(u64, u64)>, u64)> {
+    let path = dir.join(segment_name(target));
+    let mut file = open_options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| io_error("cannot create", &path, e))?;
+    let mut offset = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let mut offsets = Vec::with_capacity(moving.len());
+    let mut frame = Vec::new();
+    for (seq, loc) in moving {
+        let payload = read_payload(dir, loc)?;
+        frame.clear();
+        frame.extend_from_slice(&loc.len.to_le_bytes());
+        frame.extend_from_slice(&crc32(&payload).to_le_bytes());
+        frame.extend_from_slice(&payload);
+        file.write_all(&frame)
+            .map_err(|e| io_error("cannot write", &path, e))?;
+        offsets.push((*seq, offset));
+        offset += frame.len() as u64;
+    }
+    file.sync_data()
+        .map_err(|e| io_error("cannot sync", &path, e))?;
+    Ok((offsets, offset))
 }
 
 #[cfg(test)]
@@ -891,6 +1060,81 @@ mod tests {
             ),
             Err(AppendError::Full)
         ));
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// The compaction a recorder's worker runs on a blocking thread: records written and
+    /// acknowledged while it copies are neither lost nor brought back, and the closed segments go.
+    #[test]
+    fn a_compaction_outside_the_lock_loses_nothing_written_or_acknowledged_meanwhile() -> Result<()>
+    {
+        let dir = temp_dir("compact-outside");
+        let body = "y".repeat(100_000);
+        let mut spool = Spool::open(
+            &dir,
+            1024 * 1024 * 1024,
+            FsyncPolicy::Interval(Duration::from_secs(1)),
+        )?;
+        // Three segments' worth of events; every other one delivered.
+        let mut live = BTreeSet::new();
+        for n in 0..250 {
+            let seq = append(&mut spool, Kind::Event, &format!("e{n}"), &body);
+            if n % 2 == 0 {
+                spool.acknowledge(Kind::Event, seq, &format!("e{n}"))?;
+            } else {
+                live.insert(seq);
+            }
+        }
+        let closed: Vec<u64> = spool
+            .sizes
+            .keys()
+            .copied()
+            .filter(|n| *n != spool.current_no)
+            .collect();
+        assert!(closed.len() >= 2, "{closed:?}");
+        let compaction = spool
+            .plan_compaction()
+            .ok_or_else(|| Error::invalid_input("no compaction planned"))?;
+        assert!(
+            spool.plan_compaction().is_none(),
+            "one compaction at a time"
+        );
+        // Meanwhile the service records, and the worker delivers a record being copied.
+        let copied_then_delivered = *live
+            .iter()
+            .next()
+            .ok_or_else(|| Error::invalid_input("no live record"))?;
+        spool.acknowledge(Kind::Event, copied_then_delivered, "")?;
+        live.remove(&copied_then_delivered);
+        for n in 250..260 {
+            live.insert(append(&mut spool, Kind::Event, &format!("e{n}"), &body));
+        }
+        let bytes_before = spool.bytes();
+        let compacted = compaction.run();
+        for path in spool.finish_compaction(compacted) {
+            fs::remove_file(path).map_err(|e| io_error("cannot delete", &dir, e))?;
+        }
+        for n in closed {
+            assert!(!dir.join(segment_name(n)).exists(), "segment {n} is left");
+        }
+        assert!(
+            spool.bytes() < bytes_before * 3 / 4,
+            "{} of {bytes_before} bytes",
+            spool.bytes()
+        );
+        // What the running spool reads back is what is live.
+        let held: BTreeSet<u64> = spool.live.keys().copied().collect();
+        assert_eq!(held, live);
+        for loc in spool.live.values() {
+            assert_eq!(spool.read_payload(loc)?.len(), loc.len as usize);
+        }
+        drop(spool);
+        // And so does a spool opened after a crash.
+        let reopened = Spool::open(&dir, 1024 * 1024 * 1024, FsyncPolicy::Never)?;
+        let replayed: BTreeSet<u64> = reopened.live.keys().copied().collect();
+        assert_eq!(replayed, live);
+        drop(reopened);
         let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
