@@ -468,7 +468,9 @@ fn reply(position: usize, request: &Value, response: &Value, facts: &CallFacts) 
     if let Some(ms) = facts.first_chunk_ms {
         openai.insert("first_chunk_ms".into(), json!(ms));
     }
-    openai.insert("streamed".into(), Value::Bool(facts.streamed));
+    // A request that asked for a stream was answered by one, whoever put its chunks together.
+    let streamed = facts.streamed || request.get("stream") == Some(&Value::Bool(true));
+    openai.insert("streamed".into(), Value::Bool(streamed));
     Ok(draft)
 }
 
