@@ -19,6 +19,13 @@ pub fn message_id(conversation_id: &str, position: usize, role: &str) -> String 
     format!("{conversation_id}:{position}:{role}")
 }
 
+/// A typed value as OpenAI's wire JSON: written out as text first, so that an `f32` such as
+/// a temperature of `0.3` stays `0.3` (turned into a JSON value directly, it widens to
+/// `0.30000001192092896`).
+pub(crate) fn wire_json<T: serde::Serialize>(value: &T) -> serde_json::Result<Value> {
+    serde_json::from_str(&serde_json::to_string(value)?)
+}
+
 /// What the wrapper knows about a call besides its request and response.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CallFacts {

@@ -72,9 +72,9 @@ pub fn conversation_from_completion(
     response: Option<&CreateChatCompletionResponse>,
 ) -> Result<CreateOpenAiConversation> {
     let request =
-        serde_json::to_value(request).map_err(|e| Error::invalid_input(format!("request: {e}")))?;
+        convert::wire_json(request).map_err(|e| Error::invalid_input(format!("request: {e}")))?;
     let response = response
-        .map(serde_json::to_value)
+        .map(convert::wire_json)
         .transpose()
         .map_err(|e| Error::invalid_input(format!("response: {e}")))?;
     conversation_from_json(conversation_id, &request, response.as_ref())

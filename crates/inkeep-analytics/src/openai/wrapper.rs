@@ -17,7 +17,7 @@ use async_openai::types::chat::{
 use futures::Stream;
 use serde_json::{Value, json};
 
-use super::convert::{CallFacts, PROPERTIES_KEY, conversation_json, typed};
+use super::convert::{CallFacts, PROPERTIES_KEY, conversation_json, typed, wire_json};
 use super::feedback::CompletionRef;
 use super::memory::Memory;
 use super::stream::ChunkAccumulator;
@@ -133,7 +133,7 @@ impl<C: Config> LoggedClient<C> {
         };
         if let Some(log) = log {
             match &result {
-                Ok(response) => match serde_json::to_value(response) {
+                Ok(response) => match wire_json(response) {
                     Ok(response) => log.reply(&response, &facts, None),
                     Err(error) => log.failure(&failure_json(&error.to_string(), None), &facts),
                 },
@@ -218,7 +218,7 @@ impl<C: Config> LoggedClient<C> {
         request: &CreateChatCompletionRequest,
         streamed: bool,
     ) -> Option<Log> {
-        let mut request = match serde_json::to_value(request) {
+        let mut request = match wire_json(request) {
             Ok(request) => request,
             Err(error) => {
                 tracing::warn!(%error, "openai: cannot read a chat request; it is not logged");
@@ -447,7 +447,7 @@ impl Stream for LoggedStream {
                         state.first_chunk = Some(state.started.elapsed());
                     }
                     if state.broken.is_none() {
-                        let pushed = serde_json::to_value(chunk)
+                        let pushed = wire_json(chunk)
                             .map_err(|e| e.to_string())
                             .and_then(|chunk| state.chunks.push(&chunk).map_err(|e| e.to_string()));
                         if let Err(error) = pushed {
