@@ -15,7 +15,8 @@ use inkeep_analytics::openai::async_openai::types::chat::{
     CreateChatCompletionRequest, CreateChatCompletionResponse, CreateChatCompletionStreamResponse,
 };
 use inkeep_analytics::openai::{self, async_openai};
-use inkeep_analytics::types::{Conversation, FeedbackType};
+use inkeep_analytics::query::{self, Filter, Selection};
+use inkeep_analytics::types::{Conversation, EventsViewField, FeedbackType};
 use inkeep_analytics::{Client, Recorder};
 use inkeep_analytics_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
@@ -341,6 +342,21 @@ async fn a_multi_turn_session_is_stored_as_it_was_said_once() -> TestResult {
         stored["properties"]["openai"]["error"]["code"],
         "context_length_exceeded"
     );
+
+    // And the failure is an event on the conversation.
+    let events = client
+        .query_events(
+            query::events()
+                .select(Selection::field(EventsViewField::ConversationId))
+                .filter(Filter::eq(EventsViewField::Type, openai::FAILED_EVENT_TYPE)),
+        )
+        .await?;
+    let failed: Vec<&str> = events
+        .rows()
+        .iter()
+        .filter_map(|row| row.get_str("conversationId"))
+        .collect();
+    assert_eq!(failed, ["session-1"]);
 
     let feedback = client
         .get_feedback("session-1:8:assistant:feedback")
