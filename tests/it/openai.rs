@@ -422,3 +422,36 @@ async fn a_stream_dropped_before_its_end_is_logged_as_incomplete() -> TestResult
     sandbox.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stream_cut_off_before_its_finish_is_logged_as_incomplete() -> TestResult {
+    // The stream ends (`[DONE]`) without a `finish_reason`: cut off by a proxy, say.
+    let chunks = vec![chunk(
+        json!([{"index": 0, "delta": {"role": "assistant", "content": "Cut"}, "finish_reason": null}]),
+        Value::Null,
+    )];
+    let (base, _script) = stand_in(vec![Answer::Stream(chunks)]).await?;
+    let (sandbox, client, recorder) = services().await?;
+    let chat = openai::wrap(openai_client(&base), &recorder).conversation("cut");
+
+    let stream = chat
+        .create_stream(request(
+            json!([{"role": "user", "content": "Hi"}]),
+            json!({}),
+        )?)
+        .await?;
+    let received: Vec<_> = stream.collect().await;
+    assert_eq!(received.len(), 1);
+
+    assert!(recorder.flush(Duration::from_secs(10)).await.complete);
+    let stored = serde_json::to_value(client.get_conversation("cut").await?)?;
+    let reply = &stored["messages"][1];
+    assert_eq!(reply["content"], "Cut");
+    let incomplete = reply["properties"]["openai"]["incomplete"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(incomplete.contains("cut off"), "{incomplete}");
+    recorder.shutdown(Duration::from_secs(5)).await;
+    sandbox.shutdown().await?;
+    Ok(())
+}

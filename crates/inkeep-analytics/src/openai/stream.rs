@@ -195,6 +195,16 @@ impl ChunkAccumulator {
     /// [`Error::InvalidInput`] saying the stream was cut off, when a choice has no
     /// `finish_reason`, no chunk came, or the expected usage chunk did not.
     pub fn finish(self) -> Result<Value> {
+        self.check()?;
+        Ok(self.completion())
+    }
+
+    /// Whether the chunks so far make a whole answer, as [`Self::finish`] checks it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::finish`].
+    pub fn check(&self) -> Result<()> {
         if self.chunks == 0 || self.choices.is_empty() {
             return Err(bad(
                 "the stream was cut off: it holds no chunk with a choice",
@@ -215,7 +225,7 @@ impl ChunkAccumulator {
                 "the stream was cut off: `stream_options.include_usage` was asked for, but no usage chunk came",
             ));
         }
-        Ok(self.completion())
+        Ok(())
     }
 
     /// What the chunks so far make up, finished or not: for a stream that failed or was dropped.

@@ -135,7 +135,7 @@ impl<C: Config> LoggedClient<C> {
             match &result {
                 Ok(response) => match wire_json(response) {
                     Ok(response) => log.reply(&response, &facts, None),
-                    Err(error) => log.failure(&failure_json(&error.to_string(), None), &facts),
+                    Err(error) => log.failure(&failure_json(&error.to_string()), &facts),
                 },
                 Err(error) => log.failure(&openai_error(error), &facts),
             }
@@ -362,12 +362,8 @@ fn settings(request: &Value) -> Value {
     Value::Object(settings)
 }
 
-fn failure_json(message: &str, status: Option<u16>) -> Value {
-    let mut error = json!({"message": message});
-    if let Some(status) = status {
-        error["status"] = json!(status);
-    }
-    error
+fn failure_json(message: &str) -> Value {
+    json!({"message": message})
 }
 
 /// A failed call as data: OpenAI's error object and status when it answered, else the message.
@@ -379,7 +375,7 @@ fn openai_error(error: &OpenAIError) -> Value {
             value["status"] = json!(response.status_code.as_u16());
             value
         }
-        other => failure_json(&other.to_string(), None),
+        other => failure_json(&other.to_string()),
     }
 }
 
@@ -406,24 +402,17 @@ impl StreamLog {
     fn end(self, why: Option<String>) {
         let facts = self.facts();
         let why = why.or(self.broken.clone());
-        if self.chunks.chunks() == 0 {
-            let message = why.unwrap_or_else(|| "the stream ended with no chunk".into());
-            self.log.failure(&failure_json(&message, None), &facts);
-            return;
-        }
-        match why {
-            None => match self.chunks.finish() {
-                Ok(completion) => self.log.reply(&completion, &facts, None),
-                Err(cut) => {
-                    // `finish` consumed the chunks; a cut-off stream is rare enough to say so plainly.
-                    self.log
-                        .failure(&failure_json(&cut.to_string(), None), &facts);
-                }
-            },
-            Some(why) => {
-                let partial = self.chunks.partial();
-                self.log.reply(&partial, &facts, Some(&Value::String(why)));
-            }
+        // A stream that ended without finishing (cut off) is as incomplete as one that failed.
+        let why = why.or_else(|| self.chunks.check().err().map(|cut| cut.to_string()));
+        let partial = self.chunks.partial();
+        let has_choice = partial["choices"]
+            .as_array()
+            .is_some_and(|choices| !choices.is_empty());
+        match (why, has_choice) {
+            (None, _) => self.log.reply(&partial, &facts, None),
+            (Some(why), true) => self.log.reply(&partial, &facts, Some(&Value::String(why))),
+            // Nothing of an answer came: the call failed.
+            (Some(why), false) => self.log.failure(&failure_json(&why), &facts),
         }
     }
 }
