@@ -455,3 +455,40 @@ async fn a_stream_cut_off_before_its_finish_is_logged_as_incomplete() -> TestRes
     sandbox.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_model_call_waits_on_nothing_of_ours_with_the_api_down() -> TestResult {
+    let answer = completion(
+        "chatcmpl-down",
+        json!({"role": "assistant", "content": "Still here."}),
+        "stop",
+        5,
+    );
+    let (base, _script) = stand_in(vec![Answer::Json(answer.clone())]).await?;
+    // An analytics API that is not there: a port that was free a moment ago.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let down = format!("http://{}", closed.local_addr()?);
+    drop(closed);
+    let client = Client::builder()
+        .api_key("test-key")
+        .base_url(&down)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let recorder = Recorder::builder(client).build()?;
+    let chat = openai::wrap(openai_client(&base), &recorder).conversation("down");
+
+    let started = std::time::Instant::now();
+    let response = chat
+        .create(request(
+            json!([{"role": "user", "content": "Hi"}]),
+            json!({}),
+        )?)
+        .await?;
+    let took = started.elapsed();
+    let expected: CreateChatCompletionResponse = serde_json::from_value(answer)?;
+    assert_eq!(response, expected);
+    assert!(took < Duration::from_secs(2), "the call took {took:?}");
+    assert_eq!(recorder.stats().recorded, 1);
+    recorder.shutdown(Duration::from_millis(100)).await;
+    Ok(())
+}
