@@ -195,7 +195,7 @@ pub struct LogOpenaiArgs {
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
     /// The conversation to log into (upserted: the next turn, logged into the same id, updates
-    /// it). Defaults to the completion's id.
+    /// it). Defaults to the completion's id (or, without one, an id derived from the file).
     #[arg(long, value_name = "ID")]
     pub conversation_id: Option<String>,
 }

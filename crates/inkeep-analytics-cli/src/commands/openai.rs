@@ -59,20 +59,18 @@ pub async fn log(
 ) -> Result<(), Failure> {
     let (text, source) = read_text(&args.input, "an OpenAI exchange")?;
     let (request, response) = exchange(&text, &source)?;
-    let conversation_id = match args.conversation_id {
-        Some(id) => id,
-        // The completion's id: logging the same file twice updates one conversation.
-        None => response
+    // The completion's id, else one derived from the file: either way, logging the same file
+    // twice updates one conversation instead of adding another.
+    let conversation_id = args.conversation_id.unwrap_or_else(|| {
+        response
             .get("id")
             .and_then(Value::as_str)
             .filter(|id| !id.trim().is_empty())
             .map_or_else(
-                || Err(Failure::Usage(format!(
-                    "{source}: the response has no `id`; name the conversation with --conversation-id"
-                ))),
-                |id| Ok(id.to_string()),
-            )?,
-    };
+                || format!("openai-{:016x}", fnv1a(text.as_bytes())),
+                str::to_string,
+            )
+    });
     let conversation = conversation_from_json(&conversation_id, &request, Some(&response))
         .map_err(|error| Failure::Usage(format!("{source}: {error}")))?;
     let logged = client
@@ -151,4 +149,11 @@ fn messages(conversation: &Value) -> Table {
         ]);
     }
     table
+}
+
+/// FNV-1a, a hash that is the same in every process and version, for ids derived from input.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -188,4 +188,29 @@ fn log_openai_names_what_is_wrong_with_its_input() {
         server.raw_conversations().len(),
         crate::support::CONVERSATIONS
     );
+    // A response without an id is logged under an id derived from the file, the same each time.
+    let mut no_id = read(&golden("tool_use.exchange.json"));
+    if let Some(response) = no_id["response"].as_object_mut() {
+        response.remove("id");
+    }
+    let path = scratch.join("no-id.json");
+    if let Err(error) = std::fs::write(&path, no_id.to_string()) {
+        panic!("cannot write {}: {error}", path.display());
+    }
+    let logged_ids: Vec<String> = (0..2)
+        .map(|_| {
+            let output = run(server
+                .cli()
+                .args(["--format", "json", "conversations", "log-openai"])
+                .arg(&path));
+            let logged = parse::<Value>(output.ok().as_bytes());
+            logged["id"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(logged_ids[0].starts_with("openai-"), "{logged_ids:?}");
+    assert_eq!(logged_ids[0], logged_ids[1]);
+    assert_eq!(
+        server.raw_conversations().len(),
+        crate::support::CONVERSATIONS + 1
+    );
 }
