@@ -727,7 +727,7 @@ async fn the_api_reference_example_of_get_all_conversation_decodes() {
     assert_eq!(message.role, OpenAiRole::System);
     assert_eq!(
         message.content,
-        OpenAiMessageContent::String("string".to_string())
+        Some(OpenAiMessageContent::String("string".to_string()))
     );
     assert_eq!(message.name.as_deref(), Some("string"));
     assert_eq!(message.conversation_id, "string");
@@ -758,7 +758,7 @@ async fn the_api_reference_example_of_get_all_conversation_decodes() {
     assert_eq!(openai.name.as_deref(), Some("string"));
     assert_eq!(
         openai.content,
-        OpenAiMessageContent::String("string".to_string())
+        Some(OpenAiMessageContent::String("string".to_string()))
     );
     assert_eq!(
         openai
@@ -984,7 +984,7 @@ async fn string_enum_values_newer_than_the_spec_are_kept() {
     assert_eq!(tool_calls[1].type_, ToolCallType::Other("mcp".to_string()));
     assert_eq!(tool_calls[1].function.name, "lookup");
 
-    let OpenAiMessageContent::Array(items) = &future_openai_message(&page, 1).content else {
+    let Some(OpenAiMessageContent::Array(items)) = &future_openai_message(&page, 1).content else {
         panic!("expected content items");
     };
     assert_eq!(
@@ -1023,7 +1023,7 @@ async fn string_enum_values_newer_than_the_spec_are_kept() {
 #[tokio::test]
 async fn content_can_be_an_array_of_content_items() {
     let page = conversations_from(FUTURE_CONVERSATIONS).await;
-    let OpenAiMessageContent::Array(items) = &future_openai_message(&page, 1).content else {
+    let Some(OpenAiMessageContent::Array(items)) = &future_openai_message(&page, 1).content else {
         panic!("expected content items");
     };
     assert_eq!(items.len(), 4);
@@ -1049,7 +1049,7 @@ async fn content_can_be_an_array_of_content_items() {
         Some(&json!(640))
     );
 
-    let OpenAiMessageContent::Array(openai_items) =
+    let Some(OpenAiMessageContent::Array(openai_items)) =
         &future_openai(&page).messages_open_ai_format[1].content
     else {
         panic!("expected content items in the OpenAI format too");
@@ -1059,7 +1059,9 @@ async fn content_can_be_an_array_of_content_items() {
     // A plain string stays a string.
     assert_eq!(
         future_openai_message(&page, 0).content,
-        OpenAiMessageContent::String("Answer in French.".to_string())
+        Some(OpenAiMessageContent::String(
+            "Answer in French.".to_string()
+        ))
     );
 }
 
@@ -1402,4 +1404,92 @@ async fn decoding_through_the_client_matches_decoding_the_body_directly() {
         Ok(direct) => assert_eq!(through_client, direct),
         Err(error) => panic!("the page does not decode directly: {error}"),
     }
+}
+
+/// An openai conversation whose assistant message only calls a tool, with `content: null` in
+/// `messages` and in `messagesOpenAIFormat`, as OpenAI's format has it.
+fn conversation_with_a_null_content() -> Value {
+    let mut conversation = openai_conversation("conv_null");
+    let call = json!([{"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]);
+    conversation["messages"]
+        .as_array_mut()
+        .map(|messages| {
+            messages.push(json!({
+                "id": "conv_null-m2", "type": "openai", "externalId": null, "externalUrl": null,
+                "conversationId": "conv_null", "createdAt": "2025-01-01T00:00:01.000Z",
+                "updatedAt": "2025-01-01T00:00:01.000Z", "role": "assistant", "content": null,
+                "tool_calls": call,
+            }))
+        })
+        .unwrap_or_else(|| panic!("the fixture has messages"));
+    conversation["messagesOpenAIFormat"]
+        .as_array_mut()
+        .map(|messages| {
+            messages.push(json!({"role": "assistant", "content": null, "tool_calls": call}))
+        })
+        .unwrap_or_else(|| panic!("the fixture has messagesOpenAIFormat"));
+    conversation
+}
+
+#[tokio::test]
+async fn a_null_openai_content_decodes_in_typed_and_raw_reads() {
+    let conversation = conversation_with_a_null_content();
+    let body =
+        json!({"conversations": [conversation.clone()], "total": 1, "pageSize": 1, "count": 1})
+            .to_string();
+    let server = MockServer::start_async().await;
+    for (path, body) in [
+        ("/conversations", body.clone()),
+        ("/conversations/conv_null", conversation.to_string()),
+    ] {
+        server
+            .mock_async(|when, then| {
+                when.method(GET).path(path);
+                then.status(200)
+                    .header("content-type", "application/json")
+                    .body(body);
+            })
+            .await;
+    }
+    let client = client(&server);
+
+    // Typed, through the listing and the single read.
+    let page = match client.list_conversations().send().await {
+        Ok(page) => page,
+        Err(error) => panic!("a page with a null content did not decode: {error}"),
+    };
+    let single = match client.get_conversation("conv_null").await {
+        Ok(conversation) => conversation,
+        Err(error) => panic!("a conversation with a null content did not decode: {error}"),
+    };
+    for decoded in [&page.conversations[0], &single] {
+        let Some(openai) = decoded.as_openai() else {
+            panic!("expected an openai conversation, got {decoded:?}");
+        };
+        let Some(Message::OpenAi(reply)) = openai.messages.get(1) else {
+            panic!("the assistant message is missing: {:?}", openai.messages);
+        };
+        assert_eq!(reply.content, None);
+        let calls = reply.tool_calls.as_deref().unwrap_or_default();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].function.name, "weather");
+        assert_eq!(openai.messages_open_ai_format[1].content, None);
+        assert_eq!(
+            openai.messages_open_ai_format[0].content,
+            Some(OpenAiMessageContent::String(
+                "How do I log a conversation?".into()
+            ))
+        );
+        // Written back, the null stays a null.
+        assert_eq!(to_json!(decoded)["messages"][1]["content"], Value::Null);
+    }
+
+    // Raw, through the page stream: the record is the server's JSON, null included.
+    let pages: Vec<inkeep_analytics::RawConversationPage> =
+        match futures::TryStreamExt::try_collect(client.list_conversations().raw_pages()).await {
+            Ok(pages) => pages,
+            Err(error) => panic!("the raw page did not decode: {error}"),
+        };
+    let raw = parse(pages[0].conversations[0].get());
+    assert_eq!(raw, conversation);
 }

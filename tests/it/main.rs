@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod fuzz;
 mod listing;
+mod openai;
 mod operations;
 mod pagination;
 mod query_language;

@@ -459,7 +459,9 @@ async fn log_conversation_sends_an_openai_conversation_and_decodes_the_answer() 
     assert_eq!(message.id, "conv_1-m1");
     assert_eq!(
         message.content,
-        types::OpenAiMessageContent::String("How do I log a conversation?".into())
+        Some(types::OpenAiMessageContent::String(
+            "How do I log a conversation?".into()
+        ))
     );
     Ok(())
 }

@@ -188,6 +188,18 @@ pub struct InputArgs {
     pub input: PathBuf,
 }
 
+/// One OpenAI exchange to log.
+#[derive(Debug, Args)]
+pub struct LogOpenaiArgs {
+    /// A JSON file with the exchange, or `-` for standard input.
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+    /// The conversation to log into (upserted: the next turn, logged into the same id, updates
+    /// it). Defaults to the completion's id (or, without one, an id derived from the file).
+    #[arg(long, value_name = "ID")]
+    pub conversation_id: Option<String>,
+}
+
 /// Conversations.
 #[derive(Debug, Subcommand)]
 pub enum ConversationsCommand {
@@ -219,6 +231,13 @@ pub enum ConversationsCommand {
         after_help = "Example:\n  echo '{\"type\":\"openai\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}' | inkeep-analytics conversations log -"
     )]
     Log(InputArgs),
+    /// Log one OpenAI chat completion (its request and its response, or its streamed chunks)
+    /// through the SDK's lossless mapping, and print the logged conversation.
+    #[command(
+        name = "log-openai",
+        after_help = "The file holds {\"request\": <chat-completions request body>, \"response\": <chat.completion>}\nor {\"request\": ..., \"chunks\": [<chat.completion.chunk>, ...]}, exactly as OpenAI's API sends them.\n\nExamples:\n  inkeep-analytics conversations log-openai exchange.json --conversation-id support-42\n  inkeep-analytics conversations log-openai streamed.json --format json"
+    )]
+    LogOpenai(LogOpenaiArgs),
     /// Export every conversation, exactly as the server sent each one.
     #[command(
         after_help = "Examples:\n  inkeep-analytics conversations export > conversations.jsonl\n  inkeep-analytics conversations export --output conversations.jsonl --resume\n  inkeep-analytics conversations export --format csv --output conversations.csv"

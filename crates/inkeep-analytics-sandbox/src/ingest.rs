@@ -115,8 +115,22 @@ fn openai_message(
         types::OpenAiRole::KNOWN,
     )?;
     let content = match &message.content {
-        types::OpenAiMessageContent::String(text) => Value::String(text.clone()),
-        types::OpenAiMessageContent::Array(items) => {
+        // OpenAI's format leaves an assistant message that only calls tools without content; the
+        // spec takes that null there only.
+        None => {
+            let calls_tools = message
+                .tool_calls
+                .as_ref()
+                .is_some_and(|calls| !calls.is_empty());
+            if message.role != types::OpenAiRole::Assistant || !calls_tools {
+                return Err(Problem::unprocessable(format!(
+                    "messages[{index}].content: null only in an assistant message with tool_calls"
+                )));
+            }
+            Value::Null
+        }
+        Some(types::OpenAiMessageContent::String(text)) => Value::String(text.clone()),
+        Some(types::OpenAiMessageContent::Array(items)) => {
             for (item_index, item) in items.iter().enumerate() {
                 known(
                     &format!("messages[{index}].content[{item_index}].type"),

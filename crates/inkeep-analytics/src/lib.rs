@@ -8,6 +8,8 @@ mod decode;
 mod error;
 mod export;
 mod model;
+#[cfg(feature = "async-openai")]
+pub mod openai;
 mod pagination;
 pub mod prelude;
 pub mod query;

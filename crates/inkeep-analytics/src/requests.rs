@@ -105,7 +105,7 @@ impl CreateOpenAiMessage {
     /// A message with this role and content, and no optional field set.
     pub fn new(role: OpenAiRole, content: OpenAiMessageContent) -> Self {
         Self {
-            content,
+            content: Some(content),
             created_at: None,
             external_id: None,
             external_url: None,

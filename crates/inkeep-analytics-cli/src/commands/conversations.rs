@@ -71,6 +71,7 @@ pub async fn run(
                 .map_err(Failure::api("logging the conversation"))?;
             emit_document(global, &logged)
         }
+        ConversationsCommand::LogOpenai(args) => super::openai::log(global, client, args).await,
         ConversationsCommand::Export(args) => {
             let plan = Plan {
                 kind: Kind::Conversations,

@@ -3,6 +3,7 @@
 mod conversations;
 mod events;
 mod feedback;
+mod openai;
 mod properties;
 mod query;
 mod sandbox;
@@ -114,6 +115,16 @@ fn to_value(value: &impl serde::Serialize) -> Value {
 
 /// Reads JSON from a file or `-` (stdin) and decodes it as `T`, saying what was wrong.
 fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, Failure> {
+    let (text, source) = read_text(path, what)?;
+    serde_json::from_str(&text).map_err(|error| {
+        Failure::Usage(format!(
+            "{source} is not {what} as the API expects it: {error}"
+        ))
+    })
+}
+
+/// Reads a file or `-` (stdin), refusing an empty one; returns the text and how to name its source.
+fn read_text(path: &Path, what: &str) -> Result<(String, String), Failure> {
     let (text, source) = if path == Path::new("-") {
         let mut text = String::new();
         std::io::stdin()
@@ -130,9 +141,5 @@ fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T, Failure>
             "{source} is empty; expected {what} as JSON"
         )));
     }
-    serde_json::from_str(&text).map_err(|error| {
-        Failure::Usage(format!(
-            "{source} is not {what} as the API expects it: {error}"
-        ))
-    })
+    Ok((text, source))
 }

@@ -11,6 +11,7 @@ mod export;
 mod faults;
 mod help;
 mod mcp;
+mod openai;
 mod record;
 mod sandbox;
 mod support;

@@ -257,3 +257,57 @@ async fn message_ids_must_be_unique_and_changing_the_kind_is_refused() {
             .is_some_and(|d| d.contains("openai"))
     );
 }
+
+#[tokio::test]
+async fn a_null_content_is_taken_for_an_assistant_message_with_tool_calls_only() {
+    let sandbox = start().await;
+    let raw = Raw::new(&sandbox);
+    let calls = serde_json::json!([{"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]);
+    let body = serde_json::json!({
+        "id": "conv_null_content",
+        "type": "openai",
+        "messages": [
+            {"role": "user", "content": "Look it up."},
+            {"role": "assistant", "content": null, "tool_calls": calls}
+        ]
+    });
+    let answer = raw.post("/conversations", &body.to_string()).await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let stored = raw.get("/conversations/conv_null_content").await.json();
+    assert_eq!(stored["messages"][1]["content"], serde_json::Value::Null);
+    assert_eq!(stored["messages"][1]["tool_calls"], calls);
+    assert_eq!(
+        stored["messagesOpenAIFormat"][1]["content"],
+        serde_json::Value::Null
+    );
+    // And the SDK reads it back typed.
+    let typed = client(&sandbox)
+        .get_conversation("conv_null_content")
+        .await
+        .must("get");
+    let Some(inkeep_analytics::types::Message::OpenAi(reply)) = typed.messages().get(1) else {
+        panic!("expected the assistant message: {typed:?}");
+    };
+    assert_eq!(reply.content, None);
+
+    // Anywhere else, null is refused.
+    for message in [
+        serde_json::json!({"role": "user", "content": null}),
+        serde_json::json!({"role": "assistant", "content": null}),
+        serde_json::json!({"role": "assistant", "content": null, "tool_calls": []}),
+    ] {
+        let body = serde_json::json!({"type": "openai", "messages": [message]});
+        let answer = raw.post("/conversations", &body.to_string()).await;
+        assert_eq!(answer.status, 422, "{message}");
+        assert!(
+            String::from_utf8_lossy(&answer.body).contains("messages[0].content"),
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+}

@@ -123,7 +123,7 @@ async fn seeded_data_has_variety_and_decodes_with_the_sdk() {
                     if m.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty()) {
                         tool_calls += 1;
                     }
-                    if matches!(m.content, OpenAiMessageContent::Array(_)) {
+                    if matches!(m.content, Some(OpenAiMessageContent::Array(_))) {
                         images += 1;
                     }
                     let links = m.links.iter().flatten();

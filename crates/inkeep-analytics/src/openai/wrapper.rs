@@ -1,0 +1,469 @@
+//! The one-line wrapper: an async-openai client whose chat completions, streamed or not, are
+//! logged through a [`Recorder`] while the caller gets back exactly what async-openai returned.
+//!
+//! The model call never waits on the recorder: logging is its non-blocking `record_*` call, made
+//! once the answer is complete (for a stream, when its last chunk has been handed on).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_openai::config::Config;
+use async_openai::error::OpenAIError;
+use async_openai::types::chat::{
+    ChatCompletionResponseStream, CreateChatCompletionRequest, CreateChatCompletionResponse,
+};
+use futures::Stream;
+use serde_json::{Value, json};
+
+use super::convert::{CallFacts, PROPERTIES_KEY, conversation_json, typed, wire_json};
+use super::feedback::CompletionRef;
+use super::memory::Memory;
+use super::stream::ChunkAccumulator;
+use crate::error::{Error, Result};
+use crate::recorder::{Recorded, Recorder};
+use crate::types::{FeedbackInput, FeedbackType, InsertConversationEvent};
+
+/// The event type recorded on the conversation when a model call fails.
+pub const FAILED_EVENT_TYPE: &str = "openai_completion_failed";
+
+/// An async-openai client whose chat completions are logged to Inkeep through a [`Recorder`].
+///
+/// Cloning it is cheap; clones share what it remembers between turns. See the
+/// [module](super) for the mapping and the SDK's README for an example.
+pub struct LoggedClient<C: Config> {
+    client: async_openai::Client<C>,
+    recorder: Recorder,
+    conversation: Option<String>,
+    memory: Arc<Memory>,
+}
+
+impl<C: Config + Clone> Clone for LoggedClient<C> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            recorder: self.recorder.clone(),
+            conversation: self.conversation.clone(),
+            memory: Arc::clone(&self.memory),
+        }
+    }
+}
+
+impl<C: Config> std::fmt::Debug for LoggedClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedClient")
+            .field("conversation", &self.conversation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wraps `client` so that its chat completions are recorded by `recorder`.
+pub fn wrap<C: Config>(client: async_openai::Client<C>, recorder: &Recorder) -> LoggedClient<C> {
+    LoggedClient {
+        client,
+        recorder: recorder.clone(),
+        conversation: None,
+        memory: Arc::default(),
+    }
+}
+
+impl<C: Config> LoggedClient<C> {
+    /// The same wrapper, logging into the conversation `id` (per wrapper; see [`Self::create_in`]
+    /// for per call). Without one, every call is a conversation of its own, with a new id.
+    pub fn conversation(mut self, id: impl Into<String>) -> Self {
+        self.conversation = Some(id.into());
+        self
+    }
+
+    /// The wrapped client, for the calls that are not logged.
+    pub fn client(&self) -> &async_openai::Client<C> {
+        &self.client
+    }
+
+    /// The recorder that logs the calls.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn conversation_id(&self, per_call: Option<&str>) -> String {
+        per_call
+            .map(str::to_string)
+            .or_else(|| self.conversation.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// `client.chat().create(request)`, logged into the wrapper's conversation.
+    ///
+    /// # Errors
+    ///
+    /// Exactly async-openai's: logging never fails the call.
+    pub async fn create(
+        &self,
+        request: CreateChatCompletionRequest,
+    ) -> std::result::Result<CreateChatCompletionResponse, OpenAIError> {
+        self.create_inner(None, request).await
+    }
+
+    /// [`Self::create`] logged into the conversation `conversation_id`.
+    ///
+    /// # Errors
+    ///
+    /// Exactly async-openai's.
+    pub async fn create_in(
+        &self,
+        conversation_id: &str,
+        request: CreateChatCompletionRequest,
+    ) -> std::result::Result<CreateChatCompletionResponse, OpenAIError> {
+        self.create_inner(Some(conversation_id), request).await
+    }
+
+    async fn create_inner(
+        &self,
+        conversation_id: Option<&str>,
+        request: CreateChatCompletionRequest,
+    ) -> std::result::Result<CreateChatCompletionResponse, OpenAIError> {
+        let log = self.log(conversation_id, &request, false);
+        let started = Instant::now();
+        let result = self.client.chat().create(request).await;
+        let facts = CallFacts {
+            latency_ms: Some(started.elapsed().as_millis()),
+            first_chunk_ms: None,
+            streamed: false,
+        };
+        if let Some(log) = log {
+            match &result {
+                Ok(response) => match wire_json(response) {
+                    Ok(response) => log.reply(&response, &facts, None),
+                    Err(error) => log.failure(&failure_json(&error.to_string()), &facts),
+                },
+                Err(error) => log.failure(&openai_error(error), &facts),
+            }
+        }
+        result
+    }
+
+    /// `client.chat().create_stream(request)`, logged into the wrapper's conversation once the
+    /// stream ends (or fails, or is dropped before its end, which is logged as incomplete).
+    ///
+    /// The stream is async-openai's, item for item.
+    ///
+    /// # Errors
+    ///
+    /// Exactly async-openai's.
+    pub async fn create_stream(
+        &self,
+        request: CreateChatCompletionRequest,
+    ) -> std::result::Result<ChatCompletionResponseStream, OpenAIError> {
+        self.create_stream_inner(None, request).await
+    }
+
+    /// [`Self::create_stream`] logged into the conversation `conversation_id`.
+    ///
+    /// # Errors
+    ///
+    /// Exactly async-openai's.
+    pub async fn create_stream_in(
+        &self,
+        conversation_id: &str,
+        request: CreateChatCompletionRequest,
+    ) -> std::result::Result<ChatCompletionResponseStream, OpenAIError> {
+        self.create_stream_inner(Some(conversation_id), request)
+            .await
+    }
+
+    async fn create_stream_inner(
+        &self,
+        conversation_id: Option<&str>,
+        request: CreateChatCompletionRequest,
+    ) -> std::result::Result<ChatCompletionResponseStream, OpenAIError> {
+        let expect_usage = request
+            .stream_options
+            .as_ref()
+            .and_then(|options| options.include_usage)
+            .unwrap_or(false);
+        let log = self.log(conversation_id, &request, true);
+        let started = Instant::now();
+        let result = self.client.chat().create_stream(request).await;
+        let Some(log) = log else {
+            return result;
+        };
+        match result {
+            Ok(inner) => Ok(Box::pin(LoggedStream {
+                inner,
+                state: Some(StreamLog {
+                    log,
+                    chunks: ChunkAccumulator::new().expect_usage(expect_usage),
+                    started,
+                    first_chunk: None,
+                    broken: None,
+                }),
+            })),
+            Err(error) => {
+                let facts = CallFacts {
+                    latency_ms: Some(started.elapsed().as_millis()),
+                    first_chunk_ms: None,
+                    streamed: true,
+                };
+                log.failure(&openai_error(&error), &facts);
+                Err(error)
+            }
+        }
+    }
+
+    /// What logging a call needs, or `None` (with a warning) when the request cannot be read.
+    fn log(
+        &self,
+        conversation_id: Option<&str>,
+        request: &CreateChatCompletionRequest,
+        streamed: bool,
+    ) -> Option<Log> {
+        let mut request = match wire_json(request) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(%error, "openai: cannot read a chat request; it is not logged");
+                return None;
+            }
+        };
+        if streamed && let Some(object) = request.as_object_mut() {
+            object.insert("stream".into(), Value::Bool(true));
+        }
+        Some(Log {
+            conversation_id: self.conversation_id(conversation_id),
+            request,
+            recorder: self.recorder.clone(),
+            memory: Arc::clone(&self.memory),
+        })
+    }
+
+    /// The feedback body for the message `completion` became, to add reasons or details before
+    /// recording it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when this wrapper (or a clone) did not log that completion recently.
+    pub fn feedback_input(
+        &self,
+        completion: impl CompletionRef,
+        kind: FeedbackType,
+    ) -> Result<FeedbackInput> {
+        let id = completion.completion_id();
+        let Some(message_id) = self.memory.message_of(id) else {
+            return Err(Error::invalid_input(format!(
+                "completion {id} was not logged by this wrapper (or was forgotten)"
+            )));
+        };
+        // One feedback per message: giving it again updates it instead of adding another.
+        FeedbackInput::new(kind, message_id.clone()).with_id(format!("{message_id}:feedback"))
+    }
+
+    /// Records feedback of `kind` on the message `completion` (what [`Self::create`] returned,
+    /// or a chunk of [`Self::create_stream`]'s stream) became; it is sent once that message is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::feedback_input`] and [`Recorder::record_feedback`].
+    pub fn feedback(&self, completion: impl CompletionRef, kind: FeedbackType) -> Result<Recorded> {
+        self.recorder
+            .record_feedback(self.feedback_input(completion, kind)?)
+    }
+}
+
+/// One call's logging: the conversation it goes to and its request, as sent.
+struct Log {
+    conversation_id: String,
+    request: Value,
+    recorder: Recorder,
+    memory: Arc<Memory>,
+}
+
+impl Log {
+    /// Records the conversation with the call's reply; `incomplete` says why a reply is partial.
+    fn reply(&self, response: &Value, facts: &CallFacts, incomplete: Option<&Value>) {
+        let built = conversation_json(&self.conversation_id, &self.request, Some(response), facts);
+        let mut conversation = match built {
+            Ok(conversation) => conversation,
+            Err(error) => {
+                tracing::warn!(%error, "openai: cannot convert a chat completion; it is not logged");
+                return;
+            }
+        };
+        self.memory
+            .restore(&self.conversation_id, &mut conversation);
+        let reply = conversation
+            .get_mut("messages")
+            .and_then(Value::as_array_mut)
+            .and_then(|messages| messages.last_mut());
+        if let Some(reply) = reply {
+            if let Some(incomplete) = incomplete
+                && let Some(openai) = reply
+                    .get_mut("properties")
+                    .and_then(|p| p.get_mut(PROPERTIES_KEY))
+                    .and_then(Value::as_object_mut)
+            {
+                openai.insert("incomplete".into(), incomplete.clone());
+            }
+            let completion_id = response.get("id").and_then(Value::as_str);
+            self.memory
+                .remember(&self.conversation_id, completion_id, reply);
+        }
+        self.record(conversation);
+    }
+
+    /// Records the conversation as far as the request goes, the error in the conversation's
+    /// `properties.openai.error`, and a [`FAILED_EVENT_TYPE`] event on it.
+    fn failure(&self, error: &Value, facts: &CallFacts) {
+        let built = conversation_json(&self.conversation_id, &self.request, None, facts);
+        let mut conversation = match built {
+            Ok(conversation) => conversation,
+            Err(convert) => {
+                tracing::warn!(error = %convert, "openai: cannot convert a failed chat request; it is not logged");
+                return;
+            }
+        };
+        self.memory
+            .restore(&self.conversation_id, &mut conversation);
+        let mut details = json!({
+            "error": error,
+            "request": settings(&self.request),
+            "streamed": facts.streamed,
+        });
+        if let Some(ms) = facts.latency_ms {
+            details["latency_ms"] = json!(ms);
+        }
+        if let Some(object) = conversation.as_object_mut() {
+            object.insert(
+                "properties".into(),
+                json!({ PROPERTIES_KEY: details.clone() }),
+            );
+        }
+        self.record(conversation);
+        let mut event =
+            InsertConversationEvent::new(self.conversation_id.clone(), FAILED_EVENT_TYPE);
+        if let Value::Object(details) = json!({ PROPERTIES_KEY: details }) {
+            event.properties = Some(details);
+        }
+        if let Err(error) = self.recorder.record_event(event) {
+            tracing::warn!(%error, "openai: cannot record a failed call's event");
+        }
+    }
+
+    fn record(&self, conversation: Value) {
+        let result = typed(conversation).and_then(|c| self.recorder.record_conversation(c));
+        if let Err(error) = result {
+            tracing::warn!(%error, conversation = %self.conversation_id, "openai: a chat completion is not logged");
+        }
+    }
+}
+
+fn settings(request: &Value) -> Value {
+    let mut settings = request.as_object().cloned().unwrap_or_default();
+    settings.remove("messages");
+    Value::Object(settings)
+}
+
+fn failure_json(message: &str) -> Value {
+    json!({"message": message})
+}
+
+/// A failed call as data: OpenAI's error object and status when it answered, else the message.
+fn openai_error(error: &OpenAIError) -> Value {
+    match error {
+        OpenAIError::ApiError(response) => {
+            let mut value = serde_json::to_value(&response.api_error)
+                .unwrap_or_else(|_| json!({"message": response.api_error.message}));
+            value["status"] = json!(response.status_code.as_u16());
+            value
+        }
+        other => failure_json(&other.to_string()),
+    }
+}
+
+/// The logging half of a stream: the chunks so far and when they came.
+struct StreamLog {
+    log: Log,
+    chunks: ChunkAccumulator,
+    started: Instant,
+    first_chunk: Option<Duration>,
+    /// Why a chunk could not be accumulated, when one could not.
+    broken: Option<String>,
+}
+
+impl StreamLog {
+    fn facts(&self) -> CallFacts {
+        CallFacts {
+            latency_ms: Some(self.started.elapsed().as_millis()),
+            first_chunk_ms: self.first_chunk.map(|d| d.as_millis()),
+            streamed: true,
+        }
+    }
+
+    /// Logs the stream's end: whole, or partial with why.
+    fn end(self, why: Option<String>) {
+        let facts = self.facts();
+        let why = why.or(self.broken.clone());
+        // A stream that ended without finishing (cut off) is as incomplete as one that failed.
+        let why = why.or_else(|| self.chunks.check().err().map(|cut| cut.to_string()));
+        let partial = self.chunks.partial();
+        let has_choice = partial["choices"]
+            .as_array()
+            .is_some_and(|choices| !choices.is_empty());
+        match (why, has_choice) {
+            (None, _) => self.log.reply(&partial, &facts, None),
+            (Some(why), true) => self.log.reply(&partial, &facts, Some(&Value::String(why))),
+            // Nothing of an answer came: the call failed.
+            (Some(why), false) => self.log.failure(&failure_json(&why), &facts),
+        }
+    }
+}
+
+/// async-openai's stream, item for item, with each chunk accumulated for the log.
+struct LoggedStream {
+    inner: ChatCompletionResponseStream,
+    state: Option<StreamLog>,
+}
+
+impl Stream for LoggedStream {
+    type Item = <ChatCompletionResponseStream as Stream>::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        match &polled {
+            Poll::Pending => {}
+            Poll::Ready(Some(Ok(chunk))) => {
+                if let Some(state) = self.state.as_mut() {
+                    if state.first_chunk.is_none() {
+                        state.first_chunk = Some(state.started.elapsed());
+                    }
+                    if state.broken.is_none() {
+                        let pushed = wire_json(chunk)
+                            .map_err(|e| e.to_string())
+                            .and_then(|chunk| state.chunks.push(&chunk).map_err(|e| e.to_string()));
+                        if let Err(error) = pushed {
+                            state.broken = Some(error);
+                        }
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(error))) => {
+                if let Some(state) = self.state.take() {
+                    state.end(Some(format!("the stream failed: {error}")));
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(state) = self.state.take() {
+                    state.end(None);
+                }
+            }
+        }
+        polled
+    }
+}
+
+impl Drop for LoggedStream {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            state.end(Some("the caller dropped the stream before its end".into()));
+        }
+    }
+}
