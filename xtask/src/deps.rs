@@ -184,4 +184,26 @@ mod tests {
         );
         Ok(())
     }
+
+    /// async-openai (and the client stack it brings) is only compiled in with the SDK's
+    /// `async-openai` feature; a default build stays free of it.
+    #[test]
+    fn the_default_build_links_no_async_openai() -> Result<(), String> {
+        let root = crate::workspace_root();
+        let default = normal_dependency_names(&root, "inkeep-analytics", &[])?;
+        assert!(
+            default.iter().any(|name| name == "reqwest"),
+            "the tree was not read: {default:?}"
+        );
+        assert!(
+            !default.iter().any(|name| name == "async-openai"),
+            "a default build of the SDK links async-openai: {default:?}"
+        );
+        let with_feature = normal_dependency_names(&root, "inkeep-analytics", &["async-openai"])?;
+        assert!(
+            with_feature.iter().any(|name| name == "async-openai"),
+            "the `async-openai` feature no longer pulls in async-openai, so this check proves nothing"
+        );
+        Ok(())
+    }
 }
