@@ -9,5 +9,6 @@
 pub mod build_cost;
 pub mod data;
 pub mod floor;
+pub mod proxy;
 pub mod report;
 pub mod server;
