@@ -298,6 +298,17 @@ impl Sandbox {
         Ok(())
     }
 
+    /// How many requests the sandbox has received since it started, whatever it answered.
+    pub fn requests_answered(&self) -> u64 {
+        self.shared.requests()
+    }
+
+    /// How many requests the sandbox has answered `429 Too Many Requests`, by its rate limit or
+    /// by the `rate_limited` fault.
+    pub fn requests_rate_limited(&self) -> u64 {
+        self.shared.rate_limited()
+    }
+
     /// Stops the sandbox and waits until it has: it stops accepting connections at once and
     /// lets requests in flight finish, for up to five seconds.
     ///

@@ -87,6 +87,8 @@ pub(crate) struct Shared {
     faults: Mutex<FaultState>,
     seed: u64,
     requests: AtomicU64,
+    /// How many requests were answered `429`.
+    rate_limited: AtomicU64,
     /// Wakes the accept loop when the faults change, so that it can close or reopen the listener.
     pub faults_changed: Notify,
 }
@@ -116,6 +118,7 @@ impl Shared {
             }),
             seed: config.seed,
             requests: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
             faults_changed: Notify::new(),
         }
     }
@@ -147,6 +150,16 @@ impl Shared {
         }
     }
 
+    /// How many requests have come in, answered or not.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// How many requests were answered `429 Too Many Requests`.
+    pub(crate) fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
     /// A unique id for each request: `req_` and 16 hex digits.
     pub(crate) fn next_request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
@@ -174,6 +187,7 @@ impl Shared {
         if let Some(limit) = state.config.rate_limit
             && let Err(wait) = state.bucket.take(limit, now)
         {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
             // Whole seconds, rounded up, as the API's `Retry-After` is: never 0, which would
             // invite an immediate retry that the bucket refuses again.
             return FaultPlan {
@@ -203,6 +217,9 @@ impl Shared {
                 fault = Some(kind);
                 break;
             }
+        }
+        if fault == Some(Fault::RateLimited) {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
         FaultPlan {
             delay: delayed.then_some(config.delay),

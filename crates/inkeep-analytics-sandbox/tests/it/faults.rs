@@ -253,6 +253,10 @@ async fn a_rate_limit_lets_the_burst_through_then_answers_429_until_a_token_is_b
     }
     let refused = raw.get("/conversations").await;
     let body = assert_problem(&refused, 429, "too_many_requests");
+    assert_eq!(
+        (sandbox.requests_answered(), sandbox.requests_rate_limited()),
+        (4, 1)
+    );
     // A token is back within 200 ms: the wait rounds up to whole seconds, never to 0.
     assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
     assert!(body["detail"].as_str().is_some_and(|d| d.contains('1')));
