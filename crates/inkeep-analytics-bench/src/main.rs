@@ -1026,7 +1026,7 @@ fn rate_limit(options: &Options) -> Result<(), String> {
         ),
         machine: report::machine(),
         conversations,
-        pages: conversations / data::PAGE_SIZE + 1,
+        pages: conversations.div_ceil(data::PAGE_SIZE).max(1),
         rate: options.rate,
         burst: options.burst,
         rounds,

@@ -571,7 +571,7 @@ pub fn render_rate_limit(report: &RateLimitReport) -> String {
     let ideal = report.pages as f64 / report.rate * 1e3;
     let _ = writeln!(
         out,
-        "The sandbox held {} conversations ({} pages of 100) behind a token bucket of {} requests a second with a burst of {}, answering `429` with `Retry-After` in whole seconds; pages over rate is {ideal:.0} ms.",
+        "The sandbox held {} conversations ({} pages of 100, the last page known full from `total`) behind a token bucket of {} requests a second with a burst of {}, answering `429` with `Retry-After` in whole seconds; pages over rate is {ideal:.0} ms.",
         report.conversations, report.pages, report.rate, report.burst,
     );
     let _ = writeln!(out);
