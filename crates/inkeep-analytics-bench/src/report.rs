@@ -263,7 +263,10 @@ fn memory_rows(out: &mut String, report: &Report) {
         let peaks: Vec<f64> = runs().filter_map(|run| run.max_rss_mib(name)).collect();
         let sizes: Vec<String> = runs()
             .filter(|run| run.samples.contains_key(name))
-            .map(|run| run.conversations.to_string())
+            .map(|run| run.conversations)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|size| size.to_string())
             .collect();
         let peak = peaks.iter().copied().reduce(f64::max);
         let _ = writeln!(
