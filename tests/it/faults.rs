@@ -57,6 +57,8 @@ fn thirty_percent_faults() -> FaultConfig {
         truncated_body: 0.05,
         delayed: 1.0 / 15.0,
         delay: Duration::from_millis(20),
+        rate_limit: None,
+        outage: None,
     }
 }
 

@@ -79,6 +79,8 @@ fn faulty() -> FaultConfig {
         truncated_body: 0.04,
         delayed: 0.1,
         delay: Duration::from_millis(30),
+        rate_limit: None,
+        outage: None,
     }
 }
 

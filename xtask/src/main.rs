@@ -19,9 +19,17 @@ commands:
   generate   regenerate the committed snapshots of the generated client and httpmock helpers
   check      fail on drift between the spec and the snapshot, and lint the spec
   ci         everything CI runs: fmt, clippy, check, tests, docs, package
-  bench      the end-to-end benchmark: the SDK, the program and the peers side by side on
-             loopback, written to BENCHMARKS.md (options: --conversations N --feedback N
-             --rounds N --scales N,N,..|none)
+  bench      every scenario below, one after the other, each written to its block of BENCHMARKS.md
+  bench loopback
+             the SDK, the program and the peers side by side on 127.0.0.1 against a server that
+             answers like a production one (options: --conversations N --feedback N --rounds N
+             --scales N,N,..|none --server builtin|nginx)
+  bench wan  the same through a shaping proxy (100 ms each way, 100 Mbit/s shared) in front of a
+             compressing server (options: --conversations N --rounds N --scales N,N,..|none
+             --latency-ms N --bandwidth-mbit N --large N)
+  bench rate-limit
+             the program's export against a sandbox limited to 20 requests a second (options:
+             --conversations N --rate R --burst N --rounds N)
   bench build-cost
              what depending on the SDK costs a new crate's clean build, written to BENCHMARKS.md";
 
@@ -85,22 +93,37 @@ fn bench(root: &Path, args: &[String]) -> Result<(), String> {
     if !status.success() {
         return Err("the release build of the benchmark failed".into());
     }
-    let (command, rest) = match args.first().map(String::as_str) {
-        Some("build-cost") => ("build-cost", &args[1..]),
-        _ => ("run", args),
+    let harness = |command: &str, rest: &[String]| -> Result<(), String> {
+        let status = std::process::Command::new(root.join("target/release/inkeep-analytics-bench"))
+            .arg(command)
+            .args(rest)
+            .arg("--write")
+            .arg(root.join("BENCHMARKS.md"))
+            .current_dir(root)
+            .status()
+            .map_err(|e| format!("cannot run the benchmark harness: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the benchmark `{command}` failed"))
+        }
     };
-    let status = std::process::Command::new(root.join("target/release/inkeep-analytics-bench"))
-        .arg(command)
-        .args(rest)
-        .arg("--write")
-        .arg(root.join("BENCHMARKS.md"))
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run the benchmark harness: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("the benchmark failed".into())
+    let profile = |name: &str, rest: &[String]| {
+        let mut all = vec!["--profile".to_string(), name.to_string()];
+        all.extend_from_slice(rest);
+        harness("run", &all)
+    };
+    match args.first().map(String::as_str) {
+        Some("build-cost") => harness("build-cost", &args[1..]),
+        Some("loopback") => profile("loopback", &args[1..]),
+        Some("wan") => profile("wan", &args[1..]),
+        Some("rate-limit") => harness("rate-limit", &args[1..]),
+        // Every scenario with its defaults; options apply to the loopback profile only.
+        _ => {
+            profile("loopback", args)?;
+            profile("wan", &[])?;
+            harness("rate-limit", &[])
+        }
     }
 }
 

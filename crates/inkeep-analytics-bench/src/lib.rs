@@ -9,5 +9,7 @@
 pub mod build_cost;
 pub mod data;
 pub mod floor;
+pub mod nginx;
+pub mod proxy;
 pub mod report;
 pub mod server;

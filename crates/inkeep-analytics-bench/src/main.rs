@@ -12,15 +12,22 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use inkeep_analytics::Client;
 use inkeep_analytics_bench::data;
+use inkeep_analytics_bench::nginx::NginxServer;
+use inkeep_analytics_bench::proxy::{Shape, ShapingProxy};
 use inkeep_analytics_bench::report::{self, Measurement, Run};
-use inkeep_analytics_bench::server::{API_KEY, PageServer, Pages};
+use inkeep_analytics_bench::server::{API_KEY, Encoding, PageServer, Pages, ServerOptions};
 
 const USAGE: &str = "\
 usage: inkeep-analytics-bench <command>
 
 commands:
-  run [--conversations N] [--feedback N] [--rounds N] [--scales N,N,..|none] [--write FILE]
-        serve pre-rendered pages on 127.0.0.1 and run every contender side by side
+  run [--profile loopback|wan] [--conversations N] [--feedback N] [--rounds N]
+      [--scales N,N,..|none] [--server builtin|nginx] [--latency-ms N] [--bandwidth-mbit N]
+      [--large N] [--write FILE]
+        serve pre-rendered pages on 127.0.0.1 (in the WAN profile compressed, behind a shaping
+        proxy) and run every contender side by side
+  rate-limit [--conversations N] [--rate R] [--burst N] [--rounds N] [--write FILE]
+        the program's export against a rate-limited sandbox
   build-cost [--write FILE]
         build a new crate that depends on inkeep-analytics from clean, as shipped and with the
         generated code committed instead, and compare time and crate counts
@@ -41,6 +48,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&Options::parse(&args[1..])),
+        Some("rate-limit") => rate_limit(&Options::parse(&args[1..])),
         Some("build-cost") => inkeep_analytics_bench::build_cost::run(
             &workspace_root(),
             Options::parse(&args[1..]).write.as_deref(),
@@ -71,6 +79,22 @@ struct Options {
     resource: Option<String>,
     /// Pages fetched ahead; the SDK's default when not given.
     prefetch: Option<usize>,
+    /// `loopback` or `wan`.
+    profile: String,
+    /// Whether `--conversations` and `--scales` were given: each scenario has its own defaults.
+    conversations_set: bool,
+    scales_set: bool,
+    /// The WAN profile's latency each way.
+    latency_ms: u64,
+    /// The WAN profile's shared bandwidth.
+    bandwidth_mbit: u64,
+    /// The WAN profile's second, larger run with the peers (0 skips it).
+    large: usize,
+    /// The loopback profile's server: `builtin` or `nginx`.
+    server: String,
+    /// The rate-limit scenario's rate and burst.
+    rate: f64,
+    burst: u32,
 }
 
 impl Options {
@@ -84,16 +108,29 @@ impl Options {
             base_url: None,
             resource: None,
             prefetch: None,
+            profile: "loopback".into(),
+            conversations_set: false,
+            scales_set: false,
+            latency_ms: 100,
+            bandwidth_mbit: 100,
+            large: 20_000,
+            server: "builtin".into(),
+            rate: 20.0,
+            burst: 10,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
             let value = args.next().cloned().unwrap_or_default();
             let number = || value.replace('_', "").parse::<usize>().unwrap_or(0);
             match flag.as_str() {
-                "--conversations" => options.conversations = number(),
+                "--conversations" => {
+                    options.conversations = number();
+                    options.conversations_set = true;
+                }
                 "--feedback" => options.feedback = number(),
                 "--rounds" => options.rounds = number().max(1),
                 "--scales" => {
+                    options.scales_set = true;
                     options.scales = value
                         .split(',')
                         .filter_map(|n| n.replace('_', "").parse().ok())
@@ -103,7 +140,24 @@ impl Options {
                 "--base-url" => options.base_url = Some(value),
                 "--resource" => options.resource = Some(value),
                 "--prefetch" => options.prefetch = Some(number()),
+                "--profile" => options.profile = value,
+                "--latency-ms" => options.latency_ms = number() as u64,
+                "--bandwidth-mbit" => options.bandwidth_mbit = (number() as u64).max(1),
+                "--large" => options.large = number(),
+                "--server" => options.server = value,
+                "--rate" => options.rate = value.parse().unwrap_or(20.0),
+                "--burst" => options.burst = number().max(1) as u32,
                 other => eprintln!("ignoring unknown argument {other}"),
+            }
+        }
+        // The WAN profile's targets are at 2,000 conversations (and 20,000 in its larger run),
+        // and its 100,000 run takes minutes: give `--scales 2000,20000,100000` for it.
+        if options.profile == "wan" {
+            if !options.conversations_set {
+                options.conversations = 2_000;
+            }
+            if !options.scales_set {
+                options.scales = vec![2_000, 20_000];
             }
         }
         options
@@ -121,8 +175,8 @@ fn workspace_root() -> PathBuf {
 
 /// Serves the benchmark's pages until the process is stopped, printing the base URL.
 fn serve(options: &Options) -> Result<(), String> {
-    let dataset = dataset(options.conversations, options.feedback)?;
-    println!("{}", dataset.server.base_url());
+    let dataset = dataset(options.conversations, options.feedback, setup(options))?;
+    println!("{}", dataset.base_url());
     loop {
         std::thread::park();
     }
@@ -419,15 +473,45 @@ fn python_imports(env: &[(String, String)]) -> bool {
 
 /// The conversations and feedback of one dataset, served, with what an export must contain.
 struct Dataset {
-    server: PageServer,
+    server: Serving,
+    /// In the WAN profile, the shaping proxy every contender goes through.
+    proxy: Option<ShapingProxy>,
     expected_export: Vec<u8>,
     conversations: usize,
     feedback: usize,
     conversation_bytes: usize,
     feedback_bytes: usize,
+    /// Total bytes of the conversation pages in each encoding served.
+    sizes: BTreeMap<Encoding, usize>,
 }
 
-fn dataset(conversations: usize, feedback: usize) -> Result<Dataset, String> {
+/// What serves a dataset's pages.
+enum Serving {
+    Builtin(PageServer),
+    Nginx(NginxServer),
+}
+
+impl Dataset {
+    /// The base URL every contender is given: the proxy's when there is one.
+    fn base_url(&self) -> String {
+        match (&self.proxy, &self.server) {
+            (Some(proxy), _) => proxy.base_url(),
+            (None, Serving::Builtin(server)) => server.base_url(),
+            (None, Serving::Nginx(server)) => server.base_url(),
+        }
+    }
+}
+
+/// How a dataset is served.
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    /// Compress each page and put the shaping proxy in front.
+    wan: Option<Shape>,
+    /// Serve with nginx instead of the built-in server.
+    nginx: bool,
+}
+
+fn dataset(conversations: usize, feedback: usize, setup: Setup) -> Result<Dataset, String> {
     let records = data::conversations(CONVERSATION_SEED, conversations);
     let (positive, negative) = data::feedback_items(FEEDBACK_SEED, feedback);
     let mut expected_export = Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum());
@@ -439,20 +523,48 @@ fn dataset(conversations: usize, feedback: usize) -> Result<Dataset, String> {
         conversations: data::conversation_pages(&records),
         feedback: data::feedback_pages(&positive, &negative),
     };
+    drop(records);
     let conversation_bytes = pages.conversations.iter().map(|p| p.len()).sum();
     let feedback_bytes = pages.feedback.iter().map(|p| p.len()).sum();
-    let server = PageServer::start(pages).map_err(|e| format!("cannot start the server: {e}"))?;
+    let (server, sizes) = if setup.nginx {
+        let server = NginxServer::start(&pages, &workspace_root().join("target/bench-nginx"))?;
+        let mut sizes = BTreeMap::new();
+        sizes.insert(Encoding::Identity, conversation_bytes);
+        (Serving::Nginx(server), sizes)
+    } else {
+        let server = PageServer::start_with(
+            pages,
+            ServerOptions {
+                compress: setup.wan.is_some(),
+                ..ServerOptions::default()
+            },
+        )
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+        let sizes = server.conversation_sizes().clone();
+        (Serving::Builtin(server), sizes)
+    };
+    let proxy = match (setup.wan, &server) {
+        (Some(shape), Serving::Builtin(server)) => Some(
+            ShapingProxy::start(server.address(), shape)
+                .map_err(|e| format!("cannot start the shaping proxy: {e}"))?,
+        ),
+        _ => None,
+    };
     Ok(Dataset {
         server,
+        proxy,
         expected_export,
         conversations,
         feedback,
         conversation_bytes,
         feedback_bytes,
+        sizes,
     })
 }
 
-fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path) -> Vec<Contender> {
+/// Every contender, against the dataset's base URL; without `feedback`, only those that read
+/// conversations.
+fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path, feedback: bool) -> Vec<Contender> {
     let me = std::env::current_exe()
         .map(|path| path.display().to_string())
         .unwrap_or_default();
@@ -461,7 +573,7 @@ fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path) -> Vec<Contender
         .and_then(|path| path.parent().map(|dir| dir.join("inkeep-analytics")))
         .map(|path| path.display().to_string())
         .unwrap_or_default();
-    let base = dataset.server.base_url();
+    let base = dataset.base_url();
     let peers_dir = workspace_root().join("xtask/peers");
     let mut list = vec![
         Contender {
@@ -564,6 +676,9 @@ fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path) -> Vec<Contender
             });
         }
     }
+    if !feedback {
+        list.retain(|contender| !contender.name.contains("feedback"));
+    }
     list
 }
 
@@ -651,83 +766,274 @@ fn run_rounds(
     Ok(samples)
 }
 
+/// How the options serve a dataset.
+fn setup(options: &Options) -> Setup {
+    Setup {
+        wan: (options.profile == "wan").then(|| Shape {
+            latency: Duration::from_millis(options.latency_ms),
+            bandwidth_bits: options.bandwidth_mbit * 1_000_000,
+        }),
+        nginx: options.profile != "wan" && options.server == "nginx",
+    }
+}
+
 fn run(options: &Options) -> Result<(), String> {
+    let wan = options.profile == "wan";
+    if !wan && options.profile != "loopback" {
+        return Err(format!(
+            "unknown profile {:?}: loopback or wan",
+            options.profile
+        ));
+    }
     let root = workspace_root();
     let scratch = root.join("target/bench-scratch");
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
     eprintln!("preparing the peers ...");
-    let peers = prepare_peers(&root);
+    let mut peers = prepare_peers(&root);
     for note in &peers.notes {
         eprintln!("{note}");
     }
-    eprintln!(
-        "rendering {} conversations and {} feedback items ...",
-        options.conversations, options.feedback
-    );
-    let main = dataset(options.conversations, options.feedback)?;
-    let contenders = contenders(&main, &peers, &scratch);
-    let mut floor_runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let samples = run_rounds(&contenders, &main, options.rounds, Some(&mut floor_runs))?;
-
-    let main_run = Run {
-        conversations: main.conversations,
-        feedback: main.feedback,
-        conversation_bytes: main.conversation_bytes,
-        feedback_bytes: main.feedback_bytes,
-        samples,
+    let mut setup = setup(options);
+    if setup.nginx && inkeep_analytics_bench::nginx::find_or_install().is_none() {
+        peers.notes.push(
+            "nginx was asked for but cannot be installed here: the built-in server served instead."
+                .to_string(),
+        );
+        setup.nginx = false;
+    }
+    let server_name = if setup.nginx {
+        "nginx (Debian's package: `sendfile`, `Content-Length`, a worker per core)"
+    } else {
+        "the built-in server (axum on a thread per core, `TCP_NODELAY`, `Content-Length`)"
     };
+    let feedback = if wan { 0 } else { options.feedback };
+    eprintln!(
+        "rendering {} conversations and {feedback} feedback items ...",
+        options.conversations
+    );
+    let main = dataset(options.conversations, feedback, setup)?;
+    let contenders = contenders(&main, &peers, &scratch, !wan);
+    let mut floor_runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let samples = run_rounds(
+        &contenders,
+        &main,
+        options.rounds,
+        (!wan).then_some(&mut floor_runs),
+    )?;
+    let main_run = measured_run(&main, samples);
     drop(main);
+
+    // The WAN profile's second target is at a larger size, with the peers: one slow round each.
+    let mut large_run = None;
+    if wan && options.large > 0 {
+        eprintln!("the WAN profile at {} conversations ...", options.large);
+        let dataset = dataset(options.large, 0, setup)?;
+        let chosen: Vec<Contender> = self::contenders(&dataset, &peers, &scratch, false)
+            .into_iter()
+            .filter(|c| {
+                [
+                    report::CLI_EXPORT,
+                    report::PYTHON_EXPORT,
+                    report::TS_SCAN_CONVERSATIONS,
+                ]
+                .contains(&c.name)
+            })
+            .collect();
+        let samples = run_rounds(&chosen, &dataset, 1, None)?;
+        large_run = Some(measured_run(&dataset, samples));
+    }
 
     let mut scale_runs = Vec::new();
     for &conversations in &options.scales {
         eprintln!("memory at {conversations} conversations ...");
-        let dataset = dataset(conversations, 0)?;
-        let all = self::contenders(
-            &dataset,
-            &Peers {
-                python: None,
-                node: None,
-                notes: Vec::new(),
-            },
-            &scratch,
-        );
-        let chosen: Vec<Contender> = all
+        let dataset = dataset(conversations, 0, setup)?;
+        let no_peers = Peers {
+            python: None,
+            node: None,
+            notes: Vec::new(),
+        };
+        let chosen: Vec<Contender> = self::contenders(&dataset, &no_peers, &scratch, false)
             .into_iter()
             .filter(|c| c.name == report::SDK_SCAN_CONVERSATIONS || c.name == report::CLI_EXPORT)
             .collect();
-        let samples = run_rounds(&chosen, &dataset, 3, None)?;
-        scale_runs.push(Run {
-            conversations,
-            feedback: 0,
-            conversation_bytes: dataset.conversation_bytes,
-            feedback_bytes: 0,
-            samples,
-        });
+        let samples = run_rounds(&chosen, &dataset, if wan { 1 } else { 3 }, None)?;
+        scale_runs.push(measured_run(&dataset, samples));
     }
 
-    let command = format!(
-        "cargo xtask bench --conversations {} --feedback {} --rounds {} --scales {}",
+    let scales = options
+        .scales
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut command = format!(
+        "cargo xtask bench {} --conversations {} --rounds {} --scales {}",
+        options.profile,
         options.conversations,
-        options.feedback,
         options.rounds,
-        options
-            .scales
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+        if scales.is_empty() { "none" } else { &scales },
     );
-    let text = report::render(&report::Report {
+    if wan {
+        command.push_str(&format!(
+            " --latency-ms {} --bandwidth-mbit {} --large {}",
+            options.latency_ms, options.bandwidth_mbit, options.large
+        ));
+    } else {
+        command.push_str(&format!(" --feedback {}", options.feedback));
+        if setup.nginx {
+            command.push_str(" --server nginx");
+        }
+    }
+    let report = report::Report {
         command,
         machine: report::machine(),
+        server: server_name.to_string(),
+        shape: setup.wan,
         main: main_run,
         floor: floor_runs,
+        large: large_run,
         scales: scale_runs,
         notes: peers.notes,
+    };
+    let (text, section) = if wan {
+        (report::render_wan(&report), report::WAN_SECTION)
+    } else if setup.nginx {
+        (report::render(&report), report::NGINX_SECTION)
+    } else {
+        (report::render(&report), report::RESULTS_SECTION)
+    };
+    println!("{text}");
+    if let Some(path) = &options.write {
+        report::write_section(path, section, &text)?;
+        eprintln!("wrote the results to {}", path.display());
+    }
+    Ok(())
+}
+
+fn measured_run(dataset: &Dataset, samples: BTreeMap<&'static str, Vec<Measurement>>) -> Run {
+    Run {
+        conversations: dataset.conversations,
+        feedback: dataset.feedback,
+        conversation_bytes: dataset.conversation_bytes,
+        feedback_bytes: dataset.feedback_bytes,
+        sizes: dataset
+            .sizes
+            .iter()
+            .map(|(encoding, bytes)| (encoding.token(), *bytes))
+            .collect(),
+        samples,
+    }
+}
+
+/// The program's export against a rate-limited sandbox: whether it finishes, how many of its
+/// requests were refused, and how its wall time compares with pages over rate.
+fn rate_limit(options: &Options) -> Result<(), String> {
+    use inkeep_analytics_sandbox::{FaultConfig, RateLimit, Sandbox, SandboxConfig};
+    let root = workspace_root();
+    let scratch = root.join("target/bench-scratch");
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    // 41 pages: two seconds at 20 requests a second, long enough for the burst not to count much.
+    let conversations = if options.conversations_set {
+        options.conversations
+    } else {
+        4_000
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    eprintln!("seeding a sandbox with {conversations} conversations ...");
+    let limit = RateLimit {
+        per_second: options.rate,
+        burst: options.burst,
+    };
+    let sandbox = runtime
+        .block_on(Sandbox::start_with(SandboxConfig {
+            conversations,
+            faults: FaultConfig {
+                rate_limit: Some(limit),
+                ..FaultConfig::default()
+            },
+            ..SandboxConfig::default()
+        }))
+        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let cli = std::env::current_exe()
+        .ok()
+        .and_then(|path| path.parent().map(|dir| dir.join("inkeep-analytics")))
+        .map(|path| path.display().to_string())
+        .unwrap_or_default();
+    let output = scratch.join("rate-limit-export.jsonl");
+    let contender = Contender {
+        name: report::CLI_EXPORT,
+        command: vec![
+            cli,
+            "--quiet".into(),
+            "--base-url".into(),
+            sandbox.base_url().to_string(),
+            "conversations".into(),
+            "export".into(),
+            "--output".into(),
+            output.display().to_string(),
+        ],
+        env: vec![(
+            "INKEEP_ANALYTICS_API_KEY".into(),
+            sandbox.api_key().to_string(),
+        )],
+        output: Some(output.clone()),
+    };
+    let mut rounds = Vec::new();
+    for round in 0..options.rounds {
+        // A fresh bucket each round, as after a quiet spell.
+        sandbox
+            .set_faults(FaultConfig {
+                rate_limit: Some(limit),
+                ..FaultConfig::default()
+            })
+            .map_err(|e| e.to_string())?;
+        let before = (sandbox.requests_answered(), sandbox.requests_rate_limited());
+        let _ = std::fs::remove_file(&output);
+        let outcome = run_measured(&contender);
+        let requests = sandbox.requests_answered() - before.0;
+        let refused = sandbox.requests_rate_limited() - before.1;
+        let (error, wall, records) = match outcome {
+            Ok(measurement) => (None, measurement.wall, measurement.records),
+            Err(error) => (Some(error), Duration::ZERO, 0),
+        };
+        eprintln!(
+            "round {}/{}: {requests} requests, {refused} refused, {:.0} ms, {records} records{}",
+            round + 1,
+            options.rounds,
+            wall.as_secs_f64() * 1e3,
+            error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+        rounds.push(report::RateLimitRound {
+            requests,
+            refused,
+            wall,
+            records,
+            error,
+        });
+    }
+    let _ = std::fs::remove_file(&output);
+    let text = report::render_rate_limit(&report::RateLimitReport {
+        command: format!(
+            "cargo xtask bench rate-limit --conversations {conversations} --rate {} --burst {} --rounds {}",
+            options.rate, options.burst, options.rounds
+        ),
+        machine: report::machine(),
+        conversations,
+        pages: conversations.div_ceil(data::PAGE_SIZE).max(1),
+        rate: options.rate,
+        burst: options.burst,
+        rounds,
     });
     println!("{text}");
     if let Some(path) = &options.write {
-        report::write_section(path, report::RESULTS_SECTION, &text)?;
+        report::write_section(path, report::RATE_LIMIT_SECTION, &text)?;
         eprintln!("wrote the results to {}", path.display());
     }
     Ok(())

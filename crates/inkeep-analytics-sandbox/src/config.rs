@@ -126,6 +126,45 @@ pub struct FaultConfig {
     pub delayed: f64,
     /// How long a delayed answer waits.
     pub delay: Duration,
+    /// A real request rate, as an API gateway enforces it: requests past it are answered `429`
+    /// with `Retry-After`, whatever the probabilities above say. Off by default.
+    pub rate_limit: Option<RateLimit>,
+    /// A window in which the API is down, then recovers: what the recorder must ride out.
+    /// Off by default.
+    pub outage: Option<Outage>,
+}
+
+/// A token bucket over every request of the sandbox: it holds up to `burst` requests and refills
+/// at `per_second`; a request that finds it empty is answered `429 Too Many Requests` with a
+/// problem+json body and a `Retry-After` of the whole seconds until a token is back (at least 1),
+/// as the API's rate limiter answers. Refused requests take no token.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    /// Requests a second, sustained (more than 0).
+    pub per_second: f64,
+    /// Requests that may come at once after a quiet spell (at least 1).
+    pub burst: u32,
+}
+
+/// How the API is down during an [`Outage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutageKind {
+    /// The listener is closed: new connections are refused, open ones are closed without an answer.
+    Refused,
+    /// Every request is answered `503 Service Unavailable` with a proxy's HTML body.
+    Unavailable,
+}
+
+/// A window in which the sandbox is down, counted from the moment the faults were applied (the
+/// sandbox's start, or [`Sandbox::set_faults`](crate::Sandbox::set_faults)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// How long the sandbox serves normally before the outage.
+    pub starts_after: Duration,
+    /// How long the outage lasts; the sandbox serves normally again afterwards.
+    pub lasts: Duration,
+    /// Refused connections or `503` answers.
+    pub kind: OutageKind,
 }
 
 impl Default for FaultConfig {
@@ -139,6 +178,8 @@ impl Default for FaultConfig {
             truncated_body: 0.0,
             delayed: 0.0,
             delay: Duration::from_millis(500),
+            rate_limit: None,
+            outage: None,
         }
     }
 }
@@ -150,6 +191,8 @@ impl FaultConfig {
     }
 
     /// Whether any fault can happen.
+    ///
+    /// The rate limit and the outage are not drawn, so they do not count here.
     pub fn is_enabled(&self) -> bool {
         self.exclusive().iter().any(|(_, p)| *p > 0.0) || self.delayed > 0.0
     }
@@ -169,9 +212,17 @@ impl FaultConfig {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] when a probability is not a number between 0 and 1, or the
-    /// exclusive ones add up to more than 1.
+    /// [`Error::InvalidConfig`] when a probability is not a number between 0 and 1, the
+    /// exclusive ones add up to more than 1, or the rate limit has no positive rate or no burst.
     pub fn validate(&self) -> Result<()> {
+        if let Some(limit) = &self.rate_limit
+            && (!limit.per_second.is_finite() || limit.per_second <= 0.0 || limit.burst == 0)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "a rate limit needs a positive rate and a burst of at least 1, got {} a second and a burst of {}",
+                limit.per_second, limit.burst
+            )));
+        }
         let all = self
             .exclusive()
             .into_iter()
@@ -248,6 +299,21 @@ mod tests {
             ..FaultConfig::default()
         };
         assert!(negative.validate().is_err());
+        for (per_second, burst) in [(0.0, 5), (f64::NAN, 5), (20.0, 0)] {
+            let limit = FaultConfig {
+                rate_limit: Some(RateLimit { per_second, burst }),
+                ..FaultConfig::default()
+            };
+            assert!(limit.validate().is_err(), "{per_second} {burst}");
+        }
+        let sane = FaultConfig {
+            rate_limit: Some(RateLimit {
+                per_second: 20.0,
+                burst: 10,
+            }),
+            ..FaultConfig::default()
+        };
+        assert!(sane.validate().is_ok());
         let never = SandboxConfig {
             concurrent_inserts: Some(ConcurrentInserts { every: 0, count: 1 }),
             ..SandboxConfig::default()

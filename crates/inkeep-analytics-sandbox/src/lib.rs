@@ -20,7 +20,7 @@ mod views;
 
 pub use config::{
     ConcurrentInserts, DEFAULT_API_KEY, DEFAULT_CONVERSATIONS, DEFAULT_SEED, DEFAULT_WEB_KEY,
-    FaultConfig, SandboxConfig,
+    FaultConfig, Outage, OutageKind, RateLimit, SandboxConfig,
 };
 pub use error::{Error, Result};
 pub use server::{Sandbox, serve};

@@ -32,10 +32,49 @@ async fn run(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<O
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let address = listener.local_addr().ok();
+    let mut listener = Some(listener);
     loop {
+        // An outage of refused connections closes the listener for its window, then binds the
+        // same address again; the loop wakes at the window's edges and when the faults change.
+        let now = std::time::Instant::now();
+        let window = shared.refused_window().filter(|(_, end)| *end > now);
+        let wake = match window {
+            Some((start, end)) if start <= now => {
+                listener = None;
+                Some(end)
+            }
+            Some((start, _)) => Some(start),
+            None => None,
+        };
+        if listener.is_none() && window.is_none_or(|(start, _)| start > now) {
+            listener = match address {
+                Some(address) => TcpListener::bind(address).await.ok(),
+                None => None,
+            };
+            if listener.is_none() {
+                // The port was taken meanwhile: try again shortly rather than give up serving.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        }
+        let sleep = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let accept = async {
+            match &listener {
+                Some(listener) => listener.accept().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
+            () = sleep => {}
+            () = shared.faults_changed.notified() => {}
+            accepted = accept => match accepted {
                 Ok((stream, _)) => {
                     connections.spawn(connection(
                         stream,
@@ -257,6 +296,17 @@ impl Sandbox {
         faults.validate()?;
         self.shared.set_faults(faults);
         Ok(())
+    }
+
+    /// How many requests the sandbox has received since it started, whatever it answered.
+    pub fn requests_answered(&self) -> u64 {
+        self.shared.requests()
+    }
+
+    /// How many requests the sandbox has answered `429 Too Many Requests`, by its rate limit or
+    /// by the `rate_limited` fault.
+    pub fn requests_rate_limited(&self) -> u64 {
+        self.shared.rate_limited()
     }
 
     /// Stops the sandbox and waits until it has: it stops accepting connections at once and

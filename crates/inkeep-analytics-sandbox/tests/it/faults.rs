@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use inkeep_analytics_sandbox::{FaultConfig, SandboxConfig};
+use inkeep_analytics_sandbox::{FaultConfig, Outage, OutageKind, RateLimit, SandboxConfig};
 
 use crate::support::*;
 
@@ -235,4 +235,118 @@ async fn faults_are_drawn_from_the_seed_and_can_be_changed() {
     for _ in 0..10 {
         assert_eq!(raw.get("/conversations?limit=1").await.status, 200);
     }
+}
+
+fn rate_limited(per_second: f64, burst: u32) -> SandboxConfig {
+    with_faults(FaultConfig {
+        rate_limit: Some(RateLimit { per_second, burst }),
+        ..FaultConfig::default()
+    })
+}
+
+#[tokio::test]
+async fn a_rate_limit_lets_the_burst_through_then_answers_429_until_a_token_is_back() {
+    let sandbox = start_with(rate_limited(5.0, 3)).await;
+    let raw = Raw::new(&sandbox);
+    for request in 0..3 {
+        assert_eq!(raw.get("/conversations").await.status, 200, "{request}");
+    }
+    let refused = raw.get("/conversations").await;
+    let body = assert_problem(&refused, 429, "too_many_requests");
+    assert_eq!(
+        (sandbox.requests_answered(), sandbox.requests_rate_limited()),
+        (4, 1)
+    );
+    // A token is back within 200 ms: the wait rounds up to whole seconds, never to 0.
+    assert_eq!(refused.header("retry-after").as_deref(), Some("1"));
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains('1')));
+    tokio::time::sleep(Duration::from_millis(260)).await;
+    assert_eq!(raw.get("/conversations").await.status, 200);
+    assert_eq!(raw.get("/conversations").await.status, 429);
+}
+
+#[tokio::test]
+async fn a_rate_limit_holds_the_sustained_rate_of_a_client_that_never_waits() {
+    let sandbox = start_with(rate_limited(20.0, 2)).await;
+    let raw = Raw::new(&sandbox);
+    let started = Instant::now();
+    let (mut accepted, mut refused) = (0u32, 0u32);
+    while started.elapsed() < Duration::from_millis(500) {
+        match raw.get("/conversations?limit=1").await.status {
+            200 => accepted += 1,
+            429 => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The burst, plus 20 a second for the time that passed; a token may be mid-refill at the end.
+    let most = 2.0 + 20.0 * elapsed;
+    assert!(
+        f64::from(accepted) <= most + 1.0 && f64::from(accepted) >= most - 3.0,
+        "{accepted} accepted in {elapsed:.3} s, expected about {most:.1}"
+    );
+    assert!(refused > 0, "a client that never waits meets the limit");
+    // Replacing the faults lifts the limit at once.
+    sandbox.set_faults(FaultConfig::none()).must("set faults");
+    for _ in 0..5 {
+        assert_eq!(raw.get("/conversations?limit=1").await.status, 200);
+    }
+}
+
+#[test]
+fn a_rate_limit_without_a_rate_or_a_burst_is_refused() {
+    for (per_second, burst) in [(0.0, 1), (-1.0, 1), (10.0, 0)] {
+        assert!(rate_limited(per_second, burst).validate().is_err());
+    }
+}
+
+#[tokio::test]
+async fn an_outage_of_503_answers_ends_after_its_window() {
+    let sandbox = start_with(with_faults(FaultConfig {
+        outage: Some(Outage {
+            starts_after: Duration::ZERO,
+            lasts: Duration::from_millis(300),
+            kind: OutageKind::Unavailable,
+        }),
+        ..FaultConfig::default()
+    }))
+    .await;
+    let raw = Raw::new(&sandbox);
+    let answer = raw.get("/conversations").await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.header("content-type").as_deref(), Some("text/html"));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(raw.get("/conversations").await.status, 200);
+}
+
+#[tokio::test]
+async fn an_outage_of_refused_connections_closes_the_listener_then_reopens_it() {
+    let sandbox = start_with(with_faults(FaultConfig {
+        outage: Some(Outage {
+            starts_after: Duration::from_millis(150),
+            lasts: Duration::from_millis(400),
+            kind: OutageKind::Refused,
+        }),
+        ..FaultConfig::default()
+    }))
+    .await;
+    let raw = Raw::new(&sandbox);
+    // Before the window: served, and the connection is kept alive.
+    assert_eq!(raw.get("/conversations").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let connect = tokio::net::TcpStream::connect(sandbox.addr()).await;
+    assert_eq!(
+        connect.err().map(|error| error.kind()),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "a new connection is refused during the outage"
+    );
+    // The connection kept alive from before is closed without an answer.
+    assert!(
+        raw.send(reqwest::Method::GET, "/conversations", None)
+            .await
+            .is_err()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(raw.get("/conversations").await.status, 200);
+    assert_eq!(Raw::new(&sandbox).get("/feedback").await.status, 200);
 }
