@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod fuzz;
 mod listing;
+mod network;
 mod operations;
 mod pagination;
 mod query_language;

@@ -35,16 +35,16 @@ pub use chrono;
 pub use client::Client;
 pub use config::{
     ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ENV_API_KEY,
-    ENV_BASE_URL, MAX_REDIRECTS,
+    ENV_BASE_URL, KEEPALIVE_INTERVAL, MAX_REDIRECTS, POOL_IDLE_TIMEOUT,
 };
 pub use error::{ApiError, Error, Result};
 pub use export::CsvExport;
 pub use generated::types;
 pub use model::parse_timestamp;
 pub use pagination::{
-    ConversationListing, ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH,
-    FeedbackItem, FeedbackListing, FeedbackPages, ListConversations, ListFeedback, Listing,
-    ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
+    ConversationListing, ConversationPages, FeedbackItem, FeedbackListing, FeedbackPages,
+    ListConversations, ListFeedback, Listing, ListingKind, MAX_PAGE_SIZE, RawConversationPage,
+    RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use recorder::{
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS,
@@ -54,8 +54,8 @@ pub use recorder::{
 pub use reqwest::StatusCode;
 pub use serde_json;
 pub use transport::{
-    ClientState, DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, KeyKind,
-    MAX_REQUEST_BODY_BYTES, RetryPolicy,
+    ClientState, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES, INITIAL_CONCURRENCY, KeyKind, MAX_REQUEST_BODY_BYTES, RetryPolicy,
 };
 
 #[cfg(test)]
