@@ -269,6 +269,8 @@ impl ClientBuilder {
         let http_client = match self.http_client {
             Some(client) => client,
             None => {
+                #[cfg(all(feature = "rustls-ring", not(feature = "rustls")))]
+                install_ring_provider();
                 let mut builder = reqwest::Client::builder()
                     .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
                     .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
@@ -321,6 +323,16 @@ impl ClientBuilder {
             http_client,
             state,
         )))
+    }
+}
+
+/// Makes ring the process's rustls crypto provider unless the program installed one already:
+/// `reqwest` built without a provider of its own takes the process's.
+#[cfg(all(feature = "rustls-ring", not(feature = "rustls")))]
+fn install_ring_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may install one at the same time; either provider then serves.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 
