@@ -250,9 +250,8 @@ fn raw_pages(
     }
 }
 
-/// A listing with the pages ahead capped at `prefetch` when given; without a cap of its own, it
-/// fetches as many pages ahead as the client's window of requests in flight allows
-/// (`--max-concurrency` at most).
+/// A listing with the pages ahead capped at `prefetch` when given; otherwise at the SDK's default,
+/// below which the client's window of requests in flight (`--max-concurrency` at most) decides.
 fn capped<L: inkeep_analytics::ListingKind>(
     listing: inkeep_analytics::Listing<L>,
     prefetch: Option<usize>,

@@ -42,9 +42,9 @@ pub use export::CsvExport;
 pub use generated::types;
 pub use model::parse_timestamp;
 pub use pagination::{
-    ConversationListing, ConversationPages, FeedbackItem, FeedbackListing, FeedbackPages,
-    ListConversations, ListFeedback, Listing, ListingKind, MAX_PAGE_SIZE, RawConversationPage,
-    RawFeedbackPage, Sentiment, raw_record_id,
+    ConversationListing, ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH,
+    FeedbackItem, FeedbackListing, FeedbackPages, ListConversations, ListFeedback, Listing,
+    ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use recorder::{
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS,

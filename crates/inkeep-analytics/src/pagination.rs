@@ -29,10 +29,18 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 /// How many pages a stream fetches before it decides the server never ends (10 million items at 100 a page).
 const DEFAULT_MAX_PAGES: u64 = 100_000;
 
-/// How many pages of feedback a stream holds ahead of its reader at most: a feedback page holds
-/// two lists of items that each embed their conversation (about 2 MB), so a few cover the
-/// network's latency without holding the whole window's worth.
-const MAX_FEEDBACK_AHEAD: usize = 4;
+/// The most pages of conversations a stream fetches ahead of the caller by default; the client's
+/// window of requests in flight decides below it.
+///
+/// The pages held ahead are most of a listing's memory (a page of 100 conversations is about
+/// 1 MB as received, more once decoded): 6 keep a full scan of any size within about 28 MiB of
+/// peak memory, and keep 7 requests in flight, enough for 200 ms round trips at tens of Mbit/s.
+/// [`Listing::prefetch`] raises it for longer, faster links, up to the client's ceiling.
+pub const DEFAULT_PREFETCH: usize = 6;
+
+/// The most pages of feedback a stream fetches ahead by default: half as many as conversations,
+/// because a feedback page holds two lists of items that each embed their conversation (about 2 MB).
+pub const DEFAULT_FEEDBACK_PREFETCH: usize = 3;
 
 /// Fetches and decodes one page of a listing, as typed values or raw records.
 async fn fetch_page<T: DeserializeOwned>(
@@ -242,8 +250,7 @@ impl Kind for ConversationListing {
         method_name: "get_all_conversation",
         path: "/conversations",
     };
-    // As many as the client's window allows: a page of conversations is about 1 MB.
-    const DEFAULT_PREFETCH: usize = usize::MAX;
+    const DEFAULT_PREFETCH: usize = DEFAULT_PREFETCH;
 
     fn send_page(
         client: &GeneratedClient,
@@ -300,7 +307,7 @@ impl Kind for FeedbackListing {
         method_name: "get_all_feedback",
         path: "/feedback",
     };
-    const DEFAULT_PREFETCH: usize = MAX_FEEDBACK_AHEAD;
+    const DEFAULT_PREFETCH: usize = DEFAULT_FEEDBACK_PREFETCH;
 
     fn send_page(
         client: &GeneratedClient,
@@ -389,8 +396,8 @@ fn feedback_progress(
 /// Its streams are lazy: nothing is requested before they are first polled. Once the first page
 /// has told the total, pages are fetched (and decoded, each in a task of its own) ahead of the
 /// caller, as many as the client's window of requests in flight allows (see
-/// [`crate::ClientBuilder::max_concurrency`]), so that the network, decoding on every core and the
-/// caller's own work overlap. Items still come in order, no page past the total is requested, and
+/// [`crate::ClientBuilder::max_concurrency`]) up to [`Listing::prefetch`], so that the network,
+/// decoding on every core and the caller's own work overlap. Items still come in order, no page past the total is requested, and
 /// the first error ends a stream.
 ///
 /// ```no_run
@@ -487,10 +494,11 @@ impl<L: ListingKind> Listing<L> {
     }
 
     /// The most pages the streams fetch and decode ahead of the caller once the first page has
-    /// told the total; 0 fetches each page only when it is needed.
-    /// By default the client's window of requests in flight decides alone for conversations (at
-    /// most [`crate::ClientBuilder::max_concurrency`] pages), and at most 4 pages of feedback,
-    /// whose pages are twice as large. The pages held ahead, and so the memory, are bounded by both.
+    /// told the total ([`DEFAULT_PREFETCH`] for conversations, [`DEFAULT_FEEDBACK_PREFETCH`] for
+    /// feedback); 0 fetches each page only when it is needed.
+    /// Below this cap the client's window of requests in flight decides (see
+    /// [`crate::ClientBuilder::max_concurrency`]), so a higher cap pays off on long, fast links,
+    /// at the cost of a page of memory each.
     /// Pages are never fetched past the latest total, so a listing's end costs no extra request.
     pub fn prefetch(mut self, pages: usize) -> Self {
         self.paging.prefetch = pages;

@@ -22,8 +22,9 @@ use tokio::sync::Notify;
 
 /// The most requests a client keeps in flight by default.
 ///
-/// Sixteen pages of 100 conversations cover a long, fast link (200 ms round trips at 100 Mbit/s
-/// with compressed pages) while the pages held ahead of a reader stay within a few tens of megabytes.
+/// Sixteen requests cover a long, fast link (200 ms round trips at 100 Mbit/s with compressed
+/// pages of 100 conversations); a listing holds at most its `prefetch` pages of them ahead of its
+/// reader, so memory is bounded there, not here.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 
 /// How many requests a client starts with in flight, before it has seen how the server answers.
