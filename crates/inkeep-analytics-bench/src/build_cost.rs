@@ -243,13 +243,13 @@ pub fn run(root: &Path, write_to: Option<&Path>) -> Result<(), String> {
     if let (Some(aws_lc), Some(ring)) = (builds.first(), builds.get(1)) {
         let _ = writeln!(
             text,
-            "ring instead of aws-lc-rs saves {:.0} s ({:.0}%) of the clean build.",
-            aws_lc.seconds - ring.seconds,
-            (1.0 - ring.seconds / aws_lc.seconds) * 100.0,
+            "ring instead of aws-lc-rs changes the clean build by {:+.0} s ({:+.0}%).",
+            ring.seconds - aws_lc.seconds,
+            (ring.seconds / aws_lc.seconds - 1.0) * 100.0,
         );
         let _ = writeln!(
             text,
-            "Generating at build time costs {:.0} s ({:.0}%) and {} crates more than committing the generated code.",
+            "Generating at build time changes the clean build by {:+.0} s ({:+.0}%) and compiles {} crates more than committing the generated code.",
             aws_lc.seconds - committed.seconds,
             (aws_lc.seconds / committed.seconds - 1.0) * 100.0,
             aws_lc.packages.saturating_sub(committed.packages),
