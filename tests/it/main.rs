@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod fuzz;
 mod listing;
+mod network;
 mod openai;
 mod operations;
 mod pagination;

@@ -85,6 +85,16 @@ pub struct GlobalOptions {
     )]
     pub retries: u32,
 
+    /// The most requests in flight at once; fewer while the API answers slowly or asks to slow down.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = inkeep_analytics::DEFAULT_MAX_CONCURRENCY,
+        value_parser = parse_max_concurrency,
+        value_name = "N"
+    )]
+    pub max_concurrency: usize,
+
     /// Output format.
     #[arg(long, global = true, value_enum)]
     pub format: Option<Format>,
@@ -100,6 +110,15 @@ pub struct GlobalOptions {
     /// Log what happens on standard error (repeat for more).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// A ceiling of requests in flight: a whole number, at least 1.
+fn parse_max_concurrency(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(count) => Ok(count),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// How results are printed.

@@ -222,11 +222,9 @@ fn raw_pages(
 ) -> futures::stream::BoxStream<'static, inkeep_analytics::Result<Page>> {
     let offset = i64::try_from(offset).unwrap_or(i64::MAX);
     match kind {
-        Kind::Conversations => client
-            .list_conversations()
+        Kind::Conversations => capped(client.list_conversations(), prefetch)
             .limit(page_size)
             .offset(offset)
-            .prefetch(prefetch.unwrap_or(inkeep_analytics::DEFAULT_PREFETCH))
             .raw_pages()
             .map_ok(|page| Page {
                 total: page.total_count(),
@@ -234,11 +232,9 @@ fn raw_pages(
                 records: page.conversations,
             })
             .boxed_stream(),
-        Kind::Feedback => client
-            .list_feedback()
+        Kind::Feedback => capped(client.list_feedback(), prefetch)
             .limit(page_size)
             .offset(offset)
-            .prefetch(prefetch.unwrap_or(inkeep_analytics::DEFAULT_FEEDBACK_PREFETCH))
             .raw_pages()
             .map_ok(move |page| {
                 let total = page.total_count();
@@ -251,6 +247,18 @@ fn raw_pages(
                 }
             })
             .boxed_stream(),
+    }
+}
+
+/// A listing with the pages ahead capped at `prefetch` when given; otherwise at the SDK's default,
+/// below which the client's window of requests in flight (`--max-concurrency` at most) decides.
+fn capped<L: inkeep_analytics::ListingKind>(
+    listing: inkeep_analytics::Listing<L>,
+    prefetch: Option<usize>,
+) -> inkeep_analytics::Listing<L> {
+    match prefetch {
+        Some(pages) => listing.prefetch(pages),
+        None => listing,
     }
 }
 

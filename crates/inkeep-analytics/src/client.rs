@@ -37,6 +37,11 @@ impl Client {
         Self { transport }
     }
 
+    /// How many requests this client (and every clone) may have in flight now: its adaptive window.
+    pub(crate) fn concurrency_window(&self) -> usize {
+        self.transport.concurrency().window()
+    }
+
     /// The generated progenitor client, for calling an operation with its builder interface.
     ///
     /// Its methods return `progenitor_client::Error`; [`crate::Error::from_generated`] converts it.

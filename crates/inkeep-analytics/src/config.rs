@@ -1,4 +1,4 @@
-//! Client configuration: the API key, base URL, timeouts and HTTP client, checked before any request is made.
+//! Client configuration: the API key, base URL, timeouts, concurrency and HTTP client, checked before any request is made.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -9,7 +9,10 @@ use reqwest::header::HeaderValue;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::transport::{ClientState, DEFAULT_MAX_RESPONSE_BYTES, KeyKind, RetryPolicy, Transport};
+use crate::transport::{
+    ClientState, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RESPONSE_BYTES, KeyKind, RetryPolicy,
+    Transport,
+};
 
 /// The API's production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.analytics.inkeep.com";
@@ -32,6 +35,14 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// The API does not redirect; a few hops leave room for a proxy in front of it.
 pub const MAX_REDIRECTS: usize = 5;
+
+/// How long an idle connection stays open for the next request: long enough to span the pauses
+/// of a listing read by a slow caller, short enough for servers and proxies that close idle ones.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How often TCP keepalive probes (and HTTP/2 pings) check an idle connection, so that a NAT or
+/// load balancer does not drop it silently between two requests.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
 // `Client`'s constructors live here, next to the settings they check, so that `client` does not
 // import this module back.
@@ -73,6 +84,8 @@ pub struct ClientBuilder {
     allow_insecure_http: bool,
     retry: RetryPolicy,
     max_response_bytes: Option<u64>,
+    max_concurrency: Option<usize>,
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -91,6 +104,8 @@ impl fmt::Debug for ClientBuilder {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("retry", &self.retry)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("root_certificates", &self.root_certificates.len())
             .finish()
     }
 }
@@ -181,6 +196,27 @@ impl ClientBuilder {
         self
     }
 
+    /// The most requests the client keeps in flight at once, over all its clones, listings,
+    /// exports and the recorder's writes; [`crate::DEFAULT_MAX_CONCURRENCY`] when unset. Must be at least 1.
+    ///
+    /// The client starts with [`crate::INITIAL_CONCURRENCY`] requests in flight and adds more while
+    /// answers come back fast and clean; a 429, a 503 or a timeout halves the number, and a
+    /// `Retry-After` holds every request of the client until it has passed. This is the ceiling:
+    /// lower it to spare a server or memory (a listing holds at most this many pages ahead of its
+    /// reader), raise it for long, fast links.
+    pub fn max_concurrency(mut self, max_concurrency: usize) -> Self {
+        self.max_concurrency = Some(max_concurrency);
+        self
+    }
+
+    /// Trusts the certificates of this PEM bundle as roots, besides the platform's (a company's
+    /// TLS-inspecting proxy, a test server with a self-signed certificate).
+    /// Checked by [`ClientBuilder::build`]; ignored when [`ClientBuilder::http_client`] is given.
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
     /// Allows a plain `http://` base URL on a host that is not loopback, which sends the key in clear text.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
@@ -221,6 +257,10 @@ impl ClientBuilder {
                 "max_response_bytes must be at least 1",
             ));
         }
+        let max_concurrency = self.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY);
+        if max_concurrency == 0 {
+            return Err(Error::configuration("max_concurrency must be at least 1"));
+        }
         let api_key = self.api_key.unwrap_or_default();
         let base_url = validate_base_url(
             self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL),
@@ -228,17 +268,47 @@ impl ClientBuilder {
         )?;
         let http_client = match self.http_client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
-                .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-                .user_agent(self.user_agent.unwrap_or_else(|| {
-                    format!("inkeep-analytics-rust/{}", env!("CARGO_PKG_VERSION"))
-                }))
-                .redirect(redirect_policy())
-                .build()
-                .map_err(|source| {
+            None => {
+                #[cfg(all(feature = "rustls-ring", not(feature = "rustls")))]
+                install_ring_provider();
+                let mut builder = reqwest::Client::builder()
+                    .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
+                    .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                    .user_agent(self.user_agent.unwrap_or_else(|| {
+                        format!("inkeep-analytics-rust/{}", env!("CARGO_PKG_VERSION"))
+                    }))
+                    .redirect(redirect_policy())
+                    // gzip, brotli and zstd are asked for and decoded by `reqwest` (its features).
+                    // Connections are kept for the next request; over TLS, ALPN picks HTTP/2 when
+                    // the server offers it, and pings keep its one connection alive between pages.
+                    .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                    .tcp_keepalive(KEEPALIVE_INTERVAL)
+                    .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+                    .http2_keep_alive_timeout(DEFAULT_CONNECT_TIMEOUT)
+                    .http2_adaptive_window(true);
+                if !self.root_certificates.is_empty() {
+                    let mut roots = Vec::new();
+                    for pem in &self.root_certificates {
+                        let certificates =
+                            reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+                                Error::configuration_with_source(
+                                    "a root certificate is not PEM",
+                                    source,
+                                )
+                            })?;
+                        if certificates.is_empty() {
+                            return Err(Error::configuration(
+                                "a root certificate bundle holds no certificate",
+                            ));
+                        }
+                        roots.extend(certificates);
+                    }
+                    builder = builder.tls_certs_merge(roots);
+                }
+                builder.build().map_err(|source| {
                     Error::configuration_with_source("cannot build the HTTP client", source)
-                })?,
+                })?
+            }
         };
         let state = ClientState::new(
             authorization,
@@ -246,12 +316,23 @@ impl ClientBuilder {
             self.key_kind.unwrap_or(KeyKind::ApiIntegration),
             self.retry,
             max_response_bytes,
+            max_concurrency,
         );
         Ok(Client::from_transport(Transport::new(
             &base_url,
             http_client,
             state,
         )))
+    }
+}
+
+/// Makes ring the process's rustls crypto provider unless the program installed one already:
+/// `reqwest` built without a provider of its own takes the process's.
+#[cfg(all(feature = "rustls-ring", not(feature = "rustls")))]
+fn install_ring_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may install one at the same time; either provider then serves.
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
 

@@ -37,7 +37,7 @@ pub use chrono;
 pub use client::Client;
 pub use config::{
     ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ENV_API_KEY,
-    ENV_BASE_URL, MAX_REDIRECTS,
+    ENV_BASE_URL, KEEPALIVE_INTERVAL, MAX_REDIRECTS, POOL_IDLE_TIMEOUT,
 };
 pub use error::{ApiError, Error, Result};
 pub use export::CsvExport;
@@ -56,8 +56,8 @@ pub use recorder::{
 pub use reqwest::StatusCode;
 pub use serde_json;
 pub use transport::{
-    ClientState, DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, KeyKind,
-    MAX_REQUEST_BODY_BYTES, RetryPolicy,
+    ClientState, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES, INITIAL_CONCURRENCY, KeyKind, MAX_REQUEST_BODY_BYTES, RetryPolicy,
 };
 
 #[cfg(test)]

@@ -29,14 +29,18 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 /// How many pages a stream fetches before it decides the server never ends (10 million items at 100 a page).
 const DEFAULT_MAX_PAGES: u64 = 100_000;
 
-/// How many pages of conversations a stream fetches ahead of the caller by default: two pages
-/// decode in parallel while the caller reads a third, which keeps two cores busy and holds a few
-/// megabytes of pages (a page of 100 conversations is about 1 MB).
-pub const DEFAULT_PREFETCH: usize = 2;
+/// The most pages of conversations a stream fetches ahead of the caller by default; the client's
+/// window of requests in flight decides below it.
+///
+/// The pages held ahead are most of a listing's memory (a page of 100 conversations is about
+/// 1 MB as received, more once decoded): 6 keep a full scan of any size within about 28 MiB of
+/// peak memory, and keep 7 requests in flight, enough for 200 ms round trips at tens of Mbit/s.
+/// [`Listing::prefetch`] raises it for longer, faster links, up to the client's ceiling.
+pub const DEFAULT_PREFETCH: usize = 6;
 
-/// How many pages of feedback a stream fetches ahead by default: one, because a feedback page
-/// holds two lists of items that each embed their conversation, about 2 MB.
-pub const DEFAULT_FEEDBACK_PREFETCH: usize = 1;
+/// The most pages of feedback a stream fetches ahead by default: half as many as conversations,
+/// because a feedback page holds two lists of items that each embed their conversation (about 2 MB).
+pub const DEFAULT_FEEDBACK_PREFETCH: usize = 3;
 
 /// Fetches and decodes one page of a listing, as typed values or raw records.
 async fn fetch_page<T: DeserializeOwned>(
@@ -85,6 +89,7 @@ struct Paging {
     limit: Option<Given>,
     offset: Option<Given>,
     max_pages: u64,
+    /// The most pages fetched ahead of the reader; the client's window decides below that.
     prefetch: usize,
 }
 
@@ -208,7 +213,7 @@ mod sealed {
         type Item: Send + 'static;
         /// The operation, for requests and errors.
         const ENDPOINT: &'static Endpoint;
-        /// How many pages the streams fetch ahead by default.
+        /// The most pages the streams fetch ahead by default; the client's window decides below it.
         const DEFAULT_PREFETCH: usize;
         /// Sends one page's request through the generated method; unset parameters are not sent.
         fn send_page(
@@ -389,8 +394,11 @@ fn feedback_progress(
 /// from an offset on; built by [`crate::Client::list_conversations`] and [`crate::Client::list_feedback`].
 ///
 /// Its streams are lazy: nothing is requested before they are first polled. Once the first page
-/// has told the total, a few pages are fetched (and decoded) ahead of the caller, so that the
-/// network, decoding and the caller's own work overlap; the first error ends a stream.
+/// has told the total, pages are fetched (and decoded, each in a task of its own) ahead of the
+/// caller, as many as the client's window of requests in flight allows (see
+/// [`crate::ClientBuilder::max_concurrency`]) up to [`Listing::prefetch`], so that the network,
+/// decoding on every core and the caller's own work overlap. Items still come in order, no page past the total is requested, and
+/// the first error ends a stream.
 ///
 /// ```no_run
 /// use futures::TryStreamExt;
@@ -485,9 +493,12 @@ impl<L: ListingKind> Listing<L> {
         self
     }
 
-    /// How many pages the streams fetch and decode ahead of the caller once the first page has
+    /// The most pages the streams fetch and decode ahead of the caller once the first page has
     /// told the total ([`DEFAULT_PREFETCH`] for conversations, [`DEFAULT_FEEDBACK_PREFETCH`] for
     /// feedback); 0 fetches each page only when it is needed.
+    /// Below this cap the client's window of requests in flight decides (see
+    /// [`crate::ClientBuilder::max_concurrency`]), so a higher cap pays off on long, fast links,
+    /// at the cost of a page of memory each.
     /// Pages are never fetched past the latest total, so a listing's end costs no extra request.
     pub fn prefetch(mut self, pages: usize) -> Self {
         self.paging.prefetch = pages;
@@ -665,10 +676,12 @@ where
         self.next_offset += self.cursor.page_size as u64;
     }
 
-    /// Keeps `prefetch` pages requested ahead, below the latest total and within the page budget.
+    /// Keeps as many pages requested ahead as the client's window allows (at most `prefetch`),
+    /// below the latest total and within the page budget.
     fn request_ahead(&mut self) {
         let budget = self.cursor.max_pages.saturating_sub(self.cursor.pages + 1) as usize;
-        while self.ahead.len() < self.prefetch.min(budget)
+        let window = self.cursor.transport.concurrency().window();
+        while self.ahead.len() < self.prefetch.min(window).min(budget)
             && self.total.is_some_and(|total| self.next_offset < total)
         {
             self.request_next();
@@ -728,8 +741,9 @@ where
 /// says; `progress` reads what the stream needs from each page.
 ///
 /// Nothing is requested before the stream is first polled. Once the first page has told the
-/// total, up to `paging.prefetch` further pages are fetched (and decoded) ahead of the caller, so
-/// that the network, decoding and the caller's own work overlap; the first error ends the stream.
+/// total, further pages are fetched (and decoded) ahead of the caller, as many as the client's
+/// window allows and at most `paging.prefetch`, so that the network, decoding and the caller's
+/// own work overlap; the first error ends the stream.
 fn paginate<P>(
     transport: Transport,
     paging: &Paging,

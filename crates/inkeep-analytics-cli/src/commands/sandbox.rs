@@ -44,6 +44,7 @@ pub async fn connect(global: &GlobalOptions) -> Result<(Client, SandboxGuard), F
         .timeout(global.timeout.0)
         .connect_timeout(global.connect_timeout.0)
         .max_retries(global.retries)
+        .max_concurrency(global.max_concurrency)
         .build()
         .map_err(Failure::api("configuring the client"))?;
     Ok((client, sandbox))

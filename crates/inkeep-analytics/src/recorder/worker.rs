@@ -1,5 +1,6 @@
 //! The recorder's worker: a thread of its own with a single-threaded tokio runtime, which sends
-//! the queue's writes, several at a time, and paces the whole recorder after a failure.
+//! the queue's writes, as many at a time as the client's window of requests in flight allows,
+//! and paces the whole recorder after a failure.
 //!
 //! A thread of its own means that recording works from code with no runtime, that `flush` and
 //! `shutdown` can wait for it from any runtime flavour (a current-thread runtime blocked in them
@@ -73,7 +74,13 @@ async fn run(shared: Arc<Shared>) {
         shared.refill();
         let wake = {
             let mut queue = shared.lock();
-            while let Some(item) = queue.next_job(now) {
+            // The client's window of requests in flight, shared with its listings and exports,
+            // bounds the writes under way as well as the recorder's own limit does: it grows while
+            // writes come back fast and clean, and halves on 429, 503 and timeouts.
+            let window = client.concurrency_window();
+            while tasks.len() < window
+                && let Some(item) = queue.next_job(now)
+            {
                 let handle = tasks.spawn(send(client.clone(), Arc::clone(&shared), item.clone()));
                 sending.insert(handle.id(), item);
             }

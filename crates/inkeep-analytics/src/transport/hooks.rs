@@ -1,4 +1,4 @@
-//! The hooks progenitor's generated methods call around every request: the key, the accepted media type, the local checks that need the built request, retries and the response-size limit.
+//! The hooks progenitor's generated methods call around every request: the key, the accepted media type, the local checks that need the built request, the client's window of requests in flight, retries and the response-size limit.
 
 use std::borrow::Cow;
 
@@ -6,8 +6,11 @@ use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
-use super::limits::limit_response;
-use super::retry::{CallRecord, Failure, describe, is_retryable_error, is_retryable_status};
+use super::concurrency::{Outcome, Permit, PermitBody};
+use super::limits::{limit_response, map_body};
+use super::retry::{
+    CallRecord, Failure, describe, is_retryable_error, is_retryable_status, retry_after,
+};
 use super::state::{ClientState, KeyKind};
 use crate::generated::Client as GeneratedClient;
 use crate::generated::operations::{self, Operation};
@@ -61,6 +64,9 @@ impl ClientHooks<ClientState> for GeneratedClient {
     /// Sends the request, and again after a backoff when an idempotent request met a transient
     /// failure (a lost connection, a timeout, 408, 429 or 5XX other than 501), within the policy's
     /// count and time limit. A JSON answer's body is bounded by the client's response-size limit.
+    ///
+    /// Every attempt waits for a place in the client's window of requests in flight, and tells the
+    /// window how it ended: a JSON success keeps its place until its body has been read whole.
     async fn exec(
         &self,
         request: reqwest::Request,
@@ -94,10 +100,28 @@ impl ClientHooks<ClientState> for GeneratedClient {
             } else {
                 None
             };
-            let result = self.client.execute(request).await;
-            let result = match limit {
-                Some(limit) => result.map(|response| limit_response(response, limit)),
-                None => result,
+            let permit = state.concurrency().acquire().await;
+            let result = match self.client.execute(request).await {
+                Ok(response) => {
+                    let response = match limit {
+                        Some(limit) => limit_response(response, limit),
+                        None => response,
+                    };
+                    Ok(hold_place(
+                        response,
+                        permit,
+                        limit.is_some(),
+                        policy.max_backoff,
+                    ))
+                }
+                Err(error) => {
+                    permit.finish(if error.is_timeout() {
+                        Outcome::Overloaded(None)
+                    } else {
+                        Outcome::Neutral
+                    });
+                    Err(error)
+                }
             };
             let Some(next) = again else {
                 return result;
@@ -120,6 +144,35 @@ impl ClientHooks<ClientState> for GeneratedClient {
             request = next;
         }
     }
+}
+
+/// Tells the window how an answer went, and keeps the request's place while a JSON success's
+/// body downloads; streamed answers (CSV) give it back at once, since the caller reads them at
+/// its own pace and must not hold the whole client's window meanwhile.
+fn hold_place(
+    response: reqwest::Response,
+    permit: Permit,
+    read_whole: bool,
+    max_wait: std::time::Duration,
+) -> reqwest::Response {
+    let status = response.status();
+    if matches!(status.as_u16(), 429 | 503) {
+        let wait = retry_after(response.headers()).map(|wait| wait.min(max_wait));
+        permit.finish(Outcome::Overloaded(wait));
+        return response;
+    }
+    if !status.is_success() {
+        permit.finish(Outcome::Neutral);
+        return response;
+    }
+    if !read_whole {
+        let latency = permit.elapsed();
+        permit.finish(Outcome::Clean(latency));
+        return response;
+    }
+    map_body(response, |body| {
+        reqwest::Body::wrap(PermitBody::new(body, permit))
+    })
 }
 
 /// Whether an operation may be sent twice without changing the outcome, whatever its body.

@@ -4,6 +4,11 @@
 //! body itself: the `exec` hook wraps every JSON response's body in [`LimitedBody`], which fails as
 //! soon as more bytes than the limit have arrived, or at once when `Content-Length` already says so.
 //! CSV exports are streamed to the caller chunk by chunk and never held whole, so they are not bounded.
+//!
+//! The body the limit counts is the decompressed one (`reqwest` decompresses gzip, brotli and zstd
+//! before the hooks see the body, and drops `Content-Length`, which counts compressed bytes), so a
+//! small compressed body that expands without end (a compression bomb) is refused as soon as its
+//! expansion passes the limit, having held no more than the limit in memory.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -68,20 +73,29 @@ pub(crate) fn limit_response(response: reqwest::Response, limit: u64) -> reqwest
         && response
             .content_length()
             .is_some_and(|length| length > limit);
+    map_body(response, |inner| {
+        reqwest::Body::wrap(LimitedBody {
+            inner,
+            limit,
+            seen: 0,
+            state: if refuse { State::Refuse } else { State::Open },
+        })
+    })
+}
+
+/// The same response around another body, made from its own by `wrap`.
+pub(crate) fn map_body(
+    response: reqwest::Response,
+    wrap: impl FnOnce(reqwest::Body) -> reqwest::Body,
+) -> reqwest::Response {
     let url = response.url().clone();
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let body = LimitedBody {
-        inner: body,
-        limit,
-        seen: 0,
-        state: if refuse { State::Refuse } else { State::Open },
-    };
-    let mut limited = http::Response::from_parts(parts, reqwest::Body::wrap(body));
+    let mut wrapped = http::Response::from_parts(parts, wrap(body));
     // The URL travels in an extension only `reqwest` can name; a builder puts it there.
     if let Some(extensions) = http::Response::builder().url(url).extensions_ref() {
-        limited.extensions_mut().extend(extensions.clone());
+        wrapped.extensions_mut().extend(extensions.clone());
     }
-    reqwest::Response::from(limited)
+    reqwest::Response::from(wrapped)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 //! - [`hooks`]: progenitor's `pre` and `exec` hooks: local checks, headers, retries of sends.
 //! - [`retry`]: the policy, backoff and the record one call's attempts share.
 //! - [`limits`]: the response-size limit and the nesting bound of raw records.
+//! - [`concurrency`]: the client's adaptive window of requests in flight.
 //! - this module: a call with its body-level retries, the listings' `GET`, decoding, errors.
 //!
 //! # Module graph
@@ -19,12 +20,13 @@
 //! ```text
 //! decode              -> (nothing)
 //! transport::retry    -> (nothing)
-//! transport::state    -> transport::retry
+//! transport::concurrency -> (nothing)
+//! transport::state    -> transport::{concurrency, retry}
 //! generated           -> decode, transport::state          (progenitor's inner type)
 //! error               -> generated, transport::retry
 //! transport::limits   -> error
-//! transport::hooks    -> generated, transport::{limits, retry, state}
-//! transport           -> error, generated, transport::{hooks, limits, retry, state}
+//! transport::hooks    -> generated, transport::{concurrency, limits, retry, state}
+//! transport           -> error, generated, transport::{concurrency, hooks, limits, retry, state}
 //! export              -> error
 //! pagination          -> error, generated, transport
 //! requests            -> error, generated
@@ -44,16 +46,19 @@ use futures::future::BoxFuture;
 use progenitor_client::{ByteStream, ResponseValue};
 use serde::de::DeserializeOwned;
 
+pub(crate) mod concurrency;
 pub(crate) mod hooks;
 pub(crate) mod limits;
 pub(crate) mod retry;
 pub(crate) mod state;
 
+pub use self::concurrency::{DEFAULT_MAX_CONCURRENCY, INITIAL_CONCURRENCY};
 pub use self::hooks::MAX_REQUEST_BODY_BYTES;
 pub use self::limits::DEFAULT_MAX_RESPONSE_BYTES;
 pub use self::retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 pub use self::state::{ClientState, KeyKind};
 
+use self::concurrency::Concurrency;
 use self::limits::check_nesting;
 use self::retry::{CallRecord, Failure, describe, is_malformed};
 use crate::error::{Error, Result, too_large};
@@ -94,6 +99,11 @@ impl Transport {
 
     pub(crate) fn key_kind(&self) -> KeyKind {
         self.generated.inner.key_kind()
+    }
+
+    /// The window of requests in flight that this client's listings, exports and writes share.
+    pub(crate) fn concurrency(&self) -> &Concurrency {
+        self.generated.inner.concurrency()
     }
 
     /// The same transport (key, settings, connection pool) with another retry policy.

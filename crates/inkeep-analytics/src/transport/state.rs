@@ -1,13 +1,15 @@
 //! What the generated client carries into every hook: the key, its kind, the retry policy, the size limit and a call's record of attempts.
 //!
 //! The generated code names [`ClientState`] as progenitor's inner type, so this module imports
-//! nothing that imports the generated code: only [`super::retry`], which imports nothing of the crate.
+//! nothing that imports the generated code: only [`super::retry`] and [`super::concurrency`], which
+//! import nothing of the crate.
 
 use std::fmt;
 use std::sync::Arc;
 
 use reqwest::header::HeaderValue;
 
+use super::concurrency::Concurrency;
 use super::retry::{CallRecord, RetryPolicy};
 
 /// Which kind of key a client holds; both are sent as a bearer token.
@@ -40,6 +42,9 @@ struct StateInner {
     api_key: Box<str>,
     key_kind: KeyKind,
     max_response_bytes: u64,
+    /// How many requests are in flight, shared by every clone, so that listings, exports and the
+    /// recorder's writes of one client share one window.
+    concurrency: Arc<Concurrency>,
 }
 
 impl ClientState {
@@ -49,6 +54,7 @@ impl ClientState {
         key_kind: KeyKind,
         retry: RetryPolicy,
         max_response_bytes: u64,
+        max_concurrency: usize,
     ) -> Self {
         Self {
             inner: Arc::new(StateInner {
@@ -56,6 +62,7 @@ impl ClientState {
                 api_key: api_key.into(),
                 key_kind,
                 max_response_bytes,
+                concurrency: Arc::new(Concurrency::new(max_concurrency)),
             }),
             retry,
             call: None,
@@ -102,6 +109,11 @@ impl ClientState {
         self.inner.max_response_bytes
     }
 
+    /// The window of requests in flight that every clone shares.
+    pub(crate) fn concurrency(&self) -> &Arc<Concurrency> {
+        &self.inner.concurrency
+    }
+
     pub(crate) fn key_kind(&self) -> KeyKind {
         self.inner.key_kind
     }
@@ -114,6 +126,7 @@ impl fmt::Debug for ClientState {
             .field("key_kind", &self.inner.key_kind)
             .field("retry", &self.retry)
             .field("max_response_bytes", &self.inner.max_response_bytes)
+            .field("max_concurrency", &self.inner.concurrency.ceiling())
             .finish_non_exhaustive()
     }
 }

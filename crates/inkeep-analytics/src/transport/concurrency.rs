@@ -1,0 +1,340 @@
+//! How many requests a client keeps in flight: one adaptive window per client, shared by its listings, exports and the recorder's writes, so that they ask as much of the server as it sustains and no more.
+//!
+//! The window starts at [`INITIAL_CONCURRENCY`] and grows by one request for every answer that
+//! comes back whole, clean and fast (fast: within twice the fastest recent answer, plus a margin),
+//! which doubles it every round trip until the server first pushes back; after that it grows by
+//! one request per window's worth of such answers (additive increase). A 429, a 503 or a timeout
+//! halves it (multiplicative decrease), at most once per round trip, and a `Retry-After` holds
+//! every request of the client until it has passed. The window never passes the ceiling the user
+//! set ([`DEFAULT_MAX_CONCURRENCY`] by default) nor falls below one.
+//!
+//! This module imports nothing else of the crate: the client state holds the controller, and the
+//! hooks take a [`Permit`] around every attempt.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::sync::Notify;
+
+/// The most requests a client keeps in flight by default.
+///
+/// Sixteen requests cover a long, fast link (200 ms round trips at 100 Mbit/s with compressed
+/// pages of 100 conversations); a listing holds at most its `prefetch` pages of them ahead of its
+/// reader, so memory is bounded there, not here.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
+
+/// How many requests a client starts with in flight, before it has seen how the server answers.
+pub const INITIAL_CONCURRENCY: usize = 2;
+
+/// Answers slower than twice the fastest by at most this much still count as fast: on loopback
+/// the fastest answer takes a millisecond, and scheduling alone varies by more than that.
+const FAST_MARGIN: Duration = Duration::from_millis(50);
+
+/// The adaptive window of one client, shared by all its clones.
+#[derive(Debug)]
+pub(crate) struct Concurrency {
+    ceiling: usize,
+    window: Mutex<Window>,
+    /// Woken whenever a request ends or the window changes, so that waiting requests look again.
+    changed: Notify,
+}
+
+#[derive(Debug)]
+struct Window {
+    /// The window as a fraction, so that additive increase can add a fraction of a request.
+    limit: f64,
+    in_flight: usize,
+    /// No request starts before this: the server's `Retry-After`, for the whole client.
+    paused_until: Option<Instant>,
+    /// Whether the server has never pushed back: the window then grows by one per clean answer.
+    slow_start: bool,
+    /// The fastest recent answer, slowly forgotten so that a server that became slower for good
+    /// does not stop the window from growing forever.
+    fastest: Option<Duration>,
+    /// When the window was last halved, so that one burst of refusals halves it once.
+    last_decrease: Option<Instant>,
+}
+
+/// How a request ended, as the window sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A whole answer in this time: grows the window when it was fast.
+    Clean(Duration),
+    /// 429, 503 or a timeout: halves the window, and holds every request for the server's
+    /// `Retry-After` when it sent one.
+    Overloaded(Option<Duration>),
+    /// Anything else (a client error, a broken connection): leaves the window as it is.
+    Neutral,
+}
+
+impl Concurrency {
+    /// A window that never passes `ceiling` (at least 1).
+    pub(crate) fn new(ceiling: usize) -> Self {
+        let ceiling = ceiling.max(1);
+        Self {
+            ceiling,
+            window: Mutex::new(Window {
+                limit: INITIAL_CONCURRENCY.min(ceiling) as f64,
+                in_flight: 0,
+                paused_until: None,
+                slow_start: true,
+                fastest: None,
+                last_decrease: None,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Window> {
+        // The window holds plain numbers, valid whatever a panicking holder left behind.
+        self.window.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The most requests the client may have in flight now, between 1 and the ceiling.
+    pub(crate) fn window(&self) -> usize {
+        let limit = self.lock().limit;
+        (limit as usize).clamp(1, self.ceiling)
+    }
+
+    /// The ceiling the user set.
+    pub(crate) fn ceiling(&self) -> usize {
+        self.ceiling
+    }
+
+    /// Waits until the window has room and no `Retry-After` holds the client, and takes a place.
+    pub(crate) async fn acquire(self: &Arc<Self>) -> Permit {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so that a release between the look and the wait is not missed.
+            changed.as_mut().enable();
+            let paused_until = {
+                let mut window = self.lock();
+                let now = Instant::now();
+                match window.paused_until {
+                    Some(until) if until > now => Some(until),
+                    _ => {
+                        window.paused_until = None;
+                        let room = (window.limit as usize).clamp(1, self.ceiling);
+                        if window.in_flight < room {
+                            window.in_flight += 1;
+                            return Permit {
+                                controller: Arc::clone(self),
+                                started: Instant::now(),
+                                done: false,
+                            };
+                        }
+                        None
+                    }
+                }
+            };
+            match paused_until {
+                Some(until) => tokio::time::sleep_until(until.into()).await,
+                None => changed.await,
+            }
+        }
+    }
+
+    fn release(&self, outcome: Outcome) {
+        {
+            let mut window = self.lock();
+            window.in_flight = window.in_flight.saturating_sub(1);
+            let now = Instant::now();
+            match outcome {
+                Outcome::Clean(latency) => {
+                    let fastest = window
+                        .fastest
+                        .map_or(latency, |fastest| latency.min(fastest + fastest / 64));
+                    window.fastest = Some(fastest);
+                    if latency <= fastest.saturating_mul(2) + FAST_MARGIN {
+                        let step = if window.slow_start {
+                            1.0
+                        } else {
+                            1.0 / window.limit.max(1.0)
+                        };
+                        window.limit = (window.limit + step).min(self.ceiling as f64);
+                    }
+                }
+                Outcome::Overloaded(retry_after) => {
+                    let round_trip = window.fastest.unwrap_or(Duration::ZERO).max(FAST_MARGIN);
+                    if window
+                        .last_decrease
+                        .is_none_or(|at| now.duration_since(at) >= round_trip)
+                    {
+                        window.limit = (window.limit / 2.0).max(1.0);
+                        window.last_decrease = Some(now);
+                    }
+                    window.slow_start = false;
+                    if let Some(wait) = retry_after {
+                        let until = now + wait;
+                        window.paused_until =
+                            Some(window.paused_until.map_or(until, |at| at.max(until)));
+                    }
+                }
+                Outcome::Neutral => {}
+            }
+        }
+        self.changed.notify_waiters();
+    }
+}
+
+/// A place in the window, held while one request is in flight; dropping it without
+/// [`Permit::finish`] leaves the window as it is.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    controller: Arc<Concurrency>,
+    started: Instant,
+    done: bool,
+}
+
+impl Permit {
+    /// How long ago the request started.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Gives the place back and tells the window how the request ended.
+    pub(crate) fn finish(mut self, outcome: Outcome) {
+        self.done = true;
+        self.controller.release(outcome);
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if !self.done {
+            self.controller.release(Outcome::Neutral);
+        }
+    }
+}
+
+/// A body that holds its request's place in the window until the last byte has arrived, so that
+/// the window counts a page as in flight while it downloads, and times it whole.
+pub(crate) struct PermitBody {
+    inner: reqwest::Body,
+    permit: Option<Permit>,
+}
+
+impl PermitBody {
+    pub(crate) fn new(inner: reqwest::Body, permit: Permit) -> Self {
+        Self {
+            inner,
+            permit: Some(permit),
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl HttpBody for PermitBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => {
+                if let Some(permit) = self.permit.take() {
+                    let latency = permit.elapsed();
+                    permit.finish(Outcome::Clean(latency));
+                }
+            }
+            Poll::Ready(Some(Err(error))) => {
+                if let Some(permit) = self.permit.take() {
+                    permit.finish(if error.is_timeout() {
+                        Outcome::Overloaded(None)
+                    } else {
+                        Outcome::Neutral
+                    });
+                }
+            }
+            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+        }
+        polled.map(|frame| frame.map(|frame| frame.map_err(|error| Box::new(error) as BoxError)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `count` requests one after another through the window, each ending as `outcome`.
+    fn answer(controller: &Arc<Concurrency>, count: usize, outcome: Outcome) {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        else {
+            panic!("no runtime");
+        };
+        runtime.block_on(async {
+            for _ in 0..count {
+                controller.acquire().await.finish(outcome);
+            }
+        });
+    }
+
+    #[test]
+    fn the_window_doubles_then_halves_and_stays_within_bounds() {
+        let fast = Outcome::Clean(Duration::from_millis(1));
+        let controller = Arc::new(Concurrency::new(8));
+        assert_eq!(controller.window(), INITIAL_CONCURRENCY);
+        answer(&controller, 2, fast);
+        assert_eq!(controller.window(), 4, "one more request per clean answer");
+        answer(&controller, 20, fast);
+        assert_eq!(controller.window(), 8, "never past the ceiling");
+        answer(&controller, 3, Outcome::Overloaded(None));
+        assert_eq!(
+            controller.window(),
+            4,
+            "a burst of refusals halves the window once"
+        );
+        answer(&controller, 4, fast);
+        assert_eq!(
+            controller.window(),
+            4,
+            "after a refusal, a window's worth of answers..."
+        );
+        answer(&controller, 1, fast);
+        assert_eq!(controller.window(), 5, "...grows it by one");
+        answer(&controller, 10, Outcome::Clean(Duration::from_secs(1)));
+        assert_eq!(
+            controller.window(),
+            5,
+            "slow answers do not grow the window"
+        );
+        answer(&controller, 10, Outcome::Neutral);
+        assert_eq!(controller.window(), 5);
+    }
+
+    #[test]
+    fn retry_after_holds_every_request() {
+        let controller = Arc::new(Concurrency::new(4));
+        answer(
+            &controller,
+            1,
+            Outcome::Overloaded(Some(Duration::from_millis(300))),
+        );
+        let started = Instant::now();
+        answer(&controller, 1, Outcome::Neutral);
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
