@@ -405,8 +405,9 @@ async fn a_compression_bomb_is_refused_once_its_expansion_passes_the_limit() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_window_grows_on_a_healthy_server_and_never_passes_the_ceiling() -> TestResult {
     let total = 3_000;
+    // A long link (answers slower than 25 ms): the window, not `prefetch`, decides.
     let (base_url, stats) = serve(
-        Duration::from_millis(20),
+        Duration::from_millis(40),
         Arc::new(move |_, request: &Request| Reply::json(&page_for(request, total))),
     )
     .await?;
@@ -444,6 +445,31 @@ async fn the_window_grows_on_a_healthy_server_and_never_passes_the_ceiling() -> 
         arrivals
             .iter()
             .all(|a| a.request.number("offset") < Some(total))
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_short_link_a_listing_requests_no_more_than_prefetch_pages_ahead() -> TestResult {
+    let total = 2_000;
+    let (base_url, stats) = serve(
+        Duration::ZERO,
+        Arc::new(move |_, request: &Request| Reply::json(&page_for(request, total))),
+    )
+    .await?;
+    let client = client(&base_url, |builder| builder.max_retries(0));
+    let mut items = client.list_conversations().prefetch(2).items();
+    let mut got = Vec::new();
+    while let Some(item) = items.try_next().await? {
+        got.extend(item.id().map(str::to_string));
+        // A slow reader: pages pile up ahead of it unless the stream stops requesting them.
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    assert_eq!(got, ids(0..total));
+    let peak = stats.peak.load(Ordering::SeqCst);
+    assert!(
+        peak <= 2,
+        "{peak} requests in flight on a short link with prefetch 2: pages would pile up in memory"
     );
     Ok(())
 }

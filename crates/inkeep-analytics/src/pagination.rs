@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -29,14 +30,18 @@ pub const MAX_PAGE_SIZE: i64 = 100;
 /// How many pages a stream fetches before it decides the server never ends (10 million items at 100 a page).
 const DEFAULT_MAX_PAGES: u64 = 100_000;
 
-/// The most pages of conversations a stream fetches ahead of the caller by default; the client's
-/// window of requests in flight decides below it.
+/// The most pages of conversations a stream holds received ahead of the caller by default.
 ///
 /// The pages held ahead are most of a listing's memory (a page of 100 conversations is about
-/// 1 MB as received, more once decoded): 6 keep a full scan of any size within about 28 MiB of
-/// peak memory, and keep 7 requests in flight, enough for 200 ms round trips at tens of Mbit/s.
-/// [`Listing::prefetch`] raises it for longer, faster links, up to the client's ceiling.
-pub const DEFAULT_PREFETCH: usize = 6;
+/// 1 MB as received, more once decoded): 3 keep a full scan of any size within about 25 MiB of
+/// peak memory on loopback, where more do not make it faster. On a long link (answers slower than 25 ms) the client's window decides how many
+/// pages are requested ahead, up to its ceiling, since they spend most of their time on the wire.
+pub const DEFAULT_PREFETCH: usize = 3;
+
+/// The fastest answer from which a link counts as long: its pages ahead are mostly on the wire,
+/// so the client's window, not [`Listing::prefetch`], decides how many are requested. Loopback
+/// and a nearby region answer a page well within it; another continent does not.
+const LONG_LINK: Duration = Duration::from_millis(25);
 
 /// The most pages of feedback a stream fetches ahead by default: half as many as conversations,
 /// because a feedback page holds two lists of items that each embed their conversation (about 2 MB).
@@ -395,8 +400,8 @@ fn feedback_progress(
 ///
 /// Its streams are lazy: nothing is requested before they are first polled. Once the first page
 /// has told the total, pages are fetched (and decoded, each in a task of its own) ahead of the
-/// caller, as many as the client's window of requests in flight allows (see
-/// [`crate::ClientBuilder::max_concurrency`]) up to [`Listing::prefetch`], so that the network,
+/// caller, up to [`Listing::prefetch`] on a short link and as many as the client's window of
+/// requests in flight allows on a long one (see [`crate::ClientBuilder::max_concurrency`]), so that the network,
 /// decoding on every core and the caller's own work overlap. Items still come in order, no page past the total is requested, and
 /// the first error ends a stream.
 ///
@@ -493,12 +498,12 @@ impl<L: ListingKind> Listing<L> {
         self
     }
 
-    /// The most pages the streams fetch and decode ahead of the caller once the first page has
-    /// told the total ([`DEFAULT_PREFETCH`] for conversations, [`DEFAULT_FEEDBACK_PREFETCH`] for
-    /// feedback); 0 fetches each page only when it is needed.
-    /// Below this cap the client's window of requests in flight decides (see
-    /// [`crate::ClientBuilder::max_concurrency`]), so a higher cap pays off on long, fast links,
-    /// at the cost of a page of memory each.
+    /// The most pages the streams hold fetched and decoded ahead of the caller once the first
+    /// page has told the total ([`DEFAULT_PREFETCH`] for conversations,
+    /// [`DEFAULT_FEEDBACK_PREFETCH`] for feedback); 0 fetches each page only when it is needed.
+    /// On a short link it is also the most pages requested ahead; on a long one (answers slower
+    /// than 25 ms) the client's window of requests in flight decides that (see
+    /// [`crate::ClientBuilder::max_concurrency`]), and no page is requested while this many wait.
     /// Pages are never fetched past the latest total, so a listing's end costs no extra request.
     pub fn prefetch(mut self, pages: usize) -> Self {
         self.paging.prefetch = pages;
@@ -610,6 +615,17 @@ impl<P> Drop for PageTask<P> {
     }
 }
 
+impl<P> PageTask<P> {
+    /// Whether the page is in (downloaded and decoded) and waits for the caller.
+    fn is_received(&self) -> bool {
+        match &self.task {
+            PageFuture::Spawned(handle) => handle.is_finished(),
+            // Runs only when awaited.
+            PageFuture::Local(_) => false,
+        }
+    }
+}
+
 impl<P: Send + 'static> PageTask<P> {
     fn start<Fut>(offset: u64, future: Fut) -> Self
     where
@@ -676,13 +692,29 @@ where
         self.next_offset += self.cursor.page_size as u64;
     }
 
-    /// Keeps as many pages requested ahead as the client's window allows (at most `prefetch`),
-    /// below the latest total and within the page budget.
+    /// Keeps pages requested ahead of the caller, below the latest total and within the page
+    /// budget: at most `prefetch` on a short link, where pages arrive at once and wait in memory;
+    /// as many as the client's window allows on a long one, where most are still on the wire.
+    /// Either way, none is requested while `prefetch` pages already wait received: the caller
+    /// is then the bottleneck, and more would only hold memory.
     fn request_ahead(&mut self) {
+        if self.prefetch == 0 {
+            return;
+        }
         let budget = self.cursor.max_pages.saturating_sub(self.cursor.pages + 1) as usize;
-        let window = self.cursor.transport.concurrency().window();
-        while self.ahead.len() < self.prefetch.min(window).min(budget)
+        let concurrency = self.cursor.transport.concurrency();
+        let window = concurrency.window();
+        let long_link = concurrency
+            .round_trip()
+            .is_some_and(|round_trip| round_trip >= LONG_LINK);
+        let most = if long_link {
+            self.prefetch.max(window)
+        } else {
+            self.prefetch
+        };
+        while self.ahead.len() < most.min(window).min(budget)
             && self.total.is_some_and(|total| self.next_offset < total)
+            && self.ahead.iter().filter(|page| page.is_received()).count() < self.prefetch
         {
             self.request_next();
         }
@@ -741,9 +773,9 @@ where
 /// says; `progress` reads what the stream needs from each page.
 ///
 /// Nothing is requested before the stream is first polled. Once the first page has told the
-/// total, further pages are fetched (and decoded) ahead of the caller, as many as the client's
-/// window allows and at most `paging.prefetch`, so that the network, decoding and the caller's
-/// own work overlap; the first error ends the stream.
+/// total, further pages are fetched (and decoded) ahead of the caller, as `Pipeline::request_ahead`
+/// decides, so that the network, decoding and the caller's own work overlap; the first error ends
+/// the stream.
 fn paginate<P>(
     transport: Transport,
     paging: &Paging,

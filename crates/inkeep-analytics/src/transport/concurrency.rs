@@ -28,7 +28,11 @@ use tokio::sync::Notify;
 pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 
 /// How many requests a client starts with in flight, before it has seen how the server answers.
-pub const INITIAL_CONCURRENCY: usize = 2;
+///
+/// Half the ceiling: on a 200 ms round trip, a listing of 20 pages then takes three round trips
+/// instead of five (measured in `BENCHMARKS.md`'s WAN profile), and a server that cannot take
+/// eight requests at once halves it at its first refusal.
+pub const INITIAL_CONCURRENCY: usize = 8;
 
 /// Answers slower than twice the fastest by at most this much still count as fast: on loopback
 /// the fastest answer takes a millisecond, and scheduling alone varies by more than that.
@@ -98,6 +102,11 @@ impl Concurrency {
     pub(crate) fn window(&self) -> usize {
         let limit = self.lock().limit;
         (limit as usize).clamp(1, self.ceiling)
+    }
+
+    /// The fastest recent answer, once there is one: how long the link makes a request wait.
+    pub(crate) fn round_trip(&self) -> Option<Duration> {
+        self.lock().fastest
     }
 
     /// The ceiling the user set.
@@ -291,34 +300,38 @@ mod tests {
     #[test]
     fn the_window_doubles_then_halves_and_stays_within_bounds() {
         let fast = Outcome::Clean(Duration::from_millis(1));
-        let controller = Arc::new(Concurrency::new(8));
+        let controller = Arc::new(Concurrency::new(16));
         assert_eq!(controller.window(), INITIAL_CONCURRENCY);
         answer(&controller, 2, fast);
-        assert_eq!(controller.window(), 4, "one more request per clean answer");
+        assert_eq!(
+            controller.window(),
+            INITIAL_CONCURRENCY + 2,
+            "one more request per clean answer"
+        );
         answer(&controller, 20, fast);
-        assert_eq!(controller.window(), 8, "never past the ceiling");
+        assert_eq!(controller.window(), 16, "never past the ceiling");
         answer(&controller, 3, Outcome::Overloaded(None));
         assert_eq!(
             controller.window(),
-            4,
+            8,
             "a burst of refusals halves the window once"
         );
-        answer(&controller, 4, fast);
+        answer(&controller, 8, fast);
         assert_eq!(
             controller.window(),
-            4,
+            8,
             "after a refusal, a window's worth of answers..."
         );
         answer(&controller, 1, fast);
-        assert_eq!(controller.window(), 5, "...grows it by one");
+        assert_eq!(controller.window(), 9, "...grows it by one");
         answer(&controller, 10, Outcome::Clean(Duration::from_secs(1)));
         assert_eq!(
             controller.window(),
-            5,
+            9,
             "slow answers do not grow the window"
         );
         answer(&controller, 10, Outcome::Neutral);
-        assert_eq!(controller.window(), 5);
+        assert_eq!(controller.window(), 9);
     }
 
     #[test]
