@@ -458,7 +458,10 @@ impl Shared {
                 tracing::warn!(error = %error, "spool: cannot record a delivery; it may be sent again");
             }
             self.publish_spool(spool);
-            spool.plan_compaction()
+            spool.plan_compaction().unwrap_or_else(|error| {
+                tracing::warn!(error = %error, "spool: cannot compact");
+                None
+            })
         };
         if let Some(compaction) = compaction {
             let spool = Arc::clone(&self.spool);
@@ -469,7 +472,10 @@ impl Shared {
                     .unwrap_or_else(PoisonError::into_inner)
                     .as_mut()
                 {
-                    Some(spool) => spool.finish_compaction(compacted),
+                    Some(spool) => spool.finish_compaction(compacted).unwrap_or_else(|error| {
+                        tracing::warn!(error = %error, "spool: a compaction failed; the spool keeps its segments");
+                        vec![]
+                    }),
                     // Shut down meanwhile: the next start replays the copies with the originals, as one.
                     None => vec![],
                 };

@@ -771,50 +771,53 @@ impl Spool {
     /// ([`Compaction::run`]) then happens without the lock, and [`Spool::finish_compaction`]
     /// makes it count. The current segment is closed too, so that the target's number is below
     /// every segment written afterwards.
-    pub(crate) fn plan_compaction(&mut self) -> Option<Compaction> {
+    pub(crate) fn plan_compaction(&mut self) -> Result<Option<Compaction>> {
         if self.compacting || !self.compaction_due {
-            return None;
+            return Ok(None);
         }
         self.compaction_due = false;
-        let (old, moving) = self.compaction_candidates()?;
-        let lock = match self.lock.try_clone() {
-            Ok(lock) => lock,
-            Err(error) => {
-                tracing::warn!(error = %error, "spool: cannot compact");
-                return None;
-            }
+        self.prepare_compaction()
+    }
+
+    /// The compaction of the closed segments, when one is worth it (see
+    /// [`Spool::compaction_candidates`]); only a compaction that copies records reserves a target
+    /// and closes the current segment.
+    fn prepare_compaction(&mut self) -> Result<Option<Compaction>> {
+        let Some((old, moving)) = self.compaction_candidates() else {
+            return Ok(None);
         };
+        let lock = self
+            .lock
+            .try_clone()
+            .map_err(|e| io_error("cannot compact", &self.dir, e))?;
         let target = self.current_no + 1;
-        // The next current segment comes after the target.
-        self.current_no += 1;
-        if let Err(error) = self.roll() {
-            tracing::warn!(error = %error, "spool: cannot compact");
-            return None;
+        if !moving.is_empty() {
+            // The next current segment comes after the target.
+            self.current_no += 1;
+            self.roll()?;
+            // The roll above made no new segment worth compacting.
+            self.compaction_due = false;
         }
-        // The roll above made no new segment worth compacting.
-        self.compaction_due = false;
         self.compacting = true;
-        Some(Compaction {
+        Ok(Some(Compaction {
             dir: self.dir.clone(),
             _lock: lock,
             target,
             old,
             moving,
-        })
+        }))
     }
 
     /// Moves the copied records to the target and drops the closed segments from the spool;
     /// returns the files to delete, which nothing refers to any more. A record acknowledged while
     /// the copy ran stays acknowledged: its copy replays with its acknowledgement, as one.
-    pub(crate) fn finish_compaction(&mut self, compacted: Result<Compacted>) -> Vec<PathBuf> {
+    /// A failed copy leaves the spool as it was, with its segments.
+    pub(crate) fn finish_compaction(
+        &mut self,
+        compacted: Result<Compacted>,
+    ) -> Result<Vec<PathBuf>> {
         self.compacting = false;
-        let compacted = match compacted {
-            Ok(compacted) => compacted,
-            Err(error) => {
-                tracing::warn!(error = %error, "spool: a compaction failed; the spool keeps its segments");
-                return vec![];
-            }
-        };
+        let compacted = compacted?;
         for (seq, offset) in compacted.offsets {
             if let Some(live) = self.live.get_mut(&seq)
                 && compacted.old.contains(&live.segment)
@@ -831,7 +834,7 @@ impl Spool {
             self.sizes.remove(&n);
             delete.push(self.dir.join(segment_name(n)));
         }
-        delete
+        Ok(delete)
     }
 
     /// Compacts at once, on the recording call, when the spool is at its size limit and no
@@ -843,34 +846,13 @@ impl Spool {
         if self.compacting {
             return Ok(());
         }
-        let Some((old, moving)) = self.compaction_candidates() else {
+        let Some(compaction) = self.prepare_compaction()? else {
             return Ok(());
         };
-        if !moving.is_empty() {
-            self.sync()?;
-            let target = self.current_no + 1;
-            self.compact_into(target, moving)?;
-            self.current_no = target + 1;
-            self.current = Self::create_segment(&self.dir, self.current_no)?;
-            self.sizes.insert(self.current_no, 0);
-        }
-        for n in old {
-            let path = self.dir.join(segment_name(n));
+        let compacted = compaction.run();
+        for path in self.finish_compaction(compacted)? {
             fs::remove_file(&path).map_err(|e| io_error("cannot delete", &path, e))?;
-            self.sizes.remove(&n);
         }
-        Ok(())
-    }
-
-    fn compact_into(&mut self, target: u64, moving: Vec<(u64, Loc)>) -> Result<()> {
-        let (offsets, size) = copy_records(&self.dir, target, &moving)?;
-        for (seq, offset) in offsets {
-            if let Some(live) = self.live.get_mut(&seq) {
-                live.segment = target;
-                live.offset = offset;
-            }
-        }
-        self.sizes.insert(target, size);
         Ok(())
     }
 }
@@ -1094,10 +1076,10 @@ mod tests {
             .collect();
         assert!(closed.len() >= 2, "{closed:?}");
         let compaction = spool
-            .plan_compaction()
+            .plan_compaction()?
             .ok_or_else(|| Error::invalid_input("no compaction planned"))?;
         assert!(
-            spool.plan_compaction().is_none(),
+            spool.plan_compaction()?.is_none(),
             "one compaction at a time"
         );
         // Meanwhile the service records, and the worker delivers a record being copied.
@@ -1112,7 +1094,7 @@ mod tests {
         }
         let bytes_before = spool.bytes();
         let compacted = compaction.run();
-        for path in spool.finish_compaction(compacted) {
+        for path in spool.finish_compaction(compacted)? {
             fs::remove_file(path).map_err(|e| io_error("cannot delete", &dir, e))?;
         }
         for n in closed {
