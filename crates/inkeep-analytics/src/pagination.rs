@@ -712,9 +712,11 @@ where
         } else {
             self.prefetch
         };
+        // Pages requested here are not received yet, so this count holds for the whole loop.
+        let received = self.ahead.iter().filter(|page| page.is_received()).count();
         while self.ahead.len() < most.min(window).min(budget)
             && self.total.is_some_and(|total| self.next_offset < total)
-            && self.ahead.iter().filter(|page| page.is_received()).count() < self.prefetch
+            && received < self.prefetch
         {
             self.request_next();
         }
