@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+use inkeep_analytics::types::CreateOpenAiConversation;
 use inkeep_analytics::{Client, Recorder};
 
 /// A local API stand-in that answers every write after `delay` and counts the bytes it received.
@@ -51,29 +51,9 @@ fn client(url: &str) -> Client {
         .expect("a client")
 }
 
-/// Session `s` after `turns` turns, each a user and an assistant message of realistic length.
+/// A benchmark session; its construction cannot fail for these ids.
 fn conversation(s: usize, turns: usize) -> CreateOpenAiConversation {
-    let mut messages = Vec::with_capacity(turns * 2);
-    for t in 0..turns {
-        messages.push(
-            CreateOpenAiMessage::user(format!(
-                "How do I configure the widget for project {s}, step {t}?"
-            ))
-            .with_id(format!("b{s}-u{t}"))
-            .expect("an id"),
-        );
-        messages.push(
-            CreateOpenAiMessage::assistant(
-                "Open the dashboard, pick the integration, and paste the snippet into your page. "
-                    .repeat(3),
-            )
-            .with_id(format!("b{s}-a{t}"))
-            .expect("an id"),
-        );
-    }
-    CreateOpenAiConversation::new(messages)
-        .with_id(format!("bench-{s}"))
-        .expect("an id")
+    inkeep_analytics_bench::chat::conversation(s, turns).expect("a benchmark conversation")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -11,32 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+use inkeep_analytics::types::CreateOpenAiConversation;
 use inkeep_analytics::{Client, Recorder};
-
-/// Session `s` after `turns` turns, as the recorder benchmark builds it.
-fn conversation(s: usize, turns: usize) -> Option<CreateOpenAiConversation> {
-    let mut messages = Vec::with_capacity(turns * 2);
-    for t in 0..turns {
-        let question = format!("How do I configure the widget for project {s}, step {t}?");
-        messages.push(
-            CreateOpenAiMessage::user(question)
-                .with_id(format!("b{s}-u{t}"))
-                .ok()?,
-        );
-        let answer =
-            "Open the dashboard, pick the integration, and paste the snippet into your page. "
-                .repeat(3);
-        messages.push(
-            CreateOpenAiMessage::assistant(answer)
-                .with_id(format!("b{s}-a{t}"))
-                .ok()?,
-        );
-    }
-    CreateOpenAiConversation::new(messages)
-        .with_id(format!("bench-{s}"))
-        .ok()
-}
+use inkeep_analytics_bench::chat::conversation;
 
 /// One recording call, kept out of line so that callgrind can count it alone.
 #[inline(never)]
@@ -61,8 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let recorder = builder.build()?;
     let conversations: Vec<_> = (0..200)
         .map(|s| conversation(s, 10))
-        .collect::<Option<_>>()
-        .ok_or("a benchmark conversation")?;
+        .collect::<inkeep_analytics::Result<_>>()?;
     let mut times = Vec::with_capacity(20_000);
     for n in 0..20_000 {
         let record = conversations[n % 200].clone();
