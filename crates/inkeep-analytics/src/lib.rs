@@ -50,8 +50,9 @@ pub use pagination::{
 };
 pub use recorder::{
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS,
-    DEFAULT_MAX_SPOOL_BYTES, DeadLetter, DeliveryCheck, FlushReport, FsyncPolicy, Outcome, Record,
-    Recorded, Recorder, RecorderBuilder, RecorderStats, SpoolStatus,
+    DEFAULT_MAX_SPOOL_BYTES, DeadLetter, DeliveryCheck, FlushReport, FsyncPolicy, MessageIdList,
+    Outcome, Record, RecordableConversation, Recorded, Recorder, RecorderBuilder, RecorderStats,
+    SpoolStatus,
 };
 pub use reqwest::StatusCode;
 pub use serde_json;

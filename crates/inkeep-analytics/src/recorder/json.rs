@@ -7,21 +7,45 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
-/// `value` as compact JSON, exactly as `serde_json::to_vec` writes it, in a buffer of at least
-/// `capacity` bytes.
-pub(crate) fn to_vec<T: Serialize + ?Sized>(
-    value: &T,
-    capacity: usize,
-) -> serde_json::Result<Vec<u8>> {
-    let mut writer = Writer {
-        out: Vec::with_capacity(capacity),
-    };
-    match value.serialize(&mut writer) {
-        Ok(()) => Ok(writer.out),
+/// `value` as compact JSON, exactly as `serde_json::to_vec` writes it, in a buffer of its exact
+/// size.
+///
+/// It is written into a buffer the thread keeps, then copied once into one of the right size: a
+/// buffer grown as it is written would be copied at each doubling, and shrunk (copied again) so
+/// that the queue, which bounds the bytes it holds, holds no more than the body.
+pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let written = SCRATCH.with(|scratch| {
+        // Taken only by a record whose `Serialize` records another from inside itself.
+        let Ok(mut kept) = scratch.try_borrow_mut() else {
+            return write_into(value, Vec::new());
+        };
+        let buffer = write_into(value, std::mem::take(&mut *kept))?;
+        let body = buffer.clone();
+        // One very large record must not keep its buffer for the thread's life.
+        if buffer.capacity() <= MAX_KEPT_SCRATCH_BYTES {
+            *kept = buffer;
+            kept.clear();
+        }
+        Ok(body)
+    });
+    match written {
+        Ok(body) => Ok(body),
         // A shape this writer leaves to serde_json (a raw value, a map key that is not a string)
         // or a value that cannot be serialized at all, which serde_json then reports.
         Err(Unsupported) => serde_json::to_vec(value),
     }
+}
+
+/// The largest scratch buffer a thread keeps between records.
+const MAX_KEPT_SCRATCH_BYTES: usize = 256 * 1024;
+
+fn write_into<T: Serialize + ?Sized>(value: &T, out: Vec<u8>) -> Result<Vec<u8>> {
+    let mut writer = Writer { out };
+    value.serialize(&mut writer)?;
+    Ok(writer.out)
 }
 
 /// Why the fast path gave up; serde_json then serializes the value and reports any real error.
@@ -73,15 +97,24 @@ static ESCAPE: [u8; 256] = {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the eight bytes may need escaping: a control byte, `"` or `\`. It may say yes
-/// for a word that needs none (a borrow runs into the next byte), never no for one that does.
+/// The high bit of each of the eight bytes that may need escaping: a control byte, `"` or `\`.
+/// A borrow may mark a byte after one that does, never one in a word that needs none.
 #[inline]
-fn may_need_escape(word: u64) -> bool {
+fn escape_mask(word: u64) -> u64 {
     let control = word.wrapping_sub(ONES * 0x20) & !word;
     let quote = word ^ (ONES * u64::from(b'"'));
     let backslash = word ^ (ONES * u64::from(b'\\'));
     let zero_in = |v: u64| v.wrapping_sub(ONES) & !v;
-    (control | zero_in(quote) | zero_in(backslash)) & HIGHS != 0
+    (control | zero_in(quote) | zero_in(backslash)) & HIGHS
+}
+
+/// Eight bytes from `at`, when there are eight.
+#[inline]
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk = bytes.get(at..at.checked_add(8)?)?;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    Some(u64::from_le_bytes(word))
 }
 
 fn write_escaped(out: &mut Vec<u8>, value: &str) {
@@ -91,15 +124,45 @@ fn write_escaped(out: &mut Vec<u8>, value: &str) {
     // The start of the run of bytes not yet copied.
     let mut start = 0;
     let mut at = 0;
-    while at < bytes.len() {
-        if let Some(chunk) = bytes.get(at..at + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if !may_need_escape(u64::from_le_bytes(word)) {
-                at += 8;
-                continue;
+    loop {
+        // Sixteen bytes at a time, then eight, while none may need escaping.
+        while let (Some(a), Some(b)) = (word_at(bytes, at), word_at(bytes, at + 8)) {
+            if escape_mask(a) | escape_mask(b) != 0 {
+                break;
+            }
+            at += 16;
+        }
+        if let Some(word) = word_at(bytes, at)
+            && escape_mask(word) == 0
+        {
+            at += 8;
+        }
+        if at >= bytes.len() {
+            break;
+        }
+        if bytes.len() - at < 8 {
+            // The tail: most strings end clean. In a string of eight bytes or more, its last eight
+            // bytes cover it (the ones before it are clean or written); a shorter one is padded
+            // with spaces, which need no escaping.
+            let word = match bytes
+                .len()
+                .checked_sub(8)
+                .and_then(|last| word_at(bytes, last))
+            {
+                Some(word) => word,
+                None => {
+                    let mut word = [b' '; 8];
+                    for (padded, byte) in word.iter_mut().zip(&bytes[at..]) {
+                        *padded = *byte;
+                    }
+                    u64::from_le_bytes(word)
+                }
+            };
+            if escape_mask(word) == 0 {
+                break;
             }
         }
+        // One of the next eight bytes (or fewer, at the end) may need escaping.
         let end = (at + 8).min(bytes.len());
         while at < end {
             let byte = bytes[at];
@@ -528,7 +591,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn same_as_serde_json<T: Serialize + ?Sized>(value: &T) {
-        let ours = to_vec(value, 0).map_err(|e| e.to_string());
+        let ours = to_vec(value).map_err(|e| e.to_string());
         let theirs = serde_json::to_vec(value).map_err(|e| e.to_string());
         assert_eq!(
             ours.as_ref()
@@ -612,12 +675,23 @@ mod tests {
     proptest! {
         #[test]
         fn any_string_is_written_as_serde_json_writes_it(text in any::<String>()) {
-            prop_assert_eq!(to_vec(&text, 0).ok(), serde_json::to_vec(&text).ok());
+            prop_assert_eq!(to_vec(&text).ok(), serde_json::to_vec(&text).ok());
+        }
+
+        /// Escapes at every position of the sixteen- and eight-byte steps and of the padded tail.
+        #[test]
+        fn strings_dense_with_escapes_are_written_as_serde_json_writes_them(
+            text in prop::collection::vec(
+                prop::sample::select(vec!['a', ' ', '"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'é', '語']),
+                0..48,
+            ).prop_map(|chars| chars.into_iter().collect::<String>())
+        ) {
+            prop_assert_eq!(to_vec(&text).ok(), serde_json::to_vec(&text).ok());
         }
 
         #[test]
         fn any_json_value_is_written_as_serde_json_writes_it(value in json_value()) {
-            prop_assert_eq!(to_vec(&value, 0).ok(), serde_json::to_vec(&value).ok());
+            prop_assert_eq!(to_vec(&value).ok(), serde_json::to_vec(&value).ok());
         }
     }
 }

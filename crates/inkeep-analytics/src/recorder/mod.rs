@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 pub use delivery::DeliveryCheck;
-pub use record::Record;
+use record::Prepared;
+pub use record::{MessageIdList, Record, RecordableConversation};
 pub use spool::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use stats::{FlushReport, RecorderStats};
 
@@ -512,7 +513,7 @@ impl Shared {
     }
 
     /// The sampling decision of a record, which its conversation's decides.
-    fn keeps(&self, prepared: &record::Prepared) -> bool {
+    fn keeps(&self, prepared: &Prepared) -> bool {
         if self.sample_rate >= 1.0 {
             return true;
         }
@@ -566,12 +567,16 @@ impl Shared {
     }
 
     fn record(&self, record: Record) -> Result<Recorded> {
+        self.record_prepared(|| record.prepare())
+    }
+
+    fn record_prepared(&self, prepare: impl FnOnce() -> Result<Prepared>) -> Result<Recorded> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::invalid_input(
                 "the recorder is shut down; it takes no more records",
             ));
         }
-        let prepared = record.prepare()?;
+        let prepared = prepare()?;
         Counters::add(&self.counters.recorded);
         let id = prepared.id.clone();
         if !self.keeps(&prepared) {
@@ -608,10 +613,11 @@ impl Shared {
             messages: prepared.messages,
             dep: prepared.dep,
         };
-        // Whether the record gave the worker something new to send. A newer version of a
-        // conversation that is already waiting or in flight does not: the worker finds it when it
-        // takes the conversation's turn. Waking the worker then would cost every call a system call
-        // (an `eventfd` write) for nothing.
+        // Whether the record gave the worker something new to send that it can send now. A newer
+        // version of a conversation that is already waiting or in flight does not: the worker
+        // finds it when it takes the conversation's turn; nor does a record that comes while the
+        // worker's window is full: it takes the queue again when a write ends. Waking the worker
+        // then would cost the call a system call (an `eventfd` write) for nothing.
         let mut readied = false;
         let enqueued = match spool_guard.as_mut() {
             // Records already waiting in the spool go first: a newer one waits behind them.
@@ -620,7 +626,7 @@ impl Shared {
                 let mut queue = self.lock();
                 let ready_before = queue.ready_len();
                 let enqueued = queue.enqueue(item);
-                readied = queue.ready_len() > ready_before;
+                readied = queue.ready_len() > ready_before && queue.worker_needs_waking();
                 enqueued
             }
         };
@@ -883,6 +889,28 @@ impl Recorder {
     ) -> Result<Recorded> {
         self.shared()
             .record(Record::Conversation(conversation.into()))
+    }
+
+    /// Records a conversation the caller keeps, as a chat keeps its history between turns: it is
+    /// serialized from the reference, so that the call neither needs a copy of it nor drops one
+    /// on the request path. It takes any of the three kinds or a
+    /// [`CreateConversation`](crate::types::CreateConversation).
+    ///
+    /// A conversation without an id is copied once to be given one, as
+    /// [`Recorder::record_conversation`] gives it; give it an id to record it without a copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`Recorder::record_conversation`].
+    pub fn record_conversation_ref<C: RecordableConversation + ?Sized>(
+        &self,
+        conversation: &C,
+    ) -> Result<Recorded> {
+        self.shared()
+            .record_prepared(|| match record::prepare_borrowed(conversation)? {
+                Some(prepared) => Ok(prepared),
+                None => Record::Conversation(conversation.to_create_conversation()).prepare(),
+            })
     }
 
     /// Records feedback on a message, as `POST /feedback` takes it.

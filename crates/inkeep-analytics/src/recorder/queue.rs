@@ -144,6 +144,10 @@ struct Slot {
     /// Whether the slot is in `ready` or `timed`.
     queued: bool,
     ever_accepted: bool,
+    /// How many of `Queue::unaccepted` name this conversation, so that one that goes idle looks
+    /// for what is left only when something is: a scan of every unaccepted message, under the
+    /// lock recording calls take, at each delivery would make them wait.
+    unaccepted_messages: usize,
     /// The newest sequence number seen, pending, in flight or accepted.
     newest: u64,
     last_sent: Option<Instant>,
@@ -187,6 +191,10 @@ pub(crate) struct Queue {
     bytes: usize,
     in_flight: usize,
     paused_until: Option<Instant>,
+    /// Whether the worker, when it last took jobs, stopped because it could send no more: its
+    /// window of writes in flight was full, or writes were paused. It looks at the queue again by
+    /// itself when a write ends or the pause is over, so a record readied meanwhile need not wake it.
+    worker_saturated: bool,
     pub(crate) counts: Counts,
 }
 
@@ -194,6 +202,20 @@ impl Queue {
     /// How many entries wait for their turn; it grows when a record gives the worker new work.
     pub(crate) fn ready_len(&self) -> usize {
         self.ready.len()
+    }
+
+    /// Whether a record that gave the worker new work should wake it: not while the worker cannot
+    /// send it anyway (see [`Queue::note_worker_room`]).
+    pub(crate) fn worker_needs_waking(&self) -> bool {
+        !self.worker_saturated
+    }
+
+    /// The worker's note, after it took what jobs it could, of whether it could have taken more:
+    /// `window_full` when its window of writes in flight is.
+    pub(crate) fn note_worker_room(&mut self, window_full: bool, now: Instant) {
+        self.worker_saturated = window_full
+            || self.in_flight >= self.limits.max_in_flight
+            || self.paused_until.is_some_and(|until| until > now);
     }
 
     pub(crate) fn new(limits: Limits) -> Self {
@@ -208,6 +230,7 @@ impl Queue {
             bytes: 0,
             in_flight: 0,
             paused_until: None,
+            worker_saturated: false,
             counts: Counts::default(),
         }
     }
@@ -270,17 +293,26 @@ impl Queue {
         if !self.fits(extra_records, item.bytes(), replaced_bytes) {
             return Enqueued::Full;
         }
-        let slot = self.slots.entry(item.id.clone()).or_default();
-        slot.newest = item.seq;
         // A chat re-sends every earlier message on each turn: only the new ones cost an allocation.
+        let mut owned = 0;
         for message in item.messages.iter() {
             match self.unaccepted.get(message) {
                 Some(owner) if *owner == item.id => {}
                 _ => {
-                    self.unaccepted.insert(message.to_owned(), item.id.clone());
+                    owned += 1;
+                    // A message moved from another conversation no longer counts for it.
+                    if let Some(previous) =
+                        self.unaccepted.insert(message.to_owned(), item.id.clone())
+                        && let Some(slot) = self.slots.get_mut(&previous)
+                    {
+                        slot.unaccepted_messages = slot.unaccepted_messages.saturating_sub(1);
+                    }
                 }
             }
         }
+        let slot = self.slots.entry(item.id.clone()).or_default();
+        slot.newest = item.seq;
+        slot.unaccepted_messages += owned;
         self.bytes = self.bytes - replaced_bytes + item.bytes();
         self.live.insert(item.seq);
         if let Some(old) = replaced {
@@ -465,13 +497,15 @@ impl Queue {
             for message in item.messages.iter() {
                 if self.unaccepted.get(message) == Some(&item.id) {
                     self.unaccepted.remove(message);
+                    slot.unaccepted_messages = slot.unaccepted_messages.saturating_sub(1);
                 }
             }
         }
-        if idle {
+        if idle && slot.unaccepted_messages > 0 {
             // No version is left to carry the messages that are still unaccepted (a message left
             // out of the last version, or a write refused for good): nothing else will release
             // what waits on them, so the server decides.
+            slot.unaccepted_messages = 0;
             self.unaccepted.retain(|_, owner| *owner != item.id);
         }
         if let Some(waiting) = self.waiting.remove(&item.id) {

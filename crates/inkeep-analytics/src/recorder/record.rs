@@ -67,10 +67,145 @@ fn message_ids<'a>(ids: impl ExactSizeIterator<Item = Option<&'a str>>) -> Messa
     MessageIds::collect(ids.flatten(), count)
 }
 
-/// The three known conversation kinds are prepared alike: the id set when missing, the message
-/// ids collected, and at least one message required. Their types share no trait, hence a macro.
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A conversation a recorder can serialize from a reference, with
+/// [`Recorder::record_conversation_ref`](super::Recorder::record_conversation_ref): the three
+/// known kinds and [`types::CreateConversation`]. The trait is sealed; the recorder reads a
+/// conversation's ids through it.
+pub trait RecordableConversation: Serialize + sealed::Sealed {
+    /// The conversation's id, when it has a usable one.
+    #[doc(hidden)]
+    fn recorded_id(&self) -> Option<&str>;
+    /// The ids of its messages, in order, and how many messages it has.
+    #[doc(hidden)]
+    fn recorded_messages(&self) -> (MessageIdList<'_>, usize);
+    /// An owned copy, for a conversation that needs an id given to it.
+    #[doc(hidden)]
+    fn to_create_conversation(&self) -> types::CreateConversation;
+}
+
+/// The message ids of a conversation as [`RecordableConversation`] hands them to the recorder.
+#[doc(hidden)]
+pub struct MessageIdList<'a>(Box<dyn Iterator<Item = &'a str> + 'a>);
+
+/// The three known kinds give their ids alike; their types share no trait, hence a macro.
+macro_rules! recordable_kind {
+    ($type:ty, $variant:ident) => {
+        impl sealed::Sealed for $type {}
+
+        impl RecordableConversation for $type {
+            fn recorded_id(&self) -> Option<&str> {
+                self.id.as_ref().map(|id| id.as_str())
+            }
+
+            fn recorded_messages(&self) -> (MessageIdList<'_>, usize) {
+                let ids = self
+                    .messages
+                    .iter()
+                    .filter_map(|m| m.id.as_ref().map(|id| id.as_str()));
+                (MessageIdList(Box::new(ids)), self.messages.len())
+            }
+
+            fn to_create_conversation(&self) -> types::CreateConversation {
+                types::CreateConversation::$variant(self.clone())
+            }
+        }
+    };
+}
+
+recordable_kind!(types::CreateOpenAiConversation, OpenAi);
+recordable_kind!(types::CreateSupportTicketConversation, SupportTicket);
+recordable_kind!(types::CreateSupportCopilotConversation, SupportCopilot);
+
+impl sealed::Sealed for types::CreateConversation {}
+
+impl RecordableConversation for types::CreateConversation {
+    fn recorded_id(&self) -> Option<&str> {
+        use types::CreateConversation as C;
+        match self {
+            C::OpenAi(c) => c.recorded_id(),
+            C::SupportTicket(c) => c.recorded_id(),
+            C::SupportCopilot(c) => c.recorded_id(),
+            C::Unknown(value) => value
+                .get("id")
+                .and_then(serde_json::Value::as_str)
+                .filter(|id| !id.trim().is_empty()),
+        }
+    }
+
+    fn recorded_messages(&self) -> (MessageIdList<'_>, usize) {
+        use types::CreateConversation as C;
+        match self {
+            C::OpenAi(c) => c.recorded_messages(),
+            C::SupportTicket(c) => c.recorded_messages(),
+            C::SupportCopilot(c) => c.recorded_messages(),
+            C::Unknown(value) => {
+                let list = value
+                    .get("messages")
+                    .and_then(serde_json::Value::as_array)
+                    .map_or(&[][..], Vec::as_slice);
+                let ids = list
+                    .iter()
+                    .filter_map(|m| m.get("id").and_then(serde_json::Value::as_str));
+                (MessageIdList(Box::new(ids)), list.len())
+            }
+        }
+    }
+
+    fn to_create_conversation(&self) -> types::CreateConversation {
+        self.clone()
+    }
+}
+
+/// A conversation with an id, checked and serialized from a reference: what the owned and the
+/// borrowed recording calls share.
+fn prepare_conversation<C: RecordableConversation + ?Sized>(
+    conversation: &C,
+    id: &str,
+) -> Result<Prepared> {
+    let (ids, count) = conversation.recorded_messages();
+    check_count(count)?;
+    let messages = MessageIds::collect(ids.0, count);
+    let body = to_body(conversation)?;
+    checked_size(Kind::Conversation, &body)?;
+    Ok(Prepared {
+        kind: Kind::Conversation,
+        id: id.to_owned(),
+        body,
+        messages,
+        dep: Dep::None,
+        conversation: Some(id.to_owned()),
+    })
+}
+
+/// Prepares a conversation the caller keeps. `None` when it has no id: the recorder must give it
+/// one, which takes a copy.
+pub(crate) fn prepare_borrowed<C: RecordableConversation + ?Sized>(
+    conversation: &C,
+) -> Result<Option<Prepared>> {
+    match conversation.recorded_id() {
+        Some(id) => prepare_conversation(conversation, id).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn checked_size(kind: Kind, body: &[u8]) -> Result<()> {
+    if body.len() > MAX_REQUEST_BODY_BYTES {
+        return Err(Error::invalid_input(format!(
+            "the {} is {} bytes as JSON; the API accepts at most {MAX_REQUEST_BODY_BYTES}",
+            kind.as_str(),
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The known kinds are given an id when they have none, then prepared from a reference.
 macro_rules! known_kind {
-    ($variant:ident, $conversation:expr) => {{
+    ($conversation:expr) => {{
         let mut c = $conversation;
         let id = match &c.id {
             Some(id) => id.to_string(),
@@ -80,13 +215,7 @@ macro_rules! known_kind {
                 id
             }
         };
-        let messages = message_ids(
-            c.messages
-                .iter()
-                .map(|m| m.id.as_ref().map(|id| id.as_str())),
-        );
-        check_count(c.messages.len())?;
-        (types::CreateConversation::$variant(c), id, messages)
+        return prepare_conversation(&c, &id);
     }};
 }
 
@@ -97,34 +226,31 @@ impl Record {
         use types::CreateConversation as C;
         use types::InsertEvent as E;
         let (kind, id, messages, dep, conversation, body) = match self {
-            Record::Conversation(conversation) => {
-                let (conversation, id, messages) = match conversation {
-                    C::OpenAi(c) => known_kind!(OpenAi, c),
-                    C::SupportTicket(c) => known_kind!(SupportTicket, c),
-                    C::SupportCopilot(c) => known_kind!(SupportCopilot, c),
-                    C::Unknown(mut value) => {
-                        let id = json_id(&mut value)?;
-                        let list = value.get("messages").and_then(serde_json::Value::as_array);
-                        check_count(list.map_or(0, Vec::len))?;
-                        let messages = message_ids(
-                            list.map_or(&[][..], Vec::as_slice)
-                                .iter()
-                                .map(|m| m.get("id").and_then(serde_json::Value::as_str)),
-                        );
-                        (C::Unknown(value), id, messages)
-                    }
-                };
-                let body = to_body(&conversation, CONVERSATION_CAPACITY)?;
-                let conversation = Some(id.clone());
-                (
-                    Kind::Conversation,
-                    id,
-                    messages,
-                    Dep::None,
-                    conversation,
-                    body,
-                )
-            }
+            Record::Conversation(conversation) => match conversation {
+                C::OpenAi(c) => known_kind!(c),
+                C::SupportTicket(c) => known_kind!(c),
+                C::SupportCopilot(c) => known_kind!(c),
+                C::Unknown(mut value) => {
+                    let id = json_id(&mut value)?;
+                    let list = value.get("messages").and_then(serde_json::Value::as_array);
+                    check_count(list.map_or(0, Vec::len))?;
+                    let messages = message_ids(
+                        list.map_or(&[][..], Vec::as_slice)
+                            .iter()
+                            .map(|m| m.get("id").and_then(serde_json::Value::as_str)),
+                    );
+                    let body = to_body(&value)?;
+                    let conversation = Some(id.clone());
+                    (
+                        Kind::Conversation,
+                        id,
+                        messages,
+                        Dep::None,
+                        conversation,
+                        body,
+                    )
+                }
+            },
             Record::Feedback(feedback) => {
                 non_empty("the feedback's message id", &feedback.message_id)?;
                 let (feedback, id) = match &feedback.id {
@@ -144,7 +270,7 @@ impl Record {
                     MessageIds::default(),
                     dep,
                     None,
-                    to_body(&feedback, 512)?,
+                    to_body(&feedback)?,
                 )
             }
             Record::Event(event) => {
@@ -192,17 +318,11 @@ impl Record {
                     MessageIds::default(),
                     dep,
                     conversation,
-                    to_body(&event, 512)?,
+                    to_body(&event)?,
                 )
             }
         };
-        if body.len() > MAX_REQUEST_BODY_BYTES {
-            return Err(Error::invalid_input(format!(
-                "the {} is {} bytes as JSON; the API accepts at most {MAX_REQUEST_BODY_BYTES}",
-                kind.as_str(),
-                body.len()
-            )));
-        }
+        checked_size(kind, &body)?;
         Ok(Prepared {
             kind,
             id,
@@ -239,10 +359,6 @@ fn event_id<T>(
     }
 }
 
-/// Where a conversation's body starts: a few turns of a chat, so that most are written without the
-/// buffer growing and being copied again.
-const CONVERSATION_CAPACITY: usize = 4096;
-
 fn check_count(messages: usize) -> Result<()> {
     if messages == 0 {
         return Err(Error::invalid_input(
@@ -252,13 +368,77 @@ fn check_count(messages: usize) -> Result<()> {
     Ok(())
 }
 
-fn to_body<T: Serialize>(value: &T, capacity: usize) -> Result<Vec<u8>> {
-    let mut body = super::json::to_vec(value, capacity).map_err(|error| {
-        Error::invalid_input(format!("the record cannot be serialized: {error}"))
-    })?;
-    // The queue bounds the bytes of the bodies it holds; what it holds must not be much more.
-    if body.capacity() - body.len() > 1024 {
-        body.shrink_to_fit();
+fn to_body<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    super::json::to_vec(value)
+        .map_err(|error| Error::invalid_input(format!("the record cannot be serialized: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{CreateConversation, CreateOpenAiConversation, CreateOpenAiMessage};
+
+    fn chat(id: Option<&str>) -> Result<CreateOpenAiConversation> {
+        let conversation = CreateOpenAiConversation::new(vec![
+            CreateOpenAiMessage::user("a \"quoted\" question\n").with_id("m1")?,
+            CreateOpenAiMessage::assistant("an answer").with_id("m2")?,
+            CreateOpenAiMessage::assistant("no id"),
+        ]);
+        match id {
+            Some(id) => conversation.with_id(id),
+            None => Ok(conversation),
+        }
     }
-    Ok(body)
+
+    fn same(a: &Prepared, b: &Prepared) {
+        assert_eq!(a.kind, b.kind);
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.body, b.body);
+        assert_eq!(
+            a.messages.iter().collect::<Vec<_>>(),
+            b.messages.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(a.conversation, b.conversation);
+    }
+
+    /// The borrowed and the owned recording calls queue the same bytes, id and message ids.
+    #[test]
+    fn a_borrowed_conversation_is_prepared_as_an_owned_one() -> Result<()> {
+        let conversation = chat(Some("c1"))?;
+        let owned = Record::Conversation(conversation.clone().into()).prepare()?;
+        let borrowed = prepare_borrowed(&conversation)?.expect("it has an id");
+        same(&borrowed, &owned);
+        assert_eq!(
+            borrowed.messages.iter().collect::<Vec<_>>(),
+            vec!["m1", "m2"]
+        );
+        let wrapped = CreateConversation::from(conversation);
+        same(&prepare_borrowed(&wrapped)?.expect("it has an id"), &owned);
+
+        let unknown = CreateConversation::Unknown(serde_json::json!({
+            "id": "u1",
+            "type": "voice",
+            "messages": [{"id": "v1", "role": "user"}, {"role": "agent"}],
+        }));
+        let owned = Record::Conversation(unknown.clone()).prepare()?;
+        same(&prepare_borrowed(&unknown)?.expect("it has an id"), &owned);
+        assert_eq!(owned.messages.iter().collect::<Vec<_>>(), vec!["v1"]);
+        Ok(())
+    }
+
+    /// A conversation without an id needs one given, which the borrowed path leaves to the owned.
+    #[test]
+    fn a_borrowed_conversation_without_an_id_takes_the_owned_path() -> Result<()> {
+        assert!(prepare_borrowed(&chat(None)?)?.is_none());
+        let unknown =
+            CreateConversation::Unknown(serde_json::json!({"type": "voice", "messages": [{}]}));
+        assert!(prepare_borrowed(&unknown)?.is_none());
+        // And the checks are the owned path's: no messages is refused at once.
+        let empty = CreateOpenAiConversation::new(vec![]).with_id("e")?;
+        assert!(matches!(
+            prepare_borrowed(&empty),
+            Err(Error::InvalidInput { .. })
+        ));
+        Ok(())
+    }
 }

@@ -84,6 +84,9 @@ async fn run(shared: Arc<Shared>) {
                 let handle = tasks.spawn(send(client.clone(), Arc::clone(&shared), item.clone()));
                 sending.insert(handle.id(), item);
             }
+            // Recording calls skip waking a worker that could not send what they add: it takes
+            // the queue again when one of its writes ends.
+            queue.note_worker_room(tasks.len() >= window, now);
             if shared.closing.load(Ordering::SeqCst)
                 && queue.is_empty()
                 && tasks.is_empty()
