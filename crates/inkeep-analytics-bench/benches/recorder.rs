@@ -67,12 +67,87 @@ fn temp_spool(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// How the benchmark's service hands a conversation to the recorder.
+#[derive(Clone, Copy)]
+enum Call {
+    /// `record_conversation(conversation)`: the caller gives up its copy (the benchmark clones
+    /// the session before the clock starts), and the call drops it.
+    ByValue,
+    /// `record_conversation_ref(&conversation)`: the caller keeps its history, as a chat does.
+    ByReference,
+}
+
+/// Times one recording call per record, one by one.
+fn time_calls(
+    recorder: &Recorder,
+    records: &[CreateOpenAiConversation],
+    call: Call,
+) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(records.len());
+    for record in records {
+        match call {
+            Call::ByValue => {
+                let record = record.clone();
+                let started = Instant::now();
+                let _ = recorder.record_conversation(record);
+                times.push(started.elapsed());
+            }
+            Call::ByReference => {
+                let started = Instant::now();
+                let _ = recorder.record_conversation_ref(record);
+                times.push(started.elapsed());
+            }
+        }
+    }
+    times.sort();
+    times
+}
+
+fn summary(times: &[Duration]) -> String {
+    format!(
+        "p50 {:?}, p99 {:?}, max {:?}",
+        percentile(times, 0.5),
+        percentile(times, 0.99),
+        times[times.len() - 1]
+    )
+}
+
+/// 20,000 records of 10-turn conversations: `sessions_at_once` sessions at a time, each recorded
+/// `rounds` times, then followed by as many new ones; sessions are numbered from `first_session`.
+fn calls(
+    first_session: usize,
+    sessions_at_once: usize,
+    rounds: usize,
+) -> Vec<CreateOpenAiConversation> {
+    let distinct: Vec<Vec<_>> = (0..20_000 / (sessions_at_once * rounds))
+        .map(|group| {
+            (0..sessions_at_once)
+                .map(|s| conversation(first_session + group * sessions_at_once + s, 10))
+                .collect()
+        })
+        .collect();
+    (0..20_000)
+        .map(|n| {
+            let group = n / (sessions_at_once * rounds);
+            distinct[group][n % sessions_at_once].clone()
+        })
+        .collect()
+}
+
 /// p50, p99 and max of 20,000 recording calls of 10-turn conversations (200 live sessions, each
-/// call the whole conversation as a chat re-sends it) while every answer takes 200 ms.
+/// call the whole conversation as a chat re-sends it) while every answer takes 200 ms:
+/// - on a cold start, the recorder's first calls in a fresh process: every byte the queue holds
+///   is memory the process touches for the first time;
+/// - warm, as in a service that has been running: after a first pass over other sessions,
+///   delivered, so that the queue reuses memory; 200 sessions, each recorded 100 times;
+/// - warm with sessions coming and going: each session is recorded 10 times (one call in ten
+///   starts a conversation), 200 at a time.
 fn latency(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let (url, _) = server(&runtime, Duration::from_millis(200));
-    let conversations: Vec<_> = (0..200).map(|s| conversation(s, 10)).collect();
+    let steady = calls(0, 200, 100);
+    let warm_up = calls(1_000_000, 200, 100);
+    let rolling = calls(2_000_000, 200, 10);
     for spool in [false, true] {
         let dir = temp_spool("latency");
         let mut builder = Recorder::builder(client(&url));
@@ -80,25 +155,37 @@ fn latency(c: &mut Criterion) {
             builder = builder.spool(&dir);
         }
         let recorder = builder.build().expect("a recorder");
-        let mut times = Vec::with_capacity(20_000);
-        for n in 0..20_000 {
-            let record = conversations[n % 200].clone();
-            let started = Instant::now();
-            let _ = recorder.record_conversation(record);
-            times.push(started.elapsed());
-        }
-        times.sort();
+        let with = if spool {
+            "with a spool"
+        } else {
+            "without a spool"
+        };
+        let cold = time_calls(&recorder, &steady, Call::ByValue);
         println!(
-            "recording call, 10-turn conversation, server answering in 200 ms, {}: p50 {:?}, p99 {:?}, max {:?}",
-            if spool {
-                "with a spool"
-            } else {
-                "without a spool"
-            },
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            times[times.len() - 1]
+            "recording call, 10-turn conversation, server answering in 200 ms, {with}, cold start, by value: {}",
+            summary(&cold)
         );
+        for records in [&warm_up, &steady] {
+            let _ = time_calls(&recorder, records, Call::ByValue);
+            recorder.flush_blocking(Duration::from_secs(10));
+        }
+        for (call, how) in [
+            (Call::ByValue, "by value"),
+            (Call::ByReference, "by reference"),
+        ] {
+            let warm = time_calls(&recorder, &steady, call);
+            println!(
+                "recording call, 10-turn conversation, server answering in 200 ms, {with}, warm, {how}: {}",
+                summary(&warm)
+            );
+            recorder.flush_blocking(Duration::from_secs(10));
+            let coming_and_going = time_calls(&recorder, &rolling, call);
+            println!(
+                "recording call, 10-turn conversation, server answering in 200 ms, {with}, warm, a new session every 10 calls, {how}: {}",
+                summary(&coming_and_going)
+            );
+            recorder.flush_blocking(Duration::from_secs(10));
+        }
         let name = if spool {
             "record_conversation (10 turns, slow server, spool)"
         } else {
@@ -109,7 +196,7 @@ fn latency(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     n += 1;
-                    conversations[n % 200].clone()
+                    steady[n % 200].clone()
                 },
                 |record| recorder.record_conversation(record),
                 criterion::BatchSize::SmallInput,

@@ -4,10 +4,11 @@
 //!
 //! ```sh
 //! cargo build --release -p inkeep-analytics-bench --example recording_call
-//! valgrind --tool=callgrind --toggle-collect='recording_call::call' target/release/examples/recording_call [--spool]
+//! valgrind --tool=callgrind --toggle-collect='recording_call::call*' target/release/examples/recording_call [--spool] [--by-reference]
 //! ```
 //!
-//! The total divided by 20,000 is the instructions of one call.
+//! The total divided by 20,000 is the instructions of one call: `record_conversation` with a copy
+//! the call drops, or with `--by-reference`, `record_conversation_ref` on the session it keeps.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,12 @@ use inkeep_analytics_bench::chat::conversation;
 #[inline(never)]
 fn call(recorder: &Recorder, record: CreateOpenAiConversation) {
     let _ = std::hint::black_box(recorder.record_conversation(record));
+}
+
+/// One recording call by reference, kept out of line as [`call`] is.
+#[inline(never)]
+fn call_by_reference(recorder: &Recorder, record: &CreateOpenAiConversation) {
+    let _ = std::hint::black_box(recorder.record_conversation_ref(record));
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,15 +43,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.spool(&spool);
     }
     let recorder = builder.build()?;
+    let by_reference = std::env::args().any(|arg| arg == "--by-reference");
     let conversations: Vec<_> = (0..200)
         .map(|s| conversation(s, 10))
         .collect::<inkeep_analytics::Result<_>>()?;
     let mut times = Vec::with_capacity(20_000);
     for n in 0..20_000 {
-        let record = conversations[n % 200].clone();
-        let started = Instant::now();
-        call(&recorder, record);
-        times.push(started.elapsed());
+        let session = &conversations[n % 200];
+        if by_reference {
+            let started = Instant::now();
+            call_by_reference(&recorder, session);
+            times.push(started.elapsed());
+        } else {
+            let record = session.clone();
+            let started = Instant::now();
+            call(&recorder, record);
+            times.push(started.elapsed());
+        }
     }
     times.sort();
     println!(
