@@ -452,9 +452,28 @@ async fn the_window_grows_on_a_healthy_server_and_never_passes_the_ceiling() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_short_link_a_listing_requests_no_more_than_prefetch_pages_ahead() -> TestResult {
     let total = 2_000;
+    // Rendered before the server starts, as a production server's pages are served: rendering
+    // one in a debug build takes long enough for the link to look long.
+    let rendered: std::collections::HashMap<u64, Vec<u8>> = (0..total)
+        .step_by(100)
+        .map(|offset| {
+            let page = conversation_page(&ids(offset..offset + 100), total as usize);
+            (offset, serde_json::to_vec(&page).unwrap_or_default())
+        })
+        .collect();
     let (base_url, stats) = serve(
         Duration::ZERO,
-        Arc::new(move |_, request: &Request| Reply::json(&page_for(request, total))),
+        Arc::new(move |_, request: &Request| {
+            let offset = request.number("offset").unwrap_or(0);
+            match rendered.get(&offset) {
+                Some(body) if request.number("limit") == Some(100) => Reply {
+                    status: 200,
+                    headers: vec![("content-type", "application/json".into())],
+                    body: Body::Full(body.clone()),
+                },
+                _ => Reply::json(&page_for(request, total)),
+            }
+        }),
     )
     .await?;
     let client = client(&base_url, |builder| builder.max_retries(0));
@@ -590,6 +609,43 @@ async fn a_listing_under_429_and_503_faults_is_complete_and_in_order() -> TestRe
         "fetched past the total"
     );
     assert!(stats.peak.load(Ordering::SeqCst) <= 8);
+    Ok(())
+}
+
+/// A rate limiter that states its rate (`RateLimit-Policy`) is never pushed into refusing: the
+/// client paces the listing's requests to it after the first answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stated_rate_paces_the_client_so_the_limiter_never_refuses() -> TestResult {
+    use inkeep_analytics_sandbox::{FaultConfig, RateLimit, Sandbox, SandboxConfig};
+    let limit = RateLimit {
+        per_second: 40.0,
+        burst: 10,
+    };
+    let sandbox = Sandbox::start_with(SandboxConfig {
+        conversations: 1_200,
+        faults: FaultConfig {
+            rate_limit: Some(limit),
+            states_rate_limit: true,
+            ..FaultConfig::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let client = Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .build()?;
+    let started = Instant::now();
+    let items: Vec<_> = client.list_conversations().items().try_collect().await?;
+    let elapsed = started.elapsed();
+    assert_eq!(items.len(), 1_200);
+    assert_eq!(
+        sandbox.requests_rate_limited(),
+        0,
+        "the client outran the rate it was told"
+    );
+    // Twelve pages at 40 a second: past the first answer, the pace set the time, not the burst.
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
     Ok(())
 }
 

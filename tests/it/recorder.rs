@@ -80,6 +80,7 @@ fn faulty() -> FaultConfig {
         delayed: 0.1,
         delay: Duration::from_millis(30),
         rate_limit: None,
+        states_rate_limit: false,
         outage: None,
     }
 }

@@ -982,55 +982,63 @@ fn rate_limit(options: &Options) -> Result<(), String> {
         )],
         output: Some(output.clone()),
     };
-    let mut rounds = Vec::new();
-    for round in 0..options.rounds {
-        // A fresh bucket each round, as after a quiet spell.
-        sandbox
-            .set_faults(FaultConfig {
-                rate_limit: Some(limit),
-                ..FaultConfig::default()
-            })
-            .map_err(|e| e.to_string())?;
-        let before = (sandbox.requests_answered(), sandbox.requests_rate_limited());
-        let _ = std::fs::remove_file(&output);
-        let outcome = run_measured(&contender);
-        let requests = sandbox.requests_answered() - before.0;
-        let refused = sandbox.requests_rate_limited() - before.1;
-        let (error, wall, records) = match outcome {
-            Ok(measurement) => (None, measurement.wall, measurement.records),
-            Err(error) => (Some(error), Duration::ZERO, 0),
+    let mut texts = Vec::new();
+    for states_rate in [false, true] {
+        let faults = FaultConfig {
+            rate_limit: Some(limit),
+            states_rate_limit: states_rate,
+            ..FaultConfig::default()
         };
-        eprintln!(
-            "round {}/{}: {requests} requests, {refused} refused, {:.0} ms, {records} records{}",
-            round + 1,
-            options.rounds,
-            wall.as_secs_f64() * 1e3,
-            error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        );
-        rounds.push(report::RateLimitRound {
-            requests,
-            refused,
-            wall,
-            records,
-            error,
-        });
+        let mut rounds = Vec::new();
+        for round in 0..options.rounds {
+            // A fresh bucket each round, as after a quiet spell.
+            sandbox
+                .set_faults(faults.clone())
+                .map_err(|e| e.to_string())?;
+            let before = (sandbox.requests_answered(), sandbox.requests_rate_limited());
+            let _ = std::fs::remove_file(&output);
+            let outcome = run_measured(&contender);
+            let requests = sandbox.requests_answered() - before.0;
+            let refused = sandbox.requests_rate_limited() - before.1;
+            let (error, wall, records) = match outcome {
+                Ok(measurement) => (None, measurement.wall, measurement.records),
+                Err(error) => (Some(error), Duration::ZERO, 0),
+            };
+            eprintln!(
+                "rate {}, round {}/{}: {requests} requests, {refused} refused, {:.0} ms, {records} records{}",
+                if states_rate { "stated" } else { "not stated" },
+                round + 1,
+                options.rounds,
+                wall.as_secs_f64() * 1e3,
+                error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            );
+            rounds.push(report::RateLimitRound {
+                requests,
+                refused,
+                wall,
+                records,
+                error,
+            });
+        }
+        texts.push(report::render_rate_limit(&report::RateLimitReport {
+            command: format!(
+                "cargo xtask bench rate-limit --conversations {conversations} --rate {} --burst {} --rounds {}",
+                options.rate, options.burst, options.rounds
+            ),
+            machine: report::machine(),
+            conversations,
+            pages: conversations.div_ceil(data::PAGE_SIZE).max(1),
+            rate: options.rate,
+            burst: options.burst,
+            states_rate,
+            rounds,
+        }));
     }
     let _ = std::fs::remove_file(&output);
-    let text = report::render_rate_limit(&report::RateLimitReport {
-        command: format!(
-            "cargo xtask bench rate-limit --conversations {conversations} --rate {} --burst {} --rounds {}",
-            options.rate, options.burst, options.rounds
-        ),
-        machine: report::machine(),
-        conversations,
-        pages: conversations.div_ceil(data::PAGE_SIZE).max(1),
-        rate: options.rate,
-        burst: options.burst,
-        rounds,
-    });
+    let text = texts.join("\n");
     println!("{text}");
     if let Some(path) = &options.write {
         report::write_section(path, report::RATE_LIMIT_SECTION, &text)?;

@@ -559,6 +559,8 @@ pub struct RateLimitReport {
     pub rate: f64,
     /// Its burst.
     pub burst: u32,
+    /// Whether every answer stated the rate in `RateLimit-Policy`.
+    pub states_rate: bool,
     /// Every export.
     pub rounds: Vec<RateLimitRound>,
 }
@@ -574,8 +576,16 @@ pub fn render_rate_limit(report: &RateLimitReport) -> String {
     let ideal = report.pages as f64 / report.rate * 1e3;
     let _ = writeln!(
         out,
-        "The sandbox held {} conversations ({} pages of 100, the last page known full from `total`) behind a token bucket of {} requests a second with a burst of {}, answering `429` with `Retry-After` in whole seconds; pages over rate is {ideal:.0} ms.",
-        report.conversations, report.pages, report.rate, report.burst,
+        "The sandbox held {} conversations ({} pages of 100, the last page known full from `total`) behind a token bucket of {} requests a second with a burst of {}, answering `429` with `Retry-After` in whole seconds, {}; pages over rate is {ideal:.0} ms.",
+        report.conversations,
+        report.pages,
+        report.rate,
+        report.burst,
+        if report.states_rate {
+            "and stating its rate on every answer in a `RateLimit-Policy` header, as gateways that follow the IETF draft do"
+        } else {
+            "and stating no rate, as the API's reference documents none"
+        },
     );
     let _ = writeln!(out);
     let _ = writeln!(
@@ -618,7 +628,12 @@ pub fn render_rate_limit(report: &RateLimitReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| Target (issue 13, rate limit) | Measured in this run | Result |"
+        "| Target (issue 13, rate limit, {}) | Measured in this run | Result |",
+        if report.states_rate {
+            "rate stated"
+        } else {
+            "no rate stated"
+        }
     );
     let _ = writeln!(out, "|---|---|---|");
     let _ = writeln!(

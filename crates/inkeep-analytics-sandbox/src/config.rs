@@ -129,6 +129,10 @@ pub struct FaultConfig {
     /// A real request rate, as an API gateway enforces it: requests past it are answered `429`
     /// with `Retry-After`, whatever the probabilities above say. Off by default.
     pub rate_limit: Option<RateLimit>,
+    /// Whether every answer states the rate limit's rate in a `RateLimit-Policy` header
+    /// (`"sandbox";q=20;w=1`), as API gateways that follow the IETF draft on rate limit headers
+    /// do. Off by default: the API's reference documents no such header.
+    pub states_rate_limit: bool,
     /// A window in which the API is down, then recovers: what the recorder must ride out.
     /// Off by default.
     pub outage: Option<Outage>,
@@ -179,6 +183,7 @@ impl Default for FaultConfig {
             delayed: 0.0,
             delay: Duration::from_millis(500),
             rate_limit: None,
+            states_rate_limit: false,
             outage: None,
         }
     }

@@ -14,6 +14,7 @@ use inkeep_analytics::generated::operations::{self, Operation};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
+use crate::config::RateLimit;
 use crate::problem::{PendingProblem, Problem};
 use crate::state::{Fault, Shared};
 
@@ -144,6 +145,11 @@ pub(crate) async fn handle(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    if let Some(limit) = plan.stated_rate_limit
+        && let Ok(value) = HeaderValue::from_str(&rate_limit_policy(limit))
+    {
+        response.headers_mut().insert("ratelimit-policy", value);
+    }
     if plan.fault == Some(Fault::TruncatedBody) {
         response = truncate(response).await;
     }
@@ -190,6 +196,18 @@ async fn truncate(response: Response) -> Response {
         }),
     );
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// A rate limit as the IETF draft's `RateLimit-Policy` states it: a whole quota per window, the
+/// window one second for a whole rate, else a minute.
+fn rate_limit_policy(limit: RateLimit) -> String {
+    let window: u32 = if limit.per_second.fract() == 0.0 {
+        1
+    } else {
+        60
+    };
+    let quota = (limit.per_second * f64::from(window)).round().max(1.0);
+    format!("\"sandbox\";q={quota};w={window}")
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub(crate) struct FaultPlan {
     pub delay: Option<Duration>,
     pub fault: Option<Fault>,
     pub retry_after_secs: u64,
+    /// The rate limit the answer states in `RateLimit-Policy`, when the sandbox states it.
+    pub stated_rate_limit: Option<RateLimit>,
 }
 
 struct FaultState {
@@ -184,6 +186,10 @@ impl Shared {
                 ..FaultPlan::default()
             };
         }
+        let stated_rate_limit = state
+            .config
+            .rate_limit
+            .filter(|_| state.config.states_rate_limit);
         if let Some(limit) = state.config.rate_limit
             && let Err(wait) = state.bucket.take(limit, now)
         {
@@ -193,12 +199,16 @@ impl Shared {
             return FaultPlan {
                 fault: Some(Fault::RateLimited),
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                stated_rate_limit,
                 ..FaultPlan::default()
             };
         }
         let config = state.config.clone();
         if !config.is_enabled() {
-            return FaultPlan::default();
+            return FaultPlan {
+                stated_rate_limit,
+                ..FaultPlan::default()
+            };
         }
         let delayed = state.rng.chance(config.delayed);
         let roll = state.rng.unit();
@@ -225,6 +235,7 @@ impl Shared {
             delay: delayed.then_some(config.delay),
             fault,
             retry_after_secs: config.retry_after_secs,
+            stated_rate_limit,
         }
     }
 }

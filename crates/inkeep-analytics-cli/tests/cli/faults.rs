@@ -31,6 +31,7 @@ fn thirty_percent_faults() -> FaultConfig {
         delayed: 1.0 / 15.0,
         delay: Duration::from_millis(20),
         rate_limit: None,
+        states_rate_limit: false,
         outage: None,
     }
 }

@@ -293,6 +293,46 @@ async fn a_rate_limit_holds_the_sustained_rate_of_a_client_that_never_waits() {
     }
 }
 
+#[tokio::test]
+async fn a_rate_limit_states_its_rate_only_when_asked_to() {
+    let sandbox = start_with(rate_limited(20.0, 1)).await;
+    let raw = Raw::new(&sandbox);
+    assert_eq!(
+        raw.get("/conversations").await.header("ratelimit-policy"),
+        None
+    );
+    let stating = |per_second| FaultConfig {
+        rate_limit: Some(RateLimit {
+            per_second,
+            burst: 1,
+        }),
+        states_rate_limit: true,
+        ..FaultConfig::default()
+    };
+    sandbox.set_faults(stating(20.0)).must("set faults");
+    let accepted = raw.get("/conversations").await;
+    assert_eq!(accepted.status, 200);
+    assert_eq!(
+        accepted.header("ratelimit-policy").as_deref(),
+        Some("\"sandbox\";q=20;w=1")
+    );
+    // A refusal states it too, and a rate that is not whole is stated per minute.
+    let refused = raw.get("/conversations").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(
+        refused.header("ratelimit-policy").as_deref(),
+        Some("\"sandbox\";q=20;w=1")
+    );
+    sandbox.set_faults(stating(2.5)).must("set faults");
+    assert_eq!(
+        raw.get("/conversations")
+            .await
+            .header("ratelimit-policy")
+            .as_deref(),
+        Some("\"sandbox\";q=150;w=60")
+    );
+}
+
 #[test]
 fn a_rate_limit_without_a_rate_or_a_burst_is_refused() {
     for (per_second, burst) in [(0.0, 1), (-1.0, 1), (10.0, 0)] {

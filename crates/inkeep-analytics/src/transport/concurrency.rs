@@ -5,7 +5,8 @@
 //! which doubles it every round trip until the server first pushes back; after that it grows by
 //! one request per window's worth of such answers (additive increase). A 429, a 503 or a timeout
 //! halves it (multiplicative decrease), at most once per round trip, and a `Retry-After` holds
-//! every request of the client until it has passed. The window never passes the ceiling the user
+//! every request of the client until it has passed. A server that states its rate
+//! (`RateLimit-Policy`) has the client's requests start no faster than that rate. The window never passes the ceiling the user
 //! set ([`DEFAULT_MAX_CONCURRENCY`] by default) nor falls below one.
 //!
 //! This module imports nothing else of the crate: the client state holds the controller, and the
@@ -54,6 +55,10 @@ struct Window {
     in_flight: usize,
     /// No request starts before this: the server's `Retry-After`, for the whole client.
     paused_until: Option<Instant>,
+    /// The time between request starts when the server stated its rate (`RateLimit-Policy`).
+    pace: Option<Duration>,
+    /// When the pace lets the next request start.
+    next_start: Option<Instant>,
     /// Whether the server has never pushed back: the window then grows by one per clean answer.
     slow_start: bool,
     /// The fastest recent answer, slowly forgotten so that a server that became slower for good
@@ -85,6 +90,8 @@ impl Concurrency {
                 limit: INITIAL_CONCURRENCY.min(ceiling) as f64,
                 in_flight: 0,
                 paused_until: None,
+                pace: None,
+                next_start: None,
                 slow_start: true,
                 fastest: None,
                 last_decrease: None,
@@ -126,11 +133,15 @@ impl Concurrency {
                 let now = Instant::now();
                 match window.paused_until {
                     Some(until) if until > now => Some(until),
+                    _ if window.next_start.is_some_and(|at| at > now) => window.next_start,
                     _ => {
                         window.paused_until = None;
                         let room = (window.limit as usize).clamp(1, self.ceiling);
                         if window.in_flight < room {
                             window.in_flight += 1;
+                            if let Some(pace) = window.pace {
+                                window.next_start = Some(now + pace);
+                            }
                             return Permit {
                                 controller: Arc::clone(self),
                                 started: Instant::now(),
@@ -145,6 +156,22 @@ impl Concurrency {
                 Some(until) => tokio::time::sleep_until(until.into()).await,
                 None => changed.await,
             }
+        }
+    }
+
+    /// Paces request starts to the rate the server stated, in requests a second, for the whole
+    /// client: a gateway that says its rate is never pushed into refusing.
+    pub(crate) fn pace(&self, per_second: f64) {
+        if !(per_second.is_finite() && per_second > 0.0) {
+            return;
+        }
+        let pace = Duration::try_from_secs_f64(1.0 / per_second).unwrap_or(Duration::MAX);
+        let mut window = self.lock();
+        if window.pace != Some(pace) {
+            window.pace = Some(pace);
+            // Requests already under way spent some of the server's allowance.
+            let next = Instant::now().checked_add(pace);
+            window.next_start = window.next_start.max(next);
         }
     }
 
@@ -204,6 +231,11 @@ impl Permit {
     /// How long ago the request started.
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
+    }
+
+    /// Paces the client to the rate the server stated (see [`Concurrency::pace`]).
+    pub(crate) fn pace(&self, per_second: f64) {
+        self.controller.pace(per_second);
     }
 
     /// Gives the place back and tells the window how the request ended.
@@ -332,6 +364,22 @@ mod tests {
         );
         answer(&controller, 10, Outcome::Neutral);
         assert_eq!(controller.window(), 9);
+    }
+
+    #[test]
+    fn a_stated_rate_spaces_request_starts() {
+        let controller = Arc::new(Concurrency::new(16));
+        controller.pace(20.0);
+        let started = Instant::now();
+        // Five requests at 20 a second: the first waits one interval, as the pace was just set
+        // by an answer, and each of the others one more.
+        answer(&controller, 5, Outcome::Clean(Duration::from_millis(1)));
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(240), "{elapsed:?}");
+        // A rate that is not a rate changes nothing.
+        controller.pace(f64::NAN);
+        controller.pace(0.0);
+        assert_eq!(controller.lock().pace, Some(Duration::from_millis(50)));
     }
 
     #[test]

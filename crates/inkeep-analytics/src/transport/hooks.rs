@@ -10,6 +10,7 @@ use super::concurrency::{Outcome, Permit, PermitBody};
 use super::limits::{limit_response, map_body};
 use super::retry::{
     CallRecord, Failure, describe, is_retryable_error, is_retryable_status, retry_after,
+    stated_rate,
 };
 use super::state::{ClientState, KeyKind};
 use crate::generated::Client as GeneratedClient;
@@ -156,6 +157,9 @@ fn hold_place(
     max_wait: std::time::Duration,
 ) -> reqwest::Response {
     let status = response.status();
+    if let Some(rate) = stated_rate(response.headers()) {
+        permit.pace(rate);
+    }
     if matches!(status.as_u16(), 429 | 503) {
         let wait = retry_after(response.headers()).map(|wait| wait.min(max_wait));
         permit.finish(Outcome::Overloaded(wait));

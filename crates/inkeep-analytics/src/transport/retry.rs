@@ -243,6 +243,45 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
+/// The request rate a server states in a `RateLimit-Policy` header (the IETF draft on rate limit
+/// headers, which API gateways send): the most restrictive of its policies, in requests a second.
+///
+/// Both forms of the draft are read: `"default";q=20;w=1` (a quota `q` per window of `w`
+/// seconds) and the earlier `20;w=1`. A policy without a window, or a quota or window that is not
+/// a positive number, is ignored. The API's reference documents no such header; a server that
+/// sends none leaves the client to learn its limit from `429` and `Retry-After`.
+pub(crate) fn stated_rate(headers: &HeaderMap) -> Option<f64> {
+    let mut slowest: Option<f64> = None;
+    for value in headers.get_all("ratelimit-policy") {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for policy in value.split(',') {
+            let mut parts = policy.split(';').map(str::trim);
+            let first = parts.next().unwrap_or_default();
+            let mut quota = first.parse::<f64>().ok();
+            let mut window = None;
+            for parameter in parts {
+                match parameter.split_once('=') {
+                    Some(("q", q)) => quota = q.trim().parse::<f64>().ok(),
+                    Some(("w", w)) => window = w.trim().parse::<f64>().ok(),
+                    _ => {}
+                }
+            }
+            if let (Some(quota), Some(window)) = (quota, window)
+                && quota.is_finite()
+                && window.is_finite()
+                && quota > 0.0
+                && window > 0.0
+            {
+                let rate = quota / window;
+                slowest = Some(slowest.map_or(rate, |slowest| slowest.min(rate)));
+            }
+        }
+    }
+    slowest
+}
+
 /// A random factor in [0, 1): a fresh `RandomState` is seeded from the OS, so no RNG crate is needed.
 fn jitter() -> f64 {
     let random = RandomState::new().hash_one(Instant::now());
@@ -253,6 +292,37 @@ fn jitter() -> f64 {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn a_stated_rate_is_read_from_either_form_of_the_draft() {
+        let rate = |values: &[&'static str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append("ratelimit-policy", HeaderValue::from_static(value));
+            }
+            stated_rate(&headers)
+        };
+        assert_eq!(rate(&["\"default\";q=20;w=1"]), Some(20.0));
+        assert_eq!(rate(&["100;w=60"]), Some(100.0 / 60.0));
+        // The most restrictive of several, in one header or several.
+        assert_eq!(
+            rate(&["\"burst\";q=100;w=1, \"day\";q=1000;w=86400"]),
+            Some(1000.0 / 86400.0)
+        );
+        assert_eq!(rate(&["50;w=1", "\"slow\";q=10;w=1"]), Some(10.0));
+        // Nothing usable: no header, no window, a zero or a word where a number goes.
+        assert_eq!(rate(&[]), None);
+        assert_eq!(rate(&["\"default\";q=20"]), None);
+        assert_eq!(
+            rate(&[
+                "\"default\";q=0;w=1",
+                "20;w=0",
+                "many;w=1",
+                "\"x\";q=nan;w=1"
+            ]),
+            None
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
