@@ -243,11 +243,16 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
+/// The longest policy window the client paces to, in seconds: a minute.
+const MAX_PACED_WINDOW_SECS: f64 = 60.0;
+
 /// The request rate a server states in a `RateLimit-Policy` header (the IETF draft on rate limit
 /// headers, which API gateways send): the most restrictive of its policies, in requests a second.
 ///
 /// Both forms of the draft are read: `"default";q=20;w=1` (a quota `q` per window of `w`
-/// seconds) and the earlier `20;w=1`. A policy without a window, or a quota or window that is not
+/// seconds) and the earlier `20;w=1`. Only windows of up to [`MAX_PACED_WINDOW_SECS`] count: they
+/// state a request rate, while an hourly or daily quota is a budget, which pacing would spread so
+/// thin that the client would crawl. A policy without a window, or a quota or window that is not
 /// a positive number, is ignored. The API's reference documents no such header; a server that
 /// sends none leaves the client to learn its limit from `429` and `Retry-After`.
 pub(crate) fn stated_rate(headers: &HeaderMap) -> Option<f64> {
@@ -273,6 +278,7 @@ pub(crate) fn stated_rate(headers: &HeaderMap) -> Option<f64> {
                 && window.is_finite()
                 && quota > 0.0
                 && window > 0.0
+                && window <= MAX_PACED_WINDOW_SECS
             {
                 let rate = quota / window;
                 slowest = Some(slowest.map_or(rate, |slowest| slowest.min(rate)));
@@ -304,10 +310,15 @@ mod tests {
         };
         assert_eq!(rate(&["\"default\";q=20;w=1"]), Some(20.0));
         assert_eq!(rate(&["100;w=60"]), Some(100.0 / 60.0));
-        // The most restrictive of several, in one header or several.
+        // The most restrictive of several, in one header or several; a daily quota is a budget,
+        // not a rate.
+        assert_eq!(
+            rate(&["\"burst\";q=100;w=1, \"minute\";q=3000;w=60"]),
+            Some(50.0)
+        );
         assert_eq!(
             rate(&["\"burst\";q=100;w=1, \"day\";q=1000;w=86400"]),
-            Some(1000.0 / 86400.0)
+            Some(100.0)
         );
         assert_eq!(rate(&["50;w=1", "\"slow\";q=10;w=1"]), Some(10.0));
         // Nothing usable: no header, no window, a zero or a word where a number goes.
