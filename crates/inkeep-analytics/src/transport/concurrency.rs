@@ -6,8 +6,9 @@
 //! one request per window's worth of such answers (additive increase). A 429, a 503 or a timeout
 //! halves it (multiplicative decrease), at most once per round trip, and a `Retry-After` holds
 //! every request of the client until it has passed. A server that states its rate
-//! (`RateLimit-Policy`) has the client's requests start no faster than that rate. The window never passes the ceiling the user
-//! set ([`DEFAULT_MAX_CONCURRENCY`] by default) nor falls below one.
+//! (`RateLimit-Policy`) has the client's requests start no faster than that rate, for as long as
+//! the client lives. The window never passes the ceiling the user set
+//! ([`DEFAULT_MAX_CONCURRENCY`] by default) nor falls below one.
 //!
 //! This module imports nothing else of the crate: the client state holds the controller, and the
 //! hooks take a [`Permit`] around every attempt.
