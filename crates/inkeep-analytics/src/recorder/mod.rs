@@ -909,7 +909,7 @@ impl Recorder {
         self.shared()
             .record_prepared(|| match record::prepare_borrowed(conversation)? {
                 Some(prepared) => Ok(prepared),
-                None => Record::Conversation(conversation.to_create_conversation()).prepare(),
+                None => record::prepare_owned(conversation.to_create_conversation()),
             })
     }
 

@@ -62,11 +62,6 @@ fn json_id(value: &mut serde_json::Value) -> Result<String> {
     }
 }
 
-fn message_ids<'a>(ids: impl ExactSizeIterator<Item = Option<&'a str>>) -> MessageIds {
-    let count = ids.len();
-    MessageIds::collect(ids.flatten(), count)
-}
-
 mod sealed {
     pub trait Sealed {}
 }
@@ -215,42 +210,32 @@ macro_rules! known_kind {
                 id
             }
         };
-        return prepare_conversation(&c, &id);
+        prepare_conversation(&c, &id)
     }};
+}
+
+/// Prepares a conversation the recorder owns: given an id when it has none, then prepared from a
+/// reference as a borrowed one is.
+pub(crate) fn prepare_owned(conversation: types::CreateConversation) -> Result<Prepared> {
+    use types::CreateConversation as C;
+    match conversation {
+        C::OpenAi(c) => known_kind!(c),
+        C::SupportTicket(c) => known_kind!(c),
+        C::SupportCopilot(c) => known_kind!(c),
+        C::Unknown(mut value) => {
+            let id = json_id(&mut value)?;
+            prepare_conversation(&C::Unknown(value), &id)
+        }
+    }
 }
 
 impl Record {
     /// Checks the record, gives it an id when it has none (so that every send of it is an upsert),
     /// and serializes it.
     pub(crate) fn prepare(self) -> Result<Prepared> {
-        use types::CreateConversation as C;
         use types::InsertEvent as E;
         let (kind, id, messages, dep, conversation, body) = match self {
-            Record::Conversation(conversation) => match conversation {
-                C::OpenAi(c) => known_kind!(c),
-                C::SupportTicket(c) => known_kind!(c),
-                C::SupportCopilot(c) => known_kind!(c),
-                C::Unknown(mut value) => {
-                    let id = json_id(&mut value)?;
-                    let list = value.get("messages").and_then(serde_json::Value::as_array);
-                    check_count(list.map_or(0, Vec::len))?;
-                    let messages = message_ids(
-                        list.map_or(&[][..], Vec::as_slice)
-                            .iter()
-                            .map(|m| m.get("id").and_then(serde_json::Value::as_str)),
-                    );
-                    let body = to_body(&value)?;
-                    let conversation = Some(id.clone());
-                    (
-                        Kind::Conversation,
-                        id,
-                        messages,
-                        Dep::None,
-                        conversation,
-                        body,
-                    )
-                }
-            },
+            Record::Conversation(conversation) => return prepare_owned(conversation),
             Record::Feedback(feedback) => {
                 non_empty("the feedback's message id", &feedback.message_id)?;
                 let (feedback, id) = match &feedback.id {
