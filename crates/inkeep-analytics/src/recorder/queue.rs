@@ -213,9 +213,13 @@ impl Queue {
     /// The worker's note, after it took what jobs it could, of whether it could have taken more:
     /// `window_full` when its window of writes in flight is.
     pub(crate) fn note_worker_room(&mut self, window_full: bool, now: Instant) {
-        self.worker_saturated = window_full
-            || self.in_flight >= self.limits.max_in_flight
-            || self.paused_until.is_some_and(|until| until > now);
+        self.worker_saturated = window_full || self.holds_writes(now);
+    }
+
+    /// Whether no write may start now: the recorder's own limit is reached, or writes are paused.
+    fn holds_writes(&self, now: Instant) -> bool {
+        self.in_flight >= self.limits.max_in_flight
+            || self.paused_until.is_some_and(|until| until > now)
     }
 
     pub(crate) fn new(limits: Limits) -> Self {
@@ -369,9 +373,7 @@ impl Queue {
 
     /// The next write to send, if the pause, the in-flight limit and the minimum interval allow one.
     pub(crate) fn next_job(&mut self, now: Instant) -> Option<Item> {
-        if self.in_flight >= self.limits.max_in_flight
-            || self.paused_until.is_some_and(|until| until > now)
-        {
+        if self.holds_writes(now) {
             return None;
         }
         while let Some(entry) = self.timed.first_entry() {
