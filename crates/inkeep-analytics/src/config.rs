@@ -167,6 +167,12 @@ impl ClientBuilder {
     /// Its redirect policy applies instead of this crate's (at most [`MAX_REDIRECTS`], never from
     /// `https` to `http`). Either way `reqwest` drops the `Authorization` header when a redirect
     /// leads to another host, port or scheme.
+    ///
+    /// The hooks ask for gzip, brotli and zstd and decode the answers themselves, so that a page
+    /// fetched ahead waits compressed until the reader nears it. A client that decodes by itself
+    /// (`reqwest`'s default with its `gzip`, `brotli` or `zstd` features) still works, but holds
+    /// those pages decoded, which on a long link costs memory: build it with `.no_gzip()`,
+    /// `.no_brotli()` and `.no_zstd()` to avoid that.
     pub fn http_client(mut self, http_client: reqwest::Client) -> Self {
         self.http_client = Some(http_client);
         self
@@ -278,7 +284,12 @@ impl ClientBuilder {
                         format!("inkeep-analytics-rust/{}", env!("CARGO_PKG_VERSION"))
                     }))
                     .redirect(redirect_policy())
-                    // gzip, brotli and zstd are asked for and decoded by `reqwest` (its features).
+                    // gzip, brotli and zstd are asked for and decoded by the hooks, not by
+                    // `reqwest`, so that a page fetched ahead can wait compressed (see
+                    // `transport::compression`).
+                    .no_gzip()
+                    .no_brotli()
+                    .no_zstd()
                     // Connections are kept for the next request; over TLS, ALPN picks HTTP/2 when
                     // the server offers it, and pings keep its one connection alive between pages.
                     .pool_idle_timeout(POOL_IDLE_TIMEOUT)

@@ -16,6 +16,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
+use tokio::sync::oneshot;
 
 use crate::error::{Error, Result};
 use crate::generated::Client as GeneratedClient;
@@ -34,8 +35,10 @@ const DEFAULT_MAX_PAGES: u64 = 100_000;
 ///
 /// The pages held ahead are most of a listing's memory (a page of 100 conversations is about
 /// 1 MB as received, more once decoded): 3 keep a full scan of any size within about 25 MiB of
-/// peak memory on loopback, where more do not make it faster. On a long link (answers slower than 25 ms) the client's window decides how many
-/// pages are requested ahead, up to its ceiling, since they spend most of their time on the wire.
+/// peak memory on loopback, where more do not make it faster. On a long link (answers slower
+/// than 25 ms) the client's window decides how many pages are requested ahead, up to its
+/// ceiling, since they spend most of their time on the wire; only these 3 are then decoded, and
+/// the others wait as they crossed the wire (compressed, when the server compresses).
 pub const DEFAULT_PREFETCH: usize = 3;
 
 /// The fastest answer from which a link counts as long: its pages ahead are mostly on the wire,
@@ -47,13 +50,15 @@ const LONG_LINK: Duration = Duration::from_millis(25);
 /// because a feedback page holds two lists of items that each embed their conversation (about 2 MB).
 pub const DEFAULT_FEEDBACK_PREFETCH: usize = 3;
 
-/// Fetches and decodes one page of a listing, as typed values or raw records.
+/// Fetches and decodes one page of a listing, as typed values or raw records; a compressed
+/// page is decoded only once `due` fires (or is dropped), and waits compressed until then.
 async fn fetch_page<T: DeserializeOwned>(
     transport: Transport,
     endpoint: &'static Endpoint,
     limit: i64,
     offset: u64,
     nesting: Nesting,
+    due: oneshot::Receiver<()>,
 ) -> Result<T> {
     let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
     transport
@@ -63,6 +68,11 @@ async fn fetch_page<T: DeserializeOwned>(
             endpoint.path,
             &query,
             nesting,
+            async move {
+                // A dropped sender means the stream no longer holds the page: decoding it then
+                // costs nothing, since its task is being aborted.
+                let _ = due.await;
+            },
         )
         .await
 }
@@ -600,6 +610,8 @@ impl Cursor {
 struct PageTask<P> {
     offset: u64,
     task: PageFuture<P>,
+    /// Lets the page be decoded; until then a compressed page waits as it crossed the wire.
+    due: Option<oneshot::Sender<()>>,
 }
 
 enum PageFuture<P> {
@@ -616,6 +628,13 @@ impl<P> Drop for PageTask<P> {
 }
 
 impl<P> PageTask<P> {
+    /// Lets the page be decoded as soon as it is downloaded.
+    fn make_due(&mut self) {
+        if let Some(due) = self.due.take() {
+            let _ = due.send(());
+        }
+    }
+
     /// Whether the page is in (downloaded and decoded) and waits for the caller.
     fn is_received(&self) -> bool {
         match &self.task {
@@ -627,15 +646,22 @@ impl<P> PageTask<P> {
 }
 
 impl<P: Send + 'static> PageTask<P> {
-    fn start<Fut>(offset: u64, future: Fut) -> Self
+    /// Starts `fetch`, which decodes its page once the receiver it is given fires.
+    fn start<Fut>(offset: u64, fetch: impl FnOnce(oneshot::Receiver<()>) -> Fut) -> Self
     where
         Fut: Future<Output = Result<P>> + Send + 'static,
     {
+        let (due, when_due) = oneshot::channel();
+        let future = fetch(when_due);
         let task = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => PageFuture::Spawned(runtime.spawn(future)),
             Err(_) => PageFuture::Local(future.boxed()),
         };
-        Self { offset, task }
+        Self {
+            offset,
+            task,
+            due: Some(due),
+        }
     }
 
     /// Stops the fetch and waits until it has stopped, so that nothing of it (a retry's warning
@@ -649,6 +675,7 @@ impl<P: Send + 'static> PageTask<P> {
     }
 
     async fn finish(mut self, operation: &'static str) -> Result<P> {
+        self.make_due();
         match &mut self.task {
             PageFuture::Spawned(handle) => handle.await.map_err(|failure| Error::Pagination {
                 operation,
@@ -656,6 +683,13 @@ impl<P: Send + 'static> PageTask<P> {
             })?,
             PageFuture::Local(future) => future.await,
         }
+    }
+}
+
+/// Lets the first `prefetch` pages of `ahead` (the first at least) be decoded.
+fn make_nearest_due<P>(ahead: &mut VecDeque<PageTask<P>>, prefetch: usize) {
+    for page in ahead.iter_mut().take(prefetch.max(1)) {
+        page.make_due();
     }
 }
 
@@ -680,16 +714,25 @@ where
 {
     /// Requests the page at `next_offset`.
     fn request_next(&mut self) {
-        let future = fetch_page(
-            self.cursor.transport.clone(),
+        let transport = self.cursor.transport.clone();
+        let (endpoint, page_size, offset, nesting) = (
             self.endpoint,
             self.cursor.page_size,
             self.next_offset,
             self.nesting,
         );
-        self.ahead
-            .push_back(PageTask::start(self.next_offset, future));
+        self.ahead.push_back(PageTask::start(offset, move |due| {
+            fetch_page(transport, endpoint, page_size, offset, nesting, due)
+        }));
         self.next_offset += self.cursor.page_size as u64;
+    }
+
+    /// Lets the pages nearest the reader be decoded as soon as they are downloaded: the first
+    /// `prefetch` of those requested (the first at least). On a long link, where the window keeps
+    /// more in flight, the others wait compressed, at about a seventh of their decoded size, with
+    /// no decoder of their own, until the reader nears them.
+    fn make_near_pages_due(&mut self) {
+        make_nearest_due(&mut self.ahead, self.prefetch);
     }
 
     /// Keeps pages requested ahead of the caller, below the latest total and within the page
@@ -720,6 +763,7 @@ where
         {
             self.request_next();
         }
+        self.make_near_pages_due();
     }
 
     /// Ends the pages fetched ahead before `error` ends the stream, and hands the error back.
@@ -964,7 +1008,7 @@ mod tests {
     async fn a_cancelled_fetch_has_stopped_when_cancel_returns() {
         let stopped = Arc::new(AtomicBool::new(false));
         let guard = Stopped(stopped.clone());
-        let task = PageTask::<()>::start(0, async move {
+        let task = PageTask::<()>::start(0, move |_due| async move {
             let _guard = guard;
             std::future::pending::<()>().await;
             Ok(())
@@ -977,5 +1021,46 @@ mod tests {
             stopped.load(Ordering::SeqCst),
             "the fetch still runs after the stream ended"
         );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn only_the_pages_nearest_the_reader_are_decoded() {
+        use std::sync::atomic::AtomicUsize;
+        let decoding = Arc::new(AtomicUsize::new(0));
+        let mut ahead: VecDeque<PageTask<()>> = (0..6u64)
+            .map(|offset| {
+                let decoding = decoding.clone();
+                PageTask::start(offset * 100, move |due| async move {
+                    let _ = due.await;
+                    decoding.fetch_add(1, Ordering::SeqCst);
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
+            })
+            .collect();
+        let settle = || async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        };
+        settle().await;
+        assert_eq!(
+            decoding.load(Ordering::SeqCst),
+            0,
+            "a page decoded before it was due"
+        );
+        make_nearest_due(&mut ahead, 3);
+        settle().await;
+        assert_eq!(decoding.load(Ordering::SeqCst), 3);
+        // The reader takes the first page: the fourth is now among the nearest.
+        drop(ahead.pop_front());
+        make_nearest_due(&mut ahead, 3);
+        settle().await;
+        assert_eq!(decoding.load(Ordering::SeqCst), 4);
+        // With no prefetch, the page the reader waits for is still due.
+        let mut rest: VecDeque<_> = ahead.drain(3..).collect();
+        make_nearest_due(&mut rest, 0);
+        settle().await;
+        assert_eq!(decoding.load(Ordering::SeqCst), 5);
     }
 }

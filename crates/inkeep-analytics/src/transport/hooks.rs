@@ -3,9 +3,10 @@
 use std::borrow::Cow;
 
 use progenitor_client::{ClientHooks, OperationInfo};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
+use super::compression::{ACCEPTED_CODINGS, decode_streaming};
 use super::concurrency::{Outcome, Permit, PermitBody};
 use super::limits::{limit_response, map_body};
 use super::retry::{
@@ -56,6 +57,11 @@ impl ClientHooks<ClientState> for GeneratedClient {
         {
             headers.insert(ACCEPT, media_type);
         }
+        // Asked for here rather than by `reqwest`, which would also decode every answer as it
+        // arrives (see `super::compression`); a caller's own header is kept.
+        headers
+            .entry(ACCEPT_ENCODING)
+            .or_insert(HeaderValue::from_static(ACCEPTED_CODINGS));
         // progenitor adds `api-version: <info.version>` for Dropshot servers; the Inkeep API has no
         // such header, and the spec's version is ours, not the API's, so it is not sent.
         headers.remove("api-version");
@@ -64,7 +70,8 @@ impl ClientHooks<ClientState> for GeneratedClient {
 
     /// Sends the request, and again after a backoff when an idempotent request met a transient
     /// failure (a lost connection, a timeout, 408, 429 or 5XX other than 501), within the policy's
-    /// count and time limit. A JSON answer's body is bounded by the client's response-size limit.
+    /// count and time limit. A coded answer is decoded as it streams, unless the call keeps it
+    /// coded (a listing's page), and a JSON answer's body is bounded by the client's response-size limit.
     ///
     /// Every attempt waits for a place in the client's window of requests in flight, and tells the
     /// window how it ended: a JSON success keeps its place until its body has been read whole.
@@ -104,6 +111,11 @@ impl ClientHooks<ClientState> for GeneratedClient {
             let permit = state.concurrency().acquire().await;
             let result = match self.client.execute(request).await {
                 Ok(response) => {
+                    let response = if state.keeps_bodies_coded() {
+                        response
+                    } else {
+                        decode_streaming(response)
+                    };
                     let response = match limit {
                         Some(limit) => limit_response(response, limit),
                         None => response,

@@ -5,8 +5,9 @@
 //! soon as more bytes than the limit have arrived, or at once when `Content-Length` already says so.
 //! CSV exports are streamed to the caller chunk by chunk and never held whole, so they are not bounded.
 //!
-//! The body the limit counts is the decompressed one (`reqwest` decompresses gzip, brotli and zstd
-//! before the hooks see the body, and drops `Content-Length`, which counts compressed bytes), so a
+//! The body the limit counts is the decompressed one (the `exec` hook decodes gzip, brotli and zstd
+//! before it puts the limit on, and drops `Content-Length`, which counts compressed bytes; a
+//! listing's page held compressed is limited again as it is decoded, see [`super::compression`]), so a
 //! small compressed body that expands without end (a compression bomb) is refused as soon as its
 //! expansion passes the limit, having held no more than the limit in memory.
 
@@ -88,9 +89,19 @@ pub(crate) fn map_body(
     response: reqwest::Response,
     wrap: impl FnOnce(reqwest::Body) -> reqwest::Body,
 ) -> reqwest::Response {
+    map_parts(response, |_, body| wrap(body))
+}
+
+/// The same response around another body, made from its own by `wrap`, which may also change
+/// the status line and headers.
+pub(crate) fn map_parts(
+    response: reqwest::Response,
+    wrap: impl FnOnce(&mut http::response::Parts, reqwest::Body) -> reqwest::Body,
+) -> reqwest::Response {
     let url = response.url().clone();
-    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
-    let mut wrapped = http::Response::from_parts(parts, wrap(body));
+    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let body = wrap(&mut parts, body);
+    let mut wrapped = http::Response::from_parts(parts, body);
     // The URL travels in an extension only `reqwest` can name; a builder puts it there.
     if let Some(extensions) = http::Response::builder().url(url).extensions_ref() {
         wrapped.extensions_mut().extend(extensions.clone());

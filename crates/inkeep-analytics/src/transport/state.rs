@@ -33,6 +33,9 @@ pub struct ClientState {
     inner: Arc<StateInner>,
     retry: RetryPolicy,
     call: Option<Arc<CallRecord>>,
+    /// Whether the `exec` hook hands an answer's body back as it crossed the wire, still coded:
+    /// a listing's page, which the listing decodes once its reader nears it.
+    keeps_bodies_coded: bool,
 }
 
 struct StateInner {
@@ -66,6 +69,7 @@ impl ClientState {
             }),
             retry,
             call: None,
+            keeps_bodies_coded: false,
         }
     }
 
@@ -79,6 +83,7 @@ impl ClientState {
             inner: Arc::clone(&self.inner),
             retry,
             call: None,
+            keeps_bodies_coded: false,
         }
     }
 
@@ -88,7 +93,20 @@ impl ClientState {
             inner: Arc::clone(&self.inner),
             retry: self.retry.clone(),
             call: Some(record),
+            keeps_bodies_coded: false,
         }
+    }
+
+    /// The same state for one call whose answer's body is handed back as it crossed the wire,
+    /// still coded (see [`super::compression`]).
+    pub(super) fn keeping_bodies_coded(mut self) -> Self {
+        self.keeps_bodies_coded = true;
+        self
+    }
+
+    /// Whether the `exec` hook leaves the answer's body coded.
+    pub(super) fn keeps_bodies_coded(&self) -> bool {
+        self.keeps_bodies_coded
     }
 
     /// The record of the call under way, when the call came through the transport.
