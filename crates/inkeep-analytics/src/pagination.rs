@@ -686,7 +686,10 @@ impl<P: Send + 'static> PageTask<P> {
     }
 }
 
-/// Lets the first `prefetch` pages of `ahead` (the first at least) be decoded.
+/// Lets the pages nearest the reader be decoded as soon as they are downloaded: the first
+/// `prefetch` of `ahead` (the first at least). On a long link, where the window keeps more in
+/// flight, the others wait compressed, at about a seventh of their decoded size, with no decoder
+/// of their own, until the reader nears them.
 fn make_nearest_due<P>(ahead: &mut VecDeque<PageTask<P>>, prefetch: usize) {
     for page in ahead.iter_mut().take(prefetch.max(1)) {
         page.make_due();
@@ -727,14 +730,6 @@ where
         self.next_offset += self.cursor.page_size as u64;
     }
 
-    /// Lets the pages nearest the reader be decoded as soon as they are downloaded: the first
-    /// `prefetch` of those requested (the first at least). On a long link, where the window keeps
-    /// more in flight, the others wait compressed, at about a seventh of their decoded size, with
-    /// no decoder of their own, until the reader nears them.
-    fn make_near_pages_due(&mut self) {
-        make_nearest_due(&mut self.ahead, self.prefetch);
-    }
-
     /// Keeps pages requested ahead of the caller, below the latest total and within the page
     /// budget: at most `prefetch` on a short link, where pages arrive at once and wait in memory;
     /// as many as the client's window allows on a long one, where most are still on the wire.
@@ -763,7 +758,7 @@ where
         {
             self.request_next();
         }
-        self.make_near_pages_due();
+        make_nearest_due(&mut self.ahead, self.prefetch);
     }
 
     /// Ends the pages fetched ahead before `error` ends the stream, and hands the error back.
