@@ -91,11 +91,32 @@ fn faulty() -> FaultConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_service_through_faults_and_an_outage_ends_with_the_latest_of_everything()
 -> TestResult {
+    live_service(|builder| builder).await.map(drop)
+}
+
+/// The same service with a spool and a queue of 20 records: the outage spills most records to
+/// the spool, which reads them back (without its lock) while the service keeps recording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_service_with_a_spool_and_a_small_queue_ends_with_the_latest_of_everything()
+-> TestResult {
+    let dir = std::env::temp_dir().join(format!("inkeep-it-spool-live-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = live_service(|builder| builder.spool(&dir).max_pending_records(20)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let stats = result?;
+    assert!(stats.spilled > 100, "the spool was read back: {stats:?}");
+    Ok(())
+}
+
+/// 200 chat sessions recorded turn by turn, with feedback and events, through faults and an
+/// outage of 1.5 s; afterwards the sandbox holds the last version of every conversation, and
+/// every feedback and event once.
+async fn live_service(
+    configure: impl FnOnce(inkeep_analytics::RecorderBuilder) -> inkeep_analytics::RecorderBuilder,
+) -> Result<inkeep_analytics::RecorderStats, Box<dyn std::error::Error>> {
     const SESSIONS: usize = 200;
     let sandbox = sandbox().await?;
-    let recorder = Recorder::builder(client(&sandbox)?)
-        .max_in_flight(8)
-        .build()?;
+    let recorder = configure(Recorder::builder(client(&sandbox)?).max_in_flight(8)).build()?;
     sandbox.set_faults(faulty())?;
     let mut rng = Lcg(11);
     let turns: Vec<usize> = (0..SESSIONS).map(|_| 2 + rng.below(5) as usize).collect();
@@ -204,7 +225,7 @@ async fn a_live_service_through_faults_and_an_outage_ends_with_the_latest_of_eve
     for id in &event_ids {
         assert_eq!(events.get(id), Some(&1), "event {id} is stored once");
     }
-    Ok(())
+    Ok(stats)
 }
 
 /// A server that accepts connections and reads requests but never answers, until the test ends.

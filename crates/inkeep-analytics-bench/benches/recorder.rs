@@ -77,61 +77,78 @@ enum Call {
     ByReference,
 }
 
-/// Times one recording call per record, one by one.
-fn time_calls(
-    recorder: &Recorder,
-    records: &[CreateOpenAiConversation],
-    call: Call,
-) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(records.len());
-    for record in records {
+/// Times one recording call per entry of `calls.order`, one by one.
+fn time_calls(recorder: &Recorder, calls: &Calls, call: Call) -> Timed {
+    let mut times = Vec::with_capacity(calls.order.len());
+    let faults_before = minor_faults();
+    for &index in &calls.order {
+        let session = &calls.sessions[index];
         match call {
             Call::ByValue => {
-                let record = record.clone();
+                let record = session.clone();
                 let started = Instant::now();
                 let _ = recorder.record_conversation(record);
                 times.push(started.elapsed());
             }
             Call::ByReference => {
                 let started = Instant::now();
-                let _ = recorder.record_conversation_ref(record);
+                let _ = recorder.record_conversation_ref(session);
                 times.push(started.elapsed());
             }
         }
     }
+    let faults = minor_faults() - faults_before;
     times.sort();
-    times
+    Timed { times, faults }
 }
 
-fn summary(times: &[Duration]) -> String {
+/// The sorted times of a run of calls, and the page faults the process took meanwhile.
+struct Timed {
+    times: Vec<Duration>,
+    faults: i64,
+}
+
+/// Minor page faults of the process so far: memory touched for the first time, one of the
+/// things that makes a call slow now and then.
+fn minor_faults() -> i64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map(|usage| usage.minor_page_faults())
+        .unwrap_or(0)
+}
+
+fn summary(timed: &Timed) -> String {
+    let times = &timed.times;
     format!(
-        "p50 {:?}, p99 {:?}, max {:?}",
+        "p50 {:?}, p99 {:?}, max {:?}; {} page faults in {} calls",
         percentile(times, 0.5),
         percentile(times, 0.99),
-        times[times.len() - 1]
+        times[times.len() - 1],
+        timed.faults,
+        times.len()
     )
 }
 
-/// 20,000 records of 10-turn conversations: `sessions_at_once` sessions at a time, each recorded
-/// `rounds` times, then followed by as many new ones; sessions are numbered from `first_session`.
-fn calls(
-    first_session: usize,
-    sessions_at_once: usize,
-    rounds: usize,
-) -> Vec<CreateOpenAiConversation> {
-    let distinct: Vec<Vec<_>> = (0..20_000 / (sessions_at_once * rounds))
-        .map(|group| {
-            (0..sessions_at_once)
-                .map(|s| conversation(first_session + group * sessions_at_once + s, 10))
-                .collect()
-        })
+/// The live sessions of a run and the order in which they are recorded.
+struct Calls {
+    /// Each session's conversation, as the service holds it between turns.
+    sessions: Vec<CreateOpenAiConversation>,
+    /// Which session each call records.
+    order: Vec<usize>,
+}
+
+/// 20,000 calls recording 10-turn conversations: `sessions_at_once` sessions at a time, each
+/// recorded `rounds` times, then followed by as many new ones; sessions are numbered from
+/// `first_session`. A call by reference reads the session as the service holds it, so a call
+/// by value and one by reference read the same memory.
+fn calls(first_session: usize, sessions_at_once: usize, rounds: usize) -> Calls {
+    let groups = 20_000 / (sessions_at_once * rounds);
+    let sessions = (0..groups * sessions_at_once)
+        .map(|s| conversation(first_session + s, 10))
         .collect();
-    (0..20_000)
-        .map(|n| {
-            let group = n / (sessions_at_once * rounds);
-            distinct[group][n % sessions_at_once].clone()
-        })
-        .collect()
+    let order = (0..20_000)
+        .map(|n| n / (sessions_at_once * rounds) * sessions_at_once + n % sessions_at_once)
+        .collect();
+    Calls { sessions, order }
 }
 
 /// p50, p99 and max of 20,000 recording calls of 10-turn conversations (200 live sessions, each
@@ -196,7 +213,7 @@ fn latency(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     n += 1;
-                    steady[n % 200].clone()
+                    steady.sessions[n % 200].clone()
                 },
                 |record| recorder.record_conversation(record),
                 criterion::BatchSize::SmallInput,

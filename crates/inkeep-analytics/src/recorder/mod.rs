@@ -395,26 +395,49 @@ impl Shared {
     }
 
     /// Reads records held by the spool only back into the queue, oldest first, once the queue
-    /// has room for them.
+    /// has room for them. The disk reads and the decoding happen without the spool's lock, which
+    /// recording calls take: they wait for neither.
     fn refill(&self) {
         if !self.has_spilled() || !self.lock().has_room_for_refill() {
             return;
         }
+        let batch = {
+            let mut guard = self.lock_spool();
+            let Some(spool) = guard.as_mut() else {
+                return;
+            };
+            let batch = spool.start_read_back(256);
+            self.publish_spool(spool);
+            batch
+        };
+        let outcome = batch.read();
+        if let Some(error) = &outcome.error {
+            tracing::warn!(error = %error, "spool: cannot read records back");
+        }
+        let prepared: Vec<_> = outcome
+            .read
+            .into_iter()
+            .map(|spilled| {
+                let prepared = Record::from_body(spilled.kind, &spilled.body)
+                    .map_err(|e| Error::invalid_input(e.to_string()))
+                    .and_then(Record::prepare);
+                (spilled, prepared)
+            })
+            .collect();
         let mut guard = self.lock_spool();
+        // Shut down meanwhile: the records stay in the journal, for the next start.
         let Some(spool) = guard.as_mut() else {
             return;
         };
-        let taken = match spool.take_spilled(256) {
-            Ok(taken) => taken,
-            Err(error) => {
-                tracing::warn!(error = %error, "spool: cannot read records back");
-                return;
+        let mut unread = vec![];
+        for (spilled, prepared) in prepared {
+            if !unread.is_empty() {
+                unread.push((spilled.position, spilled.seq));
+                continue;
             }
-        };
-        for spilled in taken {
-            let prepared = Record::from_body(spilled.kind, &spilled.body)
-                .map_err(|e| Error::invalid_input(e.to_string()))
-                .and_then(Record::prepare);
+            if !spool.is_live(spilled.seq) {
+                continue;
+            }
             let prepared = match prepared {
                 Ok(prepared) => prepared,
                 Err(error) => {
@@ -434,10 +457,11 @@ impl Shared {
                 dep: prepared.dep,
             };
             if self.lock().enqueue(item) == Enqueued::Full {
-                spool.spill(spilled.seq);
-                break;
+                unread.push((spilled.position, spilled.seq));
             }
         }
+        unread.extend(outcome.unread);
+        spool.end_read_back(unread);
         self.publish_spool(spool);
         drop(guard);
         self.progressed();
@@ -465,28 +489,34 @@ impl Shared {
             })
         };
         if let Some(compaction) = compaction {
-            let spool = Arc::clone(&self.spool);
-            off_the_worker(move || {
-                let compacted = compaction.run();
-                let delete = match spool
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .as_mut()
-                {
-                    Some(spool) => spool.finish_compaction(compacted).unwrap_or_else(|error| {
-                        tracing::warn!(error = %error, "spool: a compaction failed; the spool keeps its segments");
-                        vec![]
-                    }),
-                    // Shut down meanwhile: the next start replays the copies with the originals, as one.
-                    None => vec![],
-                };
-                for path in delete {
-                    if let Err(error) = std::fs::remove_file(&path) {
-                        tracing::warn!(error = %error, path = %path.display(), "spool: cannot delete a compacted segment");
-                    }
-                }
-            });
+            self.start_compaction(compaction);
         }
+    }
+
+    /// Runs a planned compaction on a thread of its own, so that neither a recording call nor
+    /// the worker waits for its copy and sync, then makes it count under the spool's lock.
+    fn start_compaction(&self, compaction: spool::Compaction) {
+        let spool = Arc::clone(&self.spool);
+        off_the_worker(move || {
+            let compacted = compaction.run();
+            let delete = match spool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_mut()
+            {
+                Some(spool) => spool.finish_compaction(compacted).unwrap_or_else(|error| {
+                    tracing::warn!(error = %error, "spool: a compaction failed; the spool keeps its segments");
+                    vec![]
+                }),
+                // Shut down meanwhile: the next start replays the copies with the originals, as one.
+                None => vec![],
+            };
+            for path in delete {
+                if let Err(error) = std::fs::remove_file(&path) {
+                    tracing::warn!(error = %error, path = %path.display(), "spool: cannot delete a compacted segment");
+                }
+            }
+        });
     }
 
     /// Forces the journal to the disk, outside the spool's lock, so that recording calls do not
@@ -594,6 +624,16 @@ impl Shared {
                     seq
                 }
                 Err(AppendError::Full) => {
+                    // Room may be made by copying what is still live out of closed segments;
+                    // that runs off this call, for the records that come after this one.
+                    let compaction = spool.plan_compaction().unwrap_or_else(|error| {
+                        tracing::warn!(error = %error, "spool: cannot compact");
+                        None
+                    });
+                    drop(spool_guard);
+                    if let Some(compaction) = compaction {
+                        self.start_compaction(compaction);
+                    }
                     Counters::add(&self.counters.dropped_spool_full);
                     self.note_drop("the spool is full");
                     return Ok(Recorded {

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::queue::Kind;
@@ -59,12 +60,91 @@ struct Loc {
     id: String,
 }
 
+impl Loc {
+    /// The bytes its frame takes in the journal, header included.
+    fn frame_len(&self) -> u64 {
+        u64::from(self.len) + HEADER as u64
+    }
+}
+
 /// A record read back from the journal.
 #[derive(Debug)]
 pub(crate) struct Spilled {
+    /// Its place among the spilled records.
+    pub position: u64,
     pub seq: u64,
     pub kind: Kind,
     pub body: Vec<u8>,
+}
+
+/// Spilled records taken to be read back outside the spool's lock.
+pub(crate) struct ReadBack {
+    entries: Vec<ReadEntry>,
+}
+
+struct ReadEntry {
+    /// The place the record held among the spilled ones.
+    position: u64,
+    seq: u64,
+    loc: Loc,
+    file: Result<Arc<File>>,
+}
+
+/// What a read back got: the records read, in order, and from the first that could not be read
+/// on, each one's place and sequence number, with why.
+pub(crate) struct ReadOutcome {
+    pub read: Vec<Spilled>,
+    pub unread: Vec<(u64, u64)>,
+    pub error: Option<Error>,
+}
+
+impl ReadBack {
+    /// Reads the records from the disk, in order, up to the first that cannot be read.
+    pub(crate) fn read(self) -> ReadOutcome {
+        let mut outcome = ReadOutcome {
+            read: Vec::with_capacity(self.entries.len()),
+            unread: Vec::new(),
+            error: None,
+        };
+        for entry in self.entries {
+            if outcome.error.is_some() {
+                outcome.unread.push((entry.position, entry.seq));
+                continue;
+            }
+            let payload = entry.file.and_then(|file| {
+                // The reader of a read back is the only one using these descriptors.
+                let mut file: &File = &file;
+                let mut payload = vec![0u8; entry.loc.len as usize];
+                file.seek(SeekFrom::Start(entry.loc.offset + HEADER as u64))
+                    .and_then(|_| file.read_exact(&mut payload))
+                    .map(|()| payload)
+                    .map_err(|e| {
+                        io_error(
+                            "cannot read",
+                            Path::new(&segment_name(entry.loc.segment)),
+                            e,
+                        )
+                    })
+            });
+            match payload {
+                Ok(payload) => {
+                    if let Some(Frame::Record { body_at, .. }) = decode(&payload) {
+                        outcome.read.push(Spilled {
+                            position: entry.position,
+                            seq: entry.seq,
+                            kind: entry.loc.kind,
+                            body: payload[body_at..].to_vec(),
+                        });
+                    }
+                }
+                Err(error) => {
+                    outcome.unread.push((entry.position, entry.seq));
+                    outcome.error = Some(error);
+                }
+            }
+        }
+        outcome
+    }
 }
 
 /// One decoded frame.
@@ -392,8 +472,11 @@ pub(crate) struct Spool {
     frame: Vec<u8>,
     /// Segments closed since the last sync, still to be forced to the disk.
     unsynced: Vec<File>,
-    /// A segment was closed since the last compaction.
-    compaction_due: bool,
+    /// The bytes of live frames in each segment, kept as records come and go, so that whether a
+    /// compaction is worth it is known without walking every live record.
+    live_bytes: HashMap<u64, u64>,
+    /// The places of the spilled records being read back without the lock.
+    reading_back: BTreeSet<u64>,
     /// A compaction is copying records outside the lock (see [`Spool::plan_compaction`]).
     compacting: bool,
 }
@@ -492,7 +575,8 @@ impl Spool {
             fsync,
             frame: Vec::new(),
             unsynced: Vec::new(),
-            compaction_due: false,
+            live_bytes: HashMap::new(),
+            reading_back: BTreeSet::new(),
             compacting: false,
         };
         for (seq, loc) in scan.live {
@@ -525,7 +609,17 @@ impl Spool {
                 .or_default()
                 .insert(seq);
         }
+        *self.live_bytes.entry(loc.segment).or_default() += loc.frame_len();
         self.live.insert(seq, loc);
+    }
+
+    /// Forgets a record that left the spool.
+    fn untrack(&mut self, seq: u64) {
+        if let Some(loc) = self.live.remove(&seq)
+            && let Some(bytes) = self.live_bytes.get_mut(&loc.segment)
+        {
+            *bytes = bytes.saturating_sub(loc.frame_len());
+        }
     }
 
     /// The sequence number the next record gets.
@@ -585,14 +679,13 @@ impl Spool {
         Ok(seq)
     }
 
-    /// Writes an encoded frame at the end of the journal, compacting first when the spool would
-    /// pass its size limit; returns where it went and its length.
+    /// Writes an encoded frame at the end of the journal; returns where it went and its length.
+    /// A spool at its size limit refuses the frame at once: the compaction that may make room
+    /// copies and syncs whole segments, so it runs off the recording call (the recorder plans it
+    /// with [`Spool::plan_compaction`] when a record is refused and when one is delivered).
     fn append_frame(&mut self, frame: &[u8]) -> std::result::Result<(u64, usize), AppendError> {
         if self.bytes() + frame.len() as u64 > self.max_bytes {
-            self.compact().map_err(AppendError::Io)?;
-            if self.bytes() + frame.len() as u64 > self.max_bytes {
-                return Err(AppendError::Full);
-            }
+            return Err(AppendError::Full);
         }
         let offset = self.sizes.get(&self.current_no).copied().unwrap_or(0);
         self.write(frame)
@@ -622,23 +715,33 @@ impl Spool {
         }
     }
 
+    /// Whether records are held by the spool only, or being read back into memory.
     pub(crate) fn has_spilled(&self) -> bool {
-        !self.spilled.is_empty()
+        !self.spilled.is_empty() || !self.reading_back.is_empty()
     }
 
     pub(crate) fn spilled_len(&self) -> usize {
-        self.spilled.len()
+        self.spilled.len() + self.reading_back.len()
     }
 
-    /// The oldest spilled record's sequence number.
+    /// The place of the oldest record held by the spool only, counting those being read back.
     pub(crate) fn first_spilled(&self) -> Option<u64> {
-        self.spilled.keys().next().copied()
+        let held = self.spilled.keys().next().copied();
+        let reading = self.reading_back.first().copied();
+        match (held, reading) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Reads back up to `n` spilled records, oldest first; they are in memory afterwards.
-    pub(crate) fn take_spilled(&mut self, n: usize) -> Result<Vec<Spilled>> {
-        let mut out = Vec::new();
-        while out.len() < n {
+    /// Takes up to `n` spilled records, oldest first, to be read back without the spool's lock
+    /// ([`ReadBack::read`]), with their segments open, so that a compaction that deletes a segment
+    /// meanwhile does not take the record away. Until [`Spool::end_read_back`], they count as
+    /// spilled: a record recorded meanwhile is spilled behind them, not queued before them.
+    pub(crate) fn start_read_back(&mut self, n: usize) -> ReadBack {
+        let mut entries = Vec::new();
+        let mut open: HashMap<u64, Arc<File>> = HashMap::new();
+        while entries.len() < n {
             let Some((position, seq)) = self.spilled.pop_first() else {
                 break;
             };
@@ -650,18 +753,74 @@ impl Spool {
             {
                 self.spilled_conversation.remove(&loc.id);
             }
-            let payload = self.read_payload(&loc)?;
-            if let Some(Frame::Record { body_at, .. }) = decode(&payload) {
-                out.push(Spilled {
-                    seq,
-                    kind: loc.kind,
-                    body: payload[body_at..].to_vec(),
-                });
-            }
+            let file = match open.get(&loc.segment) {
+                Some(file) => Ok(Arc::clone(file)),
+                None => {
+                    let path = self.dir.join(segment_name(loc.segment));
+                    File::open(&path)
+                        .map(Arc::new)
+                        .inspect(|file| {
+                            open.insert(loc.segment, Arc::clone(file));
+                        })
+                        .map_err(|e| io_error("cannot open", &path, e))
+                }
+            };
+            self.reading_back.insert(position);
+            entries.push(ReadEntry {
+                position,
+                seq,
+                loc,
+                file,
+            });
         }
-        Ok(out)
+        ReadBack { entries }
     }
 
+    /// Ends a read back: what was not taken into memory is held by the spool again, in its place.
+    pub(crate) fn end_read_back(&mut self, unread: impl IntoIterator<Item = (u64, u64)>) {
+        for (position, seq) in unread {
+            self.hold_again(position, seq);
+        }
+        self.reading_back.clear();
+    }
+
+    /// Holds a record read back but not taken again at `position`. A conversation spilled again
+    /// meanwhile keeps the earlier place, with its newer version.
+    fn hold_again(&mut self, position: u64, seq: u64) {
+        let Some(loc) = self.live.get(&seq) else {
+            return;
+        };
+        if loc.kind == Kind::Conversation {
+            let newer = self
+                .spilled_conversation
+                .get(&loc.id)
+                .and_then(|held_at| self.spilled.remove(held_at));
+            let id = loc.id.clone();
+            self.spilled
+                .insert(position, newer.map_or(seq, |newer| newer.max(seq)));
+            self.spilled_conversation.insert(id, position);
+        } else {
+            self.spilled.insert(position, seq);
+        }
+    }
+
+    /// Whether a record is still to be delivered.
+    pub(crate) fn is_live(&self, seq: u64) -> bool {
+        self.live.contains_key(&seq)
+    }
+
+    /// Reads back up to `n` spilled records, oldest first; they are in memory afterwards.
+    #[cfg(test)]
+    pub(crate) fn take_spilled(&mut self, n: usize) -> Result<Vec<Spilled>> {
+        let outcome = self.start_read_back(n).read();
+        self.end_read_back(outcome.unread);
+        match outcome.error {
+            Some(error) => Err(error),
+            None => Ok(outcome.read),
+        }
+    }
+
+    #[cfg(test)]
     fn read_payload(&self, loc: &Loc) -> Result<Vec<u8>> {
         read_payload(&self.dir, loc)
     }
@@ -692,7 +851,7 @@ impl Spool {
             vec![seq]
         };
         for seq in acked {
-            self.live.remove(&seq);
+            self.untrack(seq);
             if kind != Kind::Conversation {
                 self.spilled.remove(&seq);
             }
@@ -733,7 +892,6 @@ impl Spool {
             self.unsynced.push(closed);
         }
         self.sizes.insert(self.current_no, 0);
-        self.compaction_due = true;
         Ok(())
     }
 
@@ -750,20 +908,17 @@ impl Spool {
         if old.is_empty() {
             return None;
         }
+        let old_bytes: u64 = old.iter().filter_map(|n| self.sizes.get(n)).sum();
+        let live_bytes: u64 = old.iter().filter_map(|n| self.live_bytes.get(n)).sum();
+        if live_bytes * 2 > old_bytes {
+            return None;
+        }
         let moving: Vec<(u64, Loc)> = self
             .live
             .iter()
             .filter(|(_, loc)| loc.segment != self.current_no)
             .map(|(seq, loc)| (*seq, loc.clone()))
             .collect();
-        let old_bytes: u64 = old.iter().filter_map(|n| self.sizes.get(n)).sum();
-        let live_bytes: u64 = moving
-            .iter()
-            .map(|(_, loc)| u64::from(loc.len) + HEADER as u64)
-            .sum();
-        if live_bytes * 2 > old_bytes {
-            return None;
-        }
         Some((old, moving))
     }
 
@@ -772,10 +927,9 @@ impl Spool {
     /// makes it count. The current segment is closed too, so that the target's number is below
     /// every segment written afterwards.
     pub(crate) fn plan_compaction(&mut self) -> Result<Option<Compaction>> {
-        if self.compacting || !self.compaction_due {
+        if self.compacting {
             return Ok(None);
         }
-        self.compaction_due = false;
         self.prepare_compaction()
     }
 
@@ -795,8 +949,6 @@ impl Spool {
             // The next current segment comes after the target.
             self.current_no += 1;
             self.roll()?;
-            // The roll above made no new segment worth compacting.
-            self.compaction_due = false;
         }
         self.compacting = true;
         Ok(Some(Compaction {
@@ -822,6 +974,10 @@ impl Spool {
             if let Some(live) = self.live.get_mut(&seq)
                 && compacted.old.contains(&live.segment)
             {
+                if let Some(bytes) = self.live_bytes.get_mut(&live.segment) {
+                    *bytes = bytes.saturating_sub(live.frame_len());
+                }
+                *self.live_bytes.entry(compacted.target).or_default() += live.frame_len();
                 live.segment = compacted.target;
                 live.offset = offset;
             }
@@ -832,28 +988,10 @@ impl Spool {
         let mut delete = vec![];
         for n in compacted.old {
             self.sizes.remove(&n);
+            self.live_bytes.remove(&n);
             delete.push(self.dir.join(segment_name(n)));
         }
         Ok(delete)
-    }
-
-    /// Compacts at once, on the recording call, when the spool is at its size limit and no
-    /// compaction is running: the live records of the closed segments are copied into a new
-    /// segment, then those segments are deleted. A crash part way leaves copies that replay as one
-    /// (same sequence numbers), never a gap: the old segments are deleted only after the copy is on
-    /// the disk.
-    fn compact(&mut self) -> Result<()> {
-        if self.compacting {
-            return Ok(());
-        }
-        let Some(compaction) = self.prepare_compaction()? else {
-            return Ok(());
-        };
-        let compacted = compaction.run();
-        for path in self.finish_compaction(compacted)? {
-            fs::remove_file(&path).map_err(|e| io_error("cannot delete", &path, e))?;
-        }
-        Ok(())
     }
 }
 
@@ -1015,21 +1153,46 @@ mod tests {
         Ok(())
     }
 
+    /// What the recorder does after a delivery or a refused record: plans a compaction and runs
+    /// it (here at once; the recorder runs it on a thread of its own).
+    fn compact_as_the_recorder_does(spool: &mut Spool) -> Result<()> {
+        if let Some(compaction) = spool.plan_compaction()? {
+            for path in spool.finish_compaction(compaction.run())? {
+                fs::remove_file(&path).map_err(|e| io_error("cannot delete", &path, e))?;
+            }
+        }
+        Ok(())
+    }
+
     #[test]
     fn compaction_keeps_what_is_live_and_bounds_the_size() -> Result<()> {
         let dir = temp_dir("compact");
         let body = "x".repeat(100_000);
         let mut spool = Spool::open(&dir, 20 * 1024 * 1024, FsyncPolicy::Never)?;
         let mut last = 0;
+        let mut refused = 0;
         for n in 0..300 {
             let id = format!("c{}", n % 3);
-            let seq = append(&mut spool, Kind::Conversation, &id, &body);
+            let seq = match spool.append(Kind::Conversation, &id, body.as_bytes()) {
+                Ok(seq) => seq,
+                Err(AppendError::Full) => {
+                    refused += 1;
+                    compact_as_the_recorder_does(&mut spool)?;
+                    continue;
+                }
+                Err(AppendError::Io(error)) => return Err(error),
+            };
             if n % 3 != 0 {
                 spool.acknowledge(Kind::Conversation, seq, &id)?;
+                compact_as_the_recorder_does(&mut spool)?;
             }
             last = seq;
         }
         assert!(spool.bytes() < 20 * 1024 * 1024, "{}", spool.bytes());
+        assert_eq!(
+            refused, 0,
+            "compacting after deliveries keeps room for what is live"
+        );
         assert!(last > 0);
         drop(spool);
         let status = SpoolStatus::read(&dir)?;
@@ -1042,6 +1205,84 @@ mod tests {
             ),
             Err(AppendError::Full)
         ));
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// Records are read back without the lock: one recorded meanwhile is spilled behind them, and
+    /// what the queue could not take is held again in its place, a conversation with its newest
+    /// version.
+    #[test]
+    fn a_read_back_keeps_the_order_of_what_is_recorded_meanwhile() -> Result<()> {
+        let dir = temp_dir("read-back");
+        let mut spool = Spool::open(&dir, DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy::Never)?;
+        let first = append(&mut spool, Kind::Conversation, "c", "{\"v\":1}");
+        spool.spill(first);
+        let feedback = append(&mut spool, Kind::Feedback, "f", "{\"f\":1}");
+        spool.spill(feedback);
+        let batch = spool.start_read_back(10);
+        assert!(spool.has_spilled(), "records being read count as spilled");
+        assert_eq!(spool.first_spilled(), Some(first));
+        let newer = append(&mut spool, Kind::Conversation, "c", "{\"v\":2}");
+        spool.spill(newer);
+        let outcome = batch.read();
+        assert!(outcome.error.is_none());
+        let read = outcome.read;
+        assert_eq!(
+            read.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![first, feedback]
+        );
+        // The queue was full: neither was taken.
+        spool.end_read_back(read.iter().map(|r| (r.position, r.seq)));
+        let again: Vec<(u64, Vec<u8>)> = spool
+            .take_spilled(10)?
+            .into_iter()
+            .map(|r| (r.seq, r.body))
+            .collect();
+        assert_eq!(
+            again,
+            vec![
+                (newer, b"{\"v\":2}".to_vec()),
+                (feedback, b"{\"f\":1}".to_vec())
+            ]
+        );
+        assert!(!spool.has_spilled());
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// A spool at its limit refuses at once, without copying on the call, and the compaction the
+    /// recorder then runs makes room for what comes next.
+    #[test]
+    fn a_full_spool_refuses_at_once_and_a_compaction_makes_room() -> Result<()> {
+        let dir = temp_dir("full");
+        let body = "z".repeat(100_000);
+        let mut spool = Spool::open(&dir, 20 * 1024 * 1024, FsyncPolicy::Never)?;
+        let mut n = 0;
+        loop {
+            match spool.append(Kind::Event, &format!("e{n}"), body.as_bytes()) {
+                // Delivered at once: the journal fills with what is no longer needed.
+                Ok(seq) => spool.acknowledge(Kind::Event, seq, "")?,
+                Err(AppendError::Full) => break,
+                Err(AppendError::Io(error)) => return Err(error),
+            }
+            n += 1;
+        }
+        let segments_before = spool.sizes.len();
+        assert!(segments_before > 2, "{segments_before}");
+        assert!(
+            matches!(
+                spool.append(Kind::Event, "again", body.as_bytes()),
+                Err(AppendError::Full)
+            ),
+            "the refusal did not compact"
+        );
+        assert_eq!(spool.sizes.len(), segments_before);
+        compact_as_the_recorder_does(&mut spool)?;
+        // What is left is the segment being written, which a compaction leaves alone.
+        assert!(spool.bytes() <= SEGMENT_BYTES, "{}", spool.bytes());
+        let seq = append(&mut spool, Kind::Event, "after", &body);
+        assert_eq!(spool.live.keys().copied().collect::<Vec<_>>(), vec![seq]);
         let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
