@@ -9,6 +9,10 @@
 //! the newest version of each conversation. A frame cut off by a crash mid-write is detected by
 //! its length or CRC and skipped, never fatal. Full segments are compacted: what is still live is
 //! copied into a fresh segment and the old ones are deleted. A lock file keeps a second process out.
+//!
+//! A recording call only appends: a spool at its size limit refuses the record at once, and both
+//! the compaction that may make room and the reading back of spilled records do their disk work
+//! without the lock that recording calls take.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File, OpenOptions};
