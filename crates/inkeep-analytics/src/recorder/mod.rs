@@ -411,9 +411,6 @@ impl Shared {
             batch
         };
         let outcome = batch.read();
-        if let Some(error) = &outcome.error {
-            tracing::warn!(error = %error, "spool: cannot read records back");
-        }
         let prepared: Vec<_> = outcome
             .read
             .into_iter()
@@ -459,6 +456,13 @@ impl Shared {
             if self.lock().enqueue(item) == Enqueued::Full {
                 unread.push((spilled.position, spilled.seq));
             }
+        }
+        if let Some(failed) = outcome.failed {
+            // Reading it again would fail again (the descriptor was open): it leaves the spool,
+            // counted, so that the records behind it are not held back for good.
+            tracing::warn!(error = %failed.error, kind = failed.kind.as_str(), id = %failed.id, "spool: a record cannot be read back; it is dead-lettered");
+            Counters::add(&self.counters.dead_lettered);
+            let _ = spool.acknowledge(failed.kind, failed.seq, &failed.id);
         }
         unread.extend(outcome.unread);
         spool.end_read_back(unread);

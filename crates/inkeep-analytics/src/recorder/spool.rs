@@ -94,12 +94,20 @@ struct ReadEntry {
     file: Result<Arc<File>>,
 }
 
-/// What a read back got: the records read, in order, and from the first that could not be read
-/// on, each one's place and sequence number, with why.
+/// What a read back got: the records read, in order; the first that could not be read, if one
+/// could not; and the place and sequence number of each one after it, left unread.
 pub(crate) struct ReadOutcome {
     pub read: Vec<Spilled>,
+    pub failed: Option<Unreadable>,
     pub unread: Vec<(u64, u64)>,
-    pub error: Option<Error>,
+}
+
+/// A spilled record the disk did not give back.
+pub(crate) struct Unreadable {
+    pub seq: u64,
+    pub kind: Kind,
+    pub id: String,
+    pub error: Error,
 }
 
 impl ReadBack {
@@ -107,11 +115,11 @@ impl ReadBack {
     pub(crate) fn read(self) -> ReadOutcome {
         let mut outcome = ReadOutcome {
             read: Vec::with_capacity(self.entries.len()),
+            failed: None,
             unread: Vec::new(),
-            error: None,
         };
         for entry in self.entries {
-            if outcome.error.is_some() {
+            if outcome.failed.is_some() {
                 outcome.unread.push((entry.position, entry.seq));
                 continue;
             }
@@ -142,8 +150,12 @@ impl ReadBack {
                     }
                 }
                 Err(error) => {
-                    outcome.unread.push((entry.position, entry.seq));
-                    outcome.error = Some(error);
+                    outcome.failed = Some(Unreadable {
+                        seq: entry.seq,
+                        kind: entry.loc.kind,
+                        id: entry.loc.id,
+                        error,
+                    });
                 }
             }
         }
@@ -817,9 +829,14 @@ impl Spool {
     #[cfg(test)]
     pub(crate) fn take_spilled(&mut self, n: usize) -> Result<Vec<Spilled>> {
         let outcome = self.start_read_back(n).read();
-        self.end_read_back(outcome.unread);
-        match outcome.error {
-            Some(error) => Err(error),
+        let mut unread = outcome.unread;
+        if let Some(failed) = &outcome.failed {
+            // Held again at its sequence number: a test's spool has no older version in its way.
+            unread.push((failed.seq, failed.seq));
+        }
+        self.end_read_back(unread);
+        match outcome.failed {
+            Some(failed) => Err(failed.error),
             None => Ok(outcome.read),
         }
     }
@@ -1230,7 +1247,7 @@ mod tests {
         let newer = append(&mut spool, Kind::Conversation, "c", "{\"v\":2}");
         spool.spill(newer);
         let outcome = batch.read();
-        assert!(outcome.error.is_none());
+        assert!(outcome.failed.is_none());
         let read = outcome.read;
         assert_eq!(
             read.iter().map(|r| r.seq).collect::<Vec<_>>(),
@@ -1251,6 +1268,42 @@ mod tests {
             ]
         );
         assert!(!spool.has_spilled());
+        let _ = fs::remove_dir_all(&dir);
+        Ok(())
+    }
+
+    /// A record the disk does not give back (here, its segment was cut short after it was
+    /// spilled) is reported with what it was, and those before it are read.
+    #[test]
+    fn a_record_that_cannot_be_read_back_is_reported_not_fatal() -> Result<()> {
+        let dir = temp_dir("unreadable");
+        let mut spool = Spool::open(&dir, DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy::Never)?;
+        let first = append(&mut spool, Kind::Event, "e1", "{\"a\":1}");
+        spool.spill(first);
+        let second = append(&mut spool, Kind::Event, "e2", "{\"a\":2}");
+        spool.spill(second);
+        let path = dir.join(segment_name(spool.current_no));
+        let len = fs::metadata(&path)
+            .map_err(|e| io_error("stat", &path, e))?
+            .len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|file| file.set_len(len - 3))
+            .map_err(|e| io_error("truncate", &path, e))?;
+        let outcome = spool.start_read_back(10).read();
+        assert_eq!(
+            outcome.read.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![first]
+        );
+        let failed = outcome
+            .failed
+            .ok_or_else(|| Error::invalid_input("the cut record was read"))?;
+        assert_eq!(
+            (failed.seq, failed.kind, failed.id.as_str()),
+            (second, Kind::Event, "e2")
+        );
+        assert!(outcome.unread.is_empty());
         let _ = fs::remove_dir_all(&dir);
         Ok(())
     }
