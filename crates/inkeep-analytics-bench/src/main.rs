@@ -81,9 +81,8 @@ struct Options {
     prefetch: Option<usize>,
     /// `loopback` or `wan`.
     profile: String,
-    /// Whether `--conversations` and `--scales` were given: each scenario has its own defaults.
+    /// Whether `--conversations` was given: each scenario has its own default.
     conversations_set: bool,
-    scales_set: bool,
     /// The WAN profile's latency each way.
     latency_ms: u64,
     /// The WAN profile's shared bandwidth.
@@ -110,7 +109,6 @@ impl Options {
             prefetch: None,
             profile: "loopback".into(),
             conversations_set: false,
-            scales_set: false,
             latency_ms: 100,
             bandwidth_mbit: 100,
             large: 20_000,
@@ -130,7 +128,6 @@ impl Options {
                 "--feedback" => options.feedback = number(),
                 "--rounds" => options.rounds = number().max(1),
                 "--scales" => {
-                    options.scales_set = true;
                     options.scales = value
                         .split(',')
                         .filter_map(|n| n.replace('_', "").parse().ok())
@@ -150,15 +147,10 @@ impl Options {
                 other => eprintln!("ignoring unknown argument {other}"),
             }
         }
-        // The WAN profile's targets are at 2,000 conversations (and 20,000 in its larger run),
-        // and its 100,000 run takes minutes: give `--scales 2000,20000,100000` for it.
-        if options.profile == "wan" {
-            if !options.conversations_set {
-                options.conversations = 2_000;
-            }
-            if !options.scales_set {
-                options.scales = vec![2_000, 20_000];
-            }
+        // The WAN profile's time targets are at 2,000 conversations (and 20,000 in its larger
+        // run); its memory targets, as the loopback profile's, at 2,000, 20,000 and 100,000.
+        if options.profile == "wan" && !options.conversations_set {
+            options.conversations = 2_000;
         }
         options
     }
