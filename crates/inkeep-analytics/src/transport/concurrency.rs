@@ -22,6 +22,8 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::Notify;
 
+use super::BoxError;
+
 /// The most requests a client keeps in flight by default.
 ///
 /// Sixteen requests cover a long, fast link (200 ms round trips at 100 Mbit/s with compressed
@@ -269,8 +271,6 @@ impl PermitBody {
         }
     }
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl HttpBody for PermitBody {
     type Data = Bytes;

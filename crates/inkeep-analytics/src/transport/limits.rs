@@ -18,6 +18,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use reqwest::ResponseBuilderExt;
 
+use super::BoxError;
 use crate::error::ResponseTooLarge;
 
 /// The largest JSON response body read by default: 256 MiB, far above any page the API sends
@@ -130,8 +131,6 @@ impl LimitedBody {
         Poll::Ready(Some(Err(Box::new(ResponseTooLarge { limit: self.limit }))))
     }
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl HttpBody for LimitedBody {
     type Data = Bytes;

@@ -62,6 +62,10 @@ pub use self::limits::DEFAULT_MAX_RESPONSE_BYTES;
 pub use self::retry::{DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy};
 pub use self::state::{ClientState, KeyKind};
 
+/// The error of the response bodies the transport wraps (a permit's, a size limit's), as
+/// `reqwest::Body` takes it.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 use self::compression::{Coding, decode_held, decode_streaming};
 use self::concurrency::Concurrency;
 use self::limits::{check_nesting, limit_response};
