@@ -30,6 +30,15 @@ use self::stats::Counters;
 use crate::Client;
 use crate::error::{Error, Result};
 
+/// The compaction the spool has due, if one is worth it; a failure to plan one is logged and
+/// leaves the spool as it is.
+fn planned_compaction(spool: &mut Spool) -> Option<spool::Compaction> {
+    spool.plan_compaction().unwrap_or_else(|error| {
+        tracing::warn!(error = %error, "spool: cannot compact");
+        None
+    })
+}
+
 /// Runs blocking disk work on tokio's blocking threads, so that it holds up neither the worker
 /// nor, on a current-thread runtime, the service's own tasks; inline without a runtime.
 fn off_the_worker(work: impl FnOnce() + Send + 'static) {
@@ -487,10 +496,7 @@ impl Shared {
                 tracing::warn!(error = %error, "spool: cannot record a delivery; it may be sent again");
             }
             self.publish_spool(spool);
-            spool.plan_compaction().unwrap_or_else(|error| {
-                tracing::warn!(error = %error, "spool: cannot compact");
-                None
-            })
+            planned_compaction(spool)
         };
         if let Some(compaction) = compaction {
             self.start_compaction(compaction);
@@ -630,10 +636,7 @@ impl Shared {
                 Err(AppendError::Full) => {
                     // Room may be made by copying what is still live out of closed segments;
                     // that runs off this call, for the records that come after this one.
-                    let compaction = spool.plan_compaction().unwrap_or_else(|error| {
-                        tracing::warn!(error = %error, "spool: cannot compact");
-                        None
-                    });
+                    let compaction = planned_compaction(spool);
                     drop(spool_guard);
                     if let Some(compaction) = compaction {
                         self.start_compaction(compaction);

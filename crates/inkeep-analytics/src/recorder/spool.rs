@@ -83,6 +83,7 @@ pub(crate) struct Spilled {
 
 /// Spilled records taken to be read back outside the spool's lock.
 pub(crate) struct ReadBack {
+    dir: PathBuf,
     entries: Vec<ReadEntry>,
 }
 
@@ -123,21 +124,10 @@ impl ReadBack {
                 outcome.unread.push((entry.position, entry.seq));
                 continue;
             }
-            let payload = entry.file.and_then(|file| {
-                // The reader of a read back is the only one using these descriptors.
-                let mut file: &File = &file;
-                let mut payload = vec![0u8; entry.loc.len as usize];
-                file.seek(SeekFrom::Start(entry.loc.offset + HEADER as u64))
-                    .and_then(|_| file.read_exact(&mut payload))
-                    .map(|()| payload)
-                    .map_err(|e| {
-                        io_error(
-                            "cannot read",
-                            Path::new(&segment_name(entry.loc.segment)),
-                            e,
-                        )
-                    })
-            });
+            // The reader of a read back is the only one using these descriptors.
+            let payload = entry
+                .file
+                .and_then(|file| read_payload_from(&file, &self.dir, &entry.loc));
             match payload {
                 Ok(payload) => {
                     if let Some(Frame::Record { body_at, .. }) = decode(&payload) {
@@ -228,12 +218,17 @@ fn encode_into(frame: &mut Vec<u8>, tag: u8, kind: Kind, seq: u64, id: &str, bod
 /// A record's payload, read from its segment.
 fn read_payload(dir: &Path, loc: &Loc) -> Result<Vec<u8>> {
     let path = dir.join(segment_name(loc.segment));
-    let mut file = File::open(&path).map_err(|e| io_error("cannot open", &path, e))?;
+    let file = File::open(&path).map_err(|e| io_error("cannot open", &path, e))?;
+    read_payload_from(&file, dir, loc)
+}
+
+/// A record's payload, read from its segment, already open.
+fn read_payload_from(mut file: &File, dir: &Path, loc: &Loc) -> Result<Vec<u8>> {
+    let failed = |e| io_error("cannot read", &dir.join(segment_name(loc.segment)), e);
     file.seek(SeekFrom::Start(loc.offset + HEADER as u64))
-        .map_err(|e| io_error("cannot read", &path, e))?;
+        .map_err(failed)?;
     let mut payload = vec![0u8; loc.len as usize];
-    file.read_exact(&mut payload)
-        .map_err(|e| io_error("cannot read", &path, e))?;
+    file.read_exact(&mut payload).map_err(failed)?;
     Ok(payload)
 }
 
@@ -742,12 +737,11 @@ impl Spool {
 
     /// The place of the oldest record held by the spool only, counting those being read back.
     pub(crate) fn first_spilled(&self) -> Option<u64> {
-        let held = self.spilled.keys().next().copied();
-        let reading = self.reading_back.first().copied();
-        match (held, reading) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let held = self.spilled.keys().next();
+        held.into_iter()
+            .chain(self.reading_back.first())
+            .min()
+            .copied()
     }
 
     /// Takes up to `n` spilled records, oldest first, to be read back without the spool's lock
@@ -789,7 +783,10 @@ impl Spool {
                 file,
             });
         }
-        ReadBack { entries }
+        ReadBack {
+            dir: self.dir.clone(),
+            entries,
+        }
     }
 
     /// Ends a read back: what was not taken into memory is held by the spool again, in its place.
