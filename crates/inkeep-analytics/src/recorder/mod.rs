@@ -454,15 +454,7 @@ impl Shared {
                     continue;
                 }
             };
-            let item = Item {
-                seq: spilled.seq,
-                kind: prepared.kind,
-                id: prepared.id,
-                body: bytes::Bytes::from(prepared.body),
-                messages: prepared.messages,
-                dep: prepared.dep,
-            };
-            if self.lock().enqueue(item) == Enqueued::Full {
+            if self.lock().enqueue(prepared.into_item(spilled.seq)) == Enqueued::Full {
                 unread.push((spilled.position, spilled.seq));
             }
         }
@@ -652,14 +644,7 @@ impl Shared {
             },
             None => self.next_seq.fetch_add(1, Ordering::SeqCst),
         };
-        let item = Item {
-            seq,
-            kind: prepared.kind,
-            id: prepared.id,
-            body: bytes::Bytes::from(prepared.body),
-            messages: prepared.messages,
-            dep: prepared.dep,
-        };
+        let item = prepared.into_item(seq);
         // Whether the record gave the worker something new to send that it can send now. A newer
         // version of a conversation that is already waiting or in flight does not: the worker
         // finds it when it takes the conversation's turn; nor does a record that comes while the

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::queue::{Dep, Kind, MessageIds};
+use super::queue::{Dep, Item, Kind, MessageIds};
 use crate::error::{Error, Result};
 use crate::transport::MAX_REQUEST_BODY_BYTES;
 use crate::types;
@@ -33,6 +33,21 @@ pub(crate) struct Prepared {
     pub dep: Dep,
     /// The conversation whose sampling decision the record follows, when it names one.
     pub conversation: Option<String>,
+}
+
+impl Prepared {
+    /// The queue's item for the record, at `seq` in the order of recording; the body is handed
+    /// over without a copy.
+    pub(crate) fn into_item(self, seq: u64) -> Item {
+        Item {
+            seq,
+            kind: self.kind,
+            id: self.id,
+            body: bytes::Bytes::from(self.body),
+            messages: self.messages,
+            dep: self.dep,
+        }
+    }
 }
 
 fn new_id() -> String {
