@@ -213,8 +213,10 @@ pub struct LogOpenaiArgs {
     /// A JSON file with the exchange, or `-` for standard input.
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
-    /// The conversation to log into (upserted: the next turn, logged into the same id, updates
-    /// it). Defaults to the completion's id (or, without one, an id derived from the file).
+    /// The conversation to log into: the exchange is merged into what it already holds (read
+    /// back first), so a turn that carries only part of the chat keeps the rest. Defaults to the
+    /// conversation the request names (a `metadata` key such as `session_id`, or `user` with the
+    /// chat's opening), else the completion's id (or, without one, an id derived from the file).
     #[arg(long, value_name = "ID")]
     pub conversation_id: Option<String>,
 }
