@@ -30,8 +30,16 @@ pub const CONVERSATION_METADATA_KEYS: &[&str] = &[
     "chatId",
 ];
 
-/// The conversation a chat-completions request belongs to, from its markers (see the
-/// [module](self)), or `None` when it carries none.
+/// The conversation a chat-completions request belongs to, from its markers, or `None` when it
+/// carries none (then each call is a conversation of its own).
+///
+/// In order: a `metadata` key naming the conversation or session
+/// ([`CONVERSATION_METADATA_KEYS`]), whose value is the id; else the end user (`user`, or
+/// `safety_identifier`) together with the chat's opening (its system and developer messages
+/// before the first user message, and that message), as `openai-{hash}`.
+/// Never the opening alone: two people who both open with "Hi" have two conversations.
+/// The opening must be in the request: a chat that sends a window without its first user
+/// message has to name its conversation.
 ///
 /// ```
 /// use inkeep_analytics::openai::conversation_id_from_request;
