@@ -547,7 +547,7 @@ async fn turns_that_cannot_be_merged_are_logged_on_their_own_not_over_the_histor
     // The read-back gives up: the turn is recorded, into a conversation of its own.
     chat.flush(Duration::from_millis(200)).await;
     let mut waited = 0;
-    while recorder.stats().recorded == 0 && waited < 1_000 {
+    while recorder.stats().recorded == 0 && waited < 6_000 {
         tokio::time::sleep(Duration::from_millis(10)).await;
         waited += 1;
     }
@@ -724,6 +724,106 @@ async fn turns_without_an_id_are_one_conversation_per_user_and_opening() -> Test
     // One conversation per chat, besides the sandbox's own.
     let listed = client.list_conversations().limit(100).send().await?;
     assert_eq!(listed.total.as_u64(), Some(3));
+    recorder.shutdown(Duration::from_secs(5)).await;
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrapper_with_a_tiny_memory_reads_back_what_it_forgot() -> TestResult {
+    let transcript: Value = serde_json::from_str(&std::fs::read_to_string(turns_golden(
+        "sliding_window.turns.json",
+    ))?)?;
+    let turns = transcript["turns"].as_array().cloned().unwrap_or_default();
+    // Two chats taking turns, answered in that order.
+    let answers = turns
+        .iter()
+        .flat_map(|turn| {
+            [
+                Answer::Json(turn["response"].clone()),
+                Answer::Json(turn["response"].clone()),
+            ]
+        })
+        .collect();
+    let (base, _script) = stand_in(answers).await?;
+    let (sandbox, client, recorder) = services().await?;
+    // Room for one conversation: each turn of one chat forgets the other.
+    let chat = openai::wrap(openai_client(&base), &recorder).memory_limits(1, 1 << 20);
+    for turn in &turns {
+        for id in ["tiny-a", "tiny-b"] {
+            let request: CreateChatCompletionRequest =
+                serde_json::from_value(turn["request"].clone())?;
+            chat.create_in(id, request).await?;
+        }
+    }
+    assert!(chat.flush(Duration::from_secs(10)).await.complete);
+    for id in ["tiny-a", "tiny-b"] {
+        let stored = serde_json::to_value(client.get_conversation(id).await?)?;
+        let contents: Vec<&str> = stored["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        assert_eq!(
+            contents,
+            [
+                "You are a helpful assistant for Inkeep Analytics.",
+                "Q1: how do I export conversations?",
+                "A1: conversations export.",
+                "Q2: and feedback?",
+                "A2: feedback export.",
+                "Q3: as csv?",
+                "A3: use --format csv.",
+                "Q4: with a date filter?",
+                "A4: add --where.",
+            ],
+            "{id}"
+        );
+    }
+    recorder.shutdown(Duration::from_secs(5)).await;
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_chat_handle_carries_a_fresh_id_of_its_own() -> TestResult {
+    let answers = (0..2)
+        .map(|index| {
+            Answer::Json(completion(
+                &format!("chatcmpl-new-{index}"),
+                json!({"role": "assistant", "content": "Hello!"}),
+                "stop",
+                5,
+            ))
+        })
+        .collect();
+    let (base, _script) = stand_in(answers).await?;
+    let (sandbox, client, recorder) = services().await?;
+    let wrapper = openai::wrap(openai_client(&base), &recorder);
+    let (first, second) = (wrapper.new_chat(), wrapper.new_chat());
+    let ids: Vec<String> = [&first, &second]
+        .iter()
+        .filter_map(|chat| chat.conversation_id().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    for chat in [&first, &second] {
+        chat.create(request(
+            json!([{"role": "user", "content": "Hi"}]),
+            json!({}),
+        )?)
+        .await?;
+    }
+    assert!(wrapper.flush(Duration::from_secs(10)).await.complete);
+    for id in &ids {
+        let stored = serde_json::to_value(client.get_conversation(id).await?)?;
+        assert_eq!(
+            stored["messages"].as_array().map(Vec::len),
+            Some(2),
+            "{stored}"
+        );
+    }
     recorder.shutdown(Duration::from_secs(5)).await;
     sandbox.shutdown().await?;
     Ok(())

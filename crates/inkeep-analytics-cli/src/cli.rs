@@ -256,7 +256,7 @@ pub enum ConversationsCommand {
     /// through the SDK's lossless mapping, and print the logged conversation.
     #[command(
         name = "log-openai",
-        after_help = "The file holds {\"request\": <chat-completions request body>, \"response\": <chat.completion>}\nor {\"request\": ..., \"chunks\": [<chat.completion.chunk>, ...]}, exactly as OpenAI's API sends them.\n\nExamples:\n  inkeep-analytics conversations log-openai exchange.json --conversation-id support-42\n  inkeep-analytics conversations log-openai streamed.json --format json"
+        after_help = "The file holds {\"request\": <chat-completions request body>, \"response\": <chat.completion>}\nor {\"request\": ..., \"chunks\": [<chat.completion.chunk>, ...]}, exactly as OpenAI's API sends them.\nEach exchange is merged into what the conversation already holds (read back first), so the turns\nof a chat that sends the model only a window of its history keep the whole of it.\n\nExamples:\n  inkeep-analytics conversations log-openai turn-1.json --conversation-id support-42\n  inkeep-analytics conversations log-openai turn-2.json --conversation-id support-42\n  inkeep-analytics conversations log-openai streamed.json --format json"
     )]
     LogOpenai(LogOpenaiArgs),
     /// Export every conversation, exactly as the server sent each one.

@@ -10,7 +10,7 @@
 //! one conversation are recorded in the order they were merged (the recorder's calls do not wait
 //! on the network).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
@@ -64,6 +64,9 @@ struct Inner {
     clock: u64,
     completions: HashMap<String, Target>,
     completion_order: VecDeque<String>,
+    /// Conversations forgotten recently (as many as the memory holds), oldest first.
+    forgotten: VecDeque<String>,
+    forgotten_set: HashSet<String>,
 }
 
 /// Shared by the clones of one wrapper.
@@ -86,7 +89,11 @@ pub(crate) enum Begin {
     /// The conversation is remembered, or already being read back.
     Known,
     /// It was not: the caller must read it back and hand the result to [`Memory::loaded`].
-    ReadBack,
+    ReadBack {
+        /// This wrapper forgot it recently, so a version of it may still wait in the recorder's
+        /// queue: flush the recorder before reading, or the read would miss that version.
+        flush_first: bool,
+    },
 }
 
 /// The feedback id for a completion: one per completion, known before its message's id is.
@@ -103,6 +110,8 @@ impl Memory {
                 clock: 0,
                 completions: HashMap::new(),
                 completion_order: VecDeque::new(),
+                forgotten: VecDeque::new(),
+                forgotten_set: HashSet::new(),
             }),
             max_conversations: max_conversations.max(1),
             max_bytes,
@@ -142,7 +151,9 @@ impl Memory {
                 feedback: Vec::new(),
             },
         );
-        Begin::ReadBack
+        Begin::ReadBack {
+            flush_first: inner.forgotten_set.contains(conversation_id),
+        }
     }
 
     /// Merges a turn into its conversation and records it, or queues it behind the read-back;
@@ -184,9 +195,9 @@ impl Memory {
                     feedback: Vec::new(),
                 },
             );
-            return Begin::ReadBack;
+            return Begin::ReadBack { flush_first: true };
         };
-        inner.bytes -= old_weight;
+        inner.bytes = inner.bytes.saturating_sub(old_weight);
         apply(&mut inner, recorder, conversation_id, &mut stored, pending);
         let weight = stored.weight();
         inner.bytes += weight;
@@ -338,7 +349,15 @@ impl Memory {
                 None => return,
             };
             if let Some(Slot::Ready { weight, .. }) = inner.slots.remove(&victim) {
-                inner.bytes -= weight;
+                inner.bytes = inner.bytes.saturating_sub(weight);
+            }
+            if inner.forgotten_set.insert(victim.clone()) {
+                inner.forgotten.push_back(victim.clone());
+                if inner.forgotten.len() > self.max_conversations
+                    && let Some(oldest) = inner.forgotten.pop_front()
+                {
+                    inner.forgotten_set.remove(&oldest);
+                }
             }
             if victim == keep {
                 return;
@@ -486,12 +505,22 @@ mod tests {
         assert_eq!(count, 2);
         assert!(bytes <= 1_000);
         // "a" was forgotten: a turn on it now needs a read-back.
-        assert_eq!(memory.begin("a", false), Begin::ReadBack);
+        assert_eq!(
+            memory.begin("a", false),
+            Begin::ReadBack { flush_first: true }
+        );
+        assert_eq!(
+            memory.begin("never-seen", false),
+            Begin::ReadBack { flush_first: false }
+        );
         // One conversation over the byte bound is not kept at all.
         let big = "x".repeat(2_000);
         assert_eq!(memory.begin("big", true), Begin::Known);
         memory.turn(&recorder, "big", turn(&big));
-        assert_eq!(memory.begin("big", false), Begin::ReadBack);
+        assert_eq!(
+            memory.begin("big", false),
+            Begin::ReadBack { flush_first: true }
+        );
         assert!(memory.remembered().1 <= 1_000);
         recorder
             .shutdown(std::time::Duration::from_millis(10))

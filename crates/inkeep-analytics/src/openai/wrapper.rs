@@ -311,8 +311,8 @@ impl<C: Config> LoggedClient<C> {
             read_back_timeout: self.read_back_timeout,
         };
         // Started with the call, so that it is usually over before the answer is.
-        if self.memory.begin(&log.conversation_id, fresh) == Begin::ReadBack {
-            log.read_back();
+        if let Begin::ReadBack { flush_first } = self.memory.begin(&log.conversation_id, fresh) {
+            log.read_back(flush_first);
         }
         Some(log)
     }
@@ -425,18 +425,18 @@ impl Log {
     }
 
     fn submit(&self, pending: PendingTurn) {
-        if self
-            .memory
-            .turn(&self.recorder, &self.conversation_id, pending)
-            == Begin::ReadBack
+        if let Begin::ReadBack { flush_first } =
+            self.memory
+                .turn(&self.recorder, &self.conversation_id, pending)
         {
-            self.read_back();
+            self.read_back(flush_first);
         }
     }
 
     /// Reads the conversation back on a background task and hands it to the memory, which
-    /// merges the turns that waited for it.
-    fn read_back(&self) {
+    /// merges the turns that waited for it; `flush_first` lets what the recorder still holds of
+    /// it reach the API before the read.
+    fn read_back(&self, flush_first: bool) {
         let memory = Arc::clone(&self.memory);
         let recorder = self.recorder.clone();
         let id = self.conversation_id.clone();
@@ -444,7 +444,12 @@ impl Log {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    let stored = read_back(&recorder, &id, timeout).await;
+                    let started = Instant::now();
+                    if flush_first {
+                        recorder.flush(timeout).await;
+                    }
+                    let left = timeout.saturating_sub(started.elapsed());
+                    let stored = read_back(&recorder, &id, left).await;
                     memory.loaded(&recorder, &id, stored);
                 });
             }
