@@ -105,13 +105,15 @@ impl Stored {
         Self { fields, messages }
     }
 
-    /// An estimate of the memory this holds, in bytes: its JSON's length.
+    /// An estimate of the memory this holds, in bytes: its JSON's length, counted without
+    /// writing it anywhere.
     pub(crate) fn weight(&self) -> usize {
-        self.messages
-            .iter()
-            .chain(self.fields.values())
-            .map(|value| value.to_string().len())
-            .sum()
+        let mut counter = ByteCounter(0);
+        for value in self.messages.iter().chain(self.fields.values()) {
+            // Writing a `Value` into a counter cannot fail.
+            let _ = serde_json::to_writer(&mut counter, value);
+        }
+        counter.0
     }
 
     /// Merges `turn` in: the conversation to send, and the id of the turn's reply.
@@ -136,6 +138,20 @@ impl Stored {
         }
         conversation.insert("messages".into(), Value::Array(self.messages.clone()));
         Value::Object(conversation)
+    }
+}
+
+/// A writer that only counts what it is given.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
