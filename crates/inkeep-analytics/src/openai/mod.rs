@@ -30,7 +30,7 @@
 //! | a message with role *r* | a message with id `{conversation}:{r}:{hash}` or `{conversation}:{r}:{hash}:{n}` ([`message_id`]); `properties.openai.position` = its index in the request that first carried it |
 //! | `system`, `user`, `assistant` role | the same role |
 //! | `developer` role | role `system`, `properties.openai.role` = `"developer"` |
-//! | `tool` message (`tool_call_id`, `content`) | not a message of its own: appended to `properties.openai.tool_results` of the assistant message whose tool call has that id, as the whole OpenAI message plus its `position` |
+//! | `tool` message (`tool_call_id`, `content`) | not a message of its own: appended to `properties.openai.tool_results` of the assistant message whose tool call has that id (in the request, else in the stored conversation), as the whole OpenAI message plus its `position` |
 //! | `function` message (legacy) | the same, on the assistant message whose `function_call` has that name |
 //! | `tool` or `function` message that answers no earlier call, or a role OpenAI adds later | role `assistant`, `properties.openai.role` = the OpenAI role, `properties.openai.tool_call_id` when it has one |
 //! | `content` string | `content` |
