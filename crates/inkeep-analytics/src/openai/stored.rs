@@ -71,7 +71,7 @@ impl Stored {
     pub(crate) fn from_json(conversation: &Value) -> Self {
         let mut fields = Map::new();
         for key in KEPT_FIELDS {
-            if let Some(value) = conversation.get(*key).filter(|value| !value.is_null()) {
+            if let Some(value) = conversation.get(*key).filter(|value| sendable(key, value)) {
                 fields.insert((*key).to_string(), value.clone());
             }
         }
@@ -91,7 +91,7 @@ impl Stored {
             .map(|message| {
                 let mut kept = Map::new();
                 for key in KEPT_MESSAGE_FIELDS {
-                    if let Some(value) = message.get(*key).filter(|value| !value.is_null()) {
+                    if let Some(value) = message.get(*key).filter(|value| sendable(key, value)) {
                         kept.insert((*key).to_string(), value.clone());
                     }
                 }
@@ -141,6 +141,17 @@ impl Stored {
     }
 }
 
+/// Whether a stored field can be sent back as the upsert takes it: not null, and a `createdAt`
+/// that the request's type (a date-time) takes; one that is not RFC 3339 is left out rather than
+/// failing the whole turn.
+fn sendable(key: &str, value: &Value) -> bool {
+    match key {
+        _ if value.is_null() => false,
+        "createdAt" => value.as_str().and_then(crate::parse_timestamp).is_some(),
+        _ => true,
+    }
+}
+
 /// A writer that only counts what it is given.
 struct ByteCounter(usize);
 
@@ -160,4 +171,46 @@ fn conversation_id(conversation: &Conversation) -> String {
         .ok()
         .and_then(|value| value.get("id").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn what_is_stored_is_sent_back_as_the_upsert_takes_it() {
+        let stored = Stored::from_json(&json!({
+            "id": "c", "type": "openai", "createdAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-02T00:00:00Z", "visibility": "not-a-visibility",
+            "properties": {"openai": {"error": {}}, "plan": "pro"},
+            "messages": [
+                {"id": "c:user:0123456789ab", "type": "openai", "conversationId": "c", "role": "user",
+                 "content": "Hi", "createdAt": "yesterday", "updatedAt": "2026-01-02T00:00:00Z"},
+                {"id": "c:assistant:0123456789ab", "role": "assistant", "content": null,
+                 "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+            ]
+        }));
+        // The last turn's failure is not history; the caller's own properties are.
+        assert_eq!(
+            stored.fields.get("properties"),
+            Some(&json!({"plan": "pro"}))
+        );
+        assert_eq!(
+            stored.fields.get("createdAt"),
+            Some(&json!("2026-01-01T00:00:00Z"))
+        );
+        assert!(!stored.fields.contains_key("updatedAt"));
+        assert_eq!(
+            stored.fields.get("visibility"),
+            Some(&json!("not-a-visibility"))
+        );
+        assert_eq!(
+            stored.messages[0],
+            json!({"id": "c:user:0123456789ab", "role": "user", "content": "Hi"})
+        );
+        assert_eq!(stored.messages[1]["content"], "");
+        assert!(super::super::convert::typed(stored.conversation("c")).is_ok());
+        assert!(stored.weight() > 0);
+    }
 }
