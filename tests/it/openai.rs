@@ -253,7 +253,7 @@ async fn a_multi_turn_session_is_stored_as_it_was_said_once() -> TestResult {
         "{failed:?}"
     );
 
-    let report = recorder.flush(Duration::from_secs(10)).await;
+    let report = chat.flush(Duration::from_secs(10)).await;
     assert!(report.complete, "{} records not delivered", report.pending);
     assert_eq!(recorder.stats().dead_lettered, 0);
 
@@ -268,19 +268,29 @@ async fn a_multi_turn_session_is_stored_as_it_was_said_once() -> TestResult {
         .flatten()
         .filter_map(|m| m["id"].as_str())
         .collect();
+    // Every message once, tool results inside their caller, each id naming its OpenAI role.
+    let id_roles: Vec<&str> = ids
+        .iter()
+        .filter_map(|id| id.strip_prefix("session-1:"))
+        .filter_map(|rest| rest.split(':').next())
+        .collect();
     assert_eq!(
-        ids,
+        id_roles,
         [
-            "session-1:0:system",
-            "session-1:1:developer",
-            "session-1:2:user",
-            "session-1:3:assistant",
-            "session-1:6:assistant",
-            "session-1:7:user",
-            "session-1:8:assistant",
-            "session-1:9:user",
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "assistant",
+            "user",
+            "assistant",
+            "user"
         ],
-        "every message once, tool results inside their caller"
+        "{ids:?}"
+    );
+    assert_eq!(
+        ids.iter().collect::<std::collections::HashSet<_>>().len(),
+        ids.len()
     );
     let message = |index: usize| stored["messages"][index].clone();
     let openai_of = |index: usize| stored["messages"][index]["properties"]["openai"].clone();
@@ -359,9 +369,9 @@ async fn a_multi_turn_session_is_stored_as_it_was_said_once() -> TestResult {
     assert_eq!(failed, ["session-1"]);
 
     let feedback = client
-        .get_feedback("session-1:8:assistant:feedback")
+        .get_feedback("session-1:chatcmpl-turn3:feedback")
         .await?;
-    assert_eq!(feedback.message_id, "session-1:8:assistant");
+    assert_eq!(Some(feedback.message_id.as_str()), ids.get(6).copied());
     assert_eq!(feedback.type_, FeedbackType::Positive);
 
     // OpenAI was sent what the caller asked, nothing of ours.
@@ -408,11 +418,16 @@ async fn a_stream_dropped_before_its_end_is_logged_as_incomplete() -> TestResult
     assert!(matches!(first, Some(Ok(_))));
     drop(stream);
 
-    let report = recorder.flush(Duration::from_secs(10)).await;
+    let report = chat.flush(Duration::from_secs(10)).await;
     assert!(report.complete);
     let stored = serde_json::to_value(client.get_conversation("dropped").await?)?;
     let reply = &stored["messages"][1];
-    assert_eq!(reply["id"], "dropped:1:assistant");
+    assert!(
+        reply["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("dropped:assistant:")),
+        "{reply}"
+    );
     assert_eq!(reply["content"], "Half");
     assert_eq!(
         reply["properties"]["openai"]["incomplete"],
@@ -443,7 +458,7 @@ async fn a_stream_cut_off_before_its_finish_is_logged_as_incomplete() -> TestRes
     let received: Vec<_> = stream.collect().await;
     assert_eq!(received.len(), 1);
 
-    assert!(recorder.flush(Duration::from_secs(10)).await.complete);
+    assert!(chat.flush(Duration::from_secs(10)).await.complete);
     let stored = serde_json::to_value(client.get_conversation("cut").await?)?;
     let reply = &stored["messages"][1];
     assert_eq!(reply["content"], "Cut");
@@ -456,8 +471,22 @@ async fn a_stream_cut_off_before_its_finish_is_logged_as_incomplete() -> TestRes
     Ok(())
 }
 
+/// An analytics API that accepts connections and never answers, on 127.0.0.1; the listener
+/// and the connections it holds go when the test's runtime stops.
+async fn silent_api() -> Result<String, Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    Ok(url)
+}
+
 #[tokio::test]
-async fn the_model_call_waits_on_nothing_of_ours_with_the_api_down() -> TestResult {
+async fn the_model_call_waits_on_nothing_of_ours_with_the_api_silent() -> TestResult {
     let answer = completion(
         "chatcmpl-down",
         json!({"role": "assistant", "content": "Still here."}),
@@ -465,30 +494,337 @@ async fn the_model_call_waits_on_nothing_of_ours_with_the_api_down() -> TestResu
         5,
     );
     let (base, _script) = stand_in(vec![Answer::Json(answer.clone())]).await?;
-    // An analytics API that is not there: a port that was free a moment ago.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let down = format!("http://{}", closed.local_addr()?);
-    drop(closed);
     let client = Client::builder()
         .api_key("test-key")
-        .base_url(&down)
-        .timeout(Duration::from_secs(30))
+        .base_url(silent_api().await?)
+        .timeout(Duration::from_secs(600))
         .build()?;
     let recorder = Recorder::builder(client).build()?;
-    let chat = openai::wrap(openai_client(&base), &recorder).conversation("down");
+    // A named conversation the wrapper does not remember: it must be read back first, from an
+    // API that never answers.
+    let chat = openai::wrap(openai_client(&base), &recorder)
+        .conversation("down")
+        .read_back_timeout(Duration::from_secs(600));
 
-    let started = std::time::Instant::now();
     let response = chat
         .create(request(
             json!([{"role": "user", "content": "Hi"}]),
             json!({}),
         )?)
         .await?;
-    let took = started.elapsed();
     let expected: CreateChatCompletionResponse = serde_json::from_value(answer)?;
     assert_eq!(response, expected);
-    assert!(took < Duration::from_secs(2), "the call took {took:?}");
-    assert_eq!(recorder.stats().recorded, 1);
+    // The answer came back while the read-back still waits: nothing is recorded yet.
+    assert_eq!(recorder.stats().recorded, 0);
     recorder.shutdown(Duration::from_millis(100)).await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn turns_that_cannot_be_merged_are_logged_on_their_own_not_over_the_history() -> TestResult {
+    let answer = completion(
+        "chatcmpl-unread",
+        json!({"role": "assistant", "content": "Still here."}),
+        "stop",
+        5,
+    );
+    let (base, _script) = stand_in(vec![Answer::Json(answer)]).await?;
+    let client = Client::builder()
+        .api_key("test-key")
+        .base_url(silent_api().await?)
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let recorder = Recorder::builder(client).build()?;
+    let chat = openai::wrap(openai_client(&base), &recorder)
+        .conversation("unread")
+        .read_back_timeout(Duration::from_millis(50));
+    let response = chat
+        .create(request(
+            json!([{"role": "user", "content": "Hi"}]),
+            json!({}),
+        )?)
+        .await?;
+    // The read-back gives up: the turn is recorded, into a conversation of its own.
+    chat.flush(Duration::from_millis(200)).await;
+    let mut waited = 0;
+    while recorder.stats().recorded == 0 && waited < 6_000 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    assert_eq!(recorder.stats().recorded, 1);
+    // Its feedback goes with it.
+    let feedback = chat.feedback(&response, FeedbackType::Negative)?;
+    assert!(feedback.id.starts_with("unread:unmerged:"), "{feedback:?}");
+    recorder.shutdown(Duration::from_millis(100)).await;
+    Ok(())
+}
+
+/// The SDK's windowed and trimmed chats, each a list of exchanges, and the stored conversation
+/// after each turn that the CLI's `log-openai` test checks too.
+fn turns_golden(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crates/inkeep-analytics/tests/golden/openai/turns")
+        .join(name)
+}
+
+/// A stored conversation, one line per message, as the CLI's test renders it.
+fn render(stored: &Value) -> String {
+    let mut text = String::new();
+    for message in stored["messages"].as_array().into_iter().flatten() {
+        let openai = &message["properties"]["openai"];
+        let role = openai["role"].as_str().or(message["role"].as_str());
+        let content = match &message["content"] {
+            Value::String(text) if text.is_empty() => "(no content)".to_string(),
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let mut line = format!(
+            "{}  {}  {content}",
+            message["id"].as_str().unwrap_or("(no id)"),
+            role.unwrap_or("(no role)")
+        );
+        for call in message["tool_calls"].as_array().into_iter().flatten() {
+            line.push_str(&format!(
+                "  [calls {} {}]",
+                call["function"]["name"].as_str().unwrap_or("?"),
+                call["id"].as_str().unwrap_or("?")
+            ));
+        }
+        for result in openai["tool_results"].as_array().into_iter().flatten() {
+            line.push_str(&format!(
+                "  [result of {}: {}]",
+                result["tool_call_id"].as_str().unwrap_or("?"),
+                result["content"].as_str().unwrap_or("?")
+            ));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_wrapper_stores_what_log_openai_stores_for_trimmed_chats() -> TestResult {
+    let (sandbox, client, recorder) = services().await?;
+    for case in [
+        "sliding_window",
+        "dropped_tool_results",
+        "summary",
+        "edited_message",
+        "regenerated",
+        "repeated_after_window",
+    ] {
+        let transcript: Value = serde_json::from_str(&std::fs::read_to_string(turns_golden(
+            &format!("{case}.turns.json"),
+        ))?)?;
+        let turns = transcript["turns"].as_array().cloned().unwrap_or_default();
+        let answers = turns
+            .iter()
+            .map(|turn| Answer::Json(turn["response"].clone()))
+            .collect();
+        let (base, _script) = stand_in(answers).await?;
+        let mut text = format!("# {}\n", transcript["about"].as_str().unwrap_or_default());
+        let mut first = None;
+        for (index, turn) in turns.iter().enumerate() {
+            // Halfway, the service restarts: a new wrapper, with nothing in memory, reads the
+            // conversation back.
+            let chat = openai::wrap(openai_client(&base), &recorder).conversation(case);
+            let chat = if index * 2 < turns.len() {
+                first.get_or_insert(chat).clone()
+            } else {
+                chat
+            };
+            let request: CreateChatCompletionRequest =
+                serde_json::from_value(turn["request"].clone())?;
+            let response = chat.create(request).await?;
+            if index == 0 {
+                chat.feedback(&response, FeedbackType::Positive)?;
+            }
+            assert!(chat.flush(Duration::from_secs(10)).await.complete);
+            let stored = serde_json::to_value(client.get_conversation(case).await?)?;
+            text.push_str(&format!("\nafter turn {}:\n", index + 1));
+            text.push_str(&render(&stored));
+        }
+        let expected = std::fs::read_to_string(turns_golden(&format!("{case}.stored.txt")))?;
+        assert!(
+            expected.replace("\r\n", "\n") == text,
+            "{case}: the wrapper stored other conversations than the CLI's golden:\n{text}"
+        );
+        // Feedback given on the first answer is still on it, however the window moved.
+        let feedback = client
+            .get_feedback(&format!("{case}:chatcmpl-{case}-1:feedback"))
+            .await?;
+        let stored = serde_json::to_value(client.get_conversation(case).await?)?;
+        let target = stored["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["id"].as_str() == Some(feedback.message_id.as_str()));
+        let first_answer = &turns[0]["response"]["choices"][0]["message"];
+        assert_eq!(
+            target.map(|m| (m["content"].clone(), m["tool_calls"].clone())),
+            Some((
+                first_answer["content"]
+                    .as_str()
+                    .map_or(json!(""), |text| json!(text)),
+                first_answer["tool_calls"].clone()
+            )),
+            "{case}"
+        );
+    }
+    recorder.shutdown(Duration::from_secs(5)).await;
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn turns_without_an_id_are_one_conversation_per_user_and_opening() -> TestResult {
+    let (sandbox, client, recorder) = services().await?;
+    let mut conversations = Vec::new();
+    for user in ["ana", "bo"] {
+        let answers = ["Hello!", "Use conversations export.", "Yes, as csv."];
+        let (base, _script) = stand_in(
+            answers
+                .iter()
+                .enumerate()
+                .map(|(index, text)| {
+                    Answer::Json(completion(
+                        &format!("chatcmpl-{user}-{index}"),
+                        json!({"role": "assistant", "content": text}),
+                        "stop",
+                        5,
+                    ))
+                })
+                .collect(),
+        )
+        .await?;
+        let chat = openai::wrap(openai_client(&base), &recorder);
+        let mut messages = vec![
+            json!({"role": "system", "content": "You are a helpful assistant."}),
+            json!({"role": "user", "content": "Hi"}),
+        ];
+        for (index, answer) in answers.iter().enumerate() {
+            chat.create(request(json!(messages), json!({"user": user}))?)
+                .await?;
+            messages.push(json!({"role": "assistant", "content": answer}));
+            messages.push(json!({"role": "user", "content": format!("question {}", index + 2)}));
+        }
+        assert!(chat.flush(Duration::from_secs(10)).await.complete);
+        let id = openai::conversation_id_from_request(&json!({"user": user, "messages": messages}))
+            .unwrap_or_default();
+        let stored = serde_json::to_value(client.get_conversation(&id).await?)?;
+        assert_eq!(
+            stored["messages"].as_array().map(Vec::len),
+            Some(7),
+            "{stored}"
+        );
+        conversations.push(id);
+    }
+    assert_ne!(conversations[0], conversations[1]);
+    // One conversation per chat, besides the sandbox's own.
+    let listed = client.list_conversations().limit(100).send().await?;
+    assert_eq!(listed.total.as_u64(), Some(3));
+    recorder.shutdown(Duration::from_secs(5)).await;
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrapper_with_a_tiny_memory_reads_back_what_it_forgot() -> TestResult {
+    let transcript: Value = serde_json::from_str(&std::fs::read_to_string(turns_golden(
+        "sliding_window.turns.json",
+    ))?)?;
+    let turns = transcript["turns"].as_array().cloned().unwrap_or_default();
+    // Two chats taking turns, answered in that order.
+    let answers = turns
+        .iter()
+        .flat_map(|turn| {
+            [
+                Answer::Json(turn["response"].clone()),
+                Answer::Json(turn["response"].clone()),
+            ]
+        })
+        .collect();
+    let (base, _script) = stand_in(answers).await?;
+    let (sandbox, client, recorder) = services().await?;
+    // Room for one conversation: each turn of one chat forgets the other.
+    let chat = openai::wrap(openai_client(&base), &recorder).memory_limits(1, 1 << 20);
+    for turn in &turns {
+        for id in ["tiny-a", "tiny-b"] {
+            let request: CreateChatCompletionRequest =
+                serde_json::from_value(turn["request"].clone())?;
+            chat.create_in(id, request).await?;
+        }
+    }
+    assert!(chat.flush(Duration::from_secs(10)).await.complete);
+    for id in ["tiny-a", "tiny-b"] {
+        let stored = serde_json::to_value(client.get_conversation(id).await?)?;
+        let contents: Vec<&str> = stored["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        assert_eq!(
+            contents,
+            [
+                "You are a helpful assistant for Inkeep Analytics.",
+                "Q1: how do I export conversations?",
+                "A1: conversations export.",
+                "Q2: and feedback?",
+                "A2: feedback export.",
+                "Q3: as csv?",
+                "A3: use --format csv.",
+                "Q4: with a date filter?",
+                "A4: add --where.",
+            ],
+            "{id}"
+        );
+    }
+    recorder.shutdown(Duration::from_secs(5)).await;
+    sandbox.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_chat_handle_carries_a_fresh_id_of_its_own() -> TestResult {
+    let answers = (0..2)
+        .map(|index| {
+            Answer::Json(completion(
+                &format!("chatcmpl-new-{index}"),
+                json!({"role": "assistant", "content": "Hello!"}),
+                "stop",
+                5,
+            ))
+        })
+        .collect();
+    let (base, _script) = stand_in(answers).await?;
+    let (sandbox, client, recorder) = services().await?;
+    let wrapper = openai::wrap(openai_client(&base), &recorder);
+    let (first, second) = (wrapper.new_chat(), wrapper.new_chat());
+    let ids: Vec<String> = [&first, &second]
+        .iter()
+        .filter_map(|chat| chat.conversation_id().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1]);
+    for chat in [&first, &second] {
+        chat.create(request(
+            json!([{"role": "user", "content": "Hi"}]),
+            json!({}),
+        )?)
+        .await?;
+    }
+    assert!(wrapper.flush(Duration::from_secs(10)).await.complete);
+    for id in &ids {
+        let stored = serde_json::to_value(client.get_conversation(id).await?)?;
+        assert_eq!(
+            stored["messages"].as_array().map(Vec::len),
+            Some(2),
+            "{stored}"
+        );
+    }
+    recorder.shutdown(Duration::from_secs(5)).await;
+    sandbox.shutdown().await?;
     Ok(())
 }

@@ -213,8 +213,10 @@ pub struct LogOpenaiArgs {
     /// A JSON file with the exchange, or `-` for standard input.
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
-    /// The conversation to log into (upserted: the next turn, logged into the same id, updates
-    /// it). Defaults to the completion's id (or, without one, an id derived from the file).
+    /// The conversation to log into: the exchange is merged into what it already holds (read
+    /// back first), so a turn that carries only part of the chat keeps the rest. Defaults to the
+    /// conversation the request names (a `metadata` key such as `session_id`, or `user` with the
+    /// chat's opening), else the completion's id (or, without one, an id derived from the file).
     #[arg(long, value_name = "ID")]
     pub conversation_id: Option<String>,
 }
@@ -254,7 +256,7 @@ pub enum ConversationsCommand {
     /// through the SDK's lossless mapping, and print the logged conversation.
     #[command(
         name = "log-openai",
-        after_help = "The file holds {\"request\": <chat-completions request body>, \"response\": <chat.completion>}\nor {\"request\": ..., \"chunks\": [<chat.completion.chunk>, ...]}, exactly as OpenAI's API sends them.\n\nExamples:\n  inkeep-analytics conversations log-openai exchange.json --conversation-id support-42\n  inkeep-analytics conversations log-openai streamed.json --format json"
+        after_help = "The file holds {\"request\": <chat-completions request body>, \"response\": <chat.completion>}\nor {\"request\": ..., \"chunks\": [<chat.completion.chunk>, ...]}, exactly as OpenAI's API sends them.\nEach exchange is merged into what the conversation already holds (read back first), so the turns\nof a chat that sends the model only a window of its history keep the whole of it.\n\nExamples:\n  inkeep-analytics conversations log-openai turn-1.json --conversation-id support-42\n  inkeep-analytics conversations log-openai turn-2.json --conversation-id support-42\n  inkeep-analytics conversations log-openai streamed.json --format json"
     )]
     LogOpenai(LogOpenaiArgs),
     /// Export every conversation, exactly as the server sent each one.

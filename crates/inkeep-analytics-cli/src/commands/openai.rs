@@ -1,9 +1,11 @@
 //! `conversations log-openai`: one OpenAI exchange from a file, logged through the SDK's mapping
-//! (the same one its async-openai wrapper uses), so that a chat logged by hand and one logged
-//! live are stored alike.
+//! and merged into what the conversation already holds (the same rules its async-openai wrapper
+//! uses), so that a chat logged by hand, turn by turn, and one logged live are stored alike.
 
 use inkeep_analytics::Client;
-use inkeep_analytics::openai::{ChunkAccumulator, conversation_from_json};
+use inkeep_analytics::openai::{
+    ChunkAccumulator, conversation_from_json, conversation_id_from_request, log_exchange,
+};
 use serde_json::Value;
 
 use super::{emit_document, read_text, to_value};
@@ -59,22 +61,27 @@ pub async fn log(
 ) -> Result<(), Failure> {
     let (text, source) = read_text(&args.input, "an OpenAI exchange")?;
     let (request, response) = exchange(&text, &source)?;
-    // The completion's id, else one derived from the file: either way, logging the same file
-    // twice updates one conversation instead of adding another.
-    let conversation_id = args.conversation_id.unwrap_or_else(|| {
-        response
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|id| !id.trim().is_empty())
-            .map_or_else(
-                || format!("openai-{:016x}", fnv1a(text.as_bytes())),
-                str::to_string,
-            )
-    });
-    let conversation = conversation_from_json(&conversation_id, &request, Some(&response))
+    // The conversation the request names (a `metadata` key, or its end user with the chat's
+    // opening), else the completion's id, else one derived from the file: either way, logging
+    // the same file twice updates one conversation instead of adding another.
+    let conversation_id = args
+        .conversation_id
+        .or_else(|| conversation_id_from_request(&request))
+        .unwrap_or_else(|| {
+            response
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| !id.trim().is_empty())
+                .map_or_else(
+                    || format!("openai-{:016x}", fnv1a(text.as_bytes())),
+                    str::to_string,
+                )
+        });
+    // Checked here, before any request, so that bad input is a usage error.
+    conversation_from_json(&conversation_id, &request, Some(&response))
         .map_err(|error| Failure::Usage(format!("{source}: {error}")))?;
-    let logged = client
-        .log_conversation(conversation)
+    // Read back, merged, upserted: what the request no longer carries stays.
+    let logged = log_exchange(client, &conversation_id, &request, Some(&response))
         .await
         .map_err(Failure::api("logging the OpenAI exchange"))?;
     match global.format {

@@ -52,6 +52,7 @@ fn log_openai_stores_what_the_sdk_maps_for_each_transcript() {
                 let want_id = want["id"]
                     .as_str()
                     .map(|golden_id| golden_id.replacen("conv:", &format!("{id}:"), 1));
+                // Ids hold no position: the same message has the same hash in any conversation.
                 assert_eq!(message["id"].as_str(), want_id.as_deref(), "{name}");
                 for key in [
                     "role",
@@ -78,7 +79,7 @@ fn log_openai_names_the_conversation_after_the_completion_and_prints_a_table() {
         .arg(golden("streamed_tools.exchange.json")));
     let text = output.ok();
     assert!(text.contains("conversation chatcmpl-stream-1"), "{text}");
-    assert!(text.contains("chatcmpl-stream-1:1:assistant"), "{text}");
+    assert!(text.contains("chatcmpl-stream-1:assistant:"), "{text}");
     assert!(text.contains("search_docs, search_docs"), "{text}");
     assert!(text.contains("Let me look that up."), "{text}");
     // Logging the same file again updates the conversation instead of adding one.
@@ -212,5 +213,246 @@ fn log_openai_names_what_is_wrong_with_its_input() {
     assert_eq!(
         server.raw_conversations().len(),
         crate::support::CONVERSATIONS + 1
+    );
+}
+
+/// The windowed and trimmed chats of the SDK's goldens, each logged turn by turn.
+const TURN_CASES: &[&str] = &[
+    "sliding_window",
+    "dropped_tool_results",
+    "summary",
+    "edited_message",
+    "regenerated",
+    "repeated_after_window",
+];
+
+/// A stored conversation, one line per message: its id, its OpenAI role, what it says, and the
+/// tool calls and results it holds.
+fn render(stored: &Value) -> String {
+    let mut text = String::new();
+    for message in stored["messages"].as_array().into_iter().flatten() {
+        let openai = &message["properties"]["openai"];
+        let role = openai["role"].as_str().or(message["role"].as_str());
+        let content = match &message["content"] {
+            Value::String(text) if text.is_empty() => "(no content)".to_string(),
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        let mut line = format!(
+            "{}  {}  {content}",
+            message["id"].as_str().unwrap_or("(no id)"),
+            role.unwrap_or("(no role)")
+        );
+        for call in message["tool_calls"].as_array().into_iter().flatten() {
+            line.push_str(&format!(
+                "  [calls {} {}]",
+                call["function"]["name"].as_str().unwrap_or("?"),
+                call["id"].as_str().unwrap_or("?")
+            ));
+        }
+        for result in openai["tool_results"].as_array().into_iter().flatten() {
+            line.push_str(&format!(
+                "  [result of {}: {}]",
+                result["tool_call_id"].as_str().unwrap_or("?"),
+                result["content"].as_str().unwrap_or("?")
+            ));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// Writes one turn's exchange to a file of its own, as a chat application would save it.
+fn turn_file(scratch: &Scratch, name: &str, turn: &Value) -> PathBuf {
+    let path = scratch.join(&format!("{name}.json"));
+    let exchange = json!({"request": turn["request"], "response": turn["response"]});
+    if let Err(error) = std::fs::write(&path, exchange.to_string()) {
+        panic!("cannot write {}: {error}", path.display());
+    }
+    path
+}
+
+fn stored(server: &Server, id: &str) -> Value {
+    parse::<Value>(
+        run(server.cli().args(["conversations", "get", id]))
+            .ok()
+            .as_bytes(),
+    )
+}
+
+fn contents(conversation: &Value) -> Vec<String> {
+    conversation["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["content"].as_str().unwrap_or("(parts)").to_string())
+        .collect()
+}
+
+#[test]
+fn log_openai_turn_by_turn_keeps_every_message_with_its_id() {
+    // One process per turn, as a chat's turns are logged from a shell or a job; the golden
+    // shows the stored conversation after each turn, and how it came about.
+    let server = Server::start();
+    let scratch = Scratch::new();
+    let bless = std::env::var_os("UPDATE_GOLDEN").is_some_and(|value| value == "1");
+    for case in TURN_CASES {
+        let transcript = read(&golden(&format!("turns/{case}.turns.json")));
+        let mut text = format!("# {}\n", transcript["about"].as_str().unwrap_or_default());
+        let turns = transcript["turns"].as_array().cloned().unwrap_or_default();
+        for (index, turn) in turns.iter().enumerate() {
+            let path = turn_file(&scratch, &format!("{case}-{index}"), turn);
+            run(server
+                .cli()
+                .args(["--format", "json", "conversations", "log-openai"])
+                .arg(&path)
+                .args(["--conversation-id", case]))
+            .ok();
+            text.push_str(&format!("\nafter turn {}:\n", index + 1));
+            text.push_str(&render(&stored(&server, case)));
+        }
+        let path = golden(&format!("turns/{case}.stored.txt"));
+        if bless {
+            if let Err(error) = std::fs::write(&path, &text) {
+                panic!("cannot write {}: {error}", path.display());
+            }
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+        assert!(
+            expected.replace("\r\n", "\n") == text,
+            "{case}: the stored conversations differ from {} (UPDATE_GOLDEN=1 rewrites it):\n{text}",
+            path.display()
+        );
+    }
+    // The windowed chat: every message ever said, in order, once.
+    assert_eq!(
+        contents(&stored(&server, "sliding_window")),
+        [
+            "You are a helpful assistant for Inkeep Analytics.",
+            "Q1: how do I export conversations?",
+            "A1: conversations export.",
+            "Q2: and feedback?",
+            "A2: feedback export.",
+            "Q3: as csv?",
+            "A3: use --format csv.",
+            "Q4: with a date filter?",
+            "A4: add --where.",
+        ]
+    );
+}
+
+#[test]
+fn feedback_on_an_early_answer_stays_on_it_after_the_window_moved() {
+    let server = Server::start();
+    let scratch = Scratch::new();
+    let transcript = read(&golden("turns/sliding_window.turns.json"));
+    let turns = transcript["turns"].as_array().cloned().unwrap_or_default();
+    let mut first_answer = None;
+    for (index, turn) in turns.iter().enumerate() {
+        let path = turn_file(&scratch, &format!("turn-{index}"), turn);
+        let logged = parse::<Value>(
+            run(server
+                .cli()
+                .args(["--format", "json", "conversations", "log-openai"])
+                .arg(&path)
+                .args(["--conversation-id", "chat-42"]))
+            .ok()
+            .as_bytes(),
+        );
+        if index == 0 {
+            // Feedback on the first answer, by the id it was logged with.
+            let answer = logged["messages"][2]["id"].as_str().unwrap_or_default();
+            assert!(answer.starts_with("chat-42:assistant:"), "{logged}");
+            let feedback = json!({"id": "fb-1", "type": "positive", "messageId": answer});
+            crate::support::run_with_input(
+                server.cli().args(["feedback", "submit", "-"]),
+                Some(feedback.to_string().as_bytes()),
+            )
+            .ok();
+            first_answer = Some(answer.to_string());
+        }
+    }
+    let feedback = parse::<Value>(
+        run(server
+            .cli()
+            .args(["--format", "json", "feedback", "get", "fb-1"]))
+        .ok()
+        .as_bytes(),
+    );
+    assert_eq!(feedback["messageId"].as_str(), first_answer.as_deref());
+    let conversation = stored(&server, "chat-42");
+    let target = conversation["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["id"].as_str() == first_answer.as_deref());
+    assert_eq!(
+        target.map(|m| m["content"].clone()),
+        Some(json!("A1: conversations export.")),
+        "{conversation}"
+    );
+}
+
+/// A chat's turns as a client that names its user sends them: the whole history every time.
+fn chat_of(user: &str) -> Vec<Value> {
+    let mut messages = vec![
+        json!({"role": "system", "content": "You are a helpful assistant."}),
+        json!({"role": "user", "content": "Hi"}),
+    ];
+    let mut turns = Vec::new();
+    for (index, answer) in ["Hello!", "Use conversations export.", "Yes, as csv."]
+        .iter()
+        .enumerate()
+    {
+        let request = json!({"model": "gpt-4o-mini", "user": user, "messages": messages});
+        let response = json!({"id": format!("chatcmpl-{user}-{index}"), "object": "chat.completion",
+            "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]});
+        turns.push(json!({"request": request, "response": response}));
+        messages.push(json!({"role": "assistant", "content": answer}));
+        messages.push(json!({"role": "user", "content": format!("question {}", index + 2)}));
+    }
+    turns
+}
+
+#[test]
+fn turns_without_an_id_are_one_conversation_per_user_and_opening() {
+    let server = Server::start();
+    let scratch = Scratch::new();
+    let mut ids = Vec::new();
+    for user in ["ana", "bo"] {
+        let mut logged_ids = Vec::new();
+        for (index, turn) in chat_of(user).iter().enumerate() {
+            let path = turn_file(&scratch, &format!("{user}-{index}"), turn);
+            let logged = parse::<Value>(
+                run(server
+                    .cli()
+                    .args(["--format", "json", "conversations", "log-openai"])
+                    .arg(&path))
+                .ok()
+                .as_bytes(),
+            );
+            logged_ids.push(logged["id"].as_str().unwrap_or_default().to_string());
+        }
+        assert!(
+            logged_ids.iter().all(|id| id == &logged_ids[0]),
+            "{user}: {logged_ids:?}"
+        );
+        assert_eq!(
+            stored(&server, &logged_ids[0])["messages"]
+                .as_array()
+                .map(Vec::len),
+            Some(7)
+        );
+        ids.push(logged_ids[0].clone());
+    }
+    // The same opening ("Hi") from two users: two conversations.
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        server.raw_conversations().len(),
+        crate::support::CONVERSATIONS + 2
     );
 }

@@ -10,15 +10,6 @@ use crate::types::CreateOpenAiConversation;
 /// The key of a message's `properties` under which everything OpenAI-specific is kept.
 pub const PROPERTIES_KEY: &str = "openai";
 
-/// The id of the message at `position` (its index in the request's `messages`, or the number of
-/// request messages for the reply) with the OpenAI `role`, in `conversation_id`.
-///
-/// Derived, not drawn, so that the next turn, which sends the same messages again, updates them
-/// instead of adding copies.
-pub fn message_id(conversation_id: &str, position: usize, role: &str) -> String {
-    format!("{conversation_id}:{position}:{role}")
-}
-
 /// A typed value as OpenAI's wire JSON: written out as text first, so that an `f32` such as
 /// a temperature of `0.3` stays `0.3` (turned into a JSON value directly, it widens to
 /// `0.30000001192092896`).
@@ -81,8 +72,6 @@ fn request_settings(request: &Value) -> Value {
 
 /// A message being built: the API's fields, and the OpenAI-specific ones for its `properties`.
 struct Draft {
-    position: usize,
-    openai_role: String,
     role: &'static str,
     content: Value,
     name: Option<Value>,
@@ -92,16 +81,9 @@ struct Draft {
 }
 
 impl Draft {
-    fn into_json(self, conversation_id: &str) -> Value {
+    /// The message in the API's shape, without its id, which the merge gives it.
+    fn into_json(self) -> Value {
         let mut message = Map::new();
-        message.insert(
-            "id".into(),
-            Value::String(message_id(
-                conversation_id,
-                self.position,
-                &self.openai_role,
-            )),
-        );
         message.insert("role".into(), Value::String(self.role.into()));
         message.insert("content".into(), self.content);
         if let Some(name) = self.name {
@@ -293,8 +275,6 @@ fn draft(index: usize, object: &Map<String, Value>) -> Result<Draft> {
     }
     extra(object, &mut openai);
     Ok(Draft {
-        position: index,
-        openai_role,
         role,
         content,
         name: object.get("name").filter(|name| name.is_string()).cloned(),
@@ -481,24 +461,36 @@ fn reply(position: usize, request: &Value, response: &Value, facts: &CallFacts) 
     Ok(draft)
 }
 
-/// The conversation of one exchange: the request's messages and, when the call answered, its
-/// reply, as the JSON of `CreateOpenAiConversation`.
-pub(crate) fn conversation_json(
-    conversation_id: &str,
-    request: &Value,
-    response: Option<&Value>,
-    facts: &CallFacts,
-) -> Result<Value> {
+/// One exchange's messages in the API's shape, without ids: the request's, then the reply when
+/// the call answered.
+#[derive(Clone, Debug)]
+pub(crate) struct Turn {
+    pub messages: Vec<Value>,
+    pub has_reply: bool,
+}
+
+/// Converts one exchange: the request's messages and, when the call answered, its reply.
+pub(crate) fn turn(request: &Value, response: Option<&Value>, facts: &CallFacts) -> Result<Turn> {
     let mut drafts = drafts(request)?;
     if let Some(response) = response {
         let position = request_messages(request)?.len();
         drafts.push(reply(position, request, response, facts)?);
     }
-    let messages: Vec<Value> = drafts
-        .into_iter()
-        .map(|draft| draft.into_json(conversation_id))
-        .collect();
-    Ok(json!({"type": "openai", "id": conversation_id, "messages": messages}))
+    Ok(Turn {
+        messages: drafts.into_iter().map(Draft::into_json).collect(),
+        has_reply: response.is_some(),
+    })
+}
+
+/// The API's shape of one OpenAI message alone, as the conversion makes it (for its id).
+pub(crate) fn single_message(message: &Value) -> Result<Value> {
+    let Some(object) = message.as_object() else {
+        return Err(bad("message", "not a JSON object"));
+    };
+    if !object.get("role").is_some_and(Value::is_string) {
+        return Err(bad("message", "has no string `role`"));
+    }
+    Ok(draft(0, object)?.into_json())
 }
 
 /// Turns the JSON built here into the typed request body.
@@ -508,32 +500,4 @@ pub(crate) fn typed(conversation: Value) -> Result<CreateOpenAiConversation> {
             "the converted conversation does not fit the API's shape: {error}"
         ))
     })
-}
-
-/// Converts one exchange, as OpenAI's API sends it, into the conversation to log.
-///
-/// `request` is a chat-completions request body and `response` its `chat.completion` (or
-/// [`ChunkAccumulator::finish`](super::ChunkAccumulator::finish)'s); without a response, only the
-/// request's messages are converted. See the [module](super) for where each field lands.
-///
-/// # Errors
-///
-/// [`Error::InvalidInput`] naming the field, when `request` or `response` is not of that shape,
-/// or `conversation_id` is empty.
-pub fn conversation_from_json(
-    conversation_id: &str,
-    request: &Value,
-    response: Option<&Value>,
-) -> Result<CreateOpenAiConversation> {
-    if conversation_id.trim().is_empty() {
-        return Err(Error::invalid_input(
-            "the conversation id must not be empty",
-        ));
-    }
-    typed(conversation_json(
-        conversation_id,
-        request,
-        response,
-        &CallFacts::default(),
-    )?)
 }

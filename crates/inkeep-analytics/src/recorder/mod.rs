@@ -974,6 +974,13 @@ impl Recorder {
         self.shared().record(record)
     }
 
+    /// The client the recorder sends through, for the OpenAI wrapper's read-back of a
+    /// conversation it does not remember.
+    #[cfg(feature = "async-openai")]
+    pub(crate) fn client(&self) -> &Client {
+        &self.shared().client
+    }
+
     /// What the recorder has done so far.
     pub fn stats(&self) -> RecorderStats {
         self.shared().stats()
