@@ -76,7 +76,8 @@ pub struct GlobalOptions {
     )]
     pub connect_timeout: HumanDuration,
 
-    /// How many times to retry a request that failed on the network or with 429/5XX.
+    /// How many times to retry a request that failed on the network or with 429/5XX. Long jobs
+    /// (exports) are bounded by --retry-for instead, and by this count only when it is given.
     #[arg(
         long,
         global = true,
@@ -84,6 +85,21 @@ pub struct GlobalOptions {
         value_name = "N"
     )]
     pub retries: u32,
+
+    /// Whether `--retries` was given on the command line, rather than left at its default: a long
+    /// job then bounds its retries by that count as well as by `--retry-for`.
+    #[arg(skip)]
+    pub retries_given: bool,
+
+    /// How long each request of a long job (an export) may keep retrying a network failure, 429
+    /// or 5XX, such as `10m` or `90s`; a job that still fails says how to resume it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        default_value_t = HumanDuration(inkeep_analytics::DEFAULT_LONG_JOB_RETRY_FOR)
+    )]
+    pub retry_for: HumanDuration,
 
     /// The most requests in flight at once; fewer while the API answers slowly or asks to slow down.
     #[arg(
@@ -99,7 +115,8 @@ pub struct GlobalOptions {
     #[arg(long, global = true, value_enum)]
     pub format: Option<Format>,
 
-    /// Write the output to this file instead of standard output.
+    /// Write the output to this file instead of standard output. Files the program creates are
+    /// readable by their owner only (0600), directories 0700.
     #[arg(long, short = 'o', global = true, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -194,7 +211,8 @@ pub struct ExportArgs {
     /// Records per request (1 to the API's largest page).
     #[arg(long, default_value_t = inkeep_analytics::MAX_PAGE_SIZE, allow_negative_numbers = true)]
     pub page_size: i64,
-    /// Continue an interrupted export to `--output` from its checkpoint.
+    /// Continue an interrupted export to `--output` from its checkpoint, after checking that the
+    /// partial file still holds what the checkpoint counts.
     #[arg(long, requires = "output")]
     pub resume: bool,
 }
@@ -480,7 +498,9 @@ where
             }
         }
     }
-    Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))?;
+    cli.global.retries_given = matches.value_source("retries") == Some(ValueSource::CommandLine);
+    Ok(cli)
 }
 
 /// A duration on the command line: parsed from `500ms`, `30s`, `2m` or a bare number of seconds,
@@ -576,6 +596,23 @@ mod tests {
     }
 
     #[test]
+    fn retries_given_on_the_command_line_are_told_apart_from_the_default() -> Result<(), clap::Error>
+    {
+        let cli = parse_from([
+            "inkeep-analytics",
+            "--retries",
+            "2",
+            "--retry-for",
+            "10m",
+            "conversations",
+            "export",
+        ])?;
+        assert!(cli.global.retries_given);
+        assert_eq!(cli.global.retry_for.0, Duration::from_secs(600));
+        Ok(())
+    }
+
+    #[test]
     fn durations_print_as_they_parse() {
         for (duration, text) in [
             (Duration::from_secs(60), "60s"),
@@ -592,6 +629,11 @@ mod tests {
     fn the_defaults_are_the_sdks() -> Result<(), clap::Error> {
         let cli = parse_from(["inkeep-analytics", "conversations", "list"])?;
         assert_eq!(cli.global.retries, inkeep_analytics::DEFAULT_MAX_RETRIES);
+        assert!(!cli.global.retries_given);
+        assert_eq!(
+            cli.global.retry_for.0,
+            inkeep_analytics::DEFAULT_LONG_JOB_RETRY_FOR
+        );
         assert_eq!(cli.global.timeout.0, inkeep_analytics::DEFAULT_TIMEOUT);
         assert_eq!(
             cli.global.connect_timeout.0,
