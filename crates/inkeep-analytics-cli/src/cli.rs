@@ -176,7 +176,7 @@ pub enum Command {
     Sandbox(SandboxCommand),
     /// Serve the API to AI assistants over MCP (stdio, or HTTP with --http).
     #[command(
-        after_help = "Examples:\n  inkeep-analytics --sandbox mcp\n  inkeep-analytics mcp --tools list_conversations,query_conversations\n  inkeep-analytics mcp --allow-writes --http 8808"
+        after_help = "Examples:\n  inkeep-analytics --sandbox mcp\n  inkeep-analytics mcp --tools list_conversations,query_conversations\n  inkeep-analytics mcp --http 8808\n  INKEEP_ANALYTICS_MCP_TOKEN=$(openssl rand -hex 32) inkeep-analytics mcp --allow-writes --http 8808"
     )]
     Mcp(McpArgs),
     /// Ship JSON lines of conversations, feedback and events through the recorder.
@@ -437,9 +437,25 @@ pub struct McpArgs {
     /// The most characters one tool result may hold (about four per token).
     #[arg(long, default_value_t = crate::mcp::DEFAULT_BUDGET, value_parser = parse_budget, value_name = "CHARACTERS")]
     pub budget: usize,
-    /// Serve streamable HTTP on 127.0.0.1 at this port (path /mcp) instead of stdio.
+    /// Serve streamable HTTP on 127.0.0.1 at this port (path /mcp) instead of stdio. Every
+    /// request needs a bearer token, generated and printed once on stderr unless given, and a
+    /// browser's request from an origin other than loopback (or --allow-origin) is refused.
     #[arg(long, value_name = "PORT")]
     pub http: Option<u16>,
+    /// The address to listen on with --http; another than loopback needs a token.
+    #[arg(long, value_name = "ADDRESS", requires = "http")]
+    pub bind: Option<std::net::IpAddr>,
+    /// The bearer token clients must send with --http, as `Authorization: Bearer <TOKEN>`
+    /// (at least 16 characters; prefer the environment variable).
+    #[arg(long, value_name = "TOKEN", env = crate::mcp::ENV_MCP_TOKEN, hide_env_values = true)]
+    pub http_token: Option<String>,
+    /// Serve --http without a token: refused with --allow-writes or off loopback.
+    #[arg(long, requires = "http")]
+    pub no_http_token: bool,
+    /// A browser origin allowed to call the --http server besides loopback ones, such as
+    /// https://app.example.com. Repeatable.
+    #[arg(long, value_name = "ORIGIN", requires = "http")]
+    pub allow_origin: Vec<String>,
 }
 
 /// A budget below a few thousand characters could not hold one record and its note.

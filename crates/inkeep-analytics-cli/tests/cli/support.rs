@@ -39,6 +39,7 @@ pub const TIME_LIMIT: Duration = Duration::from_secs(30);
 const INHERITED: &[&str] = &[
     "INKEEP_ANALYTICS_API_KEY",
     "INKEEP_ANALYTICS_BASE_URL",
+    "INKEEP_ANALYTICS_MCP_TOKEN",
     "RUST_LOG",
     "HTTP_PROXY",
     "http_proxy",
