@@ -521,15 +521,14 @@ struct Target {
     file: Option<(PathBuf, PathBuf)>,
 }
 
-/// The export's buffered writer, which also keeps where the last record starts and the hash of
-/// its bytes, for the checkpoint, without reading the file back.
+/// The export's buffered writer, which also counts what it wrote, so that it knows where the last
+/// record starts without flushing before each one.
 struct Tracked {
     inner: BufWriter<Box<dyn WriteSeek>>,
     /// Bytes written through this writer, from where the output started.
     written: u64,
-    /// Where the last record starts, and the hash of what was written since.
-    record_start: u64,
-    record_hash: Option<Sha256>,
+    /// Where the last record starts; `None` before any record.
+    record_start: Option<u64>,
 }
 
 impl Tracked {
@@ -537,34 +536,19 @@ impl Tracked {
         Self {
             inner: BufWriter::with_capacity(WRITE_BUFFER_BYTES, inner),
             written,
-            record_start: written,
-            record_hash: None,
+            record_start: None,
         }
     }
 
     /// Notes that a record starts here.
     fn mark_record(&mut self) {
-        self.record_start = self.written;
-        self.record_hash = Some(Sha256::new());
-    }
-
-    /// Where the last record starts and the hash of its bytes, in hex; `None` before any record.
-    fn last_record(&self) -> (u64, Option<String>) {
-        let hash = self
-            .record_hash
-            .as_ref()
-            .map(|hash| hex(&hash.clone().finalize()));
-        (self.record_start, hash)
+        self.record_start = Some(self.written);
     }
 }
 
 impl Write for Tracked {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        let written = buf.get(..n).unwrap_or(buf);
-        if let Some(hash) = &mut self.record_hash {
-            hash.update(written);
-        }
         self.written += n as u64;
         Ok(n)
     }
@@ -572,6 +556,16 @@ impl Write for Tracked {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// The SHA-256, in hex, of the bytes of `path` from `start` to `end`: the last record of a
+/// partial export, read back once per page rather than hashing every record as it is written.
+fn hash_of_range(path: &Path, start: u64, end: u64) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut bytes = vec![0; usize::try_from(end.saturating_sub(start)).unwrap_or(0)];
+    file.seek(SeekFrom::Start(start))?;
+    std::io::Read::read_exact(&mut file, &mut bytes)?;
+    Ok(hex(&Sha256::digest(&bytes)))
 }
 
 /// Lower-case hex of a digest.
@@ -709,11 +703,7 @@ impl Target {
         }
         if let Some(expected) = &checkpoint.last_record_sha256 {
             let start = checkpoint.last_record_start.min(bytes);
-            let mut last = vec![0; usize::try_from(bytes - start).unwrap_or(0)];
-            file.seek(SeekFrom::Start(start))
-                .and_then(|_| std::io::Read::read_exact(&mut file, &mut last))
-                .map_err(Failure::io(what.clone()))?;
-            let found = hex(&Sha256::digest(&last));
+            let found = hash_of_range(partial, start, bytes).map_err(Failure::io(what.clone()))?;
             if &found != expected {
                 return Err(Failure::Usage(format!(
                     "the last record in {} (bytes {start} to {bytes}) is not the one its checkpoint \
@@ -760,13 +750,23 @@ impl Target {
         file.seek(SeekFrom::End(0))
             .map_err(Failure::io(what.clone()))?;
         self.writer = Tracked::new(Box::new(file), bytes);
-        self.writer.record_start = checkpoint.last_record_start;
+        self.writer.record_start = checkpoint
+            .last_record_sha256
+            .is_some()
+            .then_some(checkpoint.last_record_start);
         Ok(ids)
     }
 
     fn save_checkpoint(&mut self, plan: &Plan, state: &State) -> Result<(), Failure> {
-        let Some((_, output)) = &self.file else {
+        let Some((partial, output)) = &self.file else {
             return Ok(());
+        };
+        let last_record_sha256 = match self.writer.record_start {
+            Some(start) => Some(
+                hash_of_range(partial, start, state.bytes)
+                    .map_err(Failure::io(format!("reading {}", partial.display())))?,
+            ),
+            None => None,
         };
         let checkpoint = Checkpoint {
             kind: plan.kind,
@@ -777,8 +777,8 @@ impl Target {
             pass_total: state.pass_total,
             records: state.records,
             bytes: state.bytes,
-            last_record_start: self.writer.last_record().0,
-            last_record_sha256: self.writer.last_record().1,
+            last_record_start: self.writer.record_start.unwrap_or(state.bytes),
+            last_record_sha256,
         };
         let path = checkpoint_path(output);
         let temporary = path.with_extension("checkpoint.tmp");
