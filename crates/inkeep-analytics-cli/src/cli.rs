@@ -76,7 +76,8 @@ pub struct GlobalOptions {
     )]
     pub connect_timeout: HumanDuration,
 
-    /// How many times to retry a request that failed on the network or with 429/5XX.
+    /// How many times to retry a request that failed on the network or with 429/5XX. Long jobs
+    /// (exports) are bounded by --retry-for instead, and by this count only when it is given.
     #[arg(
         long,
         global = true,
@@ -84,6 +85,21 @@ pub struct GlobalOptions {
         value_name = "N"
     )]
     pub retries: u32,
+
+    /// Whether `--retries` was given on the command line, rather than left at its default: a long
+    /// job then bounds its retries by that count as well as by `--retry-for`.
+    #[arg(skip)]
+    pub retries_given: bool,
+
+    /// How long each request of a long job (an export) may keep retrying a network failure, 429
+    /// or 5XX, such as `10m` or `90s`; a job that still fails says how to resume it.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        default_value_t = HumanDuration(inkeep_analytics::DEFAULT_LONG_JOB_RETRY_FOR)
+    )]
+    pub retry_for: HumanDuration,
 
     /// The most requests in flight at once; fewer while the API answers slowly or asks to slow down.
     #[arg(
@@ -99,7 +115,8 @@ pub struct GlobalOptions {
     #[arg(long, global = true, value_enum)]
     pub format: Option<Format>,
 
-    /// Write the output to this file instead of standard output.
+    /// Write the output to this file instead of standard output. Files the program creates are
+    /// readable by their owner only (0600), directories 0700.
     #[arg(long, short = 'o', global = true, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -159,7 +176,7 @@ pub enum Command {
     Sandbox(SandboxCommand),
     /// Serve the API to AI assistants over MCP (stdio, or HTTP with --http).
     #[command(
-        after_help = "Examples:\n  inkeep-analytics --sandbox mcp\n  inkeep-analytics mcp --tools list_conversations,query_conversations\n  inkeep-analytics mcp --allow-writes --http 8808"
+        after_help = "Examples:\n  inkeep-analytics --sandbox mcp\n  inkeep-analytics mcp --tools list_conversations,query_conversations\n  inkeep-analytics mcp --http 8808\n  INKEEP_ANALYTICS_MCP_TOKEN=$(openssl rand -hex 32) inkeep-analytics mcp --allow-writes --http 8808"
     )]
     Mcp(McpArgs),
     /// Ship JSON lines of conversations, feedback and events through the recorder.
@@ -194,7 +211,8 @@ pub struct ExportArgs {
     /// Records per request (1 to the API's largest page).
     #[arg(long, default_value_t = inkeep_analytics::MAX_PAGE_SIZE, allow_negative_numbers = true)]
     pub page_size: i64,
-    /// Continue an interrupted export to `--output` from its checkpoint.
+    /// Continue an interrupted export to `--output` from its checkpoint, after checking that the
+    /// partial file still holds what the checkpoint counts.
     #[arg(long, requires = "output")]
     pub resume: bool,
 }
@@ -421,9 +439,25 @@ pub struct McpArgs {
     /// The most characters one tool result may hold (about four per token).
     #[arg(long, default_value_t = crate::mcp::DEFAULT_BUDGET, value_parser = parse_budget, value_name = "CHARACTERS")]
     pub budget: usize,
-    /// Serve streamable HTTP on 127.0.0.1 at this port (path /mcp) instead of stdio.
+    /// Serve streamable HTTP on 127.0.0.1 at this port (path /mcp) instead of stdio. Every
+    /// request needs a bearer token, generated and printed once on stderr unless given, and a
+    /// browser's request from an origin other than loopback (or --allow-origin) is refused.
     #[arg(long, value_name = "PORT")]
     pub http: Option<u16>,
+    /// The address to listen on with --http; another than loopback needs a token.
+    #[arg(long, value_name = "ADDRESS", requires = "http")]
+    pub bind: Option<std::net::IpAddr>,
+    /// The bearer token clients must send with --http, as `Authorization: Bearer <TOKEN>`
+    /// (at least 16 characters; prefer the environment variable).
+    #[arg(long, value_name = "TOKEN", env = crate::mcp::ENV_MCP_TOKEN, hide_env_values = true)]
+    pub http_token: Option<String>,
+    /// Serve --http without a token: refused with --allow-writes or off loopback.
+    #[arg(long, requires = "http")]
+    pub no_http_token: bool,
+    /// A browser origin allowed to call the --http server besides loopback ones, such as
+    /// https://app.example.com. Repeatable.
+    #[arg(long, value_name = "ORIGIN", requires = "http")]
+    pub allow_origin: Vec<String>,
 }
 
 /// A budget below a few thousand characters could not hold one record and its note.
@@ -482,7 +516,9 @@ where
             }
         }
     }
-    Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))
+    let mut cli = Cli::from_arg_matches(&matches).map_err(|error| error.format(&mut command))?;
+    cli.global.retries_given = matches.value_source("retries") == Some(ValueSource::CommandLine);
+    Ok(cli)
 }
 
 /// A duration on the command line: parsed from `500ms`, `30s`, `2m` or a bare number of seconds,
@@ -578,6 +614,23 @@ mod tests {
     }
 
     #[test]
+    fn retries_given_on_the_command_line_are_told_apart_from_the_default() -> Result<(), clap::Error>
+    {
+        let cli = parse_from([
+            "inkeep-analytics",
+            "--retries",
+            "2",
+            "--retry-for",
+            "10m",
+            "conversations",
+            "export",
+        ])?;
+        assert!(cli.global.retries_given);
+        assert_eq!(cli.global.retry_for.0, Duration::from_secs(600));
+        Ok(())
+    }
+
+    #[test]
     fn durations_print_as_they_parse() {
         for (duration, text) in [
             (Duration::from_secs(60), "60s"),
@@ -594,6 +647,11 @@ mod tests {
     fn the_defaults_are_the_sdks() -> Result<(), clap::Error> {
         let cli = parse_from(["inkeep-analytics", "conversations", "list"])?;
         assert_eq!(cli.global.retries, inkeep_analytics::DEFAULT_MAX_RETRIES);
+        assert!(!cli.global.retries_given);
+        assert_eq!(
+            cli.global.retry_for.0,
+            inkeep_analytics::DEFAULT_LONG_JOB_RETRY_FOR
+        );
         assert_eq!(cli.global.timeout.0, inkeep_analytics::DEFAULT_TIMEOUT);
         assert_eq!(
             cli.global.connect_timeout.0,

@@ -7,7 +7,7 @@
 //! what the shift hid, until a pass ends with the total it started with.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -17,10 +17,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inkeep_analytics::{Client, raw_record_id};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 use crate::cli::Format;
 use crate::failure::Failure;
 use crate::output::{self, raw_cell};
+use crate::owner_only;
 
 /// How many passes an export makes at most before it settles for what it has; each pass after
 /// the first only runs because the total changed during the one before.
@@ -62,6 +64,51 @@ pub struct Plan {
     pub progress: bool,
 }
 
+impl Plan {
+    /// The command that resumes this export: the program's own command line with `--resume`
+    /// added, quoted for a POSIX shell, and whether an `--api-key` given on it was left out (a
+    /// failure message must never show the key; the environment variable stands in for it).
+    fn resume_command(&self) -> (String, bool) {
+        let mut arguments = std::env::args();
+        let program = arguments
+            .next()
+            .as_deref()
+            .map(Path::new)
+            .and_then(Path::file_name)
+            .map_or("inkeep-analytics".into(), |name| {
+                name.to_string_lossy().into_owned()
+            });
+        let mut words = vec![program];
+        let mut key_left_out = false;
+        let mut skip_next = false;
+        for argument in arguments {
+            if std::mem::take(&mut skip_next) {
+                continue;
+            }
+            if argument == "--api-key" {
+                skip_next = true;
+                key_left_out = true;
+            } else if argument.starts_with("--api-key=") {
+                key_left_out = true;
+            } else {
+                words.push(argument);
+            }
+        }
+        if !words.iter().any(|word| word == "--resume") {
+            words.push("--resume".into());
+        }
+        let command = words
+            .iter()
+            .map(|word| match shlex::try_quote(word) {
+                Ok(quoted) => quoted.into_owned(),
+                Err(_) => word.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        (command, key_left_out)
+    }
+}
+
 /// What an interrupted export needs to continue, written next to the partial file after every page.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Checkpoint {
@@ -78,6 +125,14 @@ struct Checkpoint {
     records: u64,
     /// Bytes of the partial file that hold those records.
     bytes: u64,
+    /// Where the last record written starts in the partial file (its separator included); it
+    /// ends at `bytes`.
+    #[serde(default)]
+    last_record_start: u64,
+    /// The SHA-256 of the partial file's bytes from `last_record_start` to `bytes`, in hex: a
+    /// resume refuses a file whose last record is not the one this checkpoint was written after.
+    #[serde(default)]
+    last_record_sha256: Option<String>,
 }
 
 /// A page reduced to what the export needs.
@@ -112,7 +167,63 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
         (Some(output), true) => resume_state(&plan, output, &mut target)?,
         _ => State::fresh(),
     };
-    let progress = progress_bar(&plan);
+    match write_pages(client, &plan, &mut target, &mut state).await {
+        Ok(()) => Ok(state.records),
+        Err(Failure::BrokenPipe) => Err(Failure::BrokenPipe),
+        Err(failure) => Err(Failure::Unfinished {
+            failure: Box::new(failure),
+            progress: unfinished_note(&plan, &state),
+        }),
+    }
+}
+
+/// What a failed export tells its user: how far it got, and the exact command that resumes it.
+fn unfinished_note(plan: &Plan, state: &State) -> String {
+    let noun = plan.kind.noun();
+    let of_total = if state.pass_total > 0 {
+        format!(" of {}", state.pass_total)
+    } else {
+        String::new()
+    };
+    match &plan.output {
+        Some(_) if !state.checkpointed => {
+            "no page was written before the failure; run the same command again to start over"
+                .into()
+        }
+        Some(output) => {
+            let (command, key_left_out) = plan.resume_command();
+            let key = if key_left_out {
+                format!(
+                    "set {} to the key given with --api-key (not shown here) and ",
+                    inkeep_analytics::ENV_API_KEY
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{records}{of_total} {noun} were written to {partial} and its checkpoint keeps \
+                 them; {key}resume the export with: {command}",
+                records = state.records,
+                partial = partial_path(output).display(),
+            )
+        }
+        None => format!(
+            "{records}{of_total} {noun} were written to standard output; an export to a file \
+             (--output FILE) can be resumed with --resume",
+            records = state.records,
+        ),
+    }
+}
+
+/// Pages through the records from where `state` stands, writing and checkpointing each page,
+/// and commits the file once every pass is done.
+async fn write_pages(
+    client: &Client,
+    plan: &Plan,
+    target: &mut Target,
+    state: &mut State,
+) -> Result<(), Failure> {
+    let progress = progress_bar(plan);
     let mut sink = Sink::new(plan.format, plan.kind, state.records);
     if state.records == 0 && state.bytes == 0 {
         sink.start(&mut target.writer)
@@ -153,6 +264,7 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
                     None => true,
                 };
                 if fresh {
+                    target.writer.mark_record();
                     sink.record(&mut target.writer, record)
                         .map_err(Failure::io("writing the export"))?;
                     state.records += 1;
@@ -175,7 +287,11 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
             state.bytes = target
                 .position()
                 .map_err(Failure::io("writing the export"))?;
-            target.save_checkpoint(&plan, &state)?;
+            // The page reaches the disk before the checkpoint that counts it: a checkpoint must
+            // never name bytes that a power loss could take back.
+            target.sync().map_err(Failure::io("writing the export"))?;
+            target.save_checkpoint(plan, state)?;
+            state.checkpointed = target.file.is_some();
             // A later pass only looks for records added while the export ran: once every record
             // the server counts is written, there is nothing left for it to find.
             if state.pass > 0 && !shrank && state.records >= latest_total {
@@ -204,13 +320,13 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
         state.pass += 1;
         state.offset = 0;
         state.pass_total = latest_total;
-        target.save_checkpoint(&plan, &state)?;
+        target.save_checkpoint(plan, state)?;
     }
     sink.finish(&mut target.writer)
         .map_err(Failure::io("writing the export"))?;
     target.commit()?;
     progress.finish_and_clear();
-    Ok(state.records)
+    Ok(())
 }
 
 fn raw_pages(
@@ -298,6 +414,8 @@ struct State {
     records: u64,
     bytes: u64,
     seen: IdSet,
+    /// Whether a checkpoint of this export exists, so that `--resume` can continue it.
+    checkpointed: bool,
 }
 
 impl State {
@@ -309,6 +427,7 @@ impl State {
             records: 0,
             bytes: 0,
             seen: IdSet::default(),
+            checkpointed: false,
         }
     }
 }
@@ -349,7 +468,7 @@ fn resume_state(plan: &Plan, output: &Path, target: &mut Target) -> Result<State
             checkpoint.page_size
         )));
     }
-    let seen = target.truncate_and_read_ids(checkpoint.bytes, plan.format)?;
+    let seen = target.check_truncate_and_read_ids(&checkpoint, plan.format)?;
     Ok(State {
         offset: checkpoint.offset,
         pass: checkpoint.pass,
@@ -357,6 +476,7 @@ fn resume_state(plan: &Plan, output: &Path, target: &mut Target) -> Result<State
         records: checkpoint.records,
         bytes: checkpoint.bytes,
         seen,
+        checkpointed: true,
     })
 }
 
@@ -397,17 +517,83 @@ fn progress_bar(plan: &Plan) -> ProgressBar {
 
 /// Where the records go: standard output, or a partial file renamed into place when complete.
 struct Target {
-    writer: BufWriter<Box<dyn WriteSeek>>,
+    writer: Tracked,
     file: Option<(PathBuf, PathBuf)>,
+}
+
+/// The export's buffered writer, which also counts what it wrote, so that it knows where the last
+/// record starts without flushing before each one.
+struct Tracked {
+    inner: BufWriter<Box<dyn WriteSeek>>,
+    /// Bytes written through this writer, from where the output started.
+    written: u64,
+    /// Where the last record starts; `None` before any record.
+    record_start: Option<u64>,
+}
+
+impl Tracked {
+    fn new(inner: Box<dyn WriteSeek>, written: u64) -> Self {
+        Self {
+            inner: BufWriter::with_capacity(WRITE_BUFFER_BYTES, inner),
+            written,
+            record_start: None,
+        }
+    }
+
+    /// Notes that a record starts here.
+    fn mark_record(&mut self) {
+        self.record_start = Some(self.written);
+    }
+}
+
+impl Write for Tracked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The SHA-256, in hex, of the bytes of `path` from `start` to `end`: the last record of a
+/// partial export, read back once per page rather than hashing every record as it is written.
+fn hash_of_range(path: &Path, start: u64, end: u64) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut bytes = vec![0; usize::try_from(end.saturating_sub(start)).unwrap_or(0)];
+    file.seek(SeekFrom::Start(start))?;
+    std::io::Read::read_exact(&mut file, &mut bytes)?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// Lower-case hex of a digest.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
 }
 
 trait WriteSeek: Write + Send {
     fn position(&mut self) -> std::io::Result<u64>;
+
+    /// Makes what was written durable; nothing to do for standard output.
+    fn sync(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl WriteSeek for File {
     fn position(&mut self) -> std::io::Result<u64> {
         self.stream_position()
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
     }
 }
 
@@ -439,25 +625,29 @@ impl Target {
     fn open(plan: &Plan) -> Result<Self, Failure> {
         let Some(output) = &plan.output else {
             return Ok(Self {
-                writer: BufWriter::with_capacity(
-                    WRITE_BUFFER_BYTES,
+                writer: Tracked::new(
                     Box::new(Stdout {
                         inner: std::io::stdout(),
                         written: 0,
                     }),
+                    0,
                 ),
                 file: None,
             });
         };
         let partial = partial_path(output);
-        let mut options = OpenOptions::new();
+        let mut options = owner_only::options();
         options.write(true).read(true);
         if plan.resume {
             options.create(false);
         } else {
+            if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+                owner_only::create_dir_all(parent)
+                    .map_err(Failure::io(format!("creating {}", parent.display())))?;
+            }
             options.create(true).truncate(true);
         }
-        let file = options.open(&partial).map_err(|error| {
+        let file = owner_only::open(&partial, &options).map_err(|error| {
             if plan.resume && error.kind() == std::io::ErrorKind::NotFound {
                 Failure::Usage(format!(
                     "nothing to resume: {} does not exist (run the export without --resume)",
@@ -468,28 +658,63 @@ impl Target {
             }
         })?;
         Ok(Self {
-            writer: BufWriter::with_capacity(WRITE_BUFFER_BYTES, Box::new(file)),
+            writer: Tracked::new(Box::new(file), 0),
             file: Some((partial, output.clone())),
         })
     }
 
     fn position(&mut self) -> std::io::Result<u64> {
         self.writer.flush()?;
-        self.writer.get_mut().position()
+        self.writer.inner.get_mut().position()
     }
 
-    /// Cuts the partial file to `bytes` and returns the ids of the records it holds.
-    fn truncate_and_read_ids(&mut self, bytes: u64, format: Format) -> Result<IdSet, Failure> {
-        let Some((partial, _)) = &self.file else {
+    /// Makes the bytes written so far durable.
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.writer.flush()?;
+        self.writer.inner.get_mut().sync()
+    }
+
+    /// Checks that the partial file still holds what `checkpoint` counts (its length, and the
+    /// hash of its last record), cuts it to that length, and returns the ids of its records.
+    fn check_truncate_and_read_ids(
+        &mut self,
+        checkpoint: &Checkpoint,
+        format: Format,
+    ) -> Result<IdSet, Failure> {
+        let Some((partial, output)) = &self.file else {
             return Ok(IdSet::default());
         };
+        let bytes = checkpoint.bytes;
         let what = format!("resuming from {}", partial.display());
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(partial)
+        let mut file = owner_only::open(partial, owner_only::options().read(true).write(true))
             .map_err(Failure::io(what.clone()))?;
+        let start_again = format!(
+            "the export cannot be resumed safely; remove {} and {} and run it again without --resume",
+            partial.display(),
+            checkpoint_path(output).display()
+        );
+        let length = file.metadata().map_err(Failure::io(what.clone()))?.len();
+        if length < bytes {
+            return Err(Failure::Usage(format!(
+                "{} holds {length} bytes, but its checkpoint counts {bytes}: the file lost data the \
+                 checkpoint says was written (a power loss before it reached the disk?); {start_again}",
+                partial.display()
+            )));
+        }
+        if let Some(expected) = &checkpoint.last_record_sha256 {
+            let start = checkpoint.last_record_start.min(bytes);
+            let found = hash_of_range(partial, start, bytes).map_err(Failure::io(what.clone()))?;
+            if &found != expected {
+                return Err(Failure::Usage(format!(
+                    "the last record in {} (bytes {start} to {bytes}) is not the one its checkpoint \
+                     was written after: the file was changed or damaged since; {start_again}",
+                    partial.display()
+                )));
+            }
+        }
         file.set_len(bytes).map_err(Failure::io(what.clone()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(Failure::io(what.clone()))?;
         let mut ids = IdSet::default();
         let reader = BufReader::new(&file);
         match format {
@@ -524,13 +749,24 @@ impl Target {
         let mut file = file;
         file.seek(SeekFrom::End(0))
             .map_err(Failure::io(what.clone()))?;
-        self.writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, Box::new(file));
+        self.writer = Tracked::new(Box::new(file), bytes);
+        self.writer.record_start = checkpoint
+            .last_record_sha256
+            .is_some()
+            .then_some(checkpoint.last_record_start);
         Ok(ids)
     }
 
     fn save_checkpoint(&mut self, plan: &Plan, state: &State) -> Result<(), Failure> {
-        let Some((_, output)) = &self.file else {
+        let Some((partial, output)) = &self.file else {
             return Ok(());
+        };
+        let last_record_sha256 = match self.writer.record_start {
+            Some(start) => Some(
+                hash_of_range(partial, start, state.bytes)
+                    .map_err(Failure::io(format!("reading {}", partial.display())))?,
+            ),
+            None => None,
         };
         let checkpoint = Checkpoint {
             kind: plan.kind,
@@ -541,17 +777,26 @@ impl Target {
             pass_total: state.pass_total,
             records: state.records,
             bytes: state.bytes,
+            last_record_start: self.writer.record_start.unwrap_or(state.bytes),
+            last_record_sha256,
         };
         let path = checkpoint_path(output);
         let temporary = path.with_extension("checkpoint.tmp");
         let text = serde_json::to_string(&checkpoint).unwrap_or_default();
-        std::fs::write(&temporary, text)
+        // Written whole and synced under another name, then renamed over the last one and the
+        // rename synced: a crash leaves either checkpoint, never half of one.
+        owner_only::create(&temporary)
+            .and_then(|mut file| {
+                file.write_all(text.as_bytes())?;
+                file.sync_all()
+            })
             .and_then(|()| std::fs::rename(&temporary, &path))
+            .and_then(|()| owner_only::sync_parent(&path))
             .map_err(Failure::io(format!("writing {}", path.display())))
     }
 
     /// Renames the complete partial file into place and removes the checkpoint.
-    fn commit(mut self) -> Result<(), Failure> {
+    fn commit(&mut self) -> Result<(), Failure> {
         self.writer
             .flush()
             .map_err(Failure::io("writing the export"))?;
@@ -561,10 +806,12 @@ impl Target {
         if let Ok(file) = File::open(&partial) {
             let _ = file.sync_all();
         }
-        std::fs::rename(&partial, &output).map_err(Failure::io(format!(
-            "moving the export to {}",
-            output.display()
-        )))?;
+        std::fs::rename(&partial, &output)
+            .and_then(|()| owner_only::sync_parent(&output))
+            .map_err(Failure::io(format!(
+                "moving the export to {}",
+                output.display()
+            )))?;
         let _ = std::fs::remove_file(checkpoint_path(&output));
         Ok(())
     }

@@ -38,6 +38,14 @@ pub enum Failure {
     },
     /// The reader of standard output went away (`| head`): not a failure.
     BrokenPipe,
+    /// A long job (an export) failed part way: why, then how far it got and how to resume it, on
+    /// the same line, since a failure is one line on stderr.
+    Unfinished {
+        /// The failure that ended it.
+        failure: Box<Failure>,
+        /// How far it got and the command that resumes it.
+        progress: String,
+    },
     /// `record` ended without delivering everything it read: the counts, and the exit code.
     Incomplete {
         /// What was read, delivered, pending, refused and dropped.
@@ -73,6 +81,7 @@ impl Failure {
             Failure::Io { .. } => EXIT_OTHER,
             Failure::BrokenPipe => 0,
             Failure::Incomplete { code, .. } => *code,
+            Failure::Unfinished { failure, .. } => failure.exit_code(),
             Failure::Api { error, .. } => match error {
                 // A key refused locally for an operation it may not call is an authentication
                 // failure, like the 403 the server would answer.
@@ -99,6 +108,7 @@ impl fmt::Display for Failure {
             Failure::Incomplete { summary, .. } => {
                 write!(f, "not everything was delivered: {summary}")
             }
+            Failure::Unfinished { failure, progress } => write!(f, "{failure}; {progress}"),
             // The SDK's own message: the operation, the status, the code, the detail and the
             // request id of an API error, or the root cause of a transport error.
             Failure::Api { what, error } => write!(f, "{what} failed: {error}"),

@@ -9,6 +9,7 @@ mod failure;
 mod filter;
 mod mcp;
 mod output;
+mod owner_only;
 mod record;
 
 use std::io::IsTerminal;

@@ -229,12 +229,11 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-/// Writes the output to `path`, or to stdout.
+/// Writes the output to `path` (readable by its owner only, see [`crate::owner_only`]), or to stdout.
 pub fn emit(text: &str, path: Option<&Path>) -> Result<(), Failure> {
     match path {
-        Some(path) => {
-            std::fs::write(path, text).map_err(Failure::io(format!("writing {}", path.display())))
-        }
+        Some(path) => crate::owner_only::write(path, text.as_bytes())
+            .map_err(Failure::io(format!("writing {}", path.display()))),
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout

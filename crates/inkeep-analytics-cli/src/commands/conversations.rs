@@ -81,7 +81,7 @@ pub async fn run(
                 resume: args.resume,
                 progress: !global.quiet,
             };
-            let written = export::run(client, plan).await?;
+            let written = export::run(&super::sandbox::for_long_job(global, client), plan).await?;
             if !global.quiet {
                 tracing::info!(records = written, "export complete");
             }

@@ -78,7 +78,9 @@ pub async fn run(
                 resume: args.resume,
                 progress: !global.quiet,
             };
-            export::run(client, plan).await.map(|_| ())
+            export::run(&super::sandbox::for_long_job(global, client), plan)
+                .await
+                .map(|_| ())
         }
     }
 }

@@ -281,7 +281,7 @@ async fn export_csv(
     let writer = tokio::task::spawn_blocking(move || {
         let mut sink: Box<dyn Write> = match &path {
             Some(path) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(path)
+                crate::owner_only::create(path)
                     .map_err(Failure::io(format!("creating {}", path.display())))?,
             )),
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),

@@ -50,6 +50,21 @@ pub async fn connect(global: &GlobalOptions) -> Result<(Client, SandboxGuard), F
     Ok((client, sandbox))
 }
 
+/// The client for a long job (an export, a listing read to its end): each request retries for
+/// `--retry-for` rather than a count of attempts, so that one page that meets a burst of faults
+/// does not end a job of hundreds; a `--retries` given on the command line bounds it as well.
+pub fn for_long_job(global: &GlobalOptions, client: &Client) -> Client {
+    let mut policy = inkeep_analytics::RetryPolicy {
+        initial_backoff: client.retry_policy().initial_backoff,
+        max_backoff: client.retry_policy().max_backoff,
+        ..inkeep_analytics::RetryPolicy::for_long_jobs(global.retry_for.0)
+    };
+    if global.retries_given {
+        policy.max_retries = global.retries;
+    }
+    client.with_retry_policy(policy)
+}
+
 /// `sandbox serve`: serves the sandbox on 127.0.0.1 until Ctrl-C.
 pub async fn serve(
     global: &GlobalOptions,

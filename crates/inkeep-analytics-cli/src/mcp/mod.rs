@@ -1,6 +1,7 @@
-//! `inkeep-analytics mcp`: the API as tools, resources and prompts for AI assistants, over the Model Context Protocol (stdio, or streamable HTTP on 127.0.0.1).
+//! `inkeep-analytics mcp`: the API as tools, resources and prompts for AI assistants, over the Model Context Protocol (stdio, or streamable HTTP on 127.0.0.1 behind a bearer token).
 
 mod budget;
+mod http;
 mod prompts;
 mod resources;
 mod schema;
@@ -22,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 pub use self::budget::DEFAULT_BUDGET;
 use self::budget::{Paging, RESULT_OFFSET};
+pub use self::http::ENV_MCP_TOKEN;
 use self::tools::{CallError, Payload, Selection, ToolEntry};
 use crate::cli::McpArgs;
 use crate::failure::Failure;
@@ -332,7 +334,8 @@ impl ServerHandler for Server {
     }
 }
 
-/// Serves MCP on stdio, or on streamable HTTP at 127.0.0.1 with `--http`, until the client leaves or Ctrl-C.
+/// Serves MCP on stdio, or on streamable HTTP (127.0.0.1 unless `--bind`, with a bearer token)
+/// with `--http`, until the client leaves or Ctrl-C.
 pub async fn serve(client: Client, args: McpArgs) -> Result<(), Failure> {
     let server = Server::new(client, &args)?;
     match args.http {
@@ -349,32 +352,16 @@ pub async fn serve(client: Client, args: McpArgs) -> Result<(), Failure> {
                 .map_err(|error| Failure::Usage(format!("the MCP session failed: {error}")))?;
             Ok(())
         }
-        Some(port) => serve_http(server, port).await,
+        Some(port) => {
+            let options = http::HttpOptions {
+                port,
+                bind: args.bind.unwrap_or(http::DEFAULT_BIND),
+                token: args.http_token.clone(),
+                no_token: args.no_http_token,
+                allowed_origins: args.allow_origin.clone(),
+                allow_writes: args.allow_writes,
+            };
+            http::serve(server, options).await
+        }
     }
-}
-
-async fn serve_http(server: Server, port: u16) -> Result<(), Failure> {
-    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-    use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(Failure::io(format!("listening on {address}")))?;
-    let bound = listener
-        .local_addr()
-        .map_err(Failure::io("reading the bound address"))?;
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
-    let router = axum::Router::new().nest_service("/mcp", service);
-    eprintln!("MCP server listening on http://{bound}/mcp (streamable HTTP); Ctrl-C stops it");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(Failure::io("serving MCP over HTTP"))
 }

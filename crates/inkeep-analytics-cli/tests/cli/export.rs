@@ -498,6 +498,11 @@ fn a_401_during_an_export_exits_3_and_leaves_no_final_file() {
     ] {
         assert!(line.contains(part), "{part:?} is missing: {line}");
     }
+    assert!(
+        line.contains("2 of 5 conversations were written to")
+            && line.contains("resume the export with: inkeep-analytics --base-url"),
+        "{line}"
+    );
     assert!(!output.stderr.contains(KEY));
     assert_eq!(revoked.calls(), 1, "a 401 is not retried");
     assert!(!path.exists(), "no final file after a failed export");
@@ -808,4 +813,238 @@ fn a_reader_that_stops_early_is_not_a_failure() {
     }
     assert_eq!(status.code(), Some(0), "{errors}");
     assert!(errors.is_empty(), "{errors}");
+}
+
+/// Starts a slow export to `path` with stderr kept, kills nothing, and waits for `records` in its checkpoint.
+fn start_slow_export_keeping_stderr(
+    server: &Server,
+    args: &[&str],
+    path: &Path,
+) -> (Running, std::thread::JoinHandle<String>) {
+    server
+        .sandbox()
+        .set_faults(FaultConfig {
+            delayed: 1.0,
+            delay: Duration::from_millis(80),
+            ..FaultConfig::none()
+        })
+        .ok();
+    let mut command = server.cli();
+    command
+        .args(args)
+        .arg("--output")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut running = Running::spawn(&mut command);
+    let stderr = running.take_stderr();
+    let printed = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        }
+        text
+    });
+    (running, printed)
+}
+
+#[test]
+fn a_failed_export_says_how_far_it_got_and_the_command_that_resumes_it() {
+    // Enough pages that the export is still under way when the API goes down.
+    let server = Server::start_with(SandboxConfig {
+        conversations: 200,
+        ..sandbox_config()
+    });
+    let scratch = Scratch::new();
+    let path = scratch.join("conversations.jsonl");
+    let args = [
+        "--retry-for",
+        "1s",
+        "conversations",
+        "export",
+        "--page-size",
+        "2",
+    ];
+    let (mut export, printed) = start_slow_export_keeping_stderr(&server, &args, &path);
+    wait_for_checkpoint(&path, 4);
+    // The API goes down for good: each request retries for --retry-for, then the export ends.
+    server
+        .sandbox()
+        .set_faults(FaultConfig {
+            unavailable: 1.0,
+            ..FaultConfig::none()
+        })
+        .ok();
+    let status = export.wait_for(crate::support::TIME_LIMIT);
+    let stderr = printed.join().unwrap_or_default();
+    assert_eq!(status.code(), Some(5), "{stderr}");
+    assert!(!stderr.contains(KEY), "{stderr}");
+    assert!(stderr.contains("503"), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        line.contains(" of 200 conversations were written to"),
+        "{line}"
+    );
+    assert!(
+        line.contains("set INKEEP_ANALYTICS_API_KEY to the key given with --api-key"),
+        "{line}"
+    );
+    let command = line
+        .split_once("resume the export with: ")
+        .unwrap_or_else(|| panic!("no command to resume with: {line}"))
+        .1;
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"inkeep-analytics"), "{command}");
+    assert!(words.contains(&"--resume"), "{command}");
+    assert!(
+        !words.contains(&"--api-key"),
+        "the key is never printed: {command}"
+    );
+
+    // The printed command, with the key in the environment, finishes the export.
+    server.sandbox().set_faults(FaultConfig::none()).ok();
+    let resumed: Vec<&str> = words.iter().skip(1).copied().collect();
+    let mut command = cli();
+    command.env("INKEEP_ANALYTICS_API_KEY", server.sandbox().api_key());
+    run(command.args(&resumed)).ok();
+    assert_eq!(scratch.files(), ["conversations.jsonl"]);
+    assert_exactly_once(&lines(&read(&path)), &server.raw_conversations());
+}
+
+/// The checkpoint of `path` as JSON.
+#[track_caller]
+fn checkpoint_of(path: &Path) -> Value {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".checkpoint");
+    parse(&read(Path::new(&name)))
+}
+
+#[test]
+fn a_resume_refuses_a_partial_file_that_disagrees_with_its_checkpoint() {
+    let server = Server::start();
+    let scratch = Scratch::new();
+    let path = scratch.join("conversations.jsonl");
+    let partial = scratch.join("conversations.jsonl.partial");
+    let mut export = start_slow_export(&server, &["conversations", "export"], "2", &path);
+    wait_for_checkpoint(&path, 4);
+    export.kill();
+    server.sandbox().set_faults(FaultConfig::none()).ok();
+    let checkpoint = checkpoint_of(&path);
+    let bytes = checkpoint["bytes"].as_u64().unwrap_or_default() as usize;
+    let start = checkpoint["last_record_start"].as_u64().unwrap_or_default() as usize;
+    assert!(start < bytes, "{checkpoint}");
+    let resume = || {
+        run(server
+            .cli()
+            .args([
+                "conversations",
+                "export",
+                "--page-size",
+                "2",
+                "--resume",
+                "--output",
+            ])
+            .arg(&path))
+    };
+    let original = read(&partial);
+
+    // The last record is not the one the checkpoint was written after.
+    let mut changed = original.clone();
+    let inside = start + (bytes - start) / 2;
+    changed[inside] = if changed[inside] == b'x' { b'y' } else { b'x' };
+    std::fs::write(&partial, &changed).unwrap_or_else(|error| panic!("{error}"));
+    let output = resume();
+    output.exits(2);
+    assert!(
+        output
+            .error_line()
+            .contains("is not the one its checkpoint"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(read(&partial), changed, "a refused resume changes nothing");
+
+    // The file is shorter than the checkpoint says, as after a power loss that kept the
+    // checkpoint but not the data: padding it with zeros would corrupt the export.
+    std::fs::write(&partial, &original[..bytes - 1]).unwrap_or_else(|error| panic!("{error}"));
+    let output = resume();
+    output.exits(2);
+    assert!(
+        output
+            .error_line()
+            .contains(&format!("holds {} bytes", bytes - 1)),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(
+        read(&partial).len(),
+        bytes - 1,
+        "a refused resume changes nothing"
+    );
+
+    // Restored, it resumes.
+    std::fs::write(&partial, &original).unwrap_or_else(|error| panic!("{error}"));
+    resume().ok();
+    assert_exactly_once(&lines(&read(&path)), &server.raw_conversations());
+}
+
+#[cfg(unix)]
+#[test]
+fn files_the_program_writes_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|metadata| metadata.permissions().mode() & 0o777)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    };
+    let server = Server::start();
+    let scratch = Scratch::new();
+    let path = scratch.join("private/conversations.jsonl");
+    let mut export = start_slow_export(&server, &["conversations", "export"], "2", &path);
+    wait_for_checkpoint(&path, 4);
+    export.kill();
+    assert_eq!(
+        mode(&scratch.join("private")),
+        0o700,
+        "a directory it creates"
+    );
+    assert_eq!(
+        mode(&scratch.join("private/conversations.jsonl.partial")),
+        0o600
+    );
+    assert_eq!(
+        mode(&scratch.join("private/conversations.jsonl.checkpoint")),
+        0o600
+    );
+    server.sandbox().set_faults(FaultConfig::none()).ok();
+    run(server
+        .cli()
+        .args([
+            "conversations",
+            "export",
+            "--page-size",
+            "2",
+            "--resume",
+            "--output",
+        ])
+        .arg(&path))
+    .ok();
+    assert_eq!(mode(&path), 0o600);
+
+    // Any other output, including a file that was there and readable by everyone.
+    let listing = scratch.join("list.json");
+    std::fs::write(&listing, b"old").unwrap_or_else(|error| panic!("{error}"));
+    std::fs::set_permissions(&listing, std::fs::Permissions::from_mode(0o644))
+        .unwrap_or_else(|error| panic!("{error}"));
+    run(server
+        .cli()
+        .args(["conversations", "list", "--output"])
+        .arg(&listing))
+    .ok();
+    assert_eq!(mode(&listing), 0o600);
+    assert_ne!(read(&listing), b"old");
 }

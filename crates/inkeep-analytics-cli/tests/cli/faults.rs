@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use inkeep_analytics_sandbox::{FaultConfig, SandboxConfig};
 
-use crate::support::{Output, Scratch, Server, id_of, lines, read, run, sandbox_config};
+use crate::support::{Output, Scratch, Server, id_of, lines, read, run, run_for, sandbox_config};
 
 /// How many conversations the sandbox holds: 50 pages of 100.
 const CONVERSATIONS: usize = 5_000;
@@ -139,4 +139,43 @@ fn feedback_export_writes_every_record_once_through_thirty_percent_faults() {
         "no retry at all; stderr:\n{}",
         output.stderr
     );
+}
+
+/// How many conversations the long export holds: 200 pages of 100, the size of the export that
+/// gave up on a burst of faults when its requests were bounded by a count of attempts.
+const LONG_EXPORT_CONVERSATIONS: usize = 20_000;
+
+/// With the program's defaults (no `--retries`), every request of an export retries for
+/// `--retry-for` rather than twice: through 30% faults, about 1.6% of the pages would fail three
+/// attempts in a row, so a count of attempts ends nearly every export of 200 pages part way.
+#[test]
+fn a_long_export_through_thirty_percent_faults_finishes_with_the_defaults() {
+    let server = Server::start_with(SandboxConfig {
+        conversations: LONG_EXPORT_CONVERSATIONS,
+        faults: thirty_percent_faults(),
+        ..sandbox_config()
+    });
+    let scratch = Scratch::new();
+    let path = scratch.join("export.jsonl");
+    // About 15 s in a debug build on a quiet machine; the guard against a hang is far above it.
+    let output = run_for(
+        server
+            .cli()
+            .args(["conversations", "export", "--output"])
+            .arg(&path),
+        Duration::from_secs(600),
+    );
+    output.ok();
+    assert_faults_were_retried(&output);
+    assert_eq!(
+        scratch.files(),
+        ["export.jsonl"],
+        "a finished export leaves its file and nothing else"
+    );
+    if let Err(error) = server.sandbox().set_faults(FaultConfig::none()) {
+        panic!("cannot turn the faults off: {error}");
+    }
+    let expected = server.raw_conversations();
+    assert_eq!(expected.len(), LONG_EXPORT_CONVERSATIONS);
+    assert_exactly_once(&lines(&read(&path)), &expected);
 }

@@ -463,6 +463,7 @@ fn streamable_http_on_loopback() {
     let mut command = support::cli();
     command
         .args(["--sandbox", "mcp", "--http", &port.to_string()])
+        .env("INKEEP_ANALYTICS_MCP_TOKEN", HTTP_TOKEN)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -478,6 +479,7 @@ fn streamable_http_on_loopback() {
                 .post(&url)
                 .header("content-type", "application/json")
                 .header("accept", "application/json, text/event-stream")
+                .bearer_auth(HTTP_TOKEN)
                 .json(&body);
             if let Some(session) = session {
                 request = request
@@ -524,4 +526,320 @@ fn streamable_http_on_loopback() {
         assert!(called["result"]["structuredContent"]["data"]["result"].is_array(), "{body}");
     });
     running.kill();
+}
+
+/// The token the HTTP tests give the server.
+const HTTP_TOKEN: &str = "test-token-5b7e0c2a9f1d4e68";
+
+/// `mcp --http 0` on a sandbox of its own: the running program, its endpoint, the line it
+/// announced itself with, and the rest of its stderr as it comes.
+struct HttpServer {
+    running: support::Running,
+    url: String,
+    banner: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl HttpServer {
+    /// Starts the program with `args` after `mcp --http 0` and waits for its announcement.
+    fn start(args: &[&str], env: &[(&str, &str)]) -> HttpServer {
+        let mut command = support::cli();
+        command
+            .args(["--sandbox", "mcp", "--http", "0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut running = support::Running::spawn(&mut command);
+        let Some(pipe) = running.take_stderr() else {
+            panic!("no stderr");
+        };
+        let (sender, stderr) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let banner = loop {
+            match stderr.recv_timeout(support::TIME_LIMIT) {
+                Ok(line) if line.contains("MCP server listening on") => break line,
+                Ok(_) => {}
+                Err(error) => panic!("the server did not announce itself: {error}"),
+            }
+        };
+        let url = banner
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {banner:?}"))
+            .to_string();
+        HttpServer {
+            running,
+            url,
+            banner,
+            stderr,
+        }
+    }
+
+    /// The token the server generated, from its announcement.
+    fn generated_token(&self) -> String {
+        let after = self
+            .banner
+            .split_once("Bearer ")
+            .unwrap_or_else(|| panic!("no token in {:?}", self.banner))
+            .1;
+        after
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect()
+    }
+
+    /// Stops the program and returns everything it printed on stderr.
+    fn finish(mut self) -> String {
+        self.running.kill();
+        let mut printed = self.banner;
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            printed.push('\n');
+            printed.push_str(&line);
+        }
+        printed
+    }
+}
+
+/// An `initialize` request as a raw POST, with the given extra headers; its status and body.
+async fn raw_initialize(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|error| panic!("{error}"));
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request
+        .timeout(support::TIME_LIMIT)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+#[test]
+fn http_refuses_a_foreign_origin_and_a_missing_or_wrong_token() {
+    let server = HttpServer::start(&[], &[("INKEEP_ANALYTICS_MCP_TOKEN", HTTP_TOKEN)]);
+    assert!(
+        !server.banner.contains(HTTP_TOKEN),
+        "a token the user gave is not printed: {}",
+        server.banner
+    );
+    assert!(
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let bearer = format!("Bearer {HTTP_TOKEN}");
+    runtime().block_on(async {
+        let url = &server.url;
+        let (status, body) = raw_initialize(url, &[("origin", "http://evil.example")]).await;
+        assert_eq!(status, 403, "a foreign origin without a token: {body}");
+        let (status, body) = raw_initialize(
+            url,
+            &[
+                ("origin", "http://evil.example"),
+                ("authorization", &bearer),
+            ],
+        )
+        .await;
+        assert_eq!(status, 403, "a foreign origin with the token: {body}");
+        let (status, body) = raw_initialize(url, &[]).await;
+        assert_eq!(status, 401, "no token: {body}");
+        let (status, _) = raw_initialize(
+            url,
+            &[("authorization", "Bearer test-token-5b7e0c2a9f1d4e69")],
+        )
+        .await;
+        assert_eq!(status, 401, "a wrong token");
+        let (status, _) = raw_initialize(url, &[("authorization", HTTP_TOKEN)]).await;
+        assert_eq!(status, 401, "the token without its scheme");
+        let (status, body) = raw_initialize(
+            url,
+            &[
+                ("origin", "http://localhost:5173"),
+                ("authorization", &bearer),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "a loopback origin with the token: {body}");
+        let (status, body) = raw_initialize(url, &[("authorization", &bearer)]).await;
+        assert_eq!(status, 200, "the token, no origin: {body}");
+        assert_eq!(
+            answer(&body)["result"]["serverInfo"]["name"],
+            "inkeep-analytics"
+        );
+    });
+    let printed = server.finish();
+    assert!(!printed.contains(HTTP_TOKEN), "{printed}");
+}
+
+#[test]
+fn http_origins_listed_with_allow_origin_are_accepted() {
+    let server = HttpServer::start(
+        &[
+            "--http-token",
+            HTTP_TOKEN,
+            "--allow-origin",
+            "https://app.example.com",
+        ],
+        &[],
+    );
+    let bearer = format!("Bearer {HTTP_TOKEN}");
+    runtime().block_on(async {
+        let (status, body) = raw_initialize(
+            &server.url,
+            &[
+                ("origin", "https://app.example.com"),
+                ("authorization", &bearer),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = raw_initialize(
+            &server.url,
+            &[
+                ("origin", "https://app.example.com:8443"),
+                ("authorization", &bearer),
+            ],
+        )
+        .await;
+        assert_eq!(status, 403, "another port is another origin");
+    });
+    server.finish();
+}
+
+#[test]
+fn rmcp_client_over_http_needs_the_generated_token() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let server = HttpServer::start(&[], &[]);
+    let token = server.generated_token();
+    assert_eq!(token.len(), 64, "{}", server.banner);
+    let connect = |config: StreamableHttpClientTransportConfig| async move {
+        let transport = StreamableHttpClientTransport::from_config(config);
+        match tokio::time::timeout(support::TIME_LIMIT, ().serve(transport)).await {
+            Ok(served) => served.map_err(|error| error.to_string()),
+            Err(_) => panic!("the MCP handshake timed out"),
+        }
+    };
+    runtime().block_on(async {
+        let refused = connect(StreamableHttpClientTransportConfig::with_uri(
+            server.url.as_str(),
+        ))
+        .await;
+        assert!(refused.is_err(), "a client without the token was served");
+        let wrong = connect(
+            StreamableHttpClientTransportConfig::with_uri(server.url.as_str())
+                .auth_header("0".repeat(64)),
+        )
+        .await;
+        assert!(wrong.is_err(), "a client with a wrong token was served");
+        let mut foreign = std::collections::HashMap::new();
+        foreign.insert(
+            reqwest::header::ORIGIN,
+            reqwest::header::HeaderValue::from_static("http://evil.example"),
+        );
+        let from_a_page = connect(
+            StreamableHttpClientTransportConfig::with_uri(server.url.as_str())
+                .auth_header(token.clone())
+                .custom_headers(foreign),
+        )
+        .await;
+        assert!(from_a_page.is_err(), "a foreign origin was served");
+
+        let client = match connect(
+            StreamableHttpClientTransportConfig::with_uri(server.url.as_str())
+                .auth_header(token.clone()),
+        )
+        .await
+        {
+            Ok(client) => client,
+            Err(error) => panic!("the client with the token was refused: {error}"),
+        };
+        let tools = client
+            .list_all_tools()
+            .await
+            .unwrap_or_else(|error| panic!("tools/list failed: {error}"));
+        assert!(tools.iter().any(|tool| tool.name == "list_conversations"));
+        assert!(
+            !tools.iter().any(|tool| tool.name.starts_with("delete_")),
+            "read-only by default"
+        );
+        let called = client
+            .call_tool(CallToolRequestParams::new("top_search_queries"))
+            .await
+            .unwrap_or_else(|error| panic!("top_search_queries failed: {error}"));
+        assert_eq!(called.is_error, Some(false), "{}", text(&called));
+        let _ = client.cancel().await;
+    });
+    let printed = server.finish();
+    assert_eq!(
+        printed.matches(&token).count(),
+        1,
+        "the generated token is printed once: {printed}"
+    );
+}
+
+#[test]
+fn http_without_a_token_is_refused_for_writes_and_off_loopback() {
+    let writes = support::run(support::cli().args([
+        "--sandbox",
+        "mcp",
+        "--http",
+        "0",
+        "--allow-writes",
+        "--no-http-token",
+    ]));
+    writes.exits(2);
+    assert!(
+        writes.error_line().contains("--allow-writes"),
+        "{}",
+        writes.stderr
+    );
+    let exposed = support::run(support::cli().args([
+        "--sandbox",
+        "mcp",
+        "--http",
+        "0",
+        "--bind",
+        "0.0.0.0",
+        "--no-http-token",
+    ]));
+    exposed.exits(2);
+    assert!(
+        exposed.error_line().contains("not loopback"),
+        "{}",
+        exposed.stderr
+    );
+    let short = support::run(support::cli().args([
+        "--sandbox",
+        "mcp",
+        "--http",
+        "0",
+        "--http-token",
+        "short",
+    ]));
+    short.exits(2);
+    assert!(
+        short.error_line().contains("at least 16"),
+        "{}",
+        short.stderr
+    );
 }

@@ -39,6 +39,7 @@ pub const TIME_LIMIT: Duration = Duration::from_secs(30);
 const INHERITED: &[&str] = &[
     "INKEEP_ANALYTICS_API_KEY",
     "INKEEP_ANALYTICS_BASE_URL",
+    "INKEEP_ANALYTICS_MCP_TOKEN",
     "RUST_LOG",
     "HTTP_PROXY",
     "http_proxy",
@@ -205,9 +206,21 @@ pub fn run(command: &mut Command) -> Output {
     run_with_input(command, None)
 }
 
+/// Runs `command` to its end as [`run`] does, killing it and failing the test only after `limit`:
+/// for a long job, whose guard against a hang must not be missed by a loaded machine.
+#[track_caller]
+pub fn run_for(command: &mut Command, limit: Duration) -> Output {
+    run_with_input_for(command, None, limit)
+}
+
 /// Runs `command` to its end, writing `input` to its standard input when given.
 #[track_caller]
 pub fn run_with_input(command: &mut Command, input: Option<&[u8]>) -> Output {
+    run_with_input_for(command, input, TIME_LIMIT)
+}
+
+#[track_caller]
+fn run_with_input_for(command: &mut Command, input: Option<&[u8]>, limit: Duration) -> Output {
     command
         .stdin(if input.is_some() {
             Stdio::piped()
@@ -230,7 +243,7 @@ pub fn run_with_input(command: &mut Command, input: Option<&[u8]>) -> Output {
     };
     let stdout = drain(running.child.stdout.take());
     let stderr = drain(running.child.stderr.take());
-    let status = running.wait_for(TIME_LIMIT);
+    let status = running.wait_for(limit);
     if let Some(writer) = writer {
         let _ = writer.join();
     }

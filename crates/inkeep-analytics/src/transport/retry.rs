@@ -27,6 +27,11 @@ pub const DEFAULT_MAX_RETRIES: u32 = 2;
 /// How long a call may keep retrying by default, counted from its first attempt.
 pub const DEFAULT_MAX_ELAPSED: Duration = Duration::from_secs(60);
 
+/// How long each request of a long job (an export, a listing read to its end, a sync) may keep
+/// retrying by default under [`RetryPolicy::for_long_jobs`]: minutes, not attempts, so that one
+/// unlucky page in a burst of faults does not throw away the pages before it.
+pub const DEFAULT_LONG_JOB_RETRY_FOR: Duration = Duration::from_secs(10 * 60);
+
 /// When and how often requests are retried.
 ///
 /// ```
@@ -69,6 +74,32 @@ impl RetryPolicy {
     pub fn none() -> Self {
         Self {
             max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Retries bounded by time alone: each request is retried as often as its transient failures
+    /// ask, with the same capped exponential backoff, full jitter and `Retry-After`, until
+    /// `retry_for` has passed since its first attempt.
+    ///
+    /// This is the bound for the requests of a long job, such as an export of hundreds of pages,
+    /// where a fixed count of attempts would let one page that meets a burst of faults end the
+    /// whole job; a single call on a request path keeps the count of [`RetryPolicy::default`].
+    /// [`DEFAULT_LONG_JOB_RETRY_FOR`] is the program's default for its long jobs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use inkeep_analytics::{Client, RetryPolicy};
+    ///
+    /// # fn demo(client: Client) {
+    /// let export = client.with_retry_policy(RetryPolicy::for_long_jobs(Duration::from_secs(600)));
+    /// assert_eq!(export.retry_policy().max_elapsed, Duration::from_secs(600));
+    /// # }
+    /// ```
+    pub fn for_long_jobs(retry_for: Duration) -> Self {
+        Self {
+            max_retries: u32::MAX,
+            max_elapsed: retry_for,
             ..Self::default()
         }
     }
@@ -372,6 +403,36 @@ mod tests {
         );
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert!(policy.delay(1, Some(&headers)) <= policy.initial_backoff);
+    }
+
+    #[test]
+    fn a_long_job_retries_until_its_time_is_up_whatever_the_count() {
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(1),
+            ..RetryPolicy::for_long_jobs(Duration::from_secs(60))
+        };
+        let record = CallRecord::new();
+        record.set_idempotent(true);
+        for attempt in [1, 3, 10, 1_000, u32::MAX - 1] {
+            assert!(
+                record
+                    .plan_retry(&policy, "op", attempt, &Failure::Sent("x".into()), None)
+                    .is_some(),
+                "attempt {attempt}"
+            );
+        }
+        // The backoff of a late retry stays capped rather than overflowing.
+        assert!(policy.delay(u32::MAX, None) <= policy.max_backoff);
+        let spent = RetryPolicy {
+            max_elapsed: Duration::ZERO,
+            ..policy
+        };
+        assert_eq!(
+            record.plan_retry(&spent, "op", 1, &Failure::Sent("x".into()), None),
+            None,
+            "no retry once the time is up"
+        );
     }
 
     #[test]
