@@ -185,15 +185,28 @@ impl CallRecord {
             );
             return None;
         }
-        tracing::warn!(
-            operation,
-            attempt,
-            max_attempts = policy.max_retries.saturating_add(1),
-            reason = %reason,
-            wait_ms = wait.as_millis() as u64,
-            "{}",
-            failure.event()
-        );
+        if policy.max_retries == u32::MAX {
+            // Bounded by time alone (a long job's policy): the time left says more than a count.
+            tracing::warn!(
+                operation,
+                attempt,
+                reason = %reason,
+                wait_ms = wait.as_millis() as u64,
+                retrying_for_s = policy.max_elapsed.saturating_sub(elapsed).as_secs(),
+                "{}",
+                failure.event()
+            );
+        } else {
+            tracing::warn!(
+                operation,
+                attempt,
+                max_attempts = policy.max_retries.saturating_add(1),
+                reason = %reason,
+                wait_ms = wait.as_millis() as u64,
+                "{}",
+                failure.event()
+            );
+        }
         Some(wait)
     }
 }
