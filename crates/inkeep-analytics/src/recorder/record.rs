@@ -46,6 +46,8 @@ impl Prepared {
             body: bytes::Bytes::from(self.body),
             messages: self.messages,
             dep: self.dep,
+            attempts: 0,
+            first_failure: None,
         }
     }
 }
