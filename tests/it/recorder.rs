@@ -744,3 +744,26 @@ async fn the_waiting_calls_wait_for_room_and_keep_their_deadline() -> TestResult
     );
     Ok(())
 }
+
+/// An API that cannot be reached is an outage, not a failure of each record: with a budget of
+/// one attempt, nothing is dead-lettered while nothing listens, and everything stays pending.
+#[test]
+fn an_unreachable_api_costs_no_record_its_retry_budget() -> TestResult {
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("http://{}", listener.local_addr()?)
+    };
+    let recorder = Recorder::builder(stand_in_client(&down, Duration::from_millis(10))?)
+        .max_attempts(1)
+        .build()?;
+    recorder.record_conversation(one_conversation("kept-1")?)?;
+    recorder.record_conversation(one_conversation("kept-2")?)?;
+    let report = recorder.flush_blocking(Duration::from_millis(500));
+    assert!(
+        !report.complete && report.pending == 2 && report.dead_lettered == 0,
+        "{report:?}"
+    );
+    assert!(recorder.stats().retried >= 2, "{:?}", recorder.stats());
+    let _ = recorder.shutdown_blocking(Duration::from_millis(50));
+    Ok(())
+}

@@ -4,9 +4,9 @@
 //!
 //! A record that fails for now for a reason of its own (a 500, a timeout) waits out its own backoff
 //! while the others go on, and is dead-lettered past its retry budget, with what depends on it.
-//! The whole recorder pauses only when the server says it is overloaded (429, 503, `Retry-After`)
-//! or several different records fail in a row ([`OUTAGE_RECORDS`]): an outage, which costs no
-//! record its budget.
+//! The whole recorder pauses only when the server says it is overloaded (429, 503, `Retry-After`),
+//! cannot be reached at all, or several different records fail in a row ([`OUTAGE_RECORDS`]): an
+//! outage, which costs no record its budget.
 //!
 //! A thread of its own means that recording works from code with no runtime, that `flush` and
 //! `shutdown` can wait for it from any runtime flavour (a current-thread runtime blocked in them
@@ -30,8 +30,9 @@ use crate::error::Error;
 /// How a write ended, as the worker sees it.
 enum Sent {
     Delivered,
-    /// It may succeed later. `overload` when the server said it is overloaded (429, 503 or a
-    /// `Retry-After`), which pauses every write rather than this one.
+    /// It may succeed later. `overload` when the failure is about the server rather than the
+    /// record: it said it is overloaded (429, 503 or a `Retry-After`) or could not be reached at
+    /// all, which pauses every write rather than this one and costs the record nothing.
     Transient {
         error: Error,
         retry_after: Option<Duration>,
@@ -352,11 +353,15 @@ fn classify(error: Error) -> Sent {
         };
     }
     match error {
-        Error::Transport { .. } | Error::Timeout { .. } => Sent::Transient {
-            error,
-            retry_after: None,
-            overload: false,
-        },
+        Error::Transport { ref source, .. } | Error::Timeout { ref source, .. } => {
+            // No connection at all says nothing about the record: the API is down or unreachable.
+            let unreachable = source.is_connect();
+            Sent::Transient {
+                error,
+                retry_after: None,
+                overload: unreachable,
+            }
+        }
         // Stored; the answer alone was too large.
         Error::ResponseTooLarge { .. } => Sent::Delivered,
         other => Sent::Refused(other),
