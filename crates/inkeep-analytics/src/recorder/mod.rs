@@ -3,7 +3,6 @@
 //! can store, within bounds, through outages.
 
 mod delivery;
-mod json;
 mod queue;
 mod record;
 mod spool;
