@@ -10,7 +10,9 @@ use inkeep_analytics::query::{self, Filter, Selection};
 use inkeep_analytics::types::{
     CreateOpenAiConversation, CreateOpenAiMessage, EventsViewField, FeedbackInput, InsertEvent,
 };
-use inkeep_analytics::{Client, Outcome, Record, Recorder, RetryPolicy};
+use inkeep_analytics::{
+    Client, DeadLetterReason, Outcome, Record, RecordKind, Recorder, RetryPolicy,
+};
 use inkeep_analytics_sandbox::{FaultConfig, Sandbox, SandboxConfig};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -488,5 +490,280 @@ async fn the_delivery_check_resends_what_is_missing_or_stale() -> TestResult {
         again.is_complete() && again.delivered.len() == 3,
         "{again:?}"
     );
+    Ok(())
+}
+
+/// What the stand-in API of the delivery tests received: each write's path, id and answer.
+#[derive(Clone, Default)]
+struct Writes {
+    log: Arc<Mutex<Vec<(String, String, u16)>>>,
+    /// Writes are held until this says `true`.
+    open: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl Writes {
+    fn log(&self) -> Vec<(String, String, u16)> {
+        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+    }
+}
+
+/// Answers a write 500 when its id starts with `poison`, else stores it (200 with the body).
+async fn stand_in_write(
+    axum::extract::State(writes): axum::extract::State<Writes>,
+    uri: axum::http::Uri,
+    body: bytes::Bytes,
+) -> (axum::http::StatusCode, String) {
+    if let Some(mut open) = writes.open.clone() {
+        let _ = open.wait_for(|open| *open).await;
+    }
+    let id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|value| value.get("id")?.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let status = if id.starts_with("poison") { 500 } else { 200 };
+    if let Ok(mut log) = writes.log.lock() {
+        log.push((uri.path().to_owned(), id, status));
+    }
+    let code = axum::http::StatusCode::from_u16(status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let answer = if status == 200 {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        r#"{"title":"Internal Server Error","status":500,"detail":"poisoned"}"#.to_owned()
+    };
+    (code, answer)
+}
+
+/// Starts the stand-in API on 127.0.0.1; it stops with the test's runtime.
+async fn stand_in_api(writes: Writes) -> Result<String, Box<dyn std::error::Error>> {
+    let app = axum::Router::new()
+        .route("/conversations", axum::routing::post(stand_in_write))
+        .route("/feedback", axum::routing::post(stand_in_write))
+        .route("/events", axum::routing::post(stand_in_write))
+        .with_state(writes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
+fn stand_in_client(url: &str, backoff: Duration) -> Result<Client, inkeep_analytics::Error> {
+    Client::builder()
+        .api_key("sk-test")
+        .base_url(url)
+        .retry_policy(RetryPolicy {
+            initial_backoff: backoff,
+            max_backoff: backoff * 4,
+            ..RetryPolicy::default()
+        })
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// A conversation the API always answers with 500 is retried on its own, with a backoff of its
+/// own, while every other record goes through; past its retry budget it is dead-lettered with
+/// the feedback and event that depend on it, which are never sent to a certain 422.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_always_answered_500_holds_back_no_other_and_ends_dead_lettered_with_its_dependents()
+-> TestResult {
+    let writes = Writes::default();
+    let url = stand_in_api(writes.clone()).await?;
+    let letters = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&letters);
+    // Its own backoff is at least half of 1 s, then of 2 s: it is retried for at least 1.5 s.
+    let recorder = Recorder::builder(stand_in_client(&url, Duration::from_secs(1))?)
+        .max_attempts(3)
+        .dead_letter(move |letter| {
+            if let Ok(mut letters) = kept.lock() {
+                letters.push((letter.id, letter.reason));
+            }
+        })
+        .build()?;
+    let poison =
+        CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("hi").with_id("poison-m1")?])
+            .with_id("poison")?;
+    recorder.record_conversation(poison)?;
+    let feedback = recorder.record_feedback(FeedbackInput::negative("poison-m1"))?;
+    let event = recorder.record_event(InsertEvent::conversation("poison", "x"))?;
+    const OTHERS: usize = 40;
+    for n in 0..OTHERS {
+        recorder.record_conversation(one_conversation(&format!("ok{n}"))?)?;
+    }
+    let report = recorder.flush(Duration::from_secs(60)).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(
+        (report.delivered, report.dead_lettered),
+        (OTHERS as u64, 3),
+        "{report:?}"
+    );
+    let log = writes.log();
+    let poison_attempts: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, id, _))| id == "poison")
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(poison_attempts.len(), 3, "its budget: {log:?}");
+    let last_other = log
+        .iter()
+        .rposition(|(_, id, status)| id.starts_with("ok") && *status == 200);
+    assert!(
+        last_other.is_some_and(|last| poison_attempts[1] > last),
+        "every other record was delivered before the poison's second attempt: {log:?}"
+    );
+    assert!(
+        log.iter().all(|(path, _, _)| path == "/conversations"),
+        "its dependents were never sent: {log:?}"
+    );
+    let letters = letters.lock().map(|l| l.clone()).unwrap_or_default();
+    let mut names: Vec<&str> = letters.iter().map(|(id, _)| id.as_str()).collect();
+    names.sort_unstable();
+    let mut expected = vec!["poison", feedback.id.as_str(), event.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+    for (id, reason) in &letters {
+        match reason {
+            DeadLetterReason::RetryBudget { attempts, .. } => {
+                assert_eq!((id.as_str(), *attempts), ("poison", 3));
+            }
+            DeadLetterReason::Dependency { kind, id: on } => {
+                assert_eq!((*kind, on.as_str()), (RecordKind::Conversation, "poison"));
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    let mut named: Vec<String> = report
+        .dead_lettered_ids
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    named.sort_unstable();
+    let mut expected = vec![
+        "conversation poison".to_owned(),
+        format!("feedback {}", feedback.id),
+        format!("event {}", event.id),
+    ];
+    expected.sort_unstable();
+    assert_eq!(named, expected);
+    Ok(())
+}
+
+/// A report names what is still pending, oldest first, and what was dropped.
+#[test]
+fn a_report_names_what_was_not_delivered() -> TestResult {
+    let (url, _server) = silent_server()?;
+    let client = Client::builder()
+        .api_key("sk-test")
+        .base_url(url)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let recorder = Recorder::builder(client).max_pending_records(2).build()?;
+    recorder.record_conversation(one_conversation("first")?)?;
+    let feedback = recorder.record_feedback(FeedbackInput::positive("elsewhere"))?;
+    let dropped = recorder.record_conversation(one_conversation("third")?)?;
+    assert_eq!(dropped.outcome, Outcome::DroppedQueueFull);
+    let report = recorder.flush_blocking(Duration::from_millis(200));
+    assert!(!report.complete && !report.all_delivered(), "{report:?}");
+    let pending: Vec<String> = report.pending_ids.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        pending,
+        vec![
+            "conversation first".to_owned(),
+            format!("feedback {}", feedback.id)
+        ]
+    );
+    let dropped: Vec<String> = report.dropped_ids.iter().map(ToString::to_string).collect();
+    assert_eq!(dropped, vec!["conversation third"]);
+    assert!(report.dead_lettered_ids.is_empty());
+    let _ = recorder.shutdown_blocking(Duration::from_millis(50));
+    Ok(())
+}
+
+/// The waiting calls wait for room in a full queue, take the record once a write frees some,
+/// and, with no room by their deadline, drop it as the non-waiting calls do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_calls_wait_for_room_and_keep_their_deadline() -> TestResult {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let writes = Writes {
+        open: Some(gate),
+        ..Writes::default()
+    };
+    let url = stand_in_api(writes.clone()).await?;
+    let recorder = Recorder::builder(stand_in_client(&url, Duration::from_millis(50))?)
+        .max_pending_records(1)
+        .build()?;
+    let record = |id: &str| -> Result<Record, inkeep_analytics::Error> {
+        Ok(Record::Conversation(one_conversation(id)?.into()))
+    };
+    assert_eq!(
+        recorder.record(record("held")?)?.outcome,
+        Outcome::Queued,
+        "its write is held by the server"
+    );
+    let started = Instant::now();
+    let late = recorder
+        .record_when_room(record("async-late")?, Duration::from_millis(200))
+        .await?;
+    assert_eq!(late.outcome, Outcome::DroppedQueueFull);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let blocking = recorder.clone();
+    let started = Instant::now();
+    let late = tokio::task::spawn_blocking(move || {
+        blocking.record_when_room_blocking(record("blocking-late")?, Duration::from_millis(200))
+    })
+    .await??;
+    assert_eq!(late.outcome, Outcome::DroppedQueueFull);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+
+    // Both wait with a long deadline; the server lets the held write through after a while.
+    let waiting = recorder.clone();
+    let blocked = tokio::task::spawn_blocking(move || {
+        waiting.record_when_room_blocking(record("blocking")?, Duration::from_secs(60))
+    });
+    let awaited = recorder.record_when_room(record("async")?, Duration::from_secs(60));
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(writes.log().is_empty(), "nothing was answered yet");
+        let _ = open.send(true);
+    };
+    let (awaited, ()) = tokio::join!(awaited, release);
+    let blocked = blocked.await??;
+    assert_eq!(
+        (awaited?.outcome, blocked.outcome),
+        (Outcome::Queued, Outcome::Queued)
+    );
+    let report = recorder.flush(Duration::from_secs(30)).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!((report.delivered, report.dropped), (3, 2), "{report:?}");
+    let dropped: Vec<String> = report.dropped_ids.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        dropped,
+        vec!["conversation async-late", "conversation blocking-late"]
+    );
+    Ok(())
+}
+
+/// An API that cannot be reached is an outage, not a failure of each record: with a budget of
+/// one attempt, nothing is dead-lettered while nothing listens, and everything stays pending.
+#[test]
+fn an_unreachable_api_costs_no_record_its_retry_budget() -> TestResult {
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("http://{}", listener.local_addr()?)
+    };
+    let recorder = Recorder::builder(stand_in_client(&down, Duration::from_millis(10))?)
+        .max_attempts(1)
+        .build()?;
+    recorder.record_conversation(one_conversation("kept-1")?)?;
+    recorder.record_conversation(one_conversation("kept-2")?)?;
+    let report = recorder.flush_blocking(Duration::from_millis(500));
+    assert!(
+        !report.complete && report.pending == 2 && report.dead_lettered == 0,
+        "{report:?}"
+    );
+    assert!(recorder.stats().retried >= 2, "{:?}", recorder.stats());
+    let _ = recorder.shutdown_blocking(Duration::from_millis(50));
     Ok(())
 }

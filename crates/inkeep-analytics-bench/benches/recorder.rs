@@ -1,7 +1,8 @@
 //! The recorder's cost on a service's request path, and what it spends: the latency of a
 //! recording call while the server is slow (p50, p99, max; with and without a spool), the peak
 //! memory while 100,000 records are recorded with the API down, and the bytes sent for 200
-//! sessions of 20 turns with and without a minimum interval.
+//! sessions of 20 turns with and without a minimum interval; and the recording call against its
+//! floor, `serde_json::to_vec` of the same conversation, interleaved.
 //!
 //! Run with `cargo bench -p inkeep-analytics-bench --bench recorder`; the figures are printed.
 
@@ -225,6 +226,95 @@ fn latency(c: &mut Criterion) {
     }
 }
 
+/// The issue-20 target: p99 of a recording call of a 10-turn conversation (200 live sessions,
+/// the API down) against the p99 of `serde_json::to_vec` of the same conversation, the floor of
+/// any recorder that sends JSON, timed in the same process and interleaved call by call, so that
+/// both meet the same machine: without a spool (target: at most 2x) and with one (at most 5x).
+fn recording_call_against_its_floor(c: &mut Criterion) {
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("addr"))
+    };
+    // Interleaved with the recorder's calls after a warm-up pass, 200 sessions, each 100 times.
+    let steady = calls(3_000_000, 200, 100);
+    for spool in [false, true] {
+        let dir = temp_spool("floor");
+        let mut builder = Recorder::builder(client(&down));
+        if spool {
+            builder = builder.spool(&dir);
+        }
+        let recorder = builder.build().expect("a recorder");
+        let with = if spool {
+            "with a spool"
+        } else {
+            "without a spool"
+        };
+        for (call, how) in [
+            (Call::ByReference, "by reference"),
+            (Call::ByValue, "by value"),
+        ] {
+            // A first pass fills the queue's 200 slots and warms the caches of both.
+            for _ in 0..2 {
+                let mut floor = Vec::with_capacity(steady.order.len());
+                let mut recording = Vec::with_capacity(steady.order.len());
+                for &index in &steady.order {
+                    let session = &steady.sessions[index];
+                    let started = Instant::now();
+                    let body = serde_json::to_vec(session);
+                    floor.push(started.elapsed());
+                    drop(std::hint::black_box(body));
+                    let elapsed = match call {
+                        Call::ByReference => {
+                            let started = Instant::now();
+                            let _ = std::hint::black_box(recorder.record_conversation_ref(session));
+                            started.elapsed()
+                        }
+                        Call::ByValue => {
+                            let record = session.clone();
+                            let started = Instant::now();
+                            let _ = std::hint::black_box(recorder.record_conversation(record));
+                            started.elapsed()
+                        }
+                    };
+                    recording.push(elapsed);
+                }
+                floor.sort();
+                recording.sort();
+                let (floor99, recording99) =
+                    (percentile(&floor, 0.99), percentile(&recording, 0.99));
+                println!(
+                    "floor, API down, {with}, {how}: serde_json::to_vec p50 {:?} p99 {floor99:?}; recording call p50 {:?} p99 {recording99:?}; p99 ratio {:.2}x",
+                    percentile(&floor, 0.5),
+                    percentile(&recording, 0.5),
+                    recording99.as_secs_f64() / floor99.as_secs_f64().max(1e-9)
+                );
+            }
+        }
+        let name = if spool {
+            "record_conversation_ref (10 turns, API down, spool)"
+        } else {
+            "record_conversation_ref (10 turns, API down)"
+        };
+        let mut n = 0usize;
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                recorder.record_conversation_ref(&steady.sessions[n % 200])
+            })
+        });
+        recorder.shutdown_blocking(Duration::from_millis(50));
+        drop(recorder);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let mut n = 0usize;
+    c.bench_function("serde_json::to_vec (10 turns)", |b| {
+        b.iter(|| {
+            n += 1;
+            serde_json::to_vec(&steady.sessions[n % 200])
+        })
+    });
+}
+
 fn max_rss_kib() -> i64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
         .map(|usage| usage.max_rss())
@@ -298,6 +388,6 @@ fn bytes_sent(_c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3));
-    targets = memory_with_the_api_down, latency, bytes_sent
+    targets = memory_with_the_api_down, recording_call_against_its_floor, latency, bytes_sent
 }
 criterion_main!(benches);

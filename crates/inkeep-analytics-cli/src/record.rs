@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use inkeep_analytics::{Client, Outcome, Record, Recorder, SpoolStatus};
+use inkeep_analytics::{Client, FlushReport, Outcome, Record, RecordId, Recorder, SpoolStatus};
 
 use crate::cli::{Format, GlobalOptions, parse_duration};
 use crate::failure::{EXIT_API, EXIT_NETWORK, EXIT_OTHER, EXIT_USAGE, Failure};
@@ -23,15 +23,18 @@ Examples:
   inkeep-analytics record --spool /var/spool/inkeep records.jsonl
   my-service | inkeep-analytics record --spool ./spool -
 
-A malformed line is reported with its number and skipped. The program exits 0 once everything it
-read was delivered, and non-zero with counts otherwise. With --spool, every record is journaled
+A malformed line is reported with its number and skipped. When the queue in memory is full, reading
+waits for room (up to --wait for one record, after which records that find no room are dropped).
+The program exits 0 once everything it read was delivered, and non-zero otherwise, with counts and
+the ids of what was not delivered. With --spool, every record is journaled
 before it is queued: a run killed at any point leaves nothing behind that the next run on the
 same directory does not deliver, before newer records.")]
 pub struct RecordArgs {
     /// Keep records in a crash-safe spool in this directory (created, readable by its owner only).
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
-    /// How long to keep delivering after the input ends, such as `30s` or `10m`.
+    /// How long to keep delivering after the input ends, and the longest a record waits for room
+    /// in a full queue, such as `30s` or `10m`.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub wait: Duration,
     /// Send a conversation at most once per this interval (its latest version), such as `2s`.
@@ -78,23 +81,26 @@ pub async fn run(global: &GlobalOptions, client: Client, args: RecordArgs) -> Re
     let show_progress = !global.quiet && std::io::stderr().is_terminal();
     let input = args.input.clone();
     let reading = recorder.clone();
-    let read = tokio::task::spawn_blocking(move || read_lines(&reading, &input, show_progress))
-        .await
-        .map_err(|error| Failure::Usage(format!("reading the records failed: {error}")))??;
+    let wait = args.wait;
+    let read =
+        tokio::task::spawn_blocking(move || read_lines(&reading, &input, show_progress, wait))
+            .await
+            .map_err(|error| Failure::Usage(format!("reading the records failed: {error}")))??;
     if show_progress {
         eprintln!("read {} lines; delivering", read.lines);
     }
     let report = recorder.shutdown(args.wait).await;
     let stats = recorder.stats();
     let summary = format!(
-        "read {} lines: {} malformed, {} refused locally; delivered {}, pending {}, dead-lettered {}, dropped {}",
+        "read {} lines: {} malformed, {} refused locally; delivered {}, pending {}, dead-lettered {}, dropped {}{}",
         read.lines,
         read.malformed,
         read.refused,
         report.delivered,
         report.pending,
         report.dead_lettered,
-        report.dropped
+        report.dropped,
+        not_delivered(&report)
     );
     let code = if report.pending > 0 || !report.complete {
         Some(EXIT_NETWORK)
@@ -118,8 +124,43 @@ pub async fn run(global: &GlobalOptions, client: Client, args: RecordArgs) -> Re
     }
 }
 
-/// Reads the input line by line and records each record; runs on a blocking thread.
-fn read_lines(recorder: &Recorder, input: &PathBuf, progress: bool) -> Result<Read, Failure> {
+/// The ids of what was not delivered, one line per fate, each with how many more there were.
+fn not_delivered(report: &FlushReport) -> String {
+    let mut text = String::new();
+    for (fate, ids, count) in [
+        ("pending", &report.pending_ids, report.pending),
+        (
+            "dead-lettered",
+            &report.dead_lettered_ids,
+            report.dead_lettered,
+        ),
+        ("dropped", &report.dropped_ids, report.dropped),
+    ] {
+        if count == 0 {
+            continue;
+        }
+        let named: Vec<String> = ids.iter().map(RecordId::to_string).collect();
+        text.push_str(&format!("\n{fate}: {}", named.join(", ")));
+        let more = count.saturating_sub(ids.len() as u64);
+        if more > 0 {
+            let sep = if named.is_empty() { "" } else { " and " };
+            text.push_str(&format!("{sep}{more} more"));
+        }
+    }
+    text
+}
+
+/// Reads the input line by line and records each record, waiting up to `wait` for room in a
+/// full queue so that a batch is not loaded lossily; runs on a blocking thread. Once a record
+/// found no room in that time, delivery has stalled: the rest are recorded without waiting, so
+/// that the run still ends in about `wait`.
+fn read_lines(
+    recorder: &Recorder,
+    input: &PathBuf,
+    progress: bool,
+    wait: Duration,
+) -> Result<Read, Failure> {
+    let mut stalled = false;
     let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -143,8 +184,14 @@ fn read_lines(recorder: &Recorder, input: &PathBuf, progress: bool) -> Result<Re
                 continue;
             }
         };
-        match recorder.record(record) {
+        let recorded = if stalled {
+            recorder.record(record)
+        } else {
+            recorder.record_when_room_blocking(record, wait)
+        };
+        match recorded {
             Ok(recorded) => {
+                stalled |= recorded.outcome == Outcome::DroppedQueueFull;
                 if matches!(
                     recorded.outcome,
                     Outcome::DroppedQueueFull | Outcome::DroppedSpoolFull

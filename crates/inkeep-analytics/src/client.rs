@@ -136,6 +136,15 @@ impl Client {
             .await
     }
 
+    /// Sends a body the recorder wrote and checked, as it is, with `POST` to `operation_id`.
+    pub(crate) async fn post_recorded(
+        &self,
+        operation_id: &'static str,
+        body: bytes::Bytes,
+    ) -> Result<()> {
+        self.transport.post_json(operation_id, body).await
+    }
+
     /// `GET /conversations/{id}` (`getConversation`). Works with a web integration key.
     pub async fn get_conversation(&self, id: &str) -> Result<types::Conversation> {
         check_id("id", id)?;

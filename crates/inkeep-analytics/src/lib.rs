@@ -49,10 +49,11 @@ pub use pagination::{
     ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use recorder::{
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS,
-    DEFAULT_MAX_SPOOL_BYTES, DeadLetter, DeliveryCheck, FlushReport, FsyncPolicy, MessageIdList,
-    Outcome, Record, RecordableConversation, Recorded, Recorder, RecorderBuilder, RecorderStats,
-    SpoolStatus,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_PENDING_RECORDS, DEFAULT_MAX_RETRY_AGE, DEFAULT_MAX_SPOOL_BYTES, DeadLetter,
+    DeadLetterReason, DeliveryCheck, FlushReport, FsyncPolicy, MAX_REPORTED_IDS, MessageIdList,
+    Outcome, Record, RecordId, RecordKind, RecordableConversation, Recorded, Recorder,
+    RecorderBuilder, RecorderStats, SpoolStatus,
 };
 pub use reqwest::StatusCode;
 pub use serde_json;

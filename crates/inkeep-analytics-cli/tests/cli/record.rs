@@ -209,6 +209,12 @@ fn record_with_the_api_down_exits_non_zero_and_keeps_everything_in_the_spool() {
     );
     output.exits(6);
     assert!(output.stderr.contains("pending 1"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("\npending: conversation k92s0\n")
+            || output.stderr.ends_with("\npending: conversation k92s0"),
+        "the report names what was not delivered: {}",
+        output.stderr
+    );
     let status = spool_status(&dir.0);
     assert_eq!(
         (
@@ -321,4 +327,98 @@ fn record_with_a_spool_killed_at_random_points_loses_nothing_and_sends_nothing_s
             "round {round}, killed after {kill_after} ms: {left}"
         );
     }
+}
+
+/// A stand-in API that takes every write at once and remembers the id of each, on a runtime of
+/// its own that stops with it.
+struct Sink {
+    url: String,
+    ids: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Sink {
+    fn start() -> Self {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(error) => panic!("cannot start a runtime for the sink: {error}"),
+        };
+        let ids = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let kept = std::sync::Arc::clone(&ids);
+        let take = move |body: axum::body::Bytes| {
+            let kept = std::sync::Arc::clone(&kept);
+            async move {
+                let id = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|value| value.get("id")?.as_str().map(str::to_owned));
+                if let (Some(id), Ok(mut ids)) = (id, kept.lock()) {
+                    ids.insert(id);
+                }
+                body
+            }
+        };
+        let app = axum::Router::new().route("/events", axum::routing::post(take));
+        let listener = match runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")) {
+            Ok(listener) => listener,
+            Err(error) => panic!("cannot listen: {error}"),
+        };
+        let url = match listener.local_addr() {
+            Ok(address) => format!("http://{address}"),
+            Err(error) => panic!("no address: {error}"),
+        };
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url,
+            ids,
+            _runtime: runtime,
+        }
+    }
+
+    fn received(&self) -> usize {
+        self.ids.lock().map(|ids| ids.len()).unwrap_or(0)
+    }
+}
+
+/// A batch of 50,000 records, five times the queue in memory, read faster than it is delivered
+/// and without a spool: `record` waits for room instead of dropping, and every record arrives.
+#[test]
+fn record_without_a_spool_loads_a_batch_five_times_the_queue_without_losing_any() {
+    const RECORDS: usize = 50_000;
+    let sink = Sink::start();
+    let dir = TempDir::new("batch");
+    if let Err(error) = std::fs::create_dir_all(&dir.0) {
+        panic!("cannot create {}: {error}", dir.0.display());
+    }
+    let path = dir.0.join("batch.jsonl");
+    let mut input = String::with_capacity(RECORDS * 80);
+    for n in 0..RECORDS {
+        input.push_str(&format!(
+            "{{\"event\":{{\"entityType\":\"search\",\"type\":\"b\",\"searchQuery\":\"q\",\"id\":\"b{n}\"}}}}\n"
+        ));
+    }
+    if let Err(error) = std::fs::write(&path, input) {
+        panic!("cannot write {}: {error}", path.display());
+    }
+    let mut running = Running::spawn(
+        cli()
+            .args(["--base-url", &sink.url, "--api-key", "sk-test", "record"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let mut stderr = String::new();
+    if let Some(mut pipe) = running.take_stderr() {
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+    }
+    // A generous limit: the run sends one request per record.
+    let status = running.wait_for(Duration::from_secs(600));
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(stderr.contains("dropped 0"), "{stderr}");
+    assert_eq!(sink.received(), RECORDS, "{stderr}");
 }

@@ -3,14 +3,12 @@
 //! can store, within bounds, through outages.
 
 mod delivery;
-mod json;
 mod queue;
 mod record;
 mod spool;
 mod stats;
 mod worker;
 
-use std::panic::RefUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -19,10 +17,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 
 pub use delivery::DeliveryCheck;
+pub use queue::Kind as RecordKind;
 use record::Prepared;
 pub use record::{MessageIdList, Record, RecordableConversation};
 pub use spool::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
-pub use stats::{FlushReport, RecorderStats};
+pub use stats::{FlushReport, MAX_REPORTED_IDS, RecordId, RecorderStats};
 
 use self::queue::{Enqueued, Item, Limits, Queue};
 use self::spool::{AppendError, Spool};
@@ -59,6 +58,21 @@ pub const DEFAULT_MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 /// How many writes a recorder has in flight at most, by default.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 
+/// How many times a record may fail for a reason of its own before it is dead-lettered, by
+/// default (see [`RecorderBuilder::max_attempts`]).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// How long after its first failure a record may keep being retried for failures of its own
+/// before it is dead-lettered, by default (see [`RecorderBuilder::max_retry_age`]).
+pub const DEFAULT_MAX_RETRY_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// A record's retry budget, for failures of its own (an outage costs it nothing).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetryBudget {
+    pub max_attempts: u32,
+    pub max_age: Duration,
+}
+
 /// What became of a recorded record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -90,8 +104,9 @@ pub struct Recorded {
     pub outcome: Outcome,
 }
 
-/// A record the API refused for good (400, 401, 403, 404, 413, 422, or refused locally), handed
-/// to [`RecorderBuilder::dead_letter`]'s callback. It is never sent again.
+/// A record that will never be sent again, handed to [`RecorderBuilder::dead_letter`]'s callback:
+/// the API refused it for good (400, 401, 403, 404, 413, 422, or it was refused locally), it
+/// failed past its retry budget, or it depends on a conversation that was dead-lettered.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct DeadLetter {
@@ -101,17 +116,59 @@ pub struct DeadLetter {
     pub record: Option<Record>,
     /// The JSON body as it was recorded (before `before_send`).
     pub body: Vec<u8>,
-    /// Why it was refused.
+    /// Why it was refused: the API's answer, its last failure, or what it depended on.
     pub error: Error,
+    /// Which of the three it was.
+    pub reason: DeadLetterReason,
 }
 
-type BeforeSend = dyn Fn(Record) -> Option<Record> + Send + Sync + RefUnwindSafe;
-type DeadLetterFn = dyn Fn(DeadLetter) + Send + Sync + RefUnwindSafe;
+/// Why a record was dead-lettered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeadLetterReason {
+    /// The API refused it for good, or it could not be sent at all.
+    Refused,
+    /// It kept failing for now, for reasons of its own, past its retry budget
+    /// ([`RecorderBuilder::max_attempts`], [`RecorderBuilder::max_retry_age`]).
+    RetryBudget {
+        /// How many times it failed.
+        attempts: u32,
+        /// How long after its first failure it was given up.
+        age: Duration,
+    },
+    /// It names a message or conversation whose write was dead-lettered: the API would refuse it.
+    Dependency {
+        /// The kind of the record it depends on.
+        kind: RecordKind,
+        /// The id of the record it depends on.
+        id: String,
+    },
+}
+
+impl std::fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused => f.write_str("refused"),
+            Self::RetryBudget { attempts, age } => write!(
+                f,
+                "out of its retry budget after {attempts} failures over {} ms",
+                age.as_millis()
+            ),
+            Self::Dependency { kind, id } => write!(f, "depends on {kind} {id}, dead-lettered"),
+        }
+    }
+}
+
+// No `RefUnwindSafe` bound: the worker catches a panic of either and drops what the call held,
+// so no state it could leave half-changed is used afterwards.
+type BeforeSend = dyn Fn(Record) -> Option<Record> + Send + Sync;
+type DeadLetterFn = dyn Fn(DeadLetter) + Send + Sync;
 
 /// Settings of a [`Recorder`]; start from [`Recorder::builder`].
 pub struct RecorderBuilder {
     client: Client,
     limits: Limits,
+    retry_budget: RetryBudget,
     before_send: Option<Arc<BeforeSend>>,
     dead_letter: Option<Arc<DeadLetterFn>>,
     spool: Option<PathBuf>,
@@ -164,7 +221,7 @@ impl RecorderBuilder {
     /// it fails closed, never sending what it did not finish with.
     pub fn before_send(
         mut self,
-        hook: impl Fn(Record) -> Option<Record> + Send + Sync + RefUnwindSafe + 'static,
+        hook: impl Fn(Record) -> Option<Record> + Send + Sync + 'static,
     ) -> Self {
         self.before_send = Some(Arc::new(hook));
         self
@@ -172,11 +229,24 @@ impl RecorderBuilder {
 
     /// A callback for records the API refused for good. It runs on the worker's thread, so it
     /// should be quick (a panic in it is caught).
-    pub fn dead_letter(
-        mut self,
-        callback: impl Fn(DeadLetter) + Send + Sync + RefUnwindSafe + 'static,
-    ) -> Self {
+    pub fn dead_letter(mut self, callback: impl Fn(DeadLetter) + Send + Sync + 'static) -> Self {
         self.dead_letter = Some(Arc::new(callback));
+        self
+    }
+
+    /// A record that fails for now for a reason of its own (a 500 or a timeout while other
+    /// records go through) is dead-lettered after this many failures (default
+    /// [`DEFAULT_MAX_ATTEMPTS`], at least 1), with what depends on it. Failures of the server's
+    /// (429, 503, `Retry-After`, several records failing in a row) do not count.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.retry_budget.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// A record that fails for now for a reason of its own is dead-lettered, with what depends on
+    /// it, once this long has passed since its first failure (default [`DEFAULT_MAX_RETRY_AGE`]).
+    pub fn max_retry_age(mut self, age: Duration) -> Self {
+        self.retry_budget.max_age = age;
         self
     }
 
@@ -184,7 +254,7 @@ impl RecorderBuilder {
     /// that the same conversation is kept or left out on every turn and in every process. Its
     /// feedback and events follow its decision: those naming a conversation by id always, those
     /// naming one of its messages when the conversation was recorded through this recorder (the
-    /// last million messages left out are remembered).
+    /// last half million messages left out are remembered, as 8-byte hashes).
     pub fn sample_rate(mut self, rate: f64) -> Self {
         self.sample_rate = if rate.is_nan() {
             1.0
@@ -259,6 +329,7 @@ impl RecorderBuilder {
             aborted: AtomicBool::new(false),
             dropping: Mutex::new(None),
             policy: self.client.retry_policy().clone(),
+            retry_budget: self.retry_budget,
             client: self.client,
             before_send: self.before_send,
             dead_letter: self.dead_letter,
@@ -300,6 +371,7 @@ pub(crate) struct Shared {
     /// Drops in the current burst, for one warning per burst.
     dropping: Mutex<Option<u64>>,
     policy: crate::RetryPolicy,
+    retry_budget: RetryBudget,
     client: Client,
     before_send: Option<Arc<BeforeSend>>,
     dead_letter: Option<Arc<DeadLetterFn>>,
@@ -318,26 +390,35 @@ pub(crate) struct Shared {
     crash: AtomicBool,
 }
 
-/// Messages of conversations left out by sampling, in two generations so that memory stays bounded.
+/// Messages of conversations left out by sampling, in two generations so that memory stays
+/// bounded, as 64-bit hashes so that it does not grow with the ids' length: about 5 MB at most.
+/// A collision (odds of one in 2^64 / 500,000 per lookup) would leave one feedback item out.
 #[derive(Debug, Default)]
 struct SampledOut {
-    current: std::collections::HashSet<String>,
-    previous: std::collections::HashSet<String>,
+    hasher: foldhash::fast::RandomState,
+    current: std::collections::HashSet<u64, foldhash::fast::RandomState>,
+    previous: std::collections::HashSet<u64, foldhash::fast::RandomState>,
 }
 
 /// How many message ids one generation of [`SampledOut`] holds.
-const SAMPLED_OUT_GENERATION: usize = 500_000;
+const SAMPLED_OUT_GENERATION: usize = 250_000;
 
 impl SampledOut {
+    fn hash(&self, id: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, id)
+    }
+
     fn insert(&mut self, id: &str) {
         if self.current.len() >= SAMPLED_OUT_GENERATION {
             self.previous = std::mem::take(&mut self.current);
         }
-        self.current.insert(id.to_string());
+        let hash = self.hash(id);
+        self.current.insert(hash);
     }
 
     fn contains(&self, id: &str) -> bool {
-        self.current.contains(id) || self.previous.contains(id)
+        let hash = self.hash(id);
+        self.current.contains(&hash) || self.previous.contains(&hash)
     }
 }
 
@@ -368,9 +449,9 @@ impl Shared {
         self.progress.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// The recorder-wide pause after `failures` transient failures in a row: the server's
-    /// `Retry-After` when it sent one, else the client's exponential backoff with jitter, capped
-    /// at its `max_backoff` either way.
+    /// The pause after `failures` transient failures in a row (of the server's, for a pause of
+    /// every write; of one record, for its own): the server's `Retry-After` when it sent one,
+    /// else the client's exponential backoff with jitter, capped at its `max_backoff` either way.
     fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(after) = retry_after {
             return after.min(self.policy.max_backoff);
@@ -603,6 +684,115 @@ impl Shared {
     }
 
     fn record_prepared(&self, prepare: impl FnOnce() -> Result<Prepared>) -> Result<Recorded> {
+        Ok(match self.try_record(prepare)? {
+            Ok(recorded) => recorded,
+            Err(item) => self.drop_queue_full(*item),
+        })
+    }
+
+    /// Counts and names a record the queue had no room for, without a spool to hold it.
+    fn drop_queue_full(&self, item: Item) -> Recorded {
+        Counters::add(&self.counters.dropped_queue_full);
+        self.counters.named.note_dropped(item.kind, &item.id);
+        self.note_drop("the queue is full");
+        Recorded {
+            id: item.id,
+            outcome: Outcome::DroppedQueueFull,
+        }
+    }
+
+    /// Queues an item, or gives it back when the queue is full; also says whether the worker
+    /// should be woken for it.
+    fn enqueue_locked(
+        queue: &mut Queue,
+        item: Item,
+    ) -> std::result::Result<(Enqueued, bool), Box<Item>> {
+        // Whether the record gave the worker something new to send that it can send now. A newer
+        // version of a conversation that is already waiting or in flight does not: the worker
+        // finds it when it takes the conversation's turn; nor does a record that comes while the
+        // worker's window is full: it takes the queue again when a write ends. Waking the worker
+        // then would cost the call a system call (an `eventfd` write) for nothing.
+        let ready_before = queue.ready_len();
+        let enqueued = queue.try_enqueue(item)?;
+        let readied = queue.ready_len() > ready_before && queue.worker_needs_waking();
+        Ok((enqueued, readied))
+    }
+
+    /// The answer for a record the queue took, waking the worker when it has something new.
+    fn taken(&self, id: String, enqueued: Enqueued, readied: bool) -> Recorded {
+        let outcome = match enqueued {
+            Enqueued::Queued => Outcome::Queued,
+            Enqueued::Replaced(_) => Outcome::Coalesced,
+            Enqueued::Stale => Outcome::Superseded,
+            Enqueued::Full => Outcome::DroppedQueueFull,
+        };
+        self.note_taken();
+        if readied {
+            self.wake.notify_one();
+        }
+        Recorded { id, outcome }
+    }
+
+    /// Waits, blocking the thread, until the queue takes `item` or `deadline` passes (then it is
+    /// dropped and counted as the non-waiting calls drop it).
+    fn wait_for_room_blocking(&self, item: Box<Item>, deadline: Instant) -> Recorded {
+        let mut item = item;
+        let mut queue = self.lock();
+        loop {
+            let id = item.id.clone();
+            match Self::enqueue_locked(&mut queue, *item) {
+                Ok((enqueued, readied)) => {
+                    drop(queue);
+                    return self.taken(id, enqueued, readied);
+                }
+                Err(back) => item = back,
+            }
+            let now = Instant::now();
+            if now >= deadline
+                || !self.alive.load(Ordering::SeqCst)
+                || self.closed.load(Ordering::SeqCst)
+            {
+                drop(queue);
+                return self.drop_queue_full(*item);
+            }
+            // Short waits, so that a worker that died meanwhile is noticed.
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            queue = match self.changed.wait_timeout(queue, wait) {
+                Ok((queue, _)) => queue,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    /// [`Shared::wait_for_room_blocking`] for async code: it awaits instead of blocking.
+    async fn wait_for_room(&self, item: Box<Item>, deadline: Instant) -> Recorded {
+        let mut item = item;
+        let mut progress = self.progress.subscribe();
+        loop {
+            let id = item.id.clone();
+            let offered = Self::enqueue_locked(&mut self.lock(), *item);
+            match offered {
+                Ok((enqueued, readied)) => return self.taken(id, enqueued, readied),
+                Err(back) => item = back,
+            }
+            let now = Instant::now();
+            if now >= deadline
+                || !self.alive.load(Ordering::SeqCst)
+                || self.closed.load(Ordering::SeqCst)
+            {
+                return self.drop_queue_full(*item);
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            let _ = tokio::time::timeout(wait, progress.changed()).await;
+        }
+    }
+
+    /// Records as [`Shared::record_prepared`] does, but gives the item back instead of dropping
+    /// it when the queue is full and there is no spool to hold it.
+    fn try_record(
+        &self,
+        prepare: impl FnOnce() -> Result<Prepared>,
+    ) -> Result<std::result::Result<Recorded, Box<Item>>> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(Error::invalid_input(
                 "the recorder is shut down; it takes no more records",
@@ -613,10 +803,10 @@ impl Shared {
         let id = prepared.id.clone();
         if !self.keeps(&prepared) {
             Counters::add(&self.counters.sampled_out);
-            return Ok(Recorded {
+            return Ok(Ok(Recorded {
                 id,
                 outcome: Outcome::SampledOut,
-            });
+            }));
         }
         let mut spool_guard = self.lock_spool();
         let seq = match spool_guard.as_mut() {
@@ -634,33 +824,31 @@ impl Shared {
                         self.start_compaction(compaction);
                     }
                     Counters::add(&self.counters.dropped_spool_full);
+                    self.counters.named.note_dropped(prepared.kind, &id);
                     self.note_drop("the spool is full");
-                    return Ok(Recorded {
+                    return Ok(Ok(Recorded {
                         id,
                         outcome: Outcome::DroppedSpoolFull,
-                    });
+                    }));
                 }
                 Err(AppendError::Io(error)) => return Err(error),
             },
             None => self.next_seq.fetch_add(1, Ordering::SeqCst),
         };
         let item = prepared.into_item(seq);
-        // Whether the record gave the worker something new to send that it can send now. A newer
-        // version of a conversation that is already waiting or in flight does not: the worker
-        // finds it when it takes the conversation's turn; nor does a record that comes while the
-        // worker's window is full: it takes the queue again when a write ends. Waking the worker
-        // then would cost the call a system call (an `eventfd` write) for nothing.
         let mut readied = false;
         let enqueued = match spool_guard.as_mut() {
             // Records already waiting in the spool go first: a newer one waits behind them.
             Some(spool) if spool.has_spilled() => Enqueued::Full,
-            _ => {
-                let mut queue = self.lock();
-                let ready_before = queue.ready_len();
-                let enqueued = queue.enqueue(item);
-                readied = queue.ready_len() > ready_before && queue.worker_needs_waking();
-                enqueued
-            }
+            spool => match Self::enqueue_locked(&mut self.lock(), item) {
+                Ok((enqueued, woken)) => {
+                    readied = woken;
+                    enqueued
+                }
+                // The spool holds it, and the queue reads it back when there is room.
+                Err(_) if spool.is_some() => Enqueued::Full,
+                Err(item) => return Ok(Err(item)),
+            },
         };
         if let Some(spool) = spool_guard.as_mut() {
             if enqueued == Enqueued::Full {
@@ -671,34 +859,20 @@ impl Shared {
             drop(spool_guard);
             if enqueued == Enqueued::Full {
                 self.wake.notify_one();
-                return Ok(Recorded {
+                return Ok(Ok(Recorded {
                     id,
                     outcome: Outcome::Spilled,
-                });
+                }));
             }
         } else {
             drop(spool_guard);
         }
-        let outcome = match enqueued {
-            Enqueued::Queued => Outcome::Queued,
-            Enqueued::Replaced(_) => Outcome::Coalesced,
-            Enqueued::Stale => Outcome::Superseded,
-            Enqueued::Full => Outcome::DroppedQueueFull,
-        };
-        if outcome == Outcome::DroppedQueueFull {
-            Counters::add(&self.counters.dropped_queue_full);
-            self.note_drop("the queue is full");
-        } else {
-            self.note_taken();
-            if readied {
-                self.wake.notify_one();
-            }
-        }
-        Ok(Recorded { id, outcome })
+        Ok(Ok(self.taken(id, enqueued, readied)))
     }
 
     fn report(&self, complete: bool) -> FlushReport {
         let stats = self.stats();
+        let pending_ids = self.lock().held(MAX_REPORTED_IDS);
         FlushReport {
             complete,
             delivered: stats.sent,
@@ -706,6 +880,15 @@ impl Shared {
             dropped: stats.dropped(),
             dead_lettered: stats.dead_lettered,
             worker_running: self.alive.load(Ordering::SeqCst),
+            pending_ids: pending_ids
+                .into_iter()
+                .map(|held| RecordId {
+                    kind: held.kind,
+                    id: held.id,
+                })
+                .collect(),
+            dropped_ids: self.counters.named.dropped(),
+            dead_lettered_ids: self.counters.named.dead_lettered(),
         }
     }
 
@@ -810,6 +993,14 @@ impl Shared {
     }
 }
 
+/// The instant `timeout` from now, or about a century from now for a timeout too large to add.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 /// The owner of a recorder's worker: when the last [`Recorder`] clone is dropped, the worker is
 /// told to deliver what it holds and stop.
 struct Handle {
@@ -834,10 +1025,14 @@ impl Drop for Handle {
 /// - **Bounded.** At most [`RecorderBuilder::max_pending_records`] records and
 ///   [`RecorderBuilder::max_pending_bytes`] bytes in memory; when full, the newest record is
 ///   dropped and counted, with one warning per burst.
-/// - **Polite.** Several writes in flight; a transient failure (a dropped connection, a timeout,
-///   408, 429, 5XX) pauses every write for the server's `Retry-After`, or the client's backoff,
-///   and the write is sent again first, for as long as the recorder runs. Records refused for
-///   good go to the dead-letter callback and are counted.
+/// - **Polite, without head-of-line blocking.** Several writes in flight. A record that fails for
+///   now for a reason of its own (a 500, a dropped connection, a timeout, while other records go
+///   through) waits out a backoff of its own while the others go on, and is dead-lettered past
+///   its retry budget ([`RecorderBuilder::max_attempts`], [`RecorderBuilder::max_retry_age`]),
+///   with the feedback and events that depend on it. Signals about the server (429, 503,
+///   `Retry-After`, several records failing in a row) pause every write instead, for the
+///   server's `Retry-After` or the client's backoff, and cost no record its budget. Records
+///   refused for good go to the dead-letter callback, are counted and named in reports.
 /// - **Deadlines.** [`Recorder::flush`] and [`Recorder::shutdown`] return a [`FlushReport`] by
 ///   their deadline, whatever the network or the worker does.
 ///
@@ -894,6 +1089,10 @@ impl Recorder {
                 max_bytes: DEFAULT_MAX_PENDING_BYTES,
                 max_in_flight: DEFAULT_MAX_IN_FLIGHT,
                 min_interval: Duration::ZERO,
+            },
+            retry_budget: RetryBudget {
+                max_attempts: DEFAULT_MAX_ATTEMPTS,
+                max_age: DEFAULT_MAX_RETRY_AGE,
             },
             before_send: None,
             dead_letter: None,
@@ -979,6 +1178,43 @@ impl Recorder {
     #[cfg(feature = "async-openai")]
     pub(crate) fn client(&self) -> &Client {
         &self.shared().client
+    }
+
+    /// Records any of the three kinds, waiting for room when the queue in memory is full and
+    /// there is no spool to hold the record, for at most `timeout`: for batches, where a full
+    /// queue should slow the reader down rather than drop. Past the timeout, or once the worker
+    /// has stopped, the record is dropped and counted as [`Recorder::record`] drops it. With a
+    /// spool it never waits: the spool holds what the queue has no room for.
+    ///
+    /// Not for a request path, which must not wait: use [`Recorder::record`] there. It needs a
+    /// tokio runtime with its timer enabled; from code without one, use
+    /// [`Recorder::record_when_room_blocking`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Recorder::record`].
+    pub async fn record_when_room(&self, record: Record, timeout: Duration) -> Result<Recorded> {
+        let deadline = deadline_after(timeout);
+        let shared = self.shared();
+        match shared.try_record(|| record.prepare())? {
+            Ok(recorded) => Ok(recorded),
+            Err(item) => Ok(shared.wait_for_room(item, deadline).await),
+        }
+    }
+
+    /// [`Recorder::record_when_room`] for code without an async runtime: it blocks the calling
+    /// thread for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Recorder::record`].
+    pub fn record_when_room_blocking(&self, record: Record, timeout: Duration) -> Result<Recorded> {
+        let deadline = deadline_after(timeout);
+        let shared = self.shared();
+        match shared.try_record(|| record.prepare())? {
+            Ok(recorded) => Ok(recorded),
+            Err(item) => Ok(shared.wait_for_room_blocking(item, deadline)),
+        }
     }
 
     /// What the recorder has done so far.

@@ -18,7 +18,8 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 /// What a record is, which decides the operation it is sent with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Kind {
+#[non_exhaustive]
+pub enum Kind {
     /// `POST /conversations`.
     Conversation,
     /// `POST /feedback`.
@@ -28,12 +29,28 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// `conversation`, `feedback` or `event`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Conversation => "conversation",
             Kind::Feedback => "feedback",
             Kind::Event => "event",
         }
+    }
+
+    /// The spec's operation that stores it.
+    pub(crate) fn operation_id(self) -> &'static str {
+        match self {
+            Kind::Conversation => "logConversation",
+            Kind::Feedback => "logFeedback",
+            Kind::Event => "logEvent",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -60,6 +77,10 @@ pub(crate) struct Item {
     /// For a conversation, the ids of its messages that have one.
     pub messages: MessageIds,
     pub dep: Dep,
+    /// Its transient failures so far that were its own (not the server's), for its retry budget.
+    pub attempts: u32,
+    /// When it first failed, for the age part of its retry budget.
+    pub first_failure: Option<Instant>,
 }
 
 /// The ids of a conversation's messages, in one buffer that its clones share: a chat re-sends every
@@ -130,10 +151,18 @@ pub(crate) enum Enqueued {
 pub(crate) enum Ended {
     /// The API accepted it.
     Delivered,
-    /// It may succeed later: the whole queue pauses for `wait`, then sends it again first.
-    Transient { wait: Duration },
-    /// Refused for good, or dropped before sending: it leaves the queue.
-    Gone,
+    /// It failed for now for a reason of its own: it alone waits until `at`, while the other
+    /// records keep going, then goes again behind what is ready by then.
+    Retry { at: Instant },
+    /// It failed for now because of the server (429, 503, `Retry-After`, an outage): every write
+    /// pauses for `wait`, then it goes first again.
+    Paused { wait: Duration },
+    /// Dropped before sending (by `before_send`): it leaves the queue, and what waits on it is
+    /// sent for the server to decide, since an earlier version may hold what it names.
+    Dropped,
+    /// Refused for good or out of its retry budget: it leaves the queue, and so does what waits
+    /// on it, which would be refused for naming what was never stored.
+    DeadLettered,
 }
 
 #[derive(Debug, Default)]
@@ -165,6 +194,22 @@ enum Entry {
     Other(Item),
 }
 
+/// A record the queue holds, as a report names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub seq: u64,
+    pub kind: Kind,
+    pub id: String,
+}
+
+/// How a conversation's write left the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Done {
+    Accepted,
+    Dropped,
+    DeadLettered,
+}
+
 /// Counts of what the queue did that [`super::Stats`] reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -184,8 +229,11 @@ pub(crate) struct Queue {
     /// Feedback and events waiting for a conversation, by its id.
     waiting: HashMap<String, Vec<Item>>,
     ready: VecDeque<Entry>,
-    /// Conversations held back by the minimum interval, by the time they may go.
-    timed: BTreeMap<(Instant, u64), String>,
+    /// Conversations held back by the minimum interval, and records waiting out a backoff of
+    /// their own, by the time they may go.
+    timed: BTreeMap<(Instant, u64), Entry>,
+    /// Feedback and events in flight (a conversation in flight is in its slot), for reports.
+    flying: HashMap<u64, (Kind, String)>,
     /// Sequence numbers of the records held, pending, waiting or in flight.
     live: BTreeSet<u64>,
     bytes: usize,
@@ -230,6 +278,7 @@ impl Queue {
             waiting: HashMap::default(),
             ready: VecDeque::new(),
             timed: BTreeMap::new(),
+            flying: HashMap::default(),
             live: BTreeSet::new(),
             bytes: 0,
             in_flight: 0,
@@ -275,17 +324,24 @@ impl Queue {
 
     /// Takes a record, coalescing a conversation with its pending version.
     pub(crate) fn enqueue(&mut self, item: Item) -> Enqueued {
+        self.try_enqueue(item).unwrap_or(Enqueued::Full)
+    }
+
+    /// Takes a record as [`Queue::enqueue`] does, or gives it back when the queue is full, for a
+    /// caller that waits for room.
+    /// The item comes back boxed: only a full queue pays for that.
+    pub(crate) fn try_enqueue(&mut self, item: Item) -> Result<Enqueued, Box<Item>> {
         match item.kind {
             Kind::Conversation => self.enqueue_conversation(item),
             Kind::Feedback | Kind::Event => self.enqueue_dependent(item),
         }
     }
 
-    fn enqueue_conversation(&mut self, item: Item) -> Enqueued {
+    fn enqueue_conversation(&mut self, item: Item) -> Result<Enqueued, Box<Item>> {
         let (replaced_bytes, replaced) = match self.slots.get(&item.id) {
             Some(slot) if item.seq <= slot.newest => {
                 self.counts.coalesced += 1;
-                return Enqueued::Stale;
+                return Ok(Enqueued::Stale);
             }
             Some(slot) => slot
                 .pending
@@ -295,7 +351,7 @@ impl Queue {
         };
         let extra_records = usize::from(replaced.is_none());
         if !self.fits(extra_records, item.bytes(), replaced_bytes) {
-            return Enqueued::Full;
+            return Err(Box::new(item));
         }
         // A chat re-sends every earlier message on each turn: only the new ones cost an allocation.
         let mut owned = 0;
@@ -329,10 +385,10 @@ impl Queue {
             slot.queued = true;
             self.ready.push_back(Entry::Conversation(id));
         }
-        match replaced {
+        Ok(match replaced {
             Some(old) => Enqueued::Replaced(old),
             None => Enqueued::Queued,
-        }
+        })
     }
 
     /// The conversation a feedback item or event must wait for, if any.
@@ -348,9 +404,9 @@ impl Queue {
         }
     }
 
-    fn enqueue_dependent(&mut self, item: Item) -> Enqueued {
+    fn enqueue_dependent(&mut self, item: Item) -> Result<Enqueued, Box<Item>> {
         if !self.fits(1, item.bytes(), 0) {
-            return Enqueued::Full;
+            return Err(Box::new(item));
         }
         self.bytes += item.bytes();
         self.live.insert(item.seq);
@@ -358,7 +414,7 @@ impl Queue {
             Some(conversation) => self.waiting.entry(conversation).or_default().push(item),
             None => self.ready.push_back(Entry::Other(item)),
         }
-        Enqueued::Queued
+        Ok(Enqueued::Queued)
     }
 
     /// When the queue next has something to do by the clock alone: the end of a pause, or the
@@ -380,13 +436,14 @@ impl Queue {
             if entry.key().0 > now {
                 break;
             }
-            let id = entry.remove();
-            self.ready.push_back(Entry::Conversation(id));
+            let entry = entry.remove();
+            self.ready.push_back(entry);
         }
         while let Some(entry) = self.ready.pop_front() {
             match entry {
                 Entry::Other(item) => {
                     self.in_flight += 1;
+                    self.flying.insert(item.seq, (item.kind, item.id.clone()));
                     return Some(item);
                 }
                 Entry::Conversation(id) => {
@@ -404,7 +461,8 @@ impl Queue {
                         let due = last + self.limits.min_interval;
                         if due > now {
                             slot.queued = true;
-                            self.timed.insert((due, pending.seq), id);
+                            self.timed
+                                .insert((due, pending.seq), Entry::Conversation(id));
                             continue;
                         }
                     }
@@ -419,15 +477,25 @@ impl Queue {
         None
     }
 
-    /// Records how a write sent by [`Queue::next_job`] ended.
-    pub(crate) fn complete(&mut self, item: Item, ended: Ended, now: Instant) {
+    /// Records how a write sent by [`Queue::next_job`] ended, and returns the records that
+    /// waited on it and leave with it, dead-lettered.
+    pub(crate) fn complete(&mut self, item: Item, ended: Ended, now: Instant) -> Vec<Item> {
         self.in_flight = self.in_flight.saturating_sub(1);
+        if item.kind != Kind::Conversation {
+            self.flying.remove(&item.seq);
+        }
         match ended {
-            Ended::Transient { wait } => {
+            Ended::Retry { at } => {
+                self.counts.retried += 1;
+                self.put_back(item, Some(at));
+                vec![]
+            }
+            Ended::Paused { wait } => {
                 self.counts.retried += 1;
                 let until = now + wait;
                 self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
-                self.put_back(item);
+                self.put_back(item, None);
+                vec![]
             }
             Ended::Delivered => {
                 // A pause the server asked for lasts its whole time, even when a write sent
@@ -435,14 +503,23 @@ impl Queue {
                 self.counts.delivered += 1;
                 self.forget(&item);
                 if item.kind == Kind::Conversation {
-                    self.conversation_done(&item, true);
+                    self.conversation_done(&item, Done::Accepted)
+                } else {
+                    vec![]
                 }
             }
-            Ended::Gone => {
+            Ended::Dropped | Ended::DeadLettered => {
                 self.counts.gone += 1;
                 self.forget(&item);
+                let done = if matches!(ended, Ended::Dropped) {
+                    Done::Dropped
+                } else {
+                    Done::DeadLettered
+                };
                 if item.kind == Kind::Conversation {
-                    self.conversation_done(&item, false);
+                    self.conversation_done(&item, done)
+                } else {
+                    vec![]
                 }
             }
         }
@@ -454,11 +531,17 @@ impl Queue {
         }
     }
 
-    /// A write that failed for now goes first again, unless a newer version of its conversation
-    /// has arrived meanwhile, which replaces it.
-    fn put_back(&mut self, item: Item) {
+    /// A write that failed for now goes again: at `at` behind what is ready then, or first once
+    /// the recorder-wide pause is over (`None`); a newer version of its conversation that
+    /// arrived meanwhile replaces it.
+    fn put_back(&mut self, item: Item, at: Option<Instant>) {
         if item.kind != Kind::Conversation {
-            self.ready.push_front(Entry::Other(item));
+            match at {
+                Some(at) => {
+                    self.timed.insert((at, item.seq), Entry::Other(item));
+                }
+                None => self.ready.push_front(Entry::Other(item)),
+            }
             return;
         }
         let id = item.id.clone();
@@ -466,9 +549,13 @@ impl Queue {
             return;
         };
         slot.in_flight = None;
-        // A retry waits for the pause, not for the minimum interval.
+        // A retry waits for its backoff or the pause, not for the minimum interval.
         slot.last_sent = None;
-        if slot.pending.is_some() {
+        if let Some(newer) = slot.pending.as_mut() {
+            // The conversation's budget carries over to its newer version, which waits out the
+            // same backoff: one the API keeps failing ends dead-lettered even while it is updated.
+            newer.attempts = newer.attempts.max(item.attempts);
+            newer.first_failure = newer.first_failure.or(item.first_failure);
             if self.live.remove(&item.seq) {
                 self.bytes = self.bytes.saturating_sub(item.bytes());
             }
@@ -478,15 +565,24 @@ impl Queue {
         }
         if !slot.queued {
             slot.queued = true;
-            self.ready.push_front(Entry::Conversation(id));
+            match (at, slot.pending.as_ref()) {
+                (Some(at), Some(pending)) => {
+                    self.timed
+                        .insert((at, pending.seq), Entry::Conversation(id));
+                }
+                _ => self.ready.push_front(Entry::Conversation(id)),
+            }
         }
     }
 
     /// After a conversation's write left the queue: its messages stop blocking, dependents whose
-    /// message it held go, and a newer pending version is scheduled.
-    fn conversation_done(&mut self, item: &Item, accepted: bool) {
+    /// message it held go, and a newer pending version is scheduled. When it was dead-lettered
+    /// and no newer version is pending, what waits on it is dead-lettered with it and returned.
+    fn conversation_done(&mut self, item: &Item, done: Done) -> Vec<Item> {
+        let accepted = done == Done::Accepted;
+        let mut dead = vec![];
         let Some(slot) = self.slots.get_mut(&item.id) else {
-            return;
+            return dead;
         };
         slot.in_flight = None;
         slot.ever_accepted |= accepted;
@@ -511,14 +607,23 @@ impl Queue {
             self.unaccepted.retain(|_, owner| *owner != item.id);
         }
         if let Some(waiting) = self.waiting.remove(&item.id) {
-            let (go, stay): (Vec<_>, Vec<_>) = waiting
-                .into_iter()
-                .partition(|dependent| idle || self.blocker(&dependent.dep).is_none());
-            for dependent in go {
-                self.ready.push_back(Entry::Other(dependent));
-            }
-            if !stay.is_empty() {
-                self.waiting.insert(item.id.clone(), stay);
+            if idle && done == Done::DeadLettered {
+                // What they name was never stored here, and no version is left to store it.
+                for dependent in waiting {
+                    self.counts.gone += 1;
+                    self.forget(&dependent);
+                    dead.push(dependent);
+                }
+            } else {
+                let (go, stay): (Vec<_>, Vec<_>) = waiting
+                    .into_iter()
+                    .partition(|dependent| idle || self.blocker(&dependent.dep).is_none());
+                for dependent in go {
+                    self.ready.push_back(Entry::Other(dependent));
+                }
+                if !stay.is_empty() {
+                    self.waiting.insert(item.id.clone(), stay);
+                }
             }
         }
         let min_interval = self.limits.min_interval;
@@ -532,6 +637,41 @@ impl Queue {
         if !min_interval.is_zero() && self.slots.len() > 2 * self.live.len() + 64 {
             self.prune(Instant::now());
         }
+        dead
+    }
+
+    /// The records held (pending, waiting, in flight), oldest first, at most `max` of them.
+    pub(crate) fn held(&self, max: usize) -> Vec<Held> {
+        let mut held: Vec<Held> = Vec::with_capacity(self.live.len().min(max));
+        let mut add = |seq: u64, kind: Kind, id: &str| {
+            held.push(Held {
+                seq,
+                kind,
+                id: id.to_owned(),
+            });
+        };
+        for (id, slot) in &self.slots {
+            if let Some(pending) = &slot.pending {
+                add(pending.seq, Kind::Conversation, id);
+            }
+            if let Some((seq, _)) = &slot.in_flight {
+                add(*seq, Kind::Conversation, id);
+            }
+        }
+        let others = self.waiting.values().flatten();
+        let ready = self.ready.iter().chain(self.timed.values());
+        for item in others.chain(ready.filter_map(|entry| match entry {
+            Entry::Other(item) => Some(item),
+            Entry::Conversation(_) => None,
+        })) {
+            add(item.seq, item.kind, &item.id);
+        }
+        for (seq, (kind, id)) in &self.flying {
+            add(*seq, *kind, id);
+        }
+        held.sort_by_key(|held| held.seq);
+        held.truncate(max);
+        held
     }
 
     /// Forgets idle conversations whose minimum interval has passed.
@@ -572,6 +712,8 @@ mod tests {
             body: Bytes::from(format!("{{\"v\":{seq}}}").into_bytes()),
             messages: MessageIds::collect(messages.iter().copied(), messages.len()),
             dep: Dep::None,
+            attempts: 0,
+            first_failure: None,
         }
     }
 
@@ -583,6 +725,8 @@ mod tests {
             body: Bytes::from_static(b"{}"),
             messages: MessageIds::default(),
             dep: Dep::Message(message.into()),
+            attempts: 0,
+            first_failure: None,
         }
     }
 
@@ -628,7 +772,7 @@ mod tests {
         };
         queue.complete(
             first,
-            Ended::Transient {
+            Ended::Paused {
                 wait: Duration::from_millis(10),
             },
             now,
@@ -643,13 +787,71 @@ mod tests {
         queue.enqueue(conversation(3, "c", &["m1", "m2"]));
         queue.complete(
             again,
-            Ended::Transient {
+            Ended::Paused {
                 wait: Duration::ZERO,
             },
             later,
         );
         assert_eq!(queue.next_job(later).map(|item| item.seq), Some(3));
         assert_eq!(queue.live(), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_write_that_fails_on_its_own_waits_alone_and_goes_behind_the_others() {
+        let now = Instant::now();
+        let mut queue = Queue::new(limits());
+        queue.enqueue(conversation(1, "poison", &["p1"]));
+        queue.enqueue(feedback(2, "p1"));
+        queue.enqueue(conversation(3, "d", &["n1"]));
+        let Some(first) = queue.next_job(now) else {
+            panic!("a job");
+        };
+        assert_eq!(first.seq, 1);
+        let later = now + Duration::from_secs(5);
+        assert!(
+            queue
+                .complete(first, Ended::Retry { at: later }, now)
+                .is_empty()
+        );
+        assert_eq!(
+            queue.next_job(now).map(|item| item.seq),
+            Some(3),
+            "the others go on meanwhile"
+        );
+        assert!(queue.next_job(now).is_none(), "the feedback waits");
+        assert_eq!(queue.next_wake(now), Some(later));
+        let Some(again) = queue.next_job(later) else {
+            panic!("the retried write");
+        };
+        assert_eq!(again.seq, 1);
+        assert_eq!(
+            queue.held(10),
+            vec![
+                Held {
+                    seq: 1,
+                    kind: Kind::Conversation,
+                    id: "poison".into()
+                },
+                Held {
+                    seq: 2,
+                    kind: Kind::Feedback,
+                    id: "fb2".into()
+                },
+                Held {
+                    seq: 3,
+                    kind: Kind::Conversation,
+                    id: "d".into()
+                },
+            ]
+        );
+        let dead = queue.complete(again, Ended::DeadLettered, later);
+        assert_eq!(
+            dead.iter().map(|item| item.seq).collect::<Vec<_>>(),
+            vec![2],
+            "the feedback on its message goes with it"
+        );
+        assert_eq!(queue.live(), vec![3]);
+        assert!(queue.next_job(later).is_none());
     }
 
     #[test]

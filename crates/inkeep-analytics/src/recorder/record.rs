@@ -46,6 +46,8 @@ impl Prepared {
             body: bytes::Bytes::from(self.body),
             messages: self.messages,
             dep: self.dep,
+            attempts: 0,
+            first_failure: None,
         }
     }
 }
@@ -368,10 +370,32 @@ fn check_count(messages: usize) -> Result<()> {
     Ok(())
 }
 
+/// `value` as compact JSON, by serde_json, in a buffer of its exact size: written into a buffer
+/// the thread keeps, then copied once, instead of grown by doubling and shrunk (copied again), so
+/// that the queue, which bounds the bytes it holds, holds no more than the body.
 fn to_body<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    super::json::to_vec(value)
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH
+        .with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buffer) => {
+                buffer.clear();
+                let written = serde_json::to_writer(&mut *buffer, value).map(|()| buffer.to_vec());
+                // One very large record must not keep its buffer for the thread's life.
+                if buffer.capacity() > MAX_KEPT_SCRATCH_BYTES {
+                    *buffer = Vec::new();
+                }
+                written
+            }
+            // Taken only by a record whose `Serialize` records another from inside itself.
+            Err(_) => serde_json::to_vec(value),
+        })
         .map_err(|error| Error::invalid_input(format!("the record cannot be serialized: {error}")))
 }
+
+/// The largest scratch buffer a thread keeps between records.
+const MAX_KEPT_SCRATCH_BYTES: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests {

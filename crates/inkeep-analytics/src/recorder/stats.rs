@@ -1,6 +1,13 @@
 //! What a recorder has done, counted with atomics so that reading the numbers never waits on the worker.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use super::queue::Kind;
+
+/// How many ids of each fate (pending, dropped, dead-lettered) a [`FlushReport`] names at most;
+/// its counts cover the rest.
+pub const MAX_REPORTED_IDS: usize = 100;
 
 /// Counters shared by the recording calls and the worker.
 #[derive(Debug, Default)]
@@ -12,6 +19,66 @@ pub(crate) struct Counters {
     pub dropped_before_send: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub spilled: AtomicU64,
+    /// The first records dropped and dead-lettered, by id.
+    pub named: Named,
+}
+
+/// The ids of the first [`MAX_REPORTED_IDS`] records dropped and dead-lettered, for reports; a
+/// lock taken only when a record is lost, never on a recording call that queues.
+#[derive(Debug, Default)]
+pub(crate) struct Named {
+    dropped: Mutex<Vec<RecordId>>,
+    dead_lettered: Mutex<Vec<RecordId>>,
+}
+
+impl Named {
+    fn note(list: &Mutex<Vec<RecordId>>, kind: Kind, id: &str) {
+        let mut list = list.lock().unwrap_or_else(PoisonError::into_inner);
+        if list.len() < MAX_REPORTED_IDS {
+            list.push(RecordId {
+                kind,
+                id: id.to_owned(),
+            });
+        }
+    }
+
+    pub(crate) fn note_dropped(&self, kind: Kind, id: &str) {
+        Self::note(&self.dropped, kind, id);
+    }
+
+    pub(crate) fn note_dead_lettered(&self, kind: Kind, id: &str) {
+        Self::note(&self.dead_lettered, kind, id);
+    }
+
+    pub(crate) fn dropped(&self) -> Vec<RecordId> {
+        self.dropped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn dead_lettered(&self) -> Vec<RecordId> {
+        self.dead_lettered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A record named in a [`FlushReport`]: its kind and id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RecordId {
+    /// A conversation, feedback or an event.
+    pub kind: Kind,
+    /// Its id: the caller's, or the one the recorder gave it.
+    pub id: String,
+}
+
+impl std::fmt::Display for RecordId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.id)
+    }
 }
 
 impl Counters {
@@ -44,7 +111,8 @@ pub struct RecorderStats {
     pub dropped_spool_full: u64,
     /// Records dropped by the `before_send` hook, or because it panicked.
     pub dropped_before_send: u64,
-    /// Records the API refused for good (400, 401, 403, 404, 413, 422), handed to the dead-letter callback.
+    /// Records refused for good (400, 401, 403, 404, 413, 422), past their retry budget, or
+    /// depending on a conversation that was, handed to the dead-letter callback.
     pub dead_lettered: u64,
     /// Records that went to the spool only, because the queue in memory was full; they are sent later.
     pub spilled: u64,
@@ -78,8 +146,24 @@ pub struct FlushReport {
     pub pending: u64,
     /// Records dropped since the recorder was built, whatever the reason.
     pub dropped: u64,
-    /// Records the API refused for good since the recorder was built.
+    /// Records dead-lettered since the recorder was built (see [`RecorderStats::dead_lettered`]).
     pub dead_lettered: u64,
     /// Whether the worker was still running (false after it stopped, or if it died).
     pub worker_running: bool,
+    /// The records in memory not delivered yet, oldest first: at most [`MAX_REPORTED_IDS`] of
+    /// them (`pending` counts them all, and those held in the spool only, which are not named).
+    pub pending_ids: Vec<RecordId>,
+    /// The first records dropped, at most [`MAX_REPORTED_IDS`] of them (`dropped` counts them all).
+    pub dropped_ids: Vec<RecordId>,
+    /// The first records dead-lettered, at most [`MAX_REPORTED_IDS`] of them (`dead_lettered`
+    /// counts them all).
+    pub dead_lettered_ids: Vec<RecordId>,
+}
+
+impl FlushReport {
+    /// Whether every record was delivered: nothing pending, dropped or dead-lettered, and
+    /// everything recorded before the call left the queue in time.
+    pub fn all_delivered(&self) -> bool {
+        self.complete && self.pending == 0 && self.dropped == 0 && self.dead_lettered == 0
+    }
 }

@@ -94,9 +94,14 @@ impl ClientHooks<ClientState> for GeneratedClient {
                 &own_record
             }
         };
-        record.set_idempotent(operation.is_some_and(|op| {
-            is_idempotent_request(op, request.body().and_then(reqwest::Body::as_bytes))
-        }));
+        // Only a retry needs to know, and finding a write's `id` parses its body: a client that
+        // never retries (the recorder's, which paces its writes itself) skips that pass.
+        record.set_idempotent(
+            policy.max_retries > 0
+                && operation.is_some_and(|op| {
+                    is_idempotent_request(op, request.body().and_then(reqwest::Body::as_bytes))
+                }),
+        );
         let limit = operation
             .filter(|op| op.response_media_type == "application/json")
             .map(|_| state.max_response_bytes());

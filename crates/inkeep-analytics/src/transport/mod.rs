@@ -293,6 +293,55 @@ impl Transport {
         }
     }
 
+    /// Sends `body`, JSON the caller wrote and checked, as the body of the `POST` operation
+    /// `operation_id` (one without path parameters), through the same hooks as every other call:
+    /// the key, the body-size check, the window of requests in flight and the policy's retries.
+    /// The body is sent as it is, without being parsed or written again; the answer is read only
+    /// to give back its place in the window, since a success means the write was stored.
+    pub(crate) async fn post_json(
+        &self,
+        operation_id: &'static str,
+        body: bytes::Bytes,
+    ) -> Result<()> {
+        use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+        use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
+
+        let Some(operation) = generated::operations::by_id(operation_id)
+            .filter(|op| op.http_method == "POST" && !op.path.contains('{'))
+        else {
+            return Err(Error::configuration(format!(
+                "{operation_id} is not a POST operation of the spec without path parameters"
+            )));
+        };
+        let (scoped, record) = self.scoped();
+        let info = OperationInfo {
+            operation_id: operation.method_name,
+        };
+        let url = format!("{}{}", self.base_url(), operation.path);
+        let mut request = ClientInfo::client(&scoped)
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .body(body)
+            .build()
+            .map_err(|source| Error::transport(operation.id, source))?;
+        if let Err(error) = ClientHooks::<ClientState>::pre(&scoped, &mut request, &info).await {
+            return Err(self.convert_error(operation.id, error).await);
+        }
+        let response = ClientHooks::<ClientState>::exec(&scoped, request, &info)
+            .await
+            .map_err(|source| {
+                Error::transport(operation.id, source).with_attempts(record.attempts())
+            })?;
+        if !response.status().is_success() {
+            let error = Error::from_response(operation.id, decode_streaming(response)).await;
+            return Err(self.redact(error).with_attempts(record.attempts()));
+        }
+        // Stored: an answer cut off or over the size limit changes nothing about that.
+        let _ = read_body(response, 0).await;
+        Ok(())
+    }
+
     /// Whether a generated call failed on the body of a success, in a way that another attempt may
     /// fix: cut off (not refused for its size), or not JSON at all. A body that is JSON of the wrong
     /// shape would come back the same, so it is not retried.
