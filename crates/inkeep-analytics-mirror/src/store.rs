@@ -148,12 +148,12 @@ CREATE TABLE sync_runs (
 CREATE VIEW negative_feedback_by_week AS
   SELECT date(created_at, '-6 days', 'weekday 1') AS week, count(*) AS negative
   FROM feedback WHERE type = 'negative' GROUP BY week ORDER BY week;
--- Conversations in which no one but the user wrote anything: no message from another role with content.
+-- Conversations without an answer: no message with content from the assistant or an agent.
 CREATE VIEW conversations_without_answer AS
   SELECT c.* FROM conversations AS c
   WHERE NOT EXISTS (
     SELECT 1 FROM messages AS m
-    WHERE m.conversation_id = c.id AND m.role NOT IN ('user', 'system')
+    WHERE m.conversation_id = c.id AND m.role IN ('assistant', 'agent')
       AND coalesce(m.content, '') NOT IN ('', '[]')
   );
 -- The links the assistants cite most, with how many messages and conversations cite each.
