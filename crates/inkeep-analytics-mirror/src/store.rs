@@ -24,8 +24,9 @@ use crate::report::{ApiTotals, Report};
 /// Marks a database as a mirror (`PRAGMA application_id`): "IKAM".
 const APPLICATION_ID: i32 = 0x494B_414D;
 
-/// The layout this version writes (`PRAGMA user_version`). Raise it with every change of the
-/// tables, and add the statements that bring the previous layout to it to [`MIGRATIONS`].
+/// The layout of the mirrors this version writes and reads (`PRAGMA user_version`); an older
+/// layout is migrated in the run, a newer one refused. (Raise it with every change of the
+/// tables, with the statements that bring the previous layout to it in `MIGRATIONS`.)
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// `MIGRATIONS[n]` brings a mirror of schema `n + 1` to schema `n + 2`, inside the run's transaction.
