@@ -55,7 +55,7 @@ const NO_MONTH: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// A row group is closed once its values reach this size, so that a partition of any size is
 /// written in bounded memory.
-const ROW_GROUP_BYTES: usize = 8 << 20;
+const ROW_GROUP_BYTES: usize = 4 << 20;
 
 /// A mirror as a Hive-partitioned Parquet dataset in a directory.
 #[derive(Clone, Debug)]

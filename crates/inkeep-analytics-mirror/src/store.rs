@@ -125,17 +125,10 @@ fn schema_sql() -> String {
             definitions.join(",\n  ")
         ));
     }
+    // The key messages refer to is indexed from the start: SQLite checks foreign keys
+    // (libsqlite3-sys builds it with them on), and a reference needs a unique parent key.
     sql.push_str(
         "CREATE UNIQUE INDEX conversations_id ON conversations (id);
-CREATE INDEX conversations_created_at ON conversations (created_at);
-CREATE INDEX conversations_updated_at ON conversations (updated_at);
-CREATE UNIQUE INDEX messages_conversation_position ON messages (conversation_id, position);
-CREATE INDEX messages_id ON messages (id);
-CREATE INDEX messages_created_at ON messages (created_at);
-CREATE UNIQUE INDEX feedback_id ON feedback (id);
-CREATE INDEX feedback_message_id ON feedback (message_id);
-CREATE INDEX feedback_conversation_id ON feedback (conversation_id);
-CREATE INDEX feedback_created_at ON feedback (created_at);
 CREATE TABLE sync_runs (
   id INTEGER PRIMARY KEY,
   started_at TEXT NOT NULL,
@@ -169,6 +162,19 @@ CREATE VIEW cited_links AS
     );
     sql
 }
+
+/// The other indexes: on the keys, the foreign keys and the times. A new mirror creates them once its
+/// rows are in, which is faster than keeping them up to date row by row.
+const INDEXES_SQL: &str = "CREATE INDEX conversations_created_at ON conversations (created_at);
+CREATE INDEX conversations_updated_at ON conversations (updated_at);
+CREATE UNIQUE INDEX messages_conversation_position ON messages (conversation_id, position);
+CREATE INDEX messages_id ON messages (id);
+CREATE INDEX messages_created_at ON messages (created_at);
+CREATE UNIQUE INDEX feedback_id ON feedback (id);
+CREATE INDEX feedback_message_id ON feedback (message_id);
+CREATE INDEX feedback_conversation_id ON feedback (conversation_id);
+CREATE INDEX feedback_created_at ON feedback (created_at);
+";
 
 /// What the file at a path is, read before anything is written to it.
 enum Found {
@@ -274,6 +280,9 @@ pub(crate) struct Writer {
     /// records whose `createdAt` is not a date.
     dirty: BTreeSet<(Table, Option<String>)>,
     in_transaction: bool,
+    /// The mirror started the run empty: every record is new (no lookups), and the indexes are
+    /// created after the rows.
+    empty: bool,
 }
 
 impl Writer {
@@ -294,6 +303,7 @@ impl Writer {
             },
             dirty: BTreeSet::new(),
             in_transaction: false,
+            empty: false,
         })
     }
 
@@ -330,6 +340,7 @@ impl Writer {
                 self.connection
                     .execute_batch(&schema_sql())
                     .map_err(Error::sqlite(&self.path))?;
+                self.empty = true;
                 self.connection
                     .pragma_update(None, "application_id", APPLICATION_ID)
                     .map_err(Error::sqlite(&self.path))?;
@@ -368,6 +379,17 @@ impl Writer {
         Ok(())
     }
 
+    /// Creates the indexes of a mirror that started empty, once its rows are in.
+    pub(crate) fn create_deferred_indexes(&mut self) -> Result<()> {
+        if self.empty {
+            self.connection
+                .execute_batch(INDEXES_SQL)
+                .map_err(Error::sqlite(&self.path))?;
+            self.empty = false;
+        }
+        Ok(())
+    }
+
     /// Remembers that the run listed `id`; `false` when it already had (offsets shifted between pages).
     fn first_sighting(&self, seen: &str, id: &str) -> Result<bool> {
         let inserted = self
@@ -383,6 +405,9 @@ impl Writer {
     /// Whether the mirror holds a record with `id` and, if so, whether its bytes are `raw`, and
     /// its `created_at` (to know which partition it leaves when it changes).
     fn compare(&self, table: Table, id: &str, raw: &str) -> Result<Option<(bool, Option<String>)>> {
+        if self.empty {
+            return Ok(None);
+        }
         self.connection
             .prepare_cached(&format!(
                 "SELECT raw, created_at FROM {} WHERE id = ?1",
@@ -448,17 +473,11 @@ impl Writer {
                 })?,
             _ => Vec::new(),
         };
-        let mirrored: Vec<(String, Option<String>)> = self
-            .connection
-            .prepare_cached(
-                "SELECT raw, created_at FROM messages WHERE conversation_id = ?1 ORDER BY position",
-            )
-            .and_then(|mut statement| {
-                statement
-                    .query_map([conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))?
-                    .collect()
-            })
-            .map_err(Error::sqlite(&self.path))?;
+        let mirrored: Vec<(String, Option<String>)> = if self.empty {
+            Vec::new()
+        } else {
+            self.mirrored_messages(conversation_id)?
+        };
         for (position, message) in listed.iter().enumerate() {
             let fields = Fields::of(message).ok_or_else(|| Error::Record {
                 what: "a conversation",
@@ -499,6 +518,20 @@ impl Writer {
             self.report.messages.deleted += removed as u64;
         }
         Ok(())
+    }
+
+    /// The mirrored messages of a conversation in order: their bytes and `created_at`.
+    fn mirrored_messages(&self, conversation_id: &str) -> Result<Vec<(String, Option<String>)>> {
+        self.connection
+            .prepare_cached(
+                "SELECT raw, created_at FROM messages WHERE conversation_id = ?1 ORDER BY position",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(self.sql())
     }
 
     /// Applies one feedback item as listed.
@@ -723,6 +756,7 @@ mod tests {
     fn the_schema_creates_and_its_views_run() {
         let connection = Connection::open_in_memory().expect("in memory");
         connection.execute_batch(&schema_sql()).expect("schema");
+        connection.execute_batch(INDEXES_SQL).expect("indexes");
         for view in [
             "negative_feedback_by_week",
             "conversations_without_answer",
