@@ -17,6 +17,8 @@ use inkeep_analytics_bench::proxy::{Shape, ShapingProxy};
 use inkeep_analytics_bench::report::{self, Measurement, Run};
 use inkeep_analytics_bench::server::{API_KEY, Encoding, PageServer, Pages, ServerOptions};
 
+mod sync_scenario;
+
 const USAGE: &str = "\
 usage: inkeep-analytics-bench <command>
 
@@ -28,6 +30,9 @@ commands:
         proxy) and run every contender side by side
   rate-limit [--conversations N] [--rate R] [--burst N] [--rounds N] [--write FILE]
         the program's export against a rate-limited sandbox
+  sync [--conversations N] [--feedback N] [--rounds N] [--server builtin|nginx]
+        `inkeep-analytics sync --db` into a new file, its re-run with nothing changed, `sync
+        --parquet` and the Python loader, side by side with the SDK's scans of both listings
   build-cost [--write FILE]
         build a new crate that depends on inkeep-analytics from clean, as shipped and with the
         generated code committed instead, and compare time and crate counts
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("run") => run(&Options::parse(&args[1..])),
         Some("rate-limit") => rate_limit(&Options::parse(&args[1..])),
+        Some("sync") => sync_scenario::run(&Options::parse(&args[1..])),
         Some("build-cost") => inkeep_analytics_bench::build_cost::run(
             &workspace_root(),
             Options::parse(&args[1..]).write.as_deref(),

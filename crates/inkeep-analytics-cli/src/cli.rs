@@ -181,6 +181,11 @@ pub enum Command {
     Mcp(McpArgs),
     /// Ship JSON lines of conversations, feedback and events through the recorder.
     Record(crate::record::RecordArgs),
+    /// Mirror conversations and feedback into SQLite or Parquet, incrementally.
+    #[command(
+        after_help = "Examples:\n  inkeep-analytics sync --db analytics.db\n  sqlite3 analytics.db 'SELECT * FROM negative_feedback_by_week'\n  inkeep-analytics sync --parquet analytics/ --format json"
+    )]
+    Sync(crate::commands::sync::SyncArgs),
     /// Look into a recorder's spool.
     #[command(subcommand)]
     Spool(crate::record::SpoolCommand),

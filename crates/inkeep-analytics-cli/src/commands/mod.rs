@@ -8,6 +8,7 @@ mod properties;
 mod query;
 mod sandbox;
 mod search;
+pub mod sync;
 
 use std::io::{IsTerminal, Read};
 use std::path::Path;
@@ -63,6 +64,7 @@ async fn run_with_client(
         Command::Query(args) => query::run(global, client, args).await,
         Command::Properties(command) => properties::run(global, client, command).await,
         Command::Search(command) => search::run(global, client, command).await,
+        Command::Sync(args) => sync::run(global, client, args).await,
         Command::Sandbox(_)
         | Command::Completions { .. }
         | Command::Mcp(_)

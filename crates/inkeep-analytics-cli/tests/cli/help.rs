@@ -16,6 +16,7 @@ const GROUPS: &[(&[&str], &str)] = &[
     (&["mcp"], "help-mcp.txt"),
     (&["record"], "help-record.txt"),
     (&["spool"], "help-spool.txt"),
+    (&["sync"], "help-sync.txt"),
     (
         &["conversations", "export"],
         "help-conversations-export.txt",

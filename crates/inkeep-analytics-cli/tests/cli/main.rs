@@ -15,4 +15,5 @@ mod openai;
 mod record;
 mod sandbox;
 mod support;
+mod sync;
 mod tables;

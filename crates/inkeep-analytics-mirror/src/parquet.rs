@@ -1,0 +1,439 @@
+//! The Parquet dataset: the mirror's tables as Hive partitions by month, each partition rewritten only when a record in it changed.
+//!
+//! Layout of a dataset directory `DIR`:
+//!
+//! ```text
+//! DIR/_inkeep_mirror.sqlite                       the state: an SQLite mirror (see SqliteMirror)
+//! DIR/conversations/month=2025-01/data.parquet    one file per partition
+//! DIR/messages/month=2025-01/data.parquet         (the month of each message's createdAt)
+//! DIR/feedback/month=2025-01/data.parquet
+//! DIR/<table>/month=__HIVE_DEFAULT_PARTITION__/   records whose createdAt does not start with YYYY-MM
+//! ```
+//!
+//! Knowing which partitions a run must rewrite needs the previous records, so the dataset keeps
+//! an SQLite mirror as its state, in a file whose leading `_` makes DuckDB, pyarrow, Polars and
+//! Spark skip it. A run applies the listings to the state in its transaction, as
+//! [`crate::SqliteMirror`] does, then rewrites each partition whose rows changed from the state's
+//! rows (written aside as `.data.parquet.tmp`, synced, then renamed over `data.parquet`), removes
+//! the partitions left empty, and commits the state last. A run killed before its commit leaves
+//! every partition whole (old or new), and the state as it was, so the next run rewrites the
+//! partitions again; nothing is missed.
+//!
+//! The files are written with the `parquet` crate's column writers (no arrow), ZSTD compressed;
+//! `raw` and the JSON columns are `STRING`s, the times `TIMESTAMP(MICROS, UTC)`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use inkeep_analytics::Client;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::{ColumnPath, Type as SchemaType};
+
+use crate::columns::{ColumnKind, MONTH_SQL};
+use crate::error::{Error, Result};
+use crate::files;
+use crate::report::{Partitions, Report};
+use crate::store::{self, Table, Writer};
+use crate::sync::{self, SyncOptions};
+
+/// The dataset's state file, inside its directory.
+pub const STATE_FILE: &str = "_inkeep_mirror.sqlite";
+
+/// The name of each partition's file.
+const DATA_FILE: &str = "data.parquet";
+
+/// Where a partition's next file is written before it replaces the current one; the leading dot
+/// hides it from readers.
+const DATA_FILE_ASIDE: &str = ".data.parquet.tmp";
+
+/// Hive's name for the partition of a null key.
+const NO_MONTH: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// A row group is closed once its values reach this size, so that a partition of any size is
+/// written in bounded memory.
+const ROW_GROUP_BYTES: usize = 4 << 20;
+
+/// A mirror as a Hive-partitioned Parquet dataset in a directory.
+#[derive(Clone, Debug)]
+pub struct ParquetMirror {
+    dir: PathBuf,
+}
+
+impl ParquetMirror {
+    /// The dataset in `dir`; nothing is read or written until [`ParquetMirror::sync`].
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Brings the dataset up to date with the API: creates the directory (0700) when missing,
+    /// refuses a directory that holds other files and no state, and rewrites only the
+    /// partitions whose records changed. Needs a tokio runtime.
+    pub async fn sync(&self, client: &Client, options: &SyncOptions) -> Result<Report> {
+        options.check()?;
+        let dir = self.dir.clone();
+        let writer = tokio::task::spawn_blocking(move || open(&dir))
+            .await
+            .map_err(|_| Error::WriterStopped)??;
+        let dir = self.dir.clone();
+        sync::run(client, options, writer, move |writer| {
+            write_partitions(writer, &dir)
+        })
+        .await
+    }
+}
+
+/// Opens the dataset's state, refusing a path that is not a dataset without touching it.
+fn open(dir: &Path) -> Result<Writer> {
+    match std::fs::metadata(dir) {
+        Ok(metadata) if !metadata.is_dir() => {
+            return Err(Error::NotAMirror {
+                path: dir.to_path_buf(),
+                reason: "it is a file; a Parquet dataset is a directory".into(),
+            });
+        }
+        Ok(_) => {
+            let state = dir.join(STATE_FILE);
+            if !state.exists() {
+                let mut entries = std::fs::read_dir(dir).map_err(Error::io("read", dir))?;
+                if entries.next().is_some() {
+                    return Err(Error::NotAMirror {
+                        path: dir.to_path_buf(),
+                        reason: format!("the directory holds other files and no {STATE_FILE}"),
+                    });
+                }
+            }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            files::create_dir_all(dir)?;
+        }
+        Err(error) => return Err(Error::io("read", dir)(error)),
+    }
+    store::open(&dir.join(STATE_FILE))
+}
+
+/// Rewrites every partition the run changed, from the state's rows (still uncommitted).
+fn write_partitions(writer: &mut Writer, dir: &Path) -> Result<()> {
+    let mut partitions = Partitions::default();
+    let dirty: Vec<(Table, Option<String>)> = writer.dirty().iter().cloned().collect();
+    for table in Table::ALL {
+        let table_dir = dir.join(table.name());
+        let schema = Arc::new(schema(table).map_err(|source| Error::Parquet {
+            path: table_dir.clone(),
+            source,
+        })?);
+        for (_, month) in dirty.iter().filter(|(t, _)| *t == table) {
+            let partition =
+                table_dir.join(format!("month={}", month.as_deref().unwrap_or(NO_MONTH)));
+            let rows = write_partition(writer, table, month.as_deref(), &partition, &schema)?;
+            if rows > 0 {
+                partitions.written += 1;
+            } else if partition.exists() {
+                remove_partition(&partition)?;
+                partitions.removed += 1;
+            }
+        }
+        if table_dir.exists() {
+            files::sync_dir(&table_dir);
+        }
+    }
+    writer.report_mut().partitions = Some(partitions);
+    Ok(())
+}
+
+/// Writes a partition's rows aside and renames the file into place; returns how many rows it
+/// has (0: nothing was written, the partition is empty).
+fn write_partition(
+    writer: &Writer,
+    table: Table,
+    month: Option<&str>,
+    partition: &Path,
+    schema: &Arc<SchemaType>,
+) -> Result<u64> {
+    let names = table.column_names();
+    let condition = match month {
+        // The range reads the `created_at` index; the prefix test keeps it exact.
+        Some(_) => "created_at >= ?1 AND created_at < ?1 || '~' AND substr(created_at, 1, 7) = ?1"
+            .to_string(),
+        None => format!("({MONTH_SQL}) IS NULL"),
+    };
+    let order = match table {
+        Table::Messages => "conversation_id, position",
+        _ => "created_at, id",
+    };
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {condition} ORDER BY {order}",
+        names.join(", "),
+        table.name()
+    );
+    let kinds = column_kinds(table);
+    let connection = writer.connection();
+    let state = writer.path().to_path_buf();
+    let mut statement = connection.prepare(&sql).map_err(Error::sqlite(&state))?;
+    let mut rows = match month {
+        Some(month) => statement.query([month]),
+        None => statement.query([]),
+    }
+    .map_err(Error::sqlite(&state))?;
+
+    let aside = partition.join(DATA_FILE_ASIDE);
+    let mut file: Option<SerializedFileWriter<std::fs::File>> = None;
+    let mut group = RowGroup::new(&kinds);
+    let mut count = 0u64;
+    let parquet_error = |source| Error::Parquet {
+        path: aside.clone(),
+        source,
+    };
+    while let Some(row) = rows.next().map_err(Error::sqlite(&state))? {
+        for (index, kind) in kinds.iter().enumerate() {
+            let value = row.get_ref(index).map_err(Error::sqlite(&state))?;
+            let text = match value {
+                rusqlite::types::ValueRef::Null => None,
+                rusqlite::types::ValueRef::Integer(n) => {
+                    group.push_int(index, Some(n));
+                    continue;
+                }
+                other => other.as_str().ok(),
+            };
+            match kind {
+                Kind::Text => group.push_text(index, text),
+                Kind::Integer => group.push_int(index, text.and_then(|t| t.parse().ok())),
+                Kind::Timestamp => group.push_int(index, text.and_then(micros)),
+            }
+        }
+        count += 1;
+        if group.bytes >= ROW_GROUP_BYTES {
+            let file = match &mut file {
+                Some(file) => file,
+                None => file.insert(create(&aside, partition, schema)?),
+            };
+            group.write(file).map_err(parquet_error)?;
+        }
+    }
+    if count == 0 {
+        return Ok(0);
+    }
+    let mut file = match file {
+        Some(file) => file,
+        None => create(&aside, partition, schema)?,
+    };
+    if group.rows > 0 {
+        group.write(&mut file).map_err(parquet_error)?;
+    }
+    let inner = file.into_inner().map_err(|source| Error::Parquet {
+        path: aside.clone(),
+        source,
+    })?;
+    inner.sync_all().map_err(Error::io("write", &aside))?;
+    let target = partition.join(DATA_FILE);
+    std::fs::rename(&aside, &target).map_err(Error::io("replace", &target))?;
+    files::sync_dir(partition);
+    Ok(count)
+}
+
+fn create(
+    aside: &Path,
+    partition: &Path,
+    schema: &Arc<SchemaType>,
+) -> Result<SerializedFileWriter<std::fs::File>> {
+    files::create_dir_all(partition)?;
+    let file = files::create_file(aside)?;
+    SerializedFileWriter::new(file, schema.clone(), Arc::new(properties())).map_err(|source| {
+        Error::Parquet {
+            path: aside.to_path_buf(),
+            source,
+        }
+    })
+}
+
+fn remove_partition(partition: &Path) -> Result<()> {
+    for name in [DATA_FILE, DATA_FILE_ASIDE] {
+        match std::fs::remove_file(partition.join(name)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(Error::io("remove", partition)(error)),
+        }
+    }
+    // A directory someone put other files in is left with them.
+    let _ = std::fs::remove_dir(partition);
+    Ok(())
+}
+
+/// How a column of the dataset is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Integer,
+    Timestamp,
+}
+
+fn column_kinds(table: Table) -> Vec<Kind> {
+    let mut kinds: Vec<Kind> = table
+        .leading()
+        .iter()
+        .map(|name| {
+            if *name == "position" {
+                Kind::Integer
+            } else {
+                Kind::Text
+            }
+        })
+        .collect();
+    kinds.extend(table.columns().iter().map(|column| match column.kind {
+        ColumnKind::Timestamp => Kind::Timestamp,
+        ColumnKind::Text | ColumnKind::Json => Kind::Text,
+    }));
+    kinds.extend(table.trailing().iter().map(|_| Kind::Text));
+    kinds.push(Kind::Text);
+    kinds
+}
+
+/// The Parquet schema of a table: the same columns as in SQLite, typed.
+fn schema(table: Table) -> parquet::errors::Result<SchemaType> {
+    let names = table.column_names();
+    let kinds = column_kinds(table);
+    let mut message = format!("message {} {{\n", table.name());
+    for (name, kind) in names.iter().zip(&kinds) {
+        let required = *name == "raw" || table.leading().contains(name);
+        let repetition = if required { "REQUIRED" } else { "OPTIONAL" };
+        let physical = match kind {
+            Kind::Text => "BYTE_ARRAY",
+            Kind::Integer | Kind::Timestamp => "INT64",
+        };
+        let logical = match kind {
+            Kind::Text => " (STRING)",
+            Kind::Integer => "",
+            Kind::Timestamp => " (TIMESTAMP(MICROS,true))",
+        };
+        message.push_str(&format!("  {repetition} {physical} {name}{logical};\n"));
+    }
+    message.push('}');
+    parse_message_type(&message)
+}
+
+fn properties() -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_created_by(format!(
+            "inkeep-analytics-mirror {}",
+            env!("CARGO_PKG_VERSION")
+        ));
+    // Whole records and message lists never repeat: a dictionary or min/max statistics of them
+    // cost time and space for nothing.
+    for column in ["raw", "messages_openai_format", "content", "properties"] {
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(column), false)
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
+    builder.build()
+}
+
+/// A time as microseconds since the epoch, when it reads as RFC 3339.
+fn micros(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| time.timestamp_micros())
+}
+
+/// The values of one row group, column by column, with definition levels for the nullable ones.
+struct RowGroup {
+    columns: Vec<Values>,
+    rows: usize,
+    bytes: usize,
+}
+
+enum Values {
+    Text(Vec<ByteArray>, Vec<i16>),
+    Integer(Vec<i64>, Vec<i16>),
+}
+
+impl RowGroup {
+    fn new(kinds: &[Kind]) -> Self {
+        Self {
+            columns: kinds
+                .iter()
+                .map(|kind| match kind {
+                    Kind::Text => Values::Text(Vec::new(), Vec::new()),
+                    Kind::Integer | Kind::Timestamp => Values::Integer(Vec::new(), Vec::new()),
+                })
+                .collect(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    fn push_text(&mut self, index: usize, text: Option<&str>) {
+        if index == 0 {
+            self.rows += 1;
+        }
+        if let Some(Values::Text(values, levels)) = self.columns.get_mut(index) {
+            levels.push(i16::from(text.is_some()));
+            if let Some(text) = text {
+                self.bytes += text.len();
+                values.push(ByteArray::from(text.as_bytes().to_vec()));
+            }
+        }
+    }
+
+    fn push_int(&mut self, index: usize, value: Option<i64>) {
+        if index == 0 {
+            self.rows += 1;
+        }
+        if let Some(Values::Integer(values, levels)) = self.columns.get_mut(index) {
+            levels.push(i16::from(value.is_some()));
+            self.bytes += 8;
+            values.extend(value);
+        }
+    }
+
+    /// Writes the buffered rows as one row group and empties the buffers.
+    fn write(
+        &mut self,
+        file: &mut SerializedFileWriter<std::fs::File>,
+    ) -> parquet::errors::Result<()> {
+        let mut group = file.next_row_group()?;
+        let mut index = 0;
+        while let Some(mut column) = group.next_column()? {
+            // A required column's definition levels are all 1; the writer counts rows from them.
+            match self.columns.get_mut(index) {
+                Some(Values::Text(values, levels)) => {
+                    column
+                        .typed::<ByteArrayType>()
+                        .write_batch(values, Some(levels), None)?;
+                }
+                Some(Values::Integer(values, levels)) => {
+                    column
+                        .typed::<Int64Type>()
+                        .write_batch(values, Some(levels), None)?;
+                }
+                None => {}
+            }
+            column.close()?;
+            index += 1;
+        }
+        group.close()?;
+        for values in &mut self.columns {
+            match values {
+                Values::Text(values, levels) => {
+                    values.clear();
+                    levels.clear();
+                }
+                Values::Integer(values, levels) => {
+                    values.clear();
+                    levels.clear();
+                }
+            }
+        }
+        self.rows = 0;
+        self.bytes = 0;
+        Ok(())
+    }
+}

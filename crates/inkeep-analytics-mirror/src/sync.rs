@@ -1,0 +1,296 @@
+//! One run: the listings are paged on the async side, the records applied on a blocking thread, with a bounded channel between them.
+//!
+//! The SDK's raw pages keep each record's bytes as the server sent them, so nothing is decoded
+//! into the typed model: the writer reads only the fields that become columns. At most
+//! [`PAGES_IN_FLIGHT`] pages wait in the channel and the SDK holds a few more ahead, so memory
+//! stays flat whatever the size of the data set. Conversations are listed before feedback, so
+//! that a feedback item whose conversation is not embedded finds its message already mirrored.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use inkeep_analytics::Client;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::report::{ApiTotals, Report};
+use crate::store::Writer;
+
+/// Pages between the listing and the writer: enough to keep both busy.
+const PAGES_IN_FLIGHT: usize = 2;
+
+/// How many passes a listing makes at most when its total changes while it pages (offsets shift
+/// under a listing that changes, so a record can slide past the cursor).
+const MAX_PASSES: usize = 3;
+
+/// Where a run stands, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// `conversations` or `feedback`.
+    pub what: &'static str,
+    /// Records listed so far in this listing.
+    pub listed: u64,
+    /// The API's latest total for it.
+    pub total: u64,
+}
+
+/// How a sync runs.
+#[derive(Clone)]
+pub struct SyncOptions {
+    page_size: i64,
+    progress: Option<Arc<dyn Fn(Progress) + Send + Sync>>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            page_size: inkeep_analytics::MAX_PAGE_SIZE,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SyncOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("page_size", &self.page_size)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl SyncOptions {
+    /// Records per request, 1 to [`inkeep_analytics::MAX_PAGE_SIZE`] (the default).
+    pub fn page_size(mut self, page_size: i64) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Called after every page with where the run stands.
+    pub fn on_progress(mut self, progress: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if (1..=inkeep_analytics::MAX_PAGE_SIZE).contains(&self.page_size) {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(format!(
+                "the page size must be between 1 and {}, got {}",
+                inkeep_analytics::MAX_PAGE_SIZE,
+                self.page_size
+            )))
+        }
+    }
+}
+
+/// What the listing side hands the writer.
+enum Batch {
+    Conversations(Vec<Box<RawValue>>),
+    ConversationsListed { complete: bool },
+    Feedback(Vec<Box<RawValue>>),
+    FeedbackListed { complete: bool },
+    Done { totals: ApiTotals, complete: bool },
+}
+
+/// Runs the listings into `writer`; `before_commit` runs on the writer's thread after the last
+/// record and before the commit (the Parquet dataset writes its partitions there).
+pub(crate) async fn run<F>(
+    client: &Client,
+    options: &SyncOptions,
+    writer: Writer,
+    before_commit: F,
+) -> Result<Report>
+where
+    F: FnOnce(&mut Writer) -> Result<()> + Send + 'static,
+{
+    options.check()?;
+    let (sender, receiver) = mpsc::channel(PAGES_IN_FLIGHT);
+    let worker = tokio::task::spawn_blocking(move || apply(writer, receiver, before_commit));
+    let listed = list(client, options, &sender).await;
+    drop(sender);
+    let applied = worker.await.map_err(|_| Error::WriterStopped);
+    match listed {
+        // The writer's own error says more than the closed channel the listing met.
+        Ok(()) | Err(Error::WriterStopped) => applied?,
+        Err(error) => Err(error),
+    }
+}
+
+/// The writer's thread: applies batches in order; a channel closed before `Done` (the listing
+/// failed) drops the writer, which rolls the run back.
+fn apply<F>(
+    mut writer: Writer,
+    mut receiver: mpsc::Receiver<Batch>,
+    before_commit: F,
+) -> Result<Report>
+where
+    F: FnOnce(&mut Writer) -> Result<()>,
+{
+    writer.begin()?;
+    while let Some(batch) = receiver.blocking_recv() {
+        match batch {
+            Batch::Conversations(records) => {
+                for record in &records {
+                    writer.conversation(record)?;
+                }
+            }
+            Batch::ConversationsListed { complete } => writer.end_conversations(complete)?,
+            Batch::Feedback(records) => {
+                for record in &records {
+                    writer.feedback(record)?;
+                }
+            }
+            Batch::FeedbackListed { complete } => writer.end_feedback(complete)?,
+            Batch::Done { totals, complete } => {
+                writer.create_deferred_indexes()?;
+                before_commit(&mut writer)?;
+                return writer.commit(totals, complete);
+            }
+        }
+    }
+    Err(Error::WriterStopped)
+}
+
+/// Lists conversations, then feedback, into the channel.
+async fn list(client: &Client, options: &SyncOptions, sender: &mpsc::Sender<Batch>) -> Result<()> {
+    let (conversations, conversations_complete) = passes(
+        options,
+        "conversations",
+        |prefetch| {
+            let listing = client.list_conversations().limit(options.page_size);
+            let listing = match prefetch {
+                Some(pages) => listing.prefetch(pages),
+                None => listing,
+            };
+            listing
+                .raw_pages()
+                .map_ok(|page| (page.total_count(), page.conversations))
+                .boxed_local_stream()
+        },
+        sender,
+        Batch::Conversations,
+    )
+    .await?;
+    send(
+        sender,
+        Batch::ConversationsListed {
+            complete: conversations_complete,
+        },
+    )
+    .await?;
+    let (feedback, feedback_complete) = passes(
+        options,
+        "feedback",
+        |prefetch| {
+            let listing = client.list_feedback().limit(options.page_size);
+            let listing = match prefetch {
+                Some(pages) => listing.prefetch(pages),
+                None => listing,
+            };
+            listing
+                .raw_pages()
+                .map_ok(|page| {
+                    let total = page.total_count();
+                    let mut records = page.positive_feedback;
+                    records.extend(page.negative_feedback);
+                    (total, records)
+                })
+                .boxed_local_stream()
+        },
+        sender,
+        Batch::Feedback,
+    )
+    .await?;
+    send(
+        sender,
+        Batch::FeedbackListed {
+            complete: feedback_complete,
+        },
+    )
+    .await?;
+    send(
+        sender,
+        Batch::Done {
+            totals: ApiTotals {
+                conversations,
+                feedback,
+            },
+            complete: conversations_complete && feedback_complete,
+        },
+    )
+    .await
+}
+
+type Pages<'a> =
+    futures::stream::BoxStream<'a, inkeep_analytics::Result<(u64, Vec<Box<RawValue>>)>>;
+
+/// Pages one listing until a pass ends with the total it started with (or [`MAX_PASSES`]);
+/// returns the last total and whether the listing was stable, so that deletions can be trusted.
+async fn passes<'a>(
+    options: &SyncOptions,
+    what: &'static str,
+    pages: impl Fn(Option<usize>) -> Pages<'a>,
+    sender: &mpsc::Sender<Batch>,
+    batch: fn(Vec<Box<RawValue>>) -> Batch,
+) -> Result<(u64, bool)> {
+    let mut listed = 0u64;
+    for pass in 0..MAX_PASSES {
+        // A later pass only runs because the data changed while paging: it reads one page at a
+        // time, so that each page is read after the one before it.
+        let mut stream = pages((pass > 0).then_some(0));
+        let mut first_total = None;
+        let mut latest_total = 0u64;
+        let mut shrank = false;
+        while let Some((total, records)) = stream
+            .try_next()
+            .await
+            .map_err(|source| Error::Api { what, source })?
+        {
+            shrank |= first_total.is_some() && total < latest_total;
+            first_total.get_or_insert(total);
+            latest_total = total;
+            listed += records.len() as u64;
+            send(sender, batch(records)).await?;
+            if let Some(progress) = &options.progress {
+                progress(Progress {
+                    what,
+                    listed,
+                    total: latest_total,
+                });
+            }
+        }
+        if !shrank && first_total.is_none_or(|first| first == latest_total) {
+            return Ok((latest_total, true));
+        }
+        tracing::info!(
+            what,
+            pass = pass + 1,
+            "the total changed while paging; listing again from the start"
+        );
+        if pass + 1 == MAX_PASSES {
+            tracing::warn!(
+                what,
+                "the total kept changing; nothing is deleted in this run, the next one catches up"
+            );
+            return Ok((latest_total, false));
+        }
+    }
+    Ok((0, false))
+}
+
+async fn send(sender: &mpsc::Sender<Batch>, batch: Batch) -> Result<()> {
+    sender.send(batch).await.map_err(|_| Error::WriterStopped)
+}
+
+/// `BoxStream` for the mapped page streams.
+trait BoxedLocal<'a>: futures::Stream + Send + Sized + 'a {
+    fn boxed_local_stream(self) -> futures::stream::BoxStream<'a, Self::Item> {
+        Box::pin(self)
+    }
+}
+
+impl<'a, S: futures::Stream + Send + 'a> BoxedLocal<'a> for S {}
