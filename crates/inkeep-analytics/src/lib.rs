@@ -49,11 +49,12 @@ pub use pagination::{
     ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use recorder::{
-    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_RECORDS,
-    DEFAULT_MAX_SPOOL_BYTES, DeadLetter, DeliveryCheck, FlushReport, FsyncPolicy, MessageIdList,
-    Outcome, Record, RecordableConversation, Recorded, Recorder, RecorderBuilder, RecorderStats,
-    SpoolStatus,
+    DEFAULT_DROP_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_PENDING_RECORDS, DeadLetter, DeliveryCheck, FlushReport, MessageIdList, Outcome,
+    Record, RecordableConversation, Recorded, Recorder, RecorderBuilder, RecorderStats,
 };
+#[cfg(feature = "spool")]
+pub use recorder::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use reqwest::StatusCode;
 pub use serde_json;
 pub use transport::{

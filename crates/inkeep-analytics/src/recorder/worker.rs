@@ -61,10 +61,9 @@ async fn run(shared: Arc<Shared>) {
     let client = shared.client.with_max_retries(0);
     let mut tasks: JoinSet<Sent> = JoinSet::new();
     let mut sending: std::collections::HashMap<Id, Item> = std::collections::HashMap::new();
-    let mut last_sync = Instant::now();
     loop {
         let now = Instant::now();
-        if shared.aborted.load(Ordering::SeqCst) {
+        if shared.must_stop(now) {
             break;
         }
         #[cfg(test)]
@@ -96,16 +95,10 @@ async fn run(shared: Arc<Shared>) {
             }
             queue.next_wake(now)
         };
-        if let Some(every) = shared.sync_every
-            && last_sync.elapsed() >= every
-        {
-            shared.sync_spool();
-            last_sync = Instant::now();
-        }
         let sleep = wake
             .map(|at| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(3600))
-            .min(shared.sync_every.unwrap_or(Duration::from_secs(3600)));
+            .min(shared.until_stop(now));
         tokio::select! {
             Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 let (id, sent) = match joined {
@@ -121,7 +114,6 @@ async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(sleep) => {}
         }
     }
-    shared.sync_spool();
 }
 
 /// Applies how a write ended to the queue, the spool, the counters and the callbacks.
