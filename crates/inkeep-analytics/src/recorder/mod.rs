@@ -505,8 +505,8 @@ impl Shared {
         }
         #[cfg(feature = "spool")]
         let prepared = match self.record_spooled(prepared) {
-            Ok(recorded) => return Ok(recorded),
-            Err(prepared) => prepared,
+            std::ops::ControlFlow::Break(recorded) => return Ok(recorded),
+            std::ops::ControlFlow::Continue(prepared) => prepared,
         };
         let id = prepared.id.clone();
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);

@@ -248,11 +248,13 @@ pub(crate) fn set_aside(database: &Path, error: &rusqlite::Error) -> io::Result<
         path = dir.join(format!("spool.damaged-{stamp}-{n}.sqlite3"));
         n += 1;
     }
-    fs::rename(database, &path)?;
+    // The log first: killed in between, the database is found damaged again at the next start,
+    // rather than a new database meeting the old one's log.
     let wal = sidecar(database, "-wal");
     if wal.exists() {
         fs::rename(&wal, sidecar(&path, "-wal"))?;
     }
+    fs::rename(database, &path)?;
     let _ = fs::remove_file(sidecar(database, "-shm"));
     sync_dir(database)?;
     Ok(SetAside {

@@ -4,6 +4,7 @@
 //!
 //! Lock order: the spool's lock, then the queue's; nothing takes them the other way round.
 
+use std::ops::ControlFlow;
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 
@@ -62,15 +63,15 @@ impl Shared {
 
     /// The recording call with a spool: the record is committed to it (and queued when the queue
     /// has room and nothing waits in the spool before it), under the spool's lock, so that the
-    /// worker cannot delete it before it is written. `Err` gives the record back when there is
-    /// no spool.
+    /// worker cannot delete it before it is written. It gives the record back (`Continue`) when
+    /// there is no spool.
     pub(in crate::recorder) fn record_spooled(
         &self,
         prepared: Prepared,
-    ) -> Result<Recorded, Prepared> {
+    ) -> ControlFlow<Recorded, Prepared> {
         let mut guard = self.lock_spool();
         let Some(spool) = guard.as_mut() else {
-            return Err(prepared);
+            return ControlFlow::Continue(prepared);
         };
         let id = prepared.id.clone();
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
@@ -99,7 +100,7 @@ impl Shared {
                 self.publish_spool(spool);
                 drop(guard);
                 self.wake.notify_one();
-                return Ok(Recorded {
+                return ControlFlow::Break(Recorded {
                     id,
                     outcome: Outcome::Spilled,
                 });
@@ -134,14 +135,14 @@ impl Shared {
                         };
                         Counters::add(counter);
                         self.note_drop(reason);
-                        return Ok(Recorded { id, outcome });
+                        return ControlFlow::Break(Recorded { id, outcome });
                     }
                 }
             }
         };
         self.publish_spool(spool);
         drop(guard);
-        Ok(self.taken(id, enqueued, readied))
+        ControlFlow::Break(self.taken(id, enqueued, readied))
     }
 
     /// Reads records held by the spool only back into the queue, in order, once the queue has
@@ -149,6 +150,9 @@ impl Shared {
     /// without the spool's lock, which recording calls take: they wait for neither.
     pub(in crate::recorder) fn refill(&self) {
         self.replace_damaged_spool();
+        if let Some(spool) = self.lock_spool().as_mut() {
+            spool.retry_deletions();
+        }
         if !self.has_spilled() || !self.lock().has_room_for_refill() {
             return;
         }

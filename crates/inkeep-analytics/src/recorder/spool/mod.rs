@@ -270,8 +270,24 @@ pub(crate) struct Spool {
     generation: Arc<AtomicU64>,
     /// When a failed replacement of a damaged database is tried again.
     replace_after: Option<std::time::Instant>,
+    /// Deletions of delivered records that the disk refused (it was full): tried again by the
+    /// worker, so that a later start does not send a delivered version again, which for a
+    /// conversation would put an older version back in place of a newer one.
+    undeleted: Vec<(Kind, u64, String)>,
     /// Held (locked) for as long as the spool is open: one process per spool.
     _lock: File,
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if !self.retry_deletions() {
+            tracing::warn!(
+                records = self.undeleted.len(),
+                spool = %self.dir.display(),
+                "spool: delivered records could not be deleted from the spool (the disk refused the writes); a later start sends them again, and a conversation among them may go back to an older version until it is recorded again"
+            );
+        }
+    }
 }
 
 impl std::fmt::Debug for Spool {
@@ -456,6 +472,7 @@ impl Spool {
             fsync,
             generation,
             replace_after: None,
+            undeleted: Vec::new(),
             _lock: lock,
         };
         spool.refresh_first_spilled();
@@ -607,15 +624,31 @@ impl Spool {
         let Some(db) = self.db.as_ref() else {
             return Ok(());
         };
-        let result = match kind {
-            Kind::Conversation => db
-                .prepare_cached(DELETE_CONVERSATION)
-                .and_then(|mut s| s.execute(params![id, sql_u64(seq)])),
-            Kind::Feedback | Kind::Event => db
-                .prepare_cached(DELETE_OTHER)
-                .and_then(|mut s| s.execute(params![sql_u64(seq), kind_name(kind)])),
+        match delete_delivered(db, kind, seq, id) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let why = self.unwritable(&error);
+                if !matches!(why, Unwritable::Damaged) && self.undeleted.len() < MAX_UNDELETED {
+                    self.undeleted.push((kind, seq, id.to_owned()));
+                }
+                Err(why)
+            }
+        }
+    }
+
+    /// Tries again the deletions the disk refused; true when none is left.
+    pub(crate) fn retry_deletions(&mut self) -> bool {
+        if self.undeleted.is_empty() {
+            return true;
+        }
+        let Some(db) = self.db.as_ref() else {
+            return false;
         };
-        result.map(drop).map_err(|error| self.unwritable(&error))
+        let retried = delete_all_delivered(db, &self.undeleted);
+        if retried.is_ok() {
+            self.undeleted.clear();
+        }
+        retried.is_ok()
     }
 
     /// After a read back: `taken` went into memory, `unsendable` can never be sent; both leave
@@ -705,6 +738,34 @@ impl Spool {
             }
         }
     }
+}
+
+/// How many refused deletions a spool remembers to try again.
+const MAX_UNDELETED: usize = 100_000;
+
+/// Deletes a delivered record; for a conversation, every older version with it.
+fn delete_delivered(db: &Connection, kind: Kind, seq: u64, id: &str) -> rusqlite::Result<()> {
+    match kind {
+        Kind::Conversation => db
+            .prepare_cached(DELETE_CONVERSATION)?
+            .execute(params![id, sql_u64(seq)]),
+        Kind::Feedback | Kind::Event => db
+            .prepare_cached(DELETE_OTHER)?
+            .execute(params![sql_u64(seq), kind_name(kind)]),
+    }
+    .map(drop)
+}
+
+/// Deletes delivered records in one commit.
+fn delete_all_delivered(
+    db: &Connection,
+    delivered: &[(Kind, u64, String)],
+) -> rusqlite::Result<()> {
+    let transaction = db.unchecked_transaction()?;
+    for (kind, seq, id) in delivered {
+        delete_delivered(&transaction, *kind, *seq, id)?;
+    }
+    transaction.commit()
 }
 
 /// Marks records read back into memory and deletes those that cannot be sent, in one commit;
