@@ -205,6 +205,11 @@ impl Shared {
                     if self.enqueue(prepared.into_item(row.seq)).0 == Enqueued::Full {
                         break;
                     }
+                    // Counted in memory now: stats should not count it twice until the
+                    // spool's count is published below.
+                    let _ =
+                        self.spilled_now
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
                     taken.push((row.position, row.seq));
                 }
                 Err(error) => {
