@@ -17,4 +17,5 @@ mod query_language;
 mod recorder;
 mod reliability;
 mod retries;
+mod spool;
 mod support;

@@ -194,7 +194,9 @@ fn read_lines(
                 stalled |= recorded.outcome == Outcome::DroppedQueueFull;
                 if matches!(
                     recorded.outcome,
-                    Outcome::DroppedQueueFull | Outcome::DroppedSpoolFull
+                    Outcome::DroppedQueueFull
+                        | Outcome::DroppedSpoolFull
+                        | Outcome::DroppedSpoolUnwritable
                 ) {
                     eprintln!("line {number}: dropped ({:?})", recorded.outcome);
                 }
@@ -228,33 +230,39 @@ pub fn spool(global: &GlobalOptions, command: SpoolCommand) -> Result<(), Failur
         )));
     }
     let status = SpoolStatus::read(&dir).map_err(Failure::api("reading the spool"))?;
+    let set_aside: Vec<String> = status
+        .set_aside
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect();
     let text = if global.format == Some(Format::Json) {
         serde_json::json!({
             "conversations": status.conversations,
-            "conversationVersions": status.conversation_versions,
             "feedback": status.feedback,
             "events": status.events,
             "pending": status.pending(),
             "bytes": status.bytes,
-            "segments": status.segments,
-            "torn": status.torn,
+            "lastSequence": status.last_sequence,
+            "setAside": set_aside,
             "locked": status.locked,
         })
         .to_string()
             + "\n"
     } else {
-        format!(
-            "pending: {} records ({} conversations, {} feedback, {} events)\nconversation versions: {}\nbytes: {} in {} segments\ntorn records skipped: {}\nin use by a process: {}\n",
+        let mut text = format!(
+            "pending: {} records ({} conversations, {} feedback, {} events)\nbytes: {}\nlast sequence number: {}\nin use by a process: {}\n",
             status.pending(),
             status.conversations,
             status.feedback,
             status.events,
-            status.conversation_versions,
             status.bytes,
-            status.segments,
-            status.torn,
+            status.last_sequence,
             if status.locked { "yes" } else { "no" }
-        )
+        );
+        for path in &set_aside {
+            text.push_str(&format!("damaged database set aside: {path}\n"));
+        }
+        text
     };
     crate::output::emit(&text, global.output.as_deref())
 }

@@ -49,12 +49,13 @@ pub use pagination::{
     ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
 };
 pub use recorder::{
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES,
-    DEFAULT_MAX_PENDING_RECORDS, DEFAULT_MAX_RETRY_AGE, DEFAULT_MAX_SPOOL_BYTES, DeadLetter,
-    DeadLetterReason, DeliveryCheck, FlushReport, FsyncPolicy, MAX_REPORTED_IDS, MessageIdList,
-    Outcome, Record, RecordId, RecordKind, RecordableConversation, Recorded, Recorder,
-    RecorderBuilder, RecorderStats, SpoolStatus,
+    DEFAULT_DROP_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_MAX_PENDING_RECORDS, DEFAULT_MAX_RETRY_AGE, DeadLetter, DeadLetterReason,
+    DeliveryCheck, FlushReport, MAX_REPORTED_IDS, MessageIdList, Outcome, Record, RecordId,
+    RecordKind, RecordableConversation, Recorded, Recorder, RecorderBuilder, RecorderStats,
 };
+#[cfg(feature = "spool")]
+pub use recorder::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use reqwest::StatusCode;
 pub use serde_json;
 pub use transport::{

@@ -5,10 +5,12 @@
 mod delivery;
 mod queue;
 mod record;
+#[cfg(feature = "spool")]
 mod spool;
 mod stats;
 mod worker;
 
+#[cfg(feature = "spool")]
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -20,34 +22,14 @@ pub use delivery::DeliveryCheck;
 pub use queue::Kind as RecordKind;
 use record::Prepared;
 pub use record::{MessageIdList, Record, RecordableConversation};
+#[cfg(feature = "spool")]
 pub use spool::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use stats::{FlushReport, MAX_REPORTED_IDS, RecordId, RecorderStats};
 
 use self::queue::{Enqueued, Item, Limits, Queue};
-use self::spool::{AppendError, Spool};
 use self::stats::Counters;
 use crate::Client;
 use crate::error::{Error, Result};
-
-/// The compaction the spool has due, if one is worth it; a failure to plan one is logged and
-/// leaves the spool as it is.
-fn planned_compaction(spool: &mut Spool) -> Option<spool::Compaction> {
-    spool.plan_compaction().unwrap_or_else(|error| {
-        tracing::warn!(error = %error, "spool: cannot compact");
-        None
-    })
-}
-
-/// Runs blocking disk work on tokio's blocking threads, so that it holds up neither the worker
-/// nor, on a current-thread runtime, the service's own tasks; inline without a runtime.
-fn off_the_worker(work: impl FnOnce() + Send + 'static) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(runtime) => {
-            runtime.spawn_blocking(work);
-        }
-        Err(_) => work(),
-    }
-}
 
 /// How many records a recorder holds in memory by default.
 pub const DEFAULT_MAX_PENDING_RECORDS: usize = 10_000;
@@ -73,6 +55,10 @@ pub(crate) struct RetryBudget {
     pub max_age: Duration,
 }
 
+/// How long a recorder keeps delivering after its last clone is dropped without
+/// [`Recorder::shutdown`], by default; see [`RecorderBuilder::drop_timeout`].
+pub const DEFAULT_DROP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What became of a recorded record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -89,8 +75,11 @@ pub enum Outcome {
     SampledOut,
     /// Dropped because the queue was full and there is no spool (counted, and warned about once per burst).
     DroppedQueueFull,
-    /// Dropped because the spool is at its size limit.
+    /// Dropped because the queue was full and the spool is at its size limit.
     DroppedSpoolFull,
+    /// Dropped because the queue was full and the spool could not write it (no space left on
+    /// the device, an I/O error, or a damaged spool being replaced).
+    DroppedSpoolUnwritable,
 }
 
 /// The answer of a recording call.
@@ -171,20 +160,27 @@ pub struct RecorderBuilder {
     retry_budget: RetryBudget,
     before_send: Option<Arc<BeforeSend>>,
     dead_letter: Option<Arc<DeadLetterFn>>,
+    #[cfg(feature = "spool")]
     spool: Option<PathBuf>,
+    #[cfg(feature = "spool")]
     max_spool_bytes: u64,
+    #[cfg(feature = "spool")]
     fsync: FsyncPolicy,
     sample_rate: f64,
+    drop_timeout: Duration,
 }
 
 impl std::fmt::Debug for RecorderBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecorderBuilder")
+        let mut debug = f.debug_struct("RecorderBuilder");
+        debug
             .field("client", &self.client)
-            .field("limits", &self.limits)
+            .field("limits", &self.limits);
+        #[cfg(feature = "spool")]
+        debug
             .field("spool", &self.spool)
-            .field("fsync", &self.fsync)
-            .finish_non_exhaustive()
+            .field("fsync", &self.fsync);
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -264,25 +260,43 @@ impl RecorderBuilder {
         self
     }
 
-    /// Keeps every record in a crash-safe journal in `dir` (created, readable by its owner only)
-    /// before the recording call returns, so that a process killed at any point loses nothing it
-    /// recorded: a recorder started later on the same directory delivers what was left, in order,
-    /// before newer versions of the same conversations. When the queue in memory is full, records
-    /// stay in the spool only and are read back when there is room, instead of being dropped.
-    /// A second process on the same directory is refused.
+    /// How long the worker keeps delivering after the last clone of the recorder is dropped
+    /// without [`Recorder::shutdown`] (default [`DEFAULT_DROP_TIMEOUT`], 5 s). Past it, the worker
+    /// stops even with the API down: writes in flight are abandoned, its thread and client are
+    /// released, and so is the spool, which keeps what was not delivered for the next recorder on
+    /// its directory. Without a spool, what was not delivered by then is lost.
+    pub fn drop_timeout(mut self, timeout: Duration) -> Self {
+        self.drop_timeout = timeout;
+        self
+    }
+
+    /// Keeps every record in a crash-safe spool in `dir` (a SQLite database, created readable by
+    /// its owner only) before the recording call returns, so that a process killed at any point
+    /// loses nothing it recorded: a recorder started later on the same directory delivers what
+    /// was left, in order, before newer versions of the same conversations. When the queue in
+    /// memory is full, records stay in the spool only and are read back when there is room,
+    /// instead of being dropped. A second process on the same directory is refused.
+    ///
+    /// A damaged database is set aside (kept for inspection) and replaced by a new one with the
+    /// records that could be read; a full disk keeps records in memory, within the queue's bounds,
+    /// with a warning. The crate's documentation ("Recording from a live service") gives the
+    /// database's schema, for `sqlite3`.
+    #[cfg(feature = "spool")]
     pub fn spool(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spool = Some(dir.into());
         self
     }
 
-    /// The spool's size limit (default [`DEFAULT_MAX_SPOOL_BYTES`]); past it, new records are
-    /// dropped and counted.
+    /// The size limit of the spool's database (default [`DEFAULT_MAX_SPOOL_BYTES`]); past it, a
+    /// record the queue cannot take either is dropped and counted.
+    #[cfg(feature = "spool")]
     pub fn max_spool_bytes(mut self, bytes: u64) -> Self {
         self.max_spool_bytes = bytes;
         self
     }
 
     /// When the spool is forced to the disk (default [`FsyncPolicy::Interval`] of one second).
+    #[cfg(feature = "spool")]
     pub fn fsync(mut self, policy: FsyncPolicy) -> Self {
         self.fsync = policy;
         self
@@ -295,45 +309,64 @@ impl RecorderBuilder {
     /// [`Error::Configuration`] when the worker thread cannot be started, or the spool cannot be
     /// opened (another process holds it, or it cannot be created or read).
     pub fn build(self) -> Result<Recorder> {
-        let spool = match &self.spool {
-            Some(dir) => Some(Spool::open(dir, self.max_spool_bytes, self.fsync)?),
-            None => None,
+        let spool_bytes = Arc::new(AtomicU64::new(0));
+        #[cfg(feature = "spool")]
+        let (spool, spool_opened) = match &self.spool {
+            Some(dir) => {
+                let (spool, opened) = spool::Spool::open(
+                    dir,
+                    self.max_spool_bytes,
+                    self.fsync,
+                    Arc::clone(&spool_bytes),
+                )?;
+                (Some(spool), opened)
+            }
+            None => (None, spool::Opened::default()),
         };
-        let next_seq = spool.as_ref().map_or(1, Spool::next_seq);
-        let first_spilled = spool
-            .as_ref()
-            .and_then(Spool::first_spilled)
-            .unwrap_or(u64::MAX);
-        let spilled_now = spool.as_ref().map_or(0, Spool::spilled_len) as u64;
-        let spool_bytes = spool.as_ref().map_or(0, Spool::bytes);
-        let sync_every = match (&spool, self.fsync) {
-            (Some(_), FsyncPolicy::Interval(every)) => Some(every),
-            _ => None,
-        };
+        #[cfg(feature = "spool")]
+        let (next_seq, first_spilled, spilled_now) =
+            spool.as_ref().map_or((1, u64::MAX, 0), |spool| {
+                (
+                    spool.next_seq(),
+                    spool.first_spilled().unwrap_or(u64::MAX),
+                    spool.spilled(),
+                )
+            });
+        #[cfg(not(feature = "spool"))]
+        let (next_seq, first_spilled, spilled_now) = (1, u64::MAX, 0);
         let (progress, _) = watch::channel(0u64);
+        let counters = Counters::default();
+        #[cfg(feature = "spool")]
+        if spool_opened.set_aside.is_some() {
+            Counters::add(&counters.spool_set_aside);
+        }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::new(self.limits)),
             changed: Condvar::new(),
             progress,
             wake: Notify::new(),
-            counters: Counters::default(),
+            counters,
             next_seq: AtomicU64::new(next_seq),
-            spool: Arc::new(Mutex::new(spool)),
+            #[cfg(feature = "spool")]
+            spool: Mutex::new(spool),
+            #[cfg(feature = "spool")]
+            spool_failing: Mutex::new(None),
             first_spilled: AtomicU64::new(first_spilled),
             spilled_now: AtomicU64::new(spilled_now),
-            spool_bytes: AtomicU64::new(spool_bytes),
+            spool_bytes,
             failures: AtomicU32::new(0),
             alive: AtomicBool::new(true),
             closed: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             aborted: AtomicBool::new(false),
+            stop_at: Mutex::new(None),
+            drop_timeout: self.drop_timeout,
             dropping: Mutex::new(None),
             policy: self.client.retry_policy().clone(),
             retry_budget: self.retry_budget,
             client: self.client,
             before_send: self.before_send,
             dead_letter: self.dead_letter,
-            sync_every,
             sample_rate: self.sample_rate,
             sampled_out: Mutex::new(SampledOut::default()),
             #[cfg(test)]
@@ -368,6 +401,9 @@ pub(crate) struct Shared {
     closing: AtomicBool,
     /// The worker stops now.
     aborted: AtomicBool,
+    /// The worker stops at this time: the last handle was dropped without a shutdown.
+    stop_at: Mutex<Option<Instant>>,
+    drop_timeout: Duration,
     /// Drops in the current burst, for one warning per burst.
     dropping: Mutex<Option<u64>>,
     policy: crate::RetryPolicy,
@@ -375,14 +411,18 @@ pub(crate) struct Shared {
     client: Client,
     before_send: Option<Arc<BeforeSend>>,
     dead_letter: Option<Arc<DeadLetterFn>>,
-    sync_every: Option<Duration>,
     /// The spool, taken out when the recorder stops so that its lock is released.
-    /// Shared with the compactions that run on a blocking thread.
-    spool: Arc<Mutex<Option<Spool>>>,
-    /// The oldest record held by the spool only (`u64::MAX` for none), read without its lock.
+    #[cfg(feature = "spool")]
+    spool: Mutex<Option<spool::Spool>>,
+    /// Why the spool cannot take records now, warned about once.
+    #[cfg(feature = "spool")]
+    spool_failing: Mutex<Option<String>>,
+    /// The place of the first record held by the spool only (`u64::MAX` for none), read without
+    /// its lock.
     first_spilled: AtomicU64,
     spilled_now: AtomicU64,
-    spool_bytes: AtomicU64,
+    /// The size of the spool's files, published by its checkpoints.
+    spool_bytes: Arc<AtomicU64>,
     sample_rate: f64,
     sampled_out: Mutex<SampledOut>,
     /// Makes the worker panic, so that tests can check what a dead worker leaves behind.
@@ -469,160 +509,6 @@ impl Shared {
             ) % 1000) as u32,
         ) / 1000.0;
         exponential.mul_f64(0.5 + jitter / 2.0)
-    }
-
-    fn lock_spool(&self) -> MutexGuard<'_, Option<Spool>> {
-        self.spool.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Publishes what flush and stats read of the spool without taking its lock.
-    fn publish_spool(&self, spool: &Spool) {
-        self.first_spilled
-            .store(spool.first_spilled().unwrap_or(u64::MAX), Ordering::SeqCst);
-        self.spilled_now
-            .store(spool.spilled_len() as u64, Ordering::SeqCst);
-        self.spool_bytes.store(spool.bytes(), Ordering::SeqCst);
-    }
-
-    /// Reads records held by the spool only back into the queue, oldest first, once the queue
-    /// has room for them. The disk reads and the decoding happen without the spool's lock, which
-    /// recording calls take: they wait for neither.
-    fn refill(&self) {
-        if !self.has_spilled() || !self.lock().has_room_for_refill() {
-            return;
-        }
-        let batch = {
-            let mut guard = self.lock_spool();
-            let Some(spool) = guard.as_mut() else {
-                return;
-            };
-            let batch = spool.start_read_back(256);
-            self.publish_spool(spool);
-            batch
-        };
-        let outcome = batch.read();
-        let prepared: Vec<_> = outcome
-            .read
-            .into_iter()
-            .map(|spilled| {
-                let prepared = Record::from_body(spilled.kind, &spilled.body)
-                    .map_err(|e| Error::invalid_input(e.to_string()))
-                    .and_then(Record::prepare);
-                (spilled, prepared)
-            })
-            .collect();
-        let mut guard = self.lock_spool();
-        // Shut down meanwhile: the records stay in the journal, for the next start.
-        let Some(spool) = guard.as_mut() else {
-            return;
-        };
-        let mut unread = vec![];
-        for (spilled, prepared) in prepared {
-            if !unread.is_empty() {
-                unread.push((spilled.position, spilled.seq));
-                continue;
-            }
-            if !spool.is_live(spilled.seq) {
-                continue;
-            }
-            let prepared = match prepared {
-                Ok(prepared) => prepared,
-                Err(error) => {
-                    // Nothing can send it, now or later: it leaves the spool.
-                    tracing::warn!(error = %error, "spool: a record cannot be read back; it is skipped");
-                    Counters::add(&self.counters.dead_lettered);
-                    let _ = spool.acknowledge(spilled.kind, spilled.seq, "");
-                    continue;
-                }
-            };
-            if self.lock().enqueue(prepared.into_item(spilled.seq)) == Enqueued::Full {
-                unread.push((spilled.position, spilled.seq));
-            }
-        }
-        if let Some(failed) = outcome.failed {
-            // Reading it again would fail again (the descriptor was open): it leaves the spool,
-            // counted, so that the records behind it are not held back for good.
-            tracing::warn!(error = %failed.error, kind = failed.kind.as_str(), id = %failed.id, "spool: a record cannot be read back; it is dead-lettered");
-            Counters::add(&self.counters.dead_lettered);
-            let _ = spool.acknowledge(failed.kind, failed.seq, &failed.id);
-        }
-        unread.extend(outcome.unread);
-        spool.end_read_back(unread);
-        self.publish_spool(spool);
-        drop(guard);
-        self.progressed();
-    }
-
-    fn has_spilled(&self) -> bool {
-        self.first_spilled.load(Ordering::SeqCst) != u64::MAX
-    }
-
-    /// Records in the spool that a record left the queue for good, and starts a compaction of
-    /// the closed segments when one is due.
-    fn acknowledge(&self, item: &Item) {
-        let compaction = {
-            let mut guard = self.lock_spool();
-            let Some(spool) = guard.as_mut() else {
-                return;
-            };
-            if let Err(error) = spool.acknowledge(item.kind, item.seq, &item.id) {
-                tracing::warn!(error = %error, "spool: cannot record a delivery; it may be sent again");
-            }
-            self.publish_spool(spool);
-            planned_compaction(spool)
-        };
-        if let Some(compaction) = compaction {
-            self.start_compaction(compaction);
-        }
-    }
-
-    /// Runs a planned compaction on a thread of its own, so that neither a recording call nor
-    /// the worker waits for its copy and sync, then makes it count under the spool's lock.
-    fn start_compaction(&self, compaction: spool::Compaction) {
-        let spool = Arc::clone(&self.spool);
-        off_the_worker(move || {
-            let compacted = compaction.run();
-            let delete = match spool
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_mut()
-            {
-                Some(spool) => spool.finish_compaction(compacted).unwrap_or_else(|error| {
-                    tracing::warn!(error = %error, "spool: a compaction failed; the spool keeps its segments");
-                    vec![]
-                }),
-                // Shut down meanwhile: the next start replays the copies with the originals, as one.
-                None => vec![],
-            };
-            for path in delete {
-                if let Err(error) = std::fs::remove_file(&path) {
-                    tracing::warn!(error = %error, path = %path.display(), "spool: cannot delete a compacted segment");
-                }
-            }
-        });
-    }
-
-    /// Forces the journal to the disk, outside the spool's lock, so that recording calls do not
-    /// wait for the disk.
-    fn sync_spool(&self) {
-        let files = match self.lock_spool().as_mut() {
-            Some(spool) => spool.files_to_sync(),
-            None => return,
-        };
-        off_the_worker(move || {
-            for file in files {
-                if let Err(error) = file.sync_data() {
-                    tracing::warn!(error = %error, "spool: cannot force the journal to the disk");
-                }
-            }
-        });
-    }
-
-    /// Closes the spool and releases its lock, once the worker is done with it.
-    fn release_spool(&self) {
-        if let Some(mut spool) = self.lock_spool().take() {
-            let _ = spool.sync();
-        }
     }
 
     /// The sampling decision of a record, which its conversation's decides.
@@ -718,6 +604,12 @@ impl Shared {
         Ok((enqueued, readied))
     }
 
+    /// Queues an item as [`Shared::enqueue_locked`] does, answering [`Enqueued::Full`] when the
+    /// queue has no room (the caller keeps what it needs of the item, as the spool keeps its body).
+    fn enqueue(&self, item: Item) -> (Enqueued, bool) {
+        Self::enqueue_locked(&mut self.lock(), item).unwrap_or((Enqueued::Full, false))
+    }
+
     /// The answer for a record the queue took, waking the worker when it has something new.
     fn taken(&self, id: String, enqueued: Enqueued, readied: bool) -> Recorded {
         let outcome = match enqueued {
@@ -808,66 +700,16 @@ impl Shared {
                 outcome: Outcome::SampledOut,
             }));
         }
-        let mut spool_guard = self.lock_spool();
-        let seq = match spool_guard.as_mut() {
-            Some(spool) => match spool.append(prepared.kind, &prepared.id, &prepared.body) {
-                Ok(seq) => {
-                    self.next_seq.store(seq + 1, Ordering::SeqCst);
-                    seq
-                }
-                Err(AppendError::Full) => {
-                    // Room may be made by copying what is still live out of closed segments;
-                    // that runs off this call, for the records that come after this one.
-                    let compaction = planned_compaction(spool);
-                    drop(spool_guard);
-                    if let Some(compaction) = compaction {
-                        self.start_compaction(compaction);
-                    }
-                    Counters::add(&self.counters.dropped_spool_full);
-                    self.counters.named.note_dropped(prepared.kind, &id);
-                    self.note_drop("the spool is full");
-                    return Ok(Ok(Recorded {
-                        id,
-                        outcome: Outcome::DroppedSpoolFull,
-                    }));
-                }
-                Err(AppendError::Io(error)) => return Err(error),
-            },
-            None => self.next_seq.fetch_add(1, Ordering::SeqCst),
+        #[cfg(feature = "spool")]
+        let prepared = match self.record_spooled(prepared) {
+            std::ops::ControlFlow::Break(recorded) => return Ok(Ok(recorded)),
+            std::ops::ControlFlow::Continue(prepared) => prepared,
         };
-        let item = prepared.into_item(seq);
-        let mut readied = false;
-        let enqueued = match spool_guard.as_mut() {
-            // Records already waiting in the spool go first: a newer one waits behind them.
-            Some(spool) if spool.has_spilled() => Enqueued::Full,
-            spool => match Self::enqueue_locked(&mut self.lock(), item) {
-                Ok((enqueued, woken)) => {
-                    readied = woken;
-                    enqueued
-                }
-                // The spool holds it, and the queue reads it back when there is room.
-                Err(_) if spool.is_some() => Enqueued::Full,
-                Err(item) => return Ok(Err(item)),
-            },
-        };
-        if let Some(spool) = spool_guard.as_mut() {
-            if enqueued == Enqueued::Full {
-                spool.spill(seq);
-                Counters::add(&self.counters.spilled);
-            }
-            self.publish_spool(spool);
-            drop(spool_guard);
-            if enqueued == Enqueued::Full {
-                self.wake.notify_one();
-                return Ok(Ok(Recorded {
-                    id,
-                    outcome: Outcome::Spilled,
-                }));
-            }
-        } else {
-            drop(spool_guard);
+        let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+        match Self::enqueue_locked(&mut self.lock(), prepared.into_item(seq)) {
+            Ok((enqueued, readied)) => Ok(Ok(self.taken(id, enqueued, readied))),
+            Err(item) => Ok(Err(item)),
         }
-        Ok(Ok(self.taken(id, enqueued, readied)))
     }
 
     fn report(&self, complete: bool) -> FlushReport {
@@ -906,6 +748,9 @@ impl Shared {
             sampled_out: Counters::get(&c.sampled_out),
             dropped_queue_full: Counters::get(&c.dropped_queue_full),
             dropped_spool_full: Counters::get(&c.dropped_spool_full),
+            dropped_spool_unwritable: Counters::get(&c.dropped_spool_unwritable),
+            memory_only: Counters::get(&c.memory_only),
+            spool_set_aside: Counters::get(&c.spool_set_aside),
             dropped_before_send: Counters::get(&c.dropped_before_send),
             dead_lettered: Counters::get(&c.dead_lettered),
             spilled: Counters::get(&c.spilled),
@@ -979,16 +824,57 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    /// Tells the worker to stop now. It releases the spool as it ends (see `worker::Alive`).
     fn end_shutdown(&self) {
         self.aborted.store(true, Ordering::SeqCst);
         self.wake.notify_one();
-        // The worker stops at once now; the spool's lock is released when it has.
-        let deadline = Instant::now() + Duration::from_millis(100);
-        while self.alive.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
+    }
+
+    /// Whether the worker must stop now: told to, or its deadline after a drop has passed.
+    pub(crate) fn must_stop(&self, now: Instant) -> bool {
+        self.aborted.load(Ordering::SeqCst) || self.stop_at().is_some_and(|at| now >= at)
+    }
+
+    /// How long the worker may wait before it must look at its deadline again.
+    pub(crate) fn until_stop(&self, now: Instant) -> Duration {
+        self.stop_at()
+            .map_or(Duration::MAX, |at| at.saturating_duration_since(now))
+    }
+
+    fn stop_at(&self) -> Option<Instant> {
+        *self.stop_at.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits a little for the worker to stop after [`Shared::end_shutdown`], so that the spool's
+    /// lock is released when `shutdown` returns; on the executor, it awaits and never blocks it.
+    async fn wait_stopped(&self) {
+        let deadline = Instant::now() + WORKER_STOP_WAIT;
+        let mut progress = self.progress.subscribe();
+        while self.alive.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            // The worker's last act is to bump `progress`.
+            let _ = tokio::time::timeout(deadline - now, progress.changed()).await;
         }
-        if !self.alive.load(Ordering::SeqCst) {
-            self.release_spool();
+    }
+
+    /// [`Shared::wait_stopped`] for a caller without a runtime.
+    fn wait_stopped_blocking(&self) {
+        let deadline = Instant::now() + WORKER_STOP_WAIT;
+        let mut queue = self.lock();
+        while self.alive.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            // Short waits: the worker's end is not signalled under the queue's lock.
+            let wait = (deadline - now).min(Duration::from_millis(5));
+            queue = match self.changed.wait_timeout(queue, wait) {
+                Ok((queue, _)) => queue,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
     }
 }
@@ -1001,16 +887,40 @@ fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// How long `shutdown` waits for the worker to stop after its deadline: a stopped worker has
+/// released the spool (it abandons writes in flight at once).
+const WORKER_STOP_WAIT: Duration = Duration::from_millis(100);
+
 /// The owner of a recorder's worker: when the last [`Recorder`] clone is dropped, the worker is
-/// told to deliver what it holds and stop.
+/// told to deliver what it holds and stop, by the drop timeout at the latest.
 struct Handle {
     shared: Arc<Shared>,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.shared.begin_shutdown();
+        let shared = &self.shared;
+        let deadline = Instant::now().checked_add(shared.drop_timeout);
+        *shared
+            .stop_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = deadline;
+        shared.begin_shutdown();
     }
+}
+
+/// Without the `spool` feature, a recorder has no spool: these are its no-ops.
+#[cfg(not(feature = "spool"))]
+impl Shared {
+    fn has_spilled(&self) -> bool {
+        false
+    }
+
+    fn refill(&self) {}
+
+    fn acknowledge(&self, _item: &Item) {}
+
+    fn release_spool(&self) {}
 }
 
 /// Records conversations, feedback and events from a live service, and delivers them in the background.
@@ -1037,8 +947,10 @@ impl Drop for Handle {
 ///   their deadline, whatever the network or the worker does.
 ///
 /// Dropping the last clone without [`Recorder::shutdown`] tells the worker to deliver what it
-/// holds and stop, without waiting for it: records still held when the process exits are lost.
-/// Call `shutdown` (or `shutdown_blocking`) before exiting.
+/// holds and stop, without waiting for it; it stops by [`RecorderBuilder::drop_timeout`] at the
+/// latest, even with the API down, and releases its thread, client and spool. Records still held
+/// when the process exits, or at that deadline, are lost without a spool (a spool keeps them for
+/// the next run). Call `shutdown` (or `shutdown_blocking`) before exiting.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -1096,10 +1008,14 @@ impl Recorder {
             },
             before_send: None,
             dead_letter: None,
+            #[cfg(feature = "spool")]
             spool: None,
+            #[cfg(feature = "spool")]
             max_spool_bytes: DEFAULT_MAX_SPOOL_BYTES,
+            #[cfg(feature = "spool")]
             fsync: FsyncPolicy::Interval(Duration::from_secs(1)),
             sample_rate: 1.0,
+            drop_timeout: DEFAULT_DROP_TIMEOUT,
         }
     }
 
@@ -1258,6 +1174,7 @@ impl Recorder {
         shared.begin_shutdown();
         let complete = shared.wait(u64::MAX, deadline).await;
         shared.end_shutdown();
+        shared.wait_stopped().await;
         shared.report(complete)
     }
 
@@ -1268,6 +1185,7 @@ impl Recorder {
         shared.begin_shutdown();
         let complete = shared.wait_blocking(u64::MAX, deadline);
         shared.end_shutdown();
+        shared.wait_stopped_blocking();
         shared.report(complete)
     }
 }
@@ -1276,6 +1194,45 @@ impl Recorder {
 mod tests {
     use super::*;
     use crate::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+
+    /// Dropped without a shutdown while the server never answers, the worker stops by its drop
+    /// timeout and lets go of everything it shared (its thread, the client, the spool if any).
+    #[test]
+    fn a_dropped_recorder_ends_its_worker_by_its_drop_timeout() -> Result<()> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::configuration_with_source("bind", e))?;
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map_err(|e| Error::configuration_with_source("addr", e))?
+        );
+        let client = Client::builder()
+            .api_key("sk-test")
+            .base_url(url)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let recorder = Recorder::builder(client)
+            .drop_timeout(Duration::from_millis(200))
+            .build()?;
+        let conversation =
+            CreateOpenAiConversation::new(vec![CreateOpenAiMessage::user("hi")]).with_id("c")?;
+        recorder.record_conversation(conversation)?;
+        let shared = Arc::downgrade(&recorder.handle.shared);
+        let dropped = Instant::now();
+        drop(recorder);
+        // A loaded machine may take longer than the deadline; only a worker that never stops fails.
+        while shared.strong_count() > 0 {
+            assert!(
+                dropped.elapsed() < Duration::from_secs(30),
+                "the worker never stopped"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(dropped.elapsed() >= Duration::from_millis(150));
+        drop(listener);
+        Ok(())
+    }
 
     /// Flush and shutdown return at once, with what is left, when the worker died.
     #[test]

@@ -312,6 +312,7 @@ impl Queue {
     }
 
     /// Whether there is room for a little more (refilling from the spool waits for half).
+    #[cfg_attr(not(feature = "spool"), allow(dead_code))]
     pub(crate) fn has_room_for_refill(&self) -> bool {
         self.live.len() < self.limits.max_records.div_ceil(2)
             && self.bytes < self.limits.max_bytes / 2

@@ -16,6 +16,9 @@ pub(crate) struct Counters {
     pub sampled_out: AtomicU64,
     pub dropped_queue_full: AtomicU64,
     pub dropped_spool_full: AtomicU64,
+    pub dropped_spool_unwritable: AtomicU64,
+    pub memory_only: AtomicU64,
+    pub spool_set_aside: AtomicU64,
     pub dropped_before_send: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub spilled: AtomicU64,
@@ -107,8 +110,16 @@ pub struct RecorderStats {
     pub sampled_out: u64,
     /// Records dropped because the queue was full and there was no spool to hold them.
     pub dropped_queue_full: u64,
-    /// Records dropped because the spool was at its size limit.
+    /// Records dropped because the queue was full and the spool was at its size limit.
     pub dropped_spool_full: u64,
+    /// Records dropped because the queue was full and the spool could not write them (no space
+    /// left on the device, an I/O error, or a damaged spool being replaced).
+    pub dropped_spool_unwritable: u64,
+    /// Records kept in memory only because the spool could not write them: they are delivered
+    /// while the process runs, but a crash loses them.
+    pub memory_only: u64,
+    /// Damaged spool databases set aside and replaced (the log says what was recovered).
+    pub spool_set_aside: u64,
     /// Records dropped by the `before_send` hook, or because it panicked.
     pub dropped_before_send: u64,
     /// Records refused for good (400, 401, 403, 404, 413, 422), past their retry budget, or
@@ -129,7 +140,10 @@ pub struct RecorderStats {
 impl RecorderStats {
     /// Every record dropped, whatever the reason.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_spool_full + self.dropped_before_send
+        self.dropped_queue_full
+            + self.dropped_spool_full
+            + self.dropped_spool_unwritable
+            + self.dropped_before_send
     }
 }
 

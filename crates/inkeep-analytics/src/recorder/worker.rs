@@ -87,11 +87,10 @@ async fn run(shared: Arc<Shared>) {
     let client = shared.client.with_max_retries(0);
     let mut tasks: JoinSet<Sent> = JoinSet::new();
     let mut sending: std::collections::HashMap<Id, Item> = std::collections::HashMap::new();
-    let mut last_sync = Instant::now();
     let mut failing = Failing::default();
     loop {
         let now = Instant::now();
-        if shared.aborted.load(Ordering::SeqCst) {
+        if shared.must_stop(now) {
             break;
         }
         #[cfg(test)]
@@ -123,16 +122,10 @@ async fn run(shared: Arc<Shared>) {
             }
             queue.next_wake(now)
         };
-        if let Some(every) = shared.sync_every
-            && last_sync.elapsed() >= every
-        {
-            shared.sync_spool();
-            last_sync = Instant::now();
-        }
         let sleep = wake
             .map(|at| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(3600))
-            .min(shared.sync_every.unwrap_or(Duration::from_secs(3600)));
+            .min(shared.until_stop(now));
         tokio::select! {
             Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 let (id, sent) = match joined {
@@ -148,7 +141,6 @@ async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(sleep) => {}
         }
     }
-    shared.sync_spool();
 }
 
 /// The failure of a send that panicked, which counts as the record's own.

@@ -1,0 +1,314 @@
+//! The recorder's spool through what a disk does to it: a database damaged between two runs, a
+//! full file system, and a recorder dropped while the API is down, whose spool the next one opens.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage};
+use inkeep_analytics::{Client, Outcome, Recorder, RetryPolicy, SpoolStatus};
+use inkeep_analytics_sandbox::{Sandbox, SandboxConfig};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// A directory under the system's temporary one, removed when dropped (also when a test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(
+            format!(
+                "inkeep-it-spool-{name}-{}-{:?}",
+                std::process::id(),
+                Instant::now()
+            )
+            .replace(['{', '}', ' ', ':', ','], ""),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A `tracing` subscriber for the current thread that keeps every event as text.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> LogBuffer {
+        self.clone()
+    }
+}
+
+impl LogBuffer {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+    }
+}
+
+/// A client of an API that is down: nothing listens on its port.
+fn down_client() -> Result<Client, Box<dyn std::error::Error>> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(Client::builder()
+        .api_key("sk-test")
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .build()?)
+}
+
+/// A session of `turns` turns whose messages carry `size` bytes of text each.
+fn conversation(
+    session: usize,
+    turns: usize,
+    size: usize,
+) -> Result<CreateOpenAiConversation, inkeep_analytics::Error> {
+    let text = "w".repeat(size);
+    let mut messages = Vec::new();
+    for turn in 1..=turns {
+        messages.push(CreateOpenAiMessage::user(&text).with_id(format!("sp{session}-u{turn}"))?);
+        messages
+            .push(CreateOpenAiMessage::assistant(&text).with_id(format!("sp{session}-a{turn}"))?);
+    }
+    CreateOpenAiConversation::new(messages).with_id(format!("sp{session}"))
+}
+
+/// Bytes overwritten in the middle of the spool's database after a run (its log copied into it
+/// first, as the spool's checkpoints do): the next run sets it aside, says so, recovers what it
+/// can read, and records and delivers as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_spool_is_set_aside_and_reported_and_recording_goes_on() -> TestResult {
+    let dir = TempDir::new("damaged");
+    {
+        let recorder = Recorder::builder(down_client()?).spool(&dir.0).build()?;
+        for s in 0..200 {
+            recorder.record_conversation(conversation(s, 5, 100)?)?;
+        }
+        recorder.shutdown(Duration::from_millis(50)).await;
+    }
+    let database = dir.0.join("spool.sqlite3");
+    rusqlite::Connection::open(&database)?.query_row(
+        "PRAGMA wal_checkpoint(TRUNCATE)",
+        [],
+        |_| Ok(()),
+    )?;
+    let len = std::fs::metadata(&database)?.len();
+    let mut file = std::fs::OpenOptions::new().write(true).open(&database)?;
+    file.seek(SeekFrom::Start(len / 2))?;
+    file.write_all(&[0x5A; 4096])?;
+    drop(file);
+
+    let sandbox = Sandbox::start_with(SandboxConfig {
+        conversations: 0,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let client = Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .retry_policy(RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(200),
+            ..RetryPolicy::default()
+        })
+        .build()?;
+    let logs = LogBuffer::default();
+    let recorder = {
+        let _guard = logs.install();
+        Recorder::builder(client.clone()).spool(&dir.0).build()?
+    };
+    let text = logs.text();
+    assert!(
+        text.contains("damaged") && text.contains("set aside") && text.contains("recovered="),
+        "{text}"
+    );
+    assert_eq!(recorder.stats().spool_set_aside, 1);
+    let status = SpoolStatus::read(&dir.0)?;
+    assert_eq!(status.set_aside.len(), 1, "{status:?}");
+    assert!(status.set_aside[0].exists());
+    let recovered = status.pending();
+    assert!(recovered > 100 && recovered < 200, "{status:?}");
+
+    let after = recorder.record_conversation(conversation(1000, 1, 10)?)?;
+    assert_eq!(after.outcome, Outcome::Spilled, "behind what was recovered");
+    let report = recorder.shutdown(Duration::from_secs(60)).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(report.delivered, recovered + 1, "{report:?}");
+    client.get_conversation("sp1000").await?;
+    assert_eq!(SpoolStatus::read(&dir.0)?.pending(), 0);
+    Ok(())
+}
+
+/// Unmounts a file system mounted by a test, also when the test fails.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A 1 MiB file system, where this machine lets the test mount one (CI runs as root).
+fn small_file_system(dir: &Path) -> Option<Mounted> {
+    std::fs::create_dir_all(dir).ok()?;
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+        .arg(dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    mounted.then(|| Mounted(dir.to_path_buf()))
+}
+
+/// A spool on a full file system (a 1 MiB tmpfs; where none can be mounted, a spool limited to
+/// 1 MiB, which SQLite refuses with the same error): recording goes on in memory within the
+/// queue's bounds, one warning says why in plain words, and what the queue cannot take either is
+/// counted by reason, never refused as a configuration error.
+#[test]
+fn a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> TestResult {
+    let dir = TempDir::new("full");
+    let mounted = small_file_system(&dir.0);
+    let logs = LogBuffer::default();
+    let _guard = logs.install();
+    let mut builder = Recorder::builder(down_client()?)
+        .spool(dir.0.join("spool"))
+        .max_pending_records(400)
+        .drop_timeout(Duration::from_millis(10));
+    if mounted.is_none() {
+        builder = builder.max_spool_bytes(1024 * 1024);
+    }
+    let recorder = builder.build()?;
+    let mut outcomes = Vec::new();
+    for s in 0..600 {
+        // About 5 KB each: 3 MB in all.
+        outcomes.push(
+            recorder
+                .record_conversation(conversation(s, 1, 2500)?)?
+                .outcome,
+        );
+    }
+    let count = |outcome: Outcome| outcomes.iter().filter(|o| **o == outcome).count();
+    let stats = recorder.stats();
+    let text = logs.text();
+    let (reason, dropped, outcome) = match mounted {
+        Some(_) => (
+            "no space left on device",
+            stats.dropped_spool_unwritable,
+            Outcome::DroppedSpoolUnwritable,
+        ),
+        None => (
+            "max_spool_bytes",
+            stats.dropped_spool_full,
+            Outcome::DroppedSpoolFull,
+        ),
+    };
+    assert_eq!(count(Outcome::Queued), 400, "{outcomes:?}");
+    assert_eq!(count(outcome), 200, "{outcomes:?}");
+    assert_eq!(dropped, 200, "{stats:?}");
+    assert!(stats.memory_only > 0, "{stats:?}");
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("the spool cannot take records"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {text}");
+    assert!(warnings[0].contains(reason), "{text}");
+    assert!(!text.contains("configuration error"), "{text}");
+    drop(recorder);
+    Ok(())
+}
+
+/// A server that accepts connections and never answers, until the test ends.
+fn silent_server() -> Result<(String, std::thread::JoinHandle<()>), std::io::Error> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    listener.set_nonblocking(true)?;
+    let thread = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut held = Vec::new();
+        // It stops by itself, long after the test's waits.
+        while started.elapsed() < Duration::from_secs(30) {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    Ok((url, thread))
+}
+
+/// Dropped without a shutdown while the API never answers, a recorder stops by its drop timeout
+/// and releases its spool, which keeps what was not delivered: a new recorder in the same
+/// process opens the same directory and holds it.
+#[test]
+fn a_recorder_dropped_with_the_api_down_releases_its_spool_by_its_deadline() -> TestResult {
+    let (url, _server) = silent_server()?;
+    let client = Client::builder()
+        .api_key("sk-test")
+        .base_url(&url)
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let dir = TempDir::new("drop");
+    let recorder = Recorder::builder(client.clone())
+        .spool(&dir.0)
+        .drop_timeout(Duration::from_millis(300))
+        .build()?;
+    for s in 0..20 {
+        recorder.record_conversation(conversation(s, 1, 10)?)?;
+    }
+    let dropped = Instant::now();
+    drop(recorder);
+    // The test waits as long as a loaded machine may need; it only fails if the spool is never
+    // released (it was kept for as long as the process ran).
+    let reopened = loop {
+        match Recorder::builder(client.clone()).spool(&dir.0).build() {
+            Ok(recorder) => break recorder,
+            Err(_) if dropped.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    assert!(
+        dropped.elapsed() >= Duration::from_millis(250),
+        "the worker kept trying until its deadline"
+    );
+    // Read from the tables: the new recorder's stats may count a record twice for an instant
+    // while it reads the spool back into its queue.
+    assert_eq!(SpoolStatus::read(&dir.0)?.pending(), 20);
+    reopened.shutdown_blocking(Duration::from_millis(50));
+    Ok(())
+}
