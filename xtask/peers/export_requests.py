@@ -1,9 +1,9 @@
 """Benchmark peer: export every conversation as JSON Lines the way the API docs' Python snippet would.
 
-Usage: python3 export_requests.py BASE_URL API_KEY OUT_FILE
+Usage: python3 export_requests.py BASE_URL API_KEY OUT_FILE [--session]
 
 It pages `GET /conversations` exactly as scan_requests.py does (plain `requests.request` per page,
-limit 100, the same stop rule), and writes each record as `json.dumps(record)` plus a newline.
+or one `requests.Session()` with `--session`; limit 100, the same stop rule), and writes each record as `json.dumps(record)` plus a newline.
 `json.dumps` re-encodes each record: key order is kept, but spacing and escaping are Python's
 (non-ASCII text comes out as `\\uXXXX`), so the file is not byte-identical to the server's JSON.
 On success it prints one JSON line, `{"records": N, "max_rss_kib": K}`, and exits 0.
@@ -18,14 +18,15 @@ import sys
 # wherever the harness runs it from, as long as both files stay side by side.
 # Importing it would otherwise leave a __pycache__ folder in the source tree.
 sys.dont_write_bytecode = True
-from scan_requests import fail, scan_conversations  # noqa: E402
+from scan_requests import fail, scan_conversations, take_session_flag  # noqa: E402
 
 
 def main():
-    if len(sys.argv) != 4:
-        print("usage: python3 export_requests.py BASE_URL API_KEY OUT_FILE", file=sys.stderr)
+    args = take_session_flag(sys.argv[1:])
+    if len(args) != 3:
+        print("usage: python3 export_requests.py BASE_URL API_KEY OUT_FILE [--session]", file=sys.stderr)
         sys.exit(2)
-    base_url, api_key, out_path = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+    base_url, api_key, out_path = args[0].rstrip("/"), args[1], args[2]
 
     records = 0
     try:

@@ -654,6 +654,42 @@ fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path, feedback: bool) 
             env: env.clone(),
             output: Some(scratch.join("python-export.jsonl")),
         });
+        // The same loops with one `requests.Session()`, which keeps the connection open between
+        // pages, as a Python user who writes a loop over many pages does.
+        for (name, resource) in [
+            (report::PYTHON_SESSION_SCAN_CONVERSATIONS, "conversations"),
+            (report::PYTHON_SESSION_SCAN_FEEDBACK, "feedback"),
+        ] {
+            list.push(Contender {
+                name,
+                command: vec![
+                    "python3".into(),
+                    script("scan_requests.py"),
+                    base.clone(),
+                    API_KEY.into(),
+                    resource.into(),
+                    "--session".into(),
+                ],
+                env: env.clone(),
+                output: None,
+            });
+        }
+        list.push(Contender {
+            name: report::PYTHON_SESSION_EXPORT,
+            command: vec![
+                "python3".into(),
+                script("export_requests.py"),
+                base.clone(),
+                API_KEY.into(),
+                scratch
+                    .join("python-session-export.jsonl")
+                    .display()
+                    .to_string(),
+                "--session".into(),
+            ],
+            env: env.clone(),
+            output: Some(scratch.join("python-session-export.jsonl")),
+        });
     }
     if let Some(script) = &peers.node {
         for (name, resource) in [

@@ -18,6 +18,12 @@ pub const PYTHON_SCAN_CONVERSATIONS: &str = "Python `requests` loop: conversatio
 pub const PYTHON_SCAN_FEEDBACK: &str = "Python `requests` loop: feedback";
 /// The Python loop writing JSON lines.
 pub const PYTHON_EXPORT: &str = "Python `requests` loop writing JSON lines";
+/// The Python loop over conversations with one `requests.Session()`.
+pub const PYTHON_SESSION_SCAN_CONVERSATIONS: &str = "Python `requests.Session` loop: conversations";
+/// The same over feedback.
+pub const PYTHON_SESSION_SCAN_FEEDBACK: &str = "Python `requests.Session` loop: feedback";
+/// The Python loop with one `requests.Session()` writing JSON lines.
+pub const PYTHON_SESSION_EXPORT: &str = "Python `requests.Session` loop writing JSON lines";
 /// The official TypeScript SDK over conversations.
 pub const TS_SCAN_CONVERSATIONS: &str = "TypeScript SDK `conversations.list`: conversations";
 /// The official TypeScript SDK over feedback.
@@ -346,6 +352,9 @@ pub fn render(report: &Report) -> String {
     let python = speedup(sdk, main.median_wall(PYTHON_SCAN_CONVERSATIONS));
     let typescript = speedup(sdk, main.median_wall(TS_SCAN_CONVERSATIONS));
     let python_export = speedup(export, main.median_wall(PYTHON_EXPORT));
+    let python_session = speedup(sdk, main.median_wall(PYTHON_SESSION_SCAN_CONVERSATIONS));
+    let python_session_export = speedup(export, main.median_wall(PYTHON_SESSION_EXPORT));
+    let typescript_export = speedup(export, main.median_wall(TS_SCAN_CONVERSATIONS));
     let over_floor = speedup(sdk, floor_conversations);
     let _ = writeln!(out);
     let _ = writeln!(
@@ -357,6 +366,12 @@ pub fn render(report: &Report) -> String {
         &mut out,
         "Typed scan ≥ 5× faster than the Python `requests` loop",
         python,
+        5.0,
+    );
+    ratio_row(
+        &mut out,
+        "Typed scan ≥ 5× faster than the Python `requests.Session` loop (issue 25)",
+        python_session,
         5.0,
     );
     ratio_row(
@@ -379,15 +394,31 @@ pub fn render(report: &Report) -> String {
         python_export,
         8.0,
     );
+    ratio_row(
+        &mut out,
+        "Export ≥ 8× faster than the Python exporter with a `requests.Session` (issue 25)",
+        python_session_export,
+        8.0,
+    );
+    ratio_row(
+        &mut out,
+        "Export ≥ 8× faster than the TypeScript SDK's paging (issue 25)",
+        typescript_export,
+        8.0,
+    );
     memory_rows(&mut out, report);
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Feedback: the SDK's item stream took {:.0} ms, {} faster than the Python loop and {} faster than the TypeScript SDK.",
+        "Feedback: the SDK's item stream took {:.0} ms, {} faster than the Python loop, {} faster than the Python loop with a session and {} faster than the TypeScript SDK.",
         sdk_feedback_scan.unwrap_or(0.0),
         format_ratio(speedup(
             sdk_feedback_scan,
             main.median_wall(PYTHON_SCAN_FEEDBACK)
+        )),
+        format_ratio(speedup(
+            sdk_feedback_scan,
+            main.median_wall(PYTHON_SESSION_SCAN_FEEDBACK)
         )),
         format_ratio(speedup(
             sdk_feedback_scan,

@@ -737,7 +737,7 @@ fn open_union_tokens(
 
             fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
                 kind: &str,
-                pending: crate::decode::Pending,
+                pending: crate::decode::Pending<'de>,
                 map: &mut A,
             ) -> ::std::result::Result<Self, A::Error> {
                 match kind {

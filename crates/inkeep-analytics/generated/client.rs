@@ -13064,7 +13064,7 @@ pub mod types {
         ];
         fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
             kind: &str,
-            pending: crate::decode::Pending,
+            pending: crate::decode::Pending<'de>,
             map: &mut A,
         ) -> ::std::result::Result<Self, A::Error> {
             match kind {
@@ -13162,7 +13162,7 @@ pub mod types {
         ];
         fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
             kind: &str,
-            pending: crate::decode::Pending,
+            pending: crate::decode::Pending<'de>,
             map: &mut A,
         ) -> ::std::result::Result<Self, A::Error> {
             match kind {
@@ -13260,7 +13260,7 @@ pub mod types {
         ];
         fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
             kind: &str,
-            pending: crate::decode::Pending,
+            pending: crate::decode::Pending<'de>,
             map: &mut A,
         ) -> ::std::result::Result<Self, A::Error> {
             match kind {
@@ -13354,7 +13354,7 @@ pub mod types {
         const KINDS: &'static [&'static str] = &["conversation", "message", "search"];
         fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
             kind: &str,
-            pending: crate::decode::Pending,
+            pending: crate::decode::Pending<'de>,
             map: &mut A,
         ) -> ::std::result::Result<Self, A::Error> {
             match kind {
@@ -13448,7 +13448,7 @@ pub mod types {
         const KINDS: &'static [&'static str] = &["conversation", "message", "search"];
         fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
             kind: &str,
-            pending: crate::decode::Pending,
+            pending: crate::decode::Pending<'de>,
             map: &mut A,
         ) -> ::std::result::Result<Self, A::Error> {
             match kind {
@@ -13542,7 +13542,7 @@ pub mod types {
         const KINDS: &'static [&'static str] = &["aggregation", "field", "time"];
         fn decode_kind<'de, A: ::serde::de::MapAccess<'de>>(
             kind: &str,
-            pending: crate::decode::Pending,
+            pending: crate::decode::Pending<'de>,
             map: &mut A,
         ) -> ::std::result::Result<Self, A::Error> {
             match kind {

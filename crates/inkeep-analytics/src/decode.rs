@@ -7,16 +7,18 @@
 //! kind's fields struct. An unknown kind, or an object without the discriminator, is kept whole
 //! as a `serde_json::Value`, as before.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// Keys read before a union's discriminator, with their values as sent: copying the text and
-/// parsing it once the kind is known costs far less than building a `Value` and converting it.
-pub(crate) type Pending = Vec<(String, Box<RawValue>)>;
+/// Keys read before a union's discriminator, with their values. A key is borrowed from the input
+/// when it holds no escape, and a value is read as a `Value` once: a string then moves into its
+/// field without a copy, where holding the text and parsing it again once the kind is known cost
+/// an allocation and a second parse for each key.
+pub(crate) type Pending<'de> = Vec<(Cow<'de, str>, Value)>;
 
 /// What a generated object has read so far; filled key by key, then turned into the object.
 pub(crate) trait DecodeObject: Default {
@@ -48,7 +50,7 @@ pub(crate) trait DecodeUnion: Sized {
     /// discriminator included) and the rest of the map.
     fn decode_kind<'de, A: MapAccess<'de>>(
         kind: &str,
-        pending: Pending,
+        pending: Pending<'de>,
         map: &mut A,
     ) -> Result<Self, A::Error>;
     /// A kind the spec does not list, kept as sent.
@@ -166,24 +168,53 @@ impl<'de, F: DecodeObject> Visitor<'de> for ObjectVisitor<F> {
 
 /// Decodes one known kind of a union: first the keys read before the discriminator, then the rest.
 pub(crate) fn decode_variant<'de, F: DecodeObject, A: MapAccess<'de>>(
-    pending: Pending,
+    pending: Pending<'de>,
     map: &mut A,
 ) -> Result<F::Output, A::Error> {
     let mut fields = F::default();
-    for (key, raw) in pending {
+    for (key, value) in pending {
         match F::field_index(&key) {
             Some(index) => fields
-                .decode_field(index, &mut serde_json::Deserializer::from_str(raw.get()))
+                .decode_field(index, value)
                 .map_err(<A::Error as de::Error>::custom)?,
             None => {
-                let value =
-                    serde_json::from_str(raw.get()).map_err(<A::Error as de::Error>::custom)?;
-                fields.extra().insert(key, value);
+                fields.extra().insert(key.into_owned(), value);
             }
         }
     }
     decode_entries(&mut fields, map)?;
     fields.finish()
+}
+
+/// A union's key, borrowed from the input when it can be.
+struct CowKey;
+
+impl<'de> DeserializeSeed<'de> for CowKey {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CowKey {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, key: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key))
+    }
 }
 
 /// The visitor behind each generated union's `Deserialize`. Anything that is not an object is an
@@ -205,23 +236,22 @@ impl<'de, U: DecodeUnion> Visitor<'de> for UnionVisitor<U> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<U, A::Error> {
         let mut pending = Pending::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let raw = map.next_value::<Box<RawValue>>()?;
+        while let Some(key) = map.next_key_seed(CowKey)? {
+            let value = map.next_value::<Value>()?;
             let known = (key == U::PROPERTY)
-                .then(|| serde_json::from_str::<String>(raw.get()).ok())
+                .then(|| value.as_str())
                 .flatten()
                 .and_then(|kind| U::KINDS.iter().find(|known| **known == kind))
                 .copied();
-            pending.push((key, raw));
+            pending.push((key, value));
             if let Some(kind) = known {
                 return U::decode_kind(kind, pending, &mut map);
             }
         }
         // No discriminator, or one the spec does not list: keep the object whole.
         let mut object = Map::new();
-        for (key, raw) in pending {
-            let value = serde_json::from_str(raw.get()).map_err(<A::Error as de::Error>::custom)?;
-            object.insert(key, value);
+        for (key, value) in pending {
+            object.insert(key.into_owned(), value);
         }
         while let Some((key, value)) = map.next_entry::<String, Value>()? {
             object.insert(key, value);
