@@ -606,6 +606,7 @@ impl Shared {
 
     /// Queues an item as [`Shared::enqueue_locked`] does, answering [`Enqueued::Full`] when the
     /// queue has no room (the caller keeps what it needs of the item, as the spool keeps its body).
+    #[cfg(feature = "spool")]
     fn enqueue(&self, item: Item) -> (Enqueued, bool) {
         Self::enqueue_locked(&mut self.lock(), item).unwrap_or((Enqueued::Full, false))
     }
