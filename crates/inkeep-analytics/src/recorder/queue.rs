@@ -142,7 +142,12 @@ pub(crate) enum Enqueued {
     Replaced(u64),
     /// A newer version of its conversation is already pending, in flight or accepted.
     Stale,
-    /// The queue is full; the record was not taken.
+    /// The queue is full; the record was not taken. Only the spool's path answers it: without a
+    /// spool, a full queue gives the record back to its caller instead.
+    #[cfg_attr(
+        not(any(test, feature = "spool")),
+        allow(dead_code, reason = "constructed by the spool's path only")
+    )]
     Full,
 }
 
@@ -323,12 +328,14 @@ impl Queue {
             && (self.bytes - freed_bytes) + extra_bytes <= self.limits.max_bytes
     }
 
-    /// Takes a record, coalescing a conversation with its pending version.
+    /// Takes a record, coalescing a conversation with its pending version; the tests' shorthand
+    /// for [`Queue::try_enqueue`], whose callers keep what a full queue gives back.
+    #[cfg(test)]
     pub(crate) fn enqueue(&mut self, item: Item) -> Enqueued {
         self.try_enqueue(item).unwrap_or(Enqueued::Full)
     }
 
-    /// Takes a record as [`Queue::enqueue`] does, or gives it back when the queue is full, for a
+    /// Takes a record, coalescing a conversation with its pending version, or gives it back when the queue is full, for a
     /// caller that waits for room.
     /// The item comes back boxed: only a full queue pays for that.
     pub(crate) fn try_enqueue(&mut self, item: Item) -> Result<Enqueued, Box<Item>> {
