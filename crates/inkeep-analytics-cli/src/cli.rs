@@ -77,7 +77,7 @@ pub struct GlobalOptions {
     pub connect_timeout: HumanDuration,
 
     /// How many times to retry a request that failed on the network or with 429/5XX. Long jobs
-    /// (exports) are bounded by --retry-for instead, and by this count only when it is given.
+    /// (exports, syncs) are bounded by --retry-for instead, and by this count only when it is given.
     #[arg(
         long,
         global = true,
@@ -91,8 +91,8 @@ pub struct GlobalOptions {
     #[arg(skip)]
     pub retries_given: bool,
 
-    /// How long each request of a long job (an export) may keep retrying a network failure, 429
-    /// or 5XX, such as `10m` or `90s`; a job that still fails says how to resume it.
+    /// How long each request of a long job (an export, a sync) may keep retrying a network
+    /// failure, 429 or 5XX, such as `10m` or `90s`; a job that still fails says how to resume it.
     #[arg(
         long,
         global = true,

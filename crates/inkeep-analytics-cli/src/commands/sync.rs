@@ -45,6 +45,9 @@ pub async fn run(global: &GlobalOptions, client: &Client, args: SyncArgs) -> Res
             bar.set_position(progress.listed);
             bar.set_message(progress.what);
         });
+    // A sync reads every page of two listings: a long job, whose requests retry for
+    // `--retry-for` rather than a count, as an export's do.
+    let client = &super::sandbox::for_long_job(global, client);
     let started = Instant::now();
     let (report, target) = match (&args.db, &args.parquet) {
         (Some(db), _) => (
