@@ -26,9 +26,9 @@ Examples:
 A malformed line is reported with its number and skipped. When the queue in memory is full, reading
 waits for room (up to --wait for one record, after which records that find no room are dropped).
 The program exits 0 once everything it read was delivered, and non-zero otherwise, with counts and
-the ids of what was not delivered. With --spool, every record is journaled
-before it is queued: a run killed at any point leaves nothing behind that the next run on the
-same directory does not deliver, before newer records.")]
+the ids of what was not delivered. With --spool, every record is committed
+to a SQLite database in that directory before it is queued: a run killed at any point leaves
+nothing behind that the next run on the same directory does not deliver, before newer records.")]
 pub struct RecordArgs {
     /// Keep records in a crash-safe spool in this directory (created, readable by its owner only).
     #[arg(long, value_name = "DIR")]
