@@ -18,7 +18,7 @@ use inkeep_analytics::types::{
 use inkeep_analytics::{Client, ClientBuilder, Error, MAX_REDIRECTS, RetryPolicy};
 use serde_json::{Value, json};
 
-use crate::support::{conversation_page, openai_conversation, problem};
+use crate::support::{LogBuffer, conversation_page, openai_conversation, problem};
 
 /// The key of every client here; no output may ever show it.
 const KEY: &str = "sk-reliability-SECRET-7f3a9c";
@@ -751,48 +751,6 @@ async fn a_per_call_policy_leaves_the_client_as_it_was() {
     assert_eq!(bodies.count(), 1, "no retry for this call");
     ok(client.list_conversations().send().await, "retried list");
     assert_eq!(bodies.count(), 3, "the client still retries");
-}
-
-/// A `tracing` subscriber for the current thread that writes every event, at every level, to a buffer.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> LogBuffer {
-        self.clone()
-    }
-}
-
-impl LogBuffer {
-    /// Installs the buffer for this thread; a `#[tokio::test]` runs the client on that one thread.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
 }
 
 #[tokio::test]
