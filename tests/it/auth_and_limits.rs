@@ -6,7 +6,10 @@ use httpmock::MockServer;
 use inkeep_analytics::types::{
     CreateOpenAiConversation, CreateOpenAiMessage, FeedbackInput, InsertEvent,
 };
-use inkeep_analytics::{Client, Error, KeyKind, MAX_REQUEST_BODY_BYTES};
+use inkeep_analytics::{
+    Client, Error,
+    config::{KeyKind, MAX_REQUEST_BODY_BYTES},
+};
 use serde_json::json;
 
 use crate::support::{client, client_at, openai_conversation, scope_prefix, scoped_base_url};

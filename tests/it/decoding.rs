@@ -7,7 +7,7 @@ use inkeep_analytics::types::{
     FeedbackType, ImageDetail, LinkType, Message, OpenAiMessageContent, OpenAiRole, StringOrNumber,
     ToolCallType, Visibility,
 };
-use inkeep_analytics::{Client, Sentiment};
+use inkeep_analytics::{Client, listing::Sentiment};
 use serde_json::{Value, json};
 
 use crate::support::{client, openai_conversation};
@@ -1485,7 +1485,7 @@ async fn a_null_openai_content_decodes_in_typed_and_raw_reads() {
     }
 
     // Raw, through the page stream: the record is the server's JSON, null included.
-    let pages: Vec<inkeep_analytics::RawConversationPage> =
+    let pages: Vec<inkeep_analytics::listing::RawConversationPage> =
         match futures::TryStreamExt::try_collect(client.list_conversations().raw_pages()).await {
             Ok(pages) => pages,
             Err(error) => panic!("the raw page did not decode: {error}"),

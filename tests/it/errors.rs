@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use httpmock::Method::GET;
 use httpmock::MockServer;
-use inkeep_analytics::{ApiError, Client, Error, Sentiment};
+use inkeep_analytics::{ApiError, Client, Error, listing::Sentiment};
 use serde_json::json;
 
 use crate::support::{TEST_KEY, client, conversation_page, feedback_item, problem};

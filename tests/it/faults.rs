@@ -20,7 +20,7 @@ use inkeep_analytics::types::{
     Conversation, ConversationsViewField, CreateOpenAiConversation, CreateOpenAiMessage,
     FeedbackInput,
 };
-use inkeep_analytics::{Client, Error, FeedbackItem, RetryPolicy};
+use inkeep_analytics::{Client, Error, config::RetryPolicy, listing::FeedbackItem};
 use inkeep_analytics_sandbox::{FaultConfig, Sandbox, SandboxConfig};
 use serde_json::Value;
 

@@ -12,7 +12,11 @@ use std::fmt::Debug;
 use futures::StreamExt;
 use httpmock::MockServer;
 use inkeep_analytics::types::{self, QueryRow};
-use inkeep_analytics::{ApiError, Client, Error, RawConversationPage, RawFeedbackPage, query};
+use inkeep_analytics::{
+    ApiError, Client, Error,
+    listing::{RawConversationPage, RawFeedbackPage},
+    query,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

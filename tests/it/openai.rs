@@ -17,7 +17,7 @@ use inkeep_analytics::openai::async_openai::types::chat::{
 use inkeep_analytics::openai::{self, async_openai};
 use inkeep_analytics::query::{self, Filter, Selection};
 use inkeep_analytics::types::{Conversation, EventsViewField, FeedbackType};
-use inkeep_analytics::{Client, Recorder};
+use inkeep_analytics::{Client, recorder::Recorder};
 use inkeep_analytics_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 

@@ -9,7 +9,7 @@ use inkeep_analytics::types::{
     self, CreateOpenAiConversation, CreateOpenAiMessage, CreateSupportCopilotConversation,
     CreateSupportMessage, CreateSupportTicketConversation, FeedbackInput, InsertEvent,
 };
-use inkeep_analytics::{Client, CsvExport, Error};
+use inkeep_analytics::{Client, Error, query::CsvExport};
 use inkeep_analytics_mock::MockServerExt;
 use serde_json::{Map, Value, json};
 

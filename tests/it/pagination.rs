@@ -3,7 +3,10 @@
 use futures::{StreamExt, TryStreamExt};
 use httpmock::Method::GET;
 use httpmock::{Mock, MockServer};
-use inkeep_analytics::{Error, FeedbackItem, Sentiment};
+use inkeep_analytics::{
+    Error,
+    listing::{FeedbackItem, Sentiment},
+};
 use serde_json::json;
 
 use crate::support::{
@@ -493,7 +496,7 @@ async fn raw_pages_tell_numeric_ids_apart() {
         .flat_map(|page| {
             page.conversations
                 .iter()
-                .map(|r| inkeep_analytics::raw_record_id(r))
+                .map(|r| inkeep_analytics::listing::raw_record_id(r))
         })
         .collect();
     assert_eq!(ids, ["1", "2", "3", "4"].map(|id| Some(id.to_string())));

@@ -11,7 +11,9 @@ use inkeep_analytics::types::{
     CreateOpenAiConversation, CreateOpenAiMessage, EventsViewField, FeedbackInput, InsertEvent,
 };
 use inkeep_analytics::{
-    Client, DeadLetterReason, Outcome, Record, RecordKind, Recorder, RetryPolicy,
+    Client,
+    config::RetryPolicy,
+    recorder::{DeadLetterReason, Outcome, Record, RecordKind, Recorder},
 };
 use inkeep_analytics_sandbox::{FaultConfig, Sandbox, SandboxConfig};
 
@@ -114,8 +116,10 @@ async fn a_live_service_with_a_spool_and_a_small_queue_ends_with_the_latest_of_e
 /// outage of 1.5 s; afterwards the sandbox holds the last version of every conversation, and
 /// every feedback and event once.
 async fn live_service(
-    configure: impl FnOnce(inkeep_analytics::RecorderBuilder) -> inkeep_analytics::RecorderBuilder,
-) -> Result<inkeep_analytics::RecorderStats, Box<dyn std::error::Error>> {
+    configure: impl FnOnce(
+        inkeep_analytics::recorder::RecorderBuilder,
+    ) -> inkeep_analytics::recorder::RecorderBuilder,
+) -> Result<inkeep_analytics::recorder::RecorderStats, Box<dyn std::error::Error>> {
     const SESSIONS: usize = 200;
     let sandbox = sandbox().await?;
     let recorder = configure(Recorder::builder(client(&sandbox)?).max_in_flight(8)).build()?;

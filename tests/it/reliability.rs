@@ -15,7 +15,10 @@ use httpmock::{HttpMockRequest, HttpMockResponse, MockServer};
 use inkeep_analytics::types::{
     self, CreateOpenAiConversation, CreateOpenAiMessage, FeedbackInput, InsertEvent,
 };
-use inkeep_analytics::{Client, ClientBuilder, Error, MAX_REDIRECTS, RetryPolicy};
+use inkeep_analytics::{
+    Client, ClientBuilder, Error,
+    config::{MAX_REDIRECTS, RetryPolicy},
+};
 use serde_json::{Value, json};
 
 use crate::support::{LogBuffer, conversation_page, openai_conversation, problem};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use httpmock::Method::{GET, POST};
 use httpmock::{HttpMockResponse, MockServer};
 use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage};
-use inkeep_analytics::{Client, Error, RetryPolicy};
+use inkeep_analytics::{Client, Error, config::RetryPolicy};
 
 use crate::support::{TEST_KEY, conversation_page, openai_conversation, problem};
 

@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage};
-use inkeep_analytics::{Client, Outcome, Recorder, RetryPolicy, SpoolStatus};
+use inkeep_analytics::{
+    Client,
+    config::RetryPolicy,
+    recorder::{Outcome, Recorder, SpoolStatus},
+};
 use inkeep_analytics_sandbox::{Sandbox, SandboxConfig};
 
 use crate::support::LogBuffer;

@@ -7,8 +7,8 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use inkeep_analytics::listing::{RawConversationPage, RawFeedbackPage};
 use inkeep_analytics::types::{ConversationList, FeedbackList};
-use inkeep_analytics::{RawConversationPage, RawFeedbackPage};
 use inkeep_analytics_bench::{data, floor};
 use std::hint::black_box;
 

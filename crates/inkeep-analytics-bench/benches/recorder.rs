@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use inkeep_analytics::types::CreateOpenAiConversation;
-use inkeep_analytics::{Client, Recorder};
+use inkeep_analytics::{Client, recorder::Recorder};
 
 /// A local API stand-in that answers every write after `delay` and counts the bytes it received.
 fn server(runtime: &tokio::runtime::Runtime, delay: Duration) -> (String, Arc<AtomicU64>) {

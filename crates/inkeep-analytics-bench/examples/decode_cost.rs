@@ -17,7 +17,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use inkeep_analytics::RawConversationPage;
+use inkeep_analytics::listing::RawConversationPage;
 use inkeep_analytics::types::ConversationList;
 use inkeep_analytics_bench::{data, floor};
 

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use inkeep_analytics::types::CreateOpenAiConversation;
-use inkeep_analytics::{Client, Recorder};
+use inkeep_analytics::{Client, recorder::Recorder};
 use inkeep_analytics_bench::chat::conversation;
 
 /// One recording call, kept out of line so that callgrind can count it alone.

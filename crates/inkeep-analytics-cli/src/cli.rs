@@ -36,7 +36,7 @@ pub struct GlobalOptions {
     /// The API key (never printed; prefer the environment variable).
     #[arg(
         long,
-        env = inkeep_analytics::ENV_API_KEY,
+        env = inkeep_analytics::config::ENV_API_KEY,
         hide_env_values = true,
         global = true
     )]
@@ -45,9 +45,9 @@ pub struct GlobalOptions {
     /// The API's base URL.
     #[arg(
         long,
-        env = inkeep_analytics::ENV_BASE_URL,
+        env = inkeep_analytics::config::ENV_BASE_URL,
         global = true,
-        default_value = inkeep_analytics::DEFAULT_BASE_URL
+        default_value = inkeep_analytics::config::DEFAULT_BASE_URL
     )]
     pub base_url: Option<String>,
 
@@ -63,7 +63,7 @@ pub struct GlobalOptions {
         long,
         global = true,
         value_name = "DURATION",
-        default_value_t = HumanDuration(inkeep_analytics::DEFAULT_TIMEOUT)
+        default_value_t = HumanDuration(inkeep_analytics::config::DEFAULT_TIMEOUT)
     )]
     pub timeout: HumanDuration,
 
@@ -72,7 +72,7 @@ pub struct GlobalOptions {
         long,
         global = true,
         value_name = "DURATION",
-        default_value_t = HumanDuration(inkeep_analytics::DEFAULT_CONNECT_TIMEOUT)
+        default_value_t = HumanDuration(inkeep_analytics::config::DEFAULT_CONNECT_TIMEOUT)
     )]
     pub connect_timeout: HumanDuration,
 
@@ -81,7 +81,7 @@ pub struct GlobalOptions {
     #[arg(
         long,
         global = true,
-        default_value_t = inkeep_analytics::DEFAULT_MAX_RETRIES,
+        default_value_t = inkeep_analytics::config::DEFAULT_MAX_RETRIES,
         value_name = "N"
     )]
     pub retries: u32,
@@ -97,7 +97,7 @@ pub struct GlobalOptions {
         long,
         global = true,
         value_name = "DURATION",
-        default_value_t = HumanDuration(inkeep_analytics::DEFAULT_LONG_JOB_RETRY_FOR)
+        default_value_t = HumanDuration(inkeep_analytics::config::DEFAULT_LONG_JOB_RETRY_FOR)
     )]
     pub retry_for: HumanDuration,
 
@@ -105,7 +105,7 @@ pub struct GlobalOptions {
     #[arg(
         long,
         global = true,
-        default_value_t = inkeep_analytics::DEFAULT_MAX_CONCURRENCY,
+        default_value_t = inkeep_analytics::config::DEFAULT_MAX_CONCURRENCY,
         value_parser = parse_max_concurrency,
         value_name = "N"
     )]
@@ -214,7 +214,7 @@ pub struct PageArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Records per request (1 to the API's largest page).
-    #[arg(long, default_value_t = inkeep_analytics::MAX_PAGE_SIZE, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = inkeep_analytics::listing::MAX_PAGE_SIZE, allow_negative_numbers = true)]
     pub page_size: i64,
     /// Continue an interrupted export to `--output` from its checkpoint, after checking that the
     /// partial file still holds what the checkpoint counts.
@@ -651,16 +651,22 @@ mod tests {
     #[test]
     fn the_defaults_are_the_sdks() -> Result<(), clap::Error> {
         let cli = parse_from(["inkeep-analytics", "conversations", "list"])?;
-        assert_eq!(cli.global.retries, inkeep_analytics::DEFAULT_MAX_RETRIES);
+        assert_eq!(
+            cli.global.retries,
+            inkeep_analytics::config::DEFAULT_MAX_RETRIES
+        );
         assert!(!cli.global.retries_given);
         assert_eq!(
             cli.global.retry_for.0,
-            inkeep_analytics::DEFAULT_LONG_JOB_RETRY_FOR
+            inkeep_analytics::config::DEFAULT_LONG_JOB_RETRY_FOR
         );
-        assert_eq!(cli.global.timeout.0, inkeep_analytics::DEFAULT_TIMEOUT);
+        assert_eq!(
+            cli.global.timeout.0,
+            inkeep_analytics::config::DEFAULT_TIMEOUT
+        );
         assert_eq!(
             cli.global.connect_timeout.0,
-            inkeep_analytics::DEFAULT_CONNECT_TIMEOUT
+            inkeep_analytics::config::DEFAULT_CONNECT_TIMEOUT
         );
         Ok(())
     }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use inkeep_analytics::{Client, raw_record_id};
+use inkeep_analytics::{Client, listing::raw_record_id};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -155,10 +155,10 @@ pub async fn run(client: &Client, plan: Plan) -> Result<u64, Failure> {
             "an export is written as jsonl (the default), json or csv, not as a table".into(),
         ));
     }
-    if !(1..=inkeep_analytics::MAX_PAGE_SIZE).contains(&plan.page_size) {
+    if !(1..=inkeep_analytics::listing::MAX_PAGE_SIZE).contains(&plan.page_size) {
         return Err(Failure::Usage(format!(
             "--page-size must be between 1 and {}, got {}",
-            inkeep_analytics::MAX_PAGE_SIZE,
+            inkeep_analytics::listing::MAX_PAGE_SIZE,
             plan.page_size
         )));
     }
@@ -195,7 +195,7 @@ fn unfinished_note(plan: &Plan, state: &State) -> String {
             let key = if key_left_out {
                 format!(
                     "set {} to the key given with --api-key (not shown here) and ",
-                    inkeep_analytics::ENV_API_KEY
+                    inkeep_analytics::config::ENV_API_KEY
                 )
             } else {
                 String::new()
@@ -368,10 +368,10 @@ fn raw_pages(
 
 /// A listing with the pages ahead capped at `prefetch` when given; otherwise at the SDK's default,
 /// below which the client's window of requests in flight (`--max-concurrency` at most) decides.
-fn capped<L: inkeep_analytics::ListingKind>(
-    listing: inkeep_analytics::Listing<L>,
+fn capped<L: inkeep_analytics::listing::ListingKind>(
+    listing: inkeep_analytics::listing::Listing<L>,
     prefetch: Option<usize>,
-) -> inkeep_analytics::Listing<L> {
+) -> inkeep_analytics::listing::Listing<L> {
     match prefetch {
         Some(pages) => listing.prefetch(pages),
         None => listing,

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use inkeep_analytics::{Client, FlushReport, Outcome, Record, RecordId, Recorder, SpoolStatus};
+use inkeep_analytics::{
+    Client,
+    recorder::{FlushReport, Outcome, Record, RecordId, Recorder, SpoolStatus},
+};
 
 use crate::cli::{Format, GlobalOptions, parse_duration};
 use crate::failure::{EXIT_API, EXIT_NETWORK, EXIT_OTHER, EXIT_USAGE, Failure};

@@ -575,7 +575,7 @@ impl Writer {
     fn conversation_of_feedback(&self, feedback: &Fields<'_>) -> Result<Option<String>> {
         if let Some(id) = feedback
             .raw("conversation")
-            .and_then(inkeep_analytics::raw_record_id)
+            .and_then(inkeep_analytics::listing::raw_record_id)
         {
             return Ok(Some(id));
         }

@@ -46,7 +46,7 @@ pub struct SyncOptions {
 impl Default for SyncOptions {
     fn default() -> Self {
         Self {
-            page_size: inkeep_analytics::MAX_PAGE_SIZE,
+            page_size: inkeep_analytics::listing::MAX_PAGE_SIZE,
             progress: None,
         }
     }
@@ -62,7 +62,7 @@ impl std::fmt::Debug for SyncOptions {
 }
 
 impl SyncOptions {
-    /// Records per request, 1 to [`inkeep_analytics::MAX_PAGE_SIZE`] (the default).
+    /// Records per request, 1 to [`inkeep_analytics::listing::MAX_PAGE_SIZE`] (the default).
     pub fn page_size(mut self, page_size: i64) -> Self {
         self.page_size = page_size;
         self
@@ -75,12 +75,12 @@ impl SyncOptions {
     }
 
     pub(crate) fn check(&self) -> Result<()> {
-        if (1..=inkeep_analytics::MAX_PAGE_SIZE).contains(&self.page_size) {
+        if (1..=inkeep_analytics::listing::MAX_PAGE_SIZE).contains(&self.page_size) {
             Ok(())
         } else {
             Err(Error::InvalidInput(format!(
                 "the page size must be between 1 and {}, got {}",
-                inkeep_analytics::MAX_PAGE_SIZE,
+                inkeep_analytics::listing::MAX_PAGE_SIZE,
                 self.page_size
             )))
         }

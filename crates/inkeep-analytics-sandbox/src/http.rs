@@ -26,7 +26,7 @@ use crate::state::Shared;
 use crate::views::View;
 
 /// The API refuses request bodies over 2 MB: the SDK's constant, which it checks before sending.
-pub(crate) const MAX_BODY_BYTES: usize = inkeep_analytics::MAX_REQUEST_BODY_BYTES;
+pub(crate) const MAX_BODY_BYTES: usize = inkeep_analytics::config::MAX_REQUEST_BODY_BYTES;
 
 /// The page size of `GET /conversations` when `limit` is not given.
 /// The SDK does not expose it yet; source: /work/shared/api-reference.md, operation 2
@@ -40,11 +40,13 @@ pub(crate) const DEFAULT_FEEDBACK_LIMIT: usize = 10;
 
 /// The largest `limit` of the listings: the SDK's page size bound.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-pub(crate) const MAX_LIMIT: usize = inkeep_analytics::MAX_PAGE_SIZE as usize;
+pub(crate) const MAX_LIMIT: usize = inkeep_analytics::listing::MAX_PAGE_SIZE as usize;
 
 // The cast above keeps the SDK's value only while it is positive and small.
-const _: () =
-    assert!(inkeep_analytics::MAX_PAGE_SIZE > 0 && inkeep_analytics::MAX_PAGE_SIZE <= 1 << 31);
+const _: () = assert!(
+    inkeep_analytics::listing::MAX_PAGE_SIZE > 0
+        && inkeep_analytics::listing::MAX_PAGE_SIZE <= 1 << 31
+);
 
 /// How many queries `GET /query/top-search-queries` returns at most.
 /// Not documented (/work/shared/api-reference.md, operations 21 and 22, give no bound): the

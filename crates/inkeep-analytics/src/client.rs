@@ -64,7 +64,7 @@ impl Client {
     /// ```no_run
     /// # async fn demo(client: inkeep_analytics::Client) -> inkeep_analytics::Result<()> {
     /// use std::time::Duration;
-    /// use inkeep_analytics::RetryPolicy;
+    /// use inkeep_analytics::config::RetryPolicy;
     ///
     /// // A call that must not wait: no retries.
     /// let page = client.with_retry_policy(RetryPolicy::none()).list_conversations().send().await?;
@@ -100,14 +100,14 @@ impl Client {
         self.transport.base_url()
     }
 
-    /// `GET /conversations` (`getAllConversation`): one page with [`send`](crate::Listing::send),
-    /// or every conversation with [`items`](crate::Listing::items) and [`pages`](crate::Listing::pages).
+    /// `GET /conversations` (`getAllConversation`): one page with [`send`](crate::listing::Listing::send),
+    /// or every conversation with [`items`](crate::listing::Listing::items) and [`pages`](crate::listing::Listing::pages).
     pub fn list_conversations(&self) -> ListConversations {
         ListConversations::new(self.transport.clone())
     }
 
-    /// `GET /feedback` (`getAllFeedback`): one page with [`send`](crate::Listing::send),
-    /// or every feedback item with [`items`](crate::Listing::items) and [`pages`](crate::Listing::pages).
+    /// `GET /feedback` (`getAllFeedback`): one page with [`send`](crate::listing::Listing::send),
+    /// or every feedback item with [`items`](crate::listing::Listing::items) and [`pages`](crate::listing::Listing::pages).
     pub fn list_feedback(&self) -> ListFeedback {
         ListFeedback::new(self.transport.clone())
     }

@@ -1,4 +1,7 @@
 //! Client configuration: the API key, base URL, timeouts, concurrency and HTTP client, checked before any request is made.
+//!
+//! [`ClientBuilder`] takes every setting; this module also holds the defaults and limits it starts
+//! from, so that a program can show them (in its `--help`, say) or start from them.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -9,9 +12,10 @@ use reqwest::header::HeaderValue;
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::transport::{
-    ClientState, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RESPONSE_BYTES, KeyKind, RetryPolicy,
-    Transport,
+use crate::transport::{ClientState, Transport};
+pub use crate::transport::{
+    DEFAULT_LONG_JOB_RETRY_FOR, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ELAPSED,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, KeyKind, MAX_REQUEST_BODY_BYTES, RetryPolicy,
 };
 
 /// The API's production base URL.
@@ -38,11 +42,11 @@ pub const MAX_REDIRECTS: usize = 5;
 
 /// How long an idle connection stays open for the next request: long enough to span the pauses
 /// of a listing read by a slow caller, short enough for servers and proxies that close idle ones.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How often TCP keepalive probes (and HTTP/2 pings) check an idle connection, so that a NAT or
 /// load balancer does not drop it silently between two requests.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 
 // `Client`'s constructors live here, next to the settings they check, so that `client` does not
 // import this module back.
@@ -179,7 +183,7 @@ impl ClientBuilder {
     }
 
     /// How many times an idempotent request (a read, a delete, a query, a write that carries an
-    /// id) is retried after a transient failure; [`crate::DEFAULT_MAX_RETRIES`] when unset, 0 turns
+    /// id) is retried after a transient failure; [`crate::config::DEFAULT_MAX_RETRIES`] when unset, 0 turns
     /// retries off. [`crate::Client::with_max_retries`] changes it for some calls only.
     pub fn max_retries(mut self, max_retries: u32) -> Self {
         self.retry.max_retries = max_retries;
@@ -193,7 +197,7 @@ impl ClientBuilder {
         self
     }
 
-    /// The largest JSON response body the client reads, in bytes; [`crate::DEFAULT_MAX_RESPONSE_BYTES`]
+    /// The largest JSON response body the client reads, in bytes; [`crate::config::DEFAULT_MAX_RESPONSE_BYTES`]
     /// (256 MiB) when unset. A larger body is refused with [`Error::ResponseTooLarge`], from its
     /// `Content-Length` before reading any of it, or once that many bytes have arrived.
     /// CSV exports are streamed, never held whole, and not limited. Must be at least 1.
@@ -203,9 +207,9 @@ impl ClientBuilder {
     }
 
     /// The most requests the client keeps in flight at once, over all its clones, listings,
-    /// exports and the recorder's writes; [`crate::DEFAULT_MAX_CONCURRENCY`] when unset. Must be at least 1.
+    /// exports and the recorder's writes; [`crate::config::DEFAULT_MAX_CONCURRENCY`] when unset. Must be at least 1.
     ///
-    /// The client starts with [`crate::INITIAL_CONCURRENCY`] requests in flight and adds more while
+    /// The client starts with 8 requests in flight and adds more while
     /// answers come back fast and clean; a 429, a 503 or a timeout halves the number, and a
     /// `Retry-After` holds every request of the client until it has passed. This is the ceiling:
     /// lower it to spare a server or memory (a listing holds at most this many pages ahead of its

@@ -222,7 +222,7 @@ impl Error {
     /// connection lost or refused, a body cut off, or a status of 408, 429, 500, 502, 503 or 504.
     ///
     /// The client already retried such failures of idempotent requests within its
-    /// [`crate::RetryPolicy`] (see [`Error::attempts`]); this tells whether waiting longer and
+    /// [`crate::config::RetryPolicy`] (see [`Error::attempts`]); this tells whether waiting longer and
     /// trying again is worth it. A write is safe to send again when it carries an `id`.
     ///
     /// ```

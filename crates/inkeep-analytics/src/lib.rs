@@ -3,17 +3,18 @@
 #![deny(missing_docs)]
 
 mod client;
-mod config;
+pub mod config;
 mod decode;
 mod error;
 mod export;
+pub mod listing;
 mod model;
 #[cfg(feature = "async-openai")]
 pub mod openai;
 mod pagination;
 pub mod prelude;
 pub mod query;
-mod recorder;
+pub mod recorder;
 mod requests;
 mod transport;
 
@@ -33,36 +34,17 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
 }
 
+// The root holds what every program touches; the rest is grouped by what a user is doing:
+// `config` (the builder's defaults and limits), `listing` (paged listings), `query`, `recorder`,
+// `openai` and `types`. `chrono` and `serde_json` are re-exported so that a user's versions match the
+// ones in the SDK's signatures, and `StatusCode` is what `Error::status` answers.
 pub use chrono;
 pub use client::Client;
-pub use config::{
-    ClientBuilder, DEFAULT_BASE_URL, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ENV_API_KEY,
-    ENV_BASE_URL, KEEPALIVE_INTERVAL, MAX_REDIRECTS, POOL_IDLE_TIMEOUT,
-};
+pub use config::ClientBuilder;
 pub use error::{ApiError, Error, Result};
-pub use export::CsvExport;
 pub use generated::types;
-pub use model::parse_timestamp;
-pub use pagination::{
-    ConversationListing, ConversationPages, DEFAULT_FEEDBACK_PREFETCH, DEFAULT_PREFETCH,
-    FeedbackItem, FeedbackListing, FeedbackPages, ListConversations, ListFeedback, Listing,
-    ListingKind, MAX_PAGE_SIZE, RawConversationPage, RawFeedbackPage, Sentiment, raw_record_id,
-};
-pub use recorder::{
-    DEFAULT_DROP_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_PENDING_BYTES,
-    DEFAULT_MAX_PENDING_RECORDS, DEFAULT_MAX_RETRY_AGE, DeadLetter, DeadLetterReason,
-    DeliveryCheck, FlushReport, MAX_REPORTED_IDS, MessageIdList, Outcome, Record, RecordId,
-    RecordKind, RecordableConversation, Recorded, Recorder, RecorderBuilder, RecorderStats,
-};
-#[cfg(feature = "spool")]
-pub use recorder::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use reqwest::StatusCode;
 pub use serde_json;
-pub use transport::{
-    ClientState, DEFAULT_LONG_JOB_RETRY_FOR, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_ELAPSED,
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_RETRIES, INITIAL_CONCURRENCY, KeyKind,
-    MAX_REQUEST_BODY_BYTES, RetryPolicy,
-};
 
 #[cfg(test)]
 mod tests {

@@ -52,6 +52,8 @@ pub use chrono::{DateTime, Utc};
 pub use reqwest::StatusCode;
 pub use serde_json::{Map, Value, json};
 
+pub use crate::listing::Sentiment;
+pub use crate::model::parse_timestamp;
 pub use crate::query::{self, Column, Field, Filter, GroupBy, OrderBy, Query, Selection};
 pub use crate::types::{
     self, AggregationFunction, Conversation, ConversationsViewField, CreateOpenAiConversation,
@@ -59,4 +61,4 @@ pub use crate::types::{
     CreateSupportTicketConversation, EventsViewField, FeedbackInput, FeedbackViewField,
     InsertEvent, Message, OpenAiRole, SemanticThreadsViewField, SortDirection, TimeUnit,
 };
-pub use crate::{ApiError, Client, ClientBuilder, Error, Result, Sentiment, parse_timestamp};
+pub use crate::{ApiError, Client, ClientBuilder, Error, Result};

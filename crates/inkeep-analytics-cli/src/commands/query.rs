@@ -8,7 +8,7 @@ use inkeep_analytics::query::{
     Column, ConversationsView, EventsView, FeedbackView, Field, GroupBy, OrderBy, Query, Selection,
     SemanticThreadsView, ViewField, ViewKind,
 };
-use inkeep_analytics::{Client, CsvExport, Error, types};
+use inkeep_analytics::{Client, Error, query::CsvExport, types};
 use serde_json::Value;
 
 use super::{format_for_reading, to_value};

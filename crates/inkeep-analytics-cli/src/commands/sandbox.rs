@@ -28,7 +28,7 @@ pub async fn connect(global: &GlobalOptions) -> Result<(Client, SandboxGuard), F
         let Some(key) = global.api_key.as_deref() else {
             return Err(Failure::Usage(format!(
                 "no API key: pass --api-key, set {}, or try --sandbox",
-                inkeep_analytics::ENV_API_KEY
+                inkeep_analytics::config::ENV_API_KEY
             )));
         };
         builder = builder.api_key(key);
@@ -54,10 +54,10 @@ pub async fn connect(global: &GlobalOptions) -> Result<(Client, SandboxGuard), F
 /// `--retry-for` rather than a count of attempts, so that one page that meets a burst of faults
 /// does not end a job of hundreds; a `--retries` given on the command line bounds it as well.
 pub fn for_long_job(global: &GlobalOptions, client: &Client) -> Client {
-    let mut policy = inkeep_analytics::RetryPolicy {
+    let mut policy = inkeep_analytics::config::RetryPolicy {
         initial_backoff: client.retry_policy().initial_backoff,
         max_backoff: client.retry_policy().max_backoff,
-        ..inkeep_analytics::RetryPolicy::for_long_jobs(global.retry_for.0)
+        ..inkeep_analytics::config::RetryPolicy::for_long_jobs(global.retry_for.0)
     };
     if global.retries_given {
         policy.max_retries = global.retries;

@@ -24,7 +24,7 @@ pub struct SyncArgs {
     #[arg(long, value_name = "DIR")]
     pub parquet: Option<PathBuf>,
     /// Records per request (1 to the API's largest page).
-    #[arg(long, default_value_t = inkeep_analytics::MAX_PAGE_SIZE, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = inkeep_analytics::listing::MAX_PAGE_SIZE, allow_negative_numbers = true)]
     pub page_size: i64,
 }
 

@@ -254,7 +254,7 @@ fn json(value: &impl serde::Serialize) -> Result<Payload, CallError> {
         .map_err(|error| CallError::Arguments(error.to_string()))
 }
 
-async fn csv(export: inkeep_analytics::CsvExport) -> Result<Payload, CallError> {
+async fn csv(export: inkeep_analytics::query::CsvExport) -> Result<Payload, CallError> {
     let chunks: Vec<_> = export.try_collect().await.map_err(CallError::Sdk)?;
     Ok(Payload::Csv(chunks.concat()))
 }

@@ -97,15 +97,24 @@ fn help_shows_the_sdks_defaults() {
     for (option, expected) in [
         (
             "--retries",
-            inkeep_analytics::DEFAULT_MAX_RETRIES.to_string(),
+            inkeep_analytics::config::DEFAULT_MAX_RETRIES.to_string(),
         ),
-        ("--timeout", seconds(inkeep_analytics::DEFAULT_TIMEOUT)),
+        (
+            "--timeout",
+            seconds(inkeep_analytics::config::DEFAULT_TIMEOUT),
+        ),
         (
             "--connect-timeout",
-            seconds(inkeep_analytics::DEFAULT_CONNECT_TIMEOUT),
+            seconds(inkeep_analytics::config::DEFAULT_CONNECT_TIMEOUT),
         ),
-        ("--base-url", inkeep_analytics::DEFAULT_BASE_URL.to_string()),
-        ("--page-size", inkeep_analytics::MAX_PAGE_SIZE.to_string()),
+        (
+            "--base-url",
+            inkeep_analytics::config::DEFAULT_BASE_URL.to_string(),
+        ),
+        (
+            "--page-size",
+            inkeep_analytics::listing::MAX_PAGE_SIZE.to_string(),
+        ),
     ] {
         assert_eq!(
             default_of(&help, option).as_deref(),

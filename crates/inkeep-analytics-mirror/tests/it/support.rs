@@ -41,7 +41,7 @@ pub async fn served(client: &Client) -> Served {
     let mut pages = client.list_conversations().raw_pages();
     while let Some(page) = pages.try_next().await.expect("a page") {
         for record in page.conversations {
-            let id = inkeep_analytics::raw_record_id(&record).expect("an id");
+            let id = inkeep_analytics::listing::raw_record_id(&record).expect("an id");
             conversations.insert(id, record.get().to_string());
         }
     }
@@ -53,7 +53,7 @@ pub async fn served(client: &Client) -> Served {
             .into_iter()
             .chain(page.negative_feedback)
         {
-            let id = inkeep_analytics::raw_record_id(&record).expect("an id");
+            let id = inkeep_analytics::listing::raw_record_id(&record).expect("an id");
             feedback.insert(id, record.get().to_string());
         }
     }

@@ -1,7 +1,7 @@
 //! `GET /feedback` paging, the feedback operations, and `POST /events`.
 
 use futures::TryStreamExt;
-use inkeep_analytics::Sentiment;
+use inkeep_analytics::listing::Sentiment;
 use inkeep_analytics::types::{
     FeedbackInput, FeedbackReason, InsertConversationEvent, InsertEvent, SelectEvent,
 };

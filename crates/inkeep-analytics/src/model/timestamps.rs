@@ -27,7 +27,7 @@ use crate::types::{
 /// offset, a bare date or text that is not a time.
 ///
 /// ```
-/// use inkeep_analytics::parse_timestamp;
+/// use inkeep_analytics::prelude::parse_timestamp;
 ///
 /// let at = parse_timestamp("2025-01-01T14:00:00.250+02:00");
 /// assert_eq!(at.map(|at| at.to_rfc3339()).as_deref(), Some("2025-01-01T12:00:00.250+00:00"));

@@ -1,7 +1,7 @@
 //! Logging OpenAI-style chats (feature `async-openai`): a lossless mapping from OpenAI's
 //! chat-completions format to the API's OpenAI conversations, streams put back together, and a
 //! one-line wrapper of an async-openai client that logs every chat completion through a
-//! [`Recorder`](crate::Recorder).
+//! [`Recorder`](crate::recorder::Recorder).
 //!
 //! The API holds less than OpenAI's format: the roles `system`, `user` and `assistant` only,
 //! content parts `text` and `image_url` only, tool calls of type `function` only, no

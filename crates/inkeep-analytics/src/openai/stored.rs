@@ -147,7 +147,10 @@ impl Stored {
 fn sendable(key: &str, value: &Value) -> bool {
     match key {
         _ if value.is_null() => false,
-        "createdAt" => value.as_str().and_then(crate::parse_timestamp).is_some(),
+        "createdAt" => value
+            .as_str()
+            .and_then(crate::prelude::parse_timestamp)
+            .is_some(),
         _ => true,
     }
 }

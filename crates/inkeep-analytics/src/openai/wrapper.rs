@@ -342,7 +342,7 @@ impl<C: Config> LoggedClient<C> {
     /// Records feedback of `kind` on the message `completion` (what [`Self::create`] returned,
     /// or a chunk of [`Self::create_stream`]'s stream) became; it is sent once that message is.
     /// When the completion's conversation is still being read back, it is recorded once the
-    /// read-back ends (the answer's outcome is then [`Outcome::Queued`](crate::Outcome::Queued)).
+    /// read-back ends (the answer's outcome is then [`Outcome::Queued`](crate::recorder::Outcome::Queued)).
     ///
     /// # Errors
     ///

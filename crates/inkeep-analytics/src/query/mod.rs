@@ -55,6 +55,8 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+/// The body of a CSV export of a query's rows.
+pub use crate::export::CsvExport;
 pub use builder::{Query, conversations, events, feedback, semantic_threads};
 pub use field::{Field, IntoField};
 pub use filter::Filter;

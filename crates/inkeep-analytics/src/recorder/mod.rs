@@ -21,7 +21,7 @@ use tokio::sync::{Notify, watch};
 pub use delivery::DeliveryCheck;
 pub use queue::Kind as RecordKind;
 use record::Prepared;
-pub use record::{MessageIdList, Record, RecordableConversation};
+pub use record::{Record, RecordableConversation};
 #[cfg(feature = "spool")]
 pub use spool::{DEFAULT_MAX_SPOOL_BYTES, FsyncPolicy, SpoolStatus};
 pub use stats::{FlushReport, MAX_REPORTED_IDS, RecordId, RecorderStats};
@@ -406,7 +406,7 @@ pub(crate) struct Shared {
     drop_timeout: Duration,
     /// Drops in the current burst, for one warning per burst.
     dropping: Mutex<Option<u64>>,
-    policy: crate::RetryPolicy,
+    policy: crate::config::RetryPolicy,
     retry_budget: RetryBudget,
     client: Client,
     before_send: Option<Arc<BeforeSend>>,
@@ -956,7 +956,7 @@ impl Shared {
 /// ```no_run
 /// use std::time::Duration;
 /// use inkeep_analytics::types::{CreateOpenAiConversation, CreateOpenAiMessage, FeedbackInput};
-/// use inkeep_analytics::{Client, Recorder};
+/// use inkeep_analytics::{Client, recorder::Recorder};
 ///
 /// # fn demo() -> inkeep_analytics::Result<()> {
 /// let recorder = Recorder::builder(Client::from_env()?)

@@ -94,7 +94,7 @@ impl Counters {
     }
 }
 
-/// A snapshot of what a recorder has done since it was built; see [`crate::Recorder::stats`].
+/// A snapshot of what a recorder has done since it was built; see [`crate::recorder::Recorder::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecorderStats {
@@ -147,7 +147,7 @@ impl RecorderStats {
     }
 }
 
-/// What [`crate::Recorder::flush`] and [`crate::Recorder::shutdown`] found when they returned.
+/// What [`crate::recorder::Recorder::flush`] and [`crate::recorder::Recorder::shutdown`] found when they returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FlushReport {

@@ -36,7 +36,7 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 16;
 /// Half the ceiling: on a 200 ms round trip, a listing of 20 pages then takes three round trips
 /// instead of five (measured in `BENCHMARKS.md`'s WAN profile), and a server that cannot take
 /// eight requests at once halves it at its first refusal.
-pub const INITIAL_CONCURRENCY: usize = 8;
+pub(crate) const INITIAL_CONCURRENCY: usize = 8;
 
 /// Answers slower than twice the fastest by at most this much still count as fast: on loopback
 /// the fastest answer takes a millisecond, and scheduling alone varies by more than that.

@@ -56,13 +56,14 @@ pub(crate) mod limits;
 pub(crate) mod retry;
 pub(crate) mod state;
 
-pub use self::concurrency::{DEFAULT_MAX_CONCURRENCY, INITIAL_CONCURRENCY};
+pub use self::concurrency::DEFAULT_MAX_CONCURRENCY;
 pub use self::hooks::MAX_REQUEST_BODY_BYTES;
 pub use self::limits::DEFAULT_MAX_RESPONSE_BYTES;
 pub use self::retry::{
     DEFAULT_LONG_JOB_RETRY_FOR, DEFAULT_MAX_ELAPSED, DEFAULT_MAX_RETRIES, RetryPolicy,
 };
-pub use self::state::{ClientState, KeyKind};
+pub(crate) use self::state::ClientState;
+pub use self::state::KeyKind;
 
 /// The error of the response bodies the transport wraps (a permit's, a size limit's), as
 /// `reqwest::Body` takes it.

@@ -36,7 +36,7 @@ pub const DEFAULT_LONG_JOB_RETRY_FOR: Duration = Duration::from_secs(10 * 60);
 ///
 /// ```
 /// use std::time::Duration;
-/// use inkeep_analytics::RetryPolicy;
+/// use inkeep_analytics::config::RetryPolicy;
 ///
 /// let patient = RetryPolicy {
 ///     max_retries: 5,
@@ -89,7 +89,7 @@ impl RetryPolicy {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use inkeep_analytics::{Client, RetryPolicy};
+    /// use inkeep_analytics::{Client, config::RetryPolicy};
     ///
     /// # fn demo(client: Client) {
     /// let export = client.with_retry_policy(RetryPolicy::for_long_jobs(Duration::from_secs(600)));
