@@ -7,6 +7,7 @@ mod ci;
 #[cfg(test)]
 mod deps;
 mod drift;
+mod layers;
 mod lint;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ usage: cargo xtask <command>
 
 commands:
   generate   regenerate the committed snapshots of the generated client and httpmock helpers
-  check      fail on drift between the spec and the snapshot, and lint the spec
+  check      fail on drift between the spec and the snapshot, lint the spec and the SDK's layers
   ci         everything CI runs: fmt, clippy, check, tests, docs, package
   bench      every scenario below, one after the other, each written to its block of BENCHMARKS.md
   bench loopback
@@ -65,6 +66,10 @@ fn check(root: &Path) -> Result<(), String> {
     }
     match lint::lint_workspace(root) {
         Ok(()) => println!("lint: the spec follows every rule"),
+        Err(problems) => failures.push(problems),
+    }
+    match layers::check(root) {
+        Ok(()) => println!("layers: no module of the SDK names a layer above it"),
         Err(problems) => failures.push(problems),
     }
     if failures.is_empty() {
