@@ -1,8 +1,9 @@
 //! A bound on how much of a JSON response the client reads, so that a broken or hostile server cannot exhaust memory.
 //!
 //! progenitor reads a success body whole inside the generated method, so the bound is put on the
-//! body itself: the `exec` hook wraps every JSON response's body in [`LimitedBody`], which fails as
-//! soon as more bytes than the limit have arrived, or at once when `Content-Length` already says so.
+//! body itself: the `exec` hook wraps every JSON response's body in `http_body_util`'s [`Limited`],
+//! which fails as soon as more bytes than the limit have arrived, or replaces it with a body that
+//! fails at once when `Content-Length` already says so.
 //! CSV exports are streamed to the caller chunk by chunk and never held whole, so they are not bounded.
 //!
 //! The body the limit counts is the decompressed one (the `exec` hook decodes gzip, brotli and zstd
@@ -11,11 +12,9 @@
 //! small compressed body that expands without end (a compression bomb) is refused as soon as its
 //! expansion passes the limit, having held no more than the limit in memory.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body::Frame;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited, StreamBody};
 use reqwest::ResponseBuilderExt;
 
 use super::BoxError;
@@ -76,12 +75,21 @@ pub(crate) fn limit_response(response: reqwest::Response, limit: u64) -> reqwest
             .content_length()
             .is_some_and(|length| length > limit);
     map_body(response, |inner| {
-        reqwest::Body::wrap(LimitedBody {
-            inner,
-            limit,
-            seen: 0,
-            state: if refuse { State::Refuse } else { State::Open },
-        })
+        let too_large = move || -> BoxError { Box::new(ResponseTooLarge { limit }) };
+        if refuse {
+            // Dropping the body unread closes the connection instead of waiting for bytes we refuse.
+            let refused = [Err::<Frame<Bytes>, BoxError>(too_large())];
+            return reqwest::Body::wrap(StreamBody::new(futures::stream::iter(refused)));
+        }
+        // `Limited` counts in `usize`; a limit past it cannot be reached in memory anyway.
+        let bounded = Limited::new(inner, usize::try_from(limit).unwrap_or(usize::MAX));
+        reqwest::Body::wrap(bounded.map_err(move |error| {
+            if error.is::<LengthLimitError>() {
+                too_large()
+            } else {
+                error
+            }
+        }))
     })
 }
 
@@ -108,78 +116,6 @@ pub(crate) fn map_parts(
         wrapped.extensions_mut().extend(extensions.clone());
     }
     reqwest::Response::from(wrapped)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Open,
-    Refuse,
-    Done,
-}
-
-/// A body that fails once more than `limit` bytes have come through it.
-struct LimitedBody {
-    inner: reqwest::Body,
-    limit: u64,
-    seen: u64,
-    state: State,
-}
-
-impl LimitedBody {
-    fn too_large(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.state = State::Done;
-        Poll::Ready(Some(Err(Box::new(ResponseTooLarge { limit: self.limit }))))
-    }
-}
-
-impl HttpBody for LimitedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.state {
-            State::Done => return Poll::Ready(None),
-            State::Refuse => return self.too_large(),
-            State::Open => {}
-        }
-        match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                let length = frame.data_ref().map_or(0, |data| data.len() as u64);
-                self.seen = self.seen.saturating_add(length);
-                if self.seen > self.limit {
-                    return self.too_large();
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(error))) => {
-                self.state = State::Done;
-                Poll::Ready(Some(Err(Box::new(error))))
-            }
-            Poll::Ready(None) => {
-                self.state = State::Done;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self.state {
-            State::Done => true,
-            State::Refuse => false,
-            State::Open => self.inner.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.state {
-            State::Open => self.inner.size_hint(),
-            State::Refuse | State::Done => SizeHint::default(),
-        }
-    }
 }
 
 #[cfg(test)]
