@@ -4,7 +4,48 @@
 //! pages and items). A listing stops at the first of: a page shorter than the page size, an offset
 //! at or past the latest `total`, an error (which it yields last), or a guard against servers that
 //! never end.
-
+//!
+//! # How a stream fetches ahead
+//!
+//! An ordered prefetch alone would be `stream::iter(offsets).map(fetch).buffered(n)`; the pieces
+//! below exist because a page fetched ahead should not be decoded, nor even decompressed, before
+//! the reader nears it.
+//!
+//! - [`Cursor`]: where the reader is (offset, pages read, the last page's ids) and the guards
+//!   against a server that never ends or repeats a page.
+//! - [`PageTask`]: one page being fetched, in a tokio task of its own when there is a runtime, so
+//!   that it downloads and decodes while the reader works; aborted when dropped.
+//! - the decode permit: a one-shot channel per page. [`fetch_page`] downloads the page at once but
+//!   keeps it as it crossed the wire (compressed, when the server compresses) until its permit is
+//!   sent or dropped; only then does it decompress and decode it.
+//! - [`Prefetcher`]: the reader's cursor plus the queue of [`PageTask`]s ahead of it, in offset
+//!   order; it decides how many pages to request and which may decode.
+//!
+//! A page's life, from the reader's side:
+//!
+//! ```text
+//!  requested ──► on the wire ──► downloaded, held as received (compressed) ──┐
+//!  (request_ahead)                                                           │ permit sent: among the
+//!                                                                            ▼ `prefetch` nearest pages
+//!                                             decompressed and decoded ──► handed to the reader
+//!                                                                          (next_page, PageTask::finish)
+//! ```
+//!
+//! | Link (round trip of the client's window) | Pages requested ahead | Pages that may decode |
+//! |---|---|---|
+//! | short (under [`LONG_LINK`]: loopback, a nearby region) | `prefetch` (3 by default) | all of them |
+//! | long (another continent) | the client's window, up to its ceiling (16) | the `prefetch` nearest the reader |
+//!
+//! Either way no page is requested while `prefetch` pages already wait decoded: the reader is then
+//! the bottleneck, and more would only hold memory. Pages are never requested past the latest
+//! `total`, so a listing's end costs no extra request.
+//!
+//! Why: on a 200 ms link the window keeps up to 16 pages in flight. When `reqwest` decoded them,
+//! each held its page decompressed as it arrived, with a brotli or zstd decoder of about a page,
+//! and the WAN profile of `BENCHMARKS.md` peaked at 37 MiB at 2,000 conversations and 57 MiB at
+//! 20,000. Held as received, a page waits at about a seventh of its decoded size with no decoder,
+//! and the peak fell to 20 to 27 MiB from 2,000 to 100,000 conversations, within the 32 MiB
+//! target, with every time target still met.
 use std::collections::VecDeque;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -51,14 +92,14 @@ const LONG_LINK: Duration = Duration::from_millis(25);
 pub const DEFAULT_FEEDBACK_PREFETCH: usize = 3;
 
 /// Fetches and decodes one page of a listing, as typed values or raw records; a compressed
-/// page is decoded only once `due` fires (or is dropped), and waits compressed until then.
+/// page is decoded only once `decode_permit` fires (or is dropped), and waits compressed until then.
 async fn fetch_page<T: DeserializeOwned>(
     transport: Transport,
     endpoint: &'static Endpoint,
     limit: i64,
     offset: u64,
     nesting: Nesting,
-    due: oneshot::Receiver<()>,
+    decode_permit: oneshot::Receiver<()>,
 ) -> Result<T> {
     let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
     transport
@@ -71,7 +112,7 @@ async fn fetch_page<T: DeserializeOwned>(
             async move {
                 // A dropped sender means the stream no longer holds the page: decoding it then
                 // costs nothing, since its task is being aborted.
-                let _ = due.await;
+                let _ = decode_permit.await;
             },
         )
         .await
@@ -611,7 +652,7 @@ struct PageTask<P> {
     offset: u64,
     task: PageFuture<P>,
     /// Lets the page be decoded; until then a compressed page waits as it crossed the wire.
-    due: Option<oneshot::Sender<()>>,
+    decode_permit: Option<oneshot::Sender<()>>,
 }
 
 enum PageFuture<P> {
@@ -629,9 +670,9 @@ impl<P> Drop for PageTask<P> {
 
 impl<P> PageTask<P> {
     /// Lets the page be decoded as soon as it is downloaded.
-    fn make_due(&mut self) {
-        if let Some(due) = self.due.take() {
-            let _ = due.send(());
+    fn permit_decode(&mut self) {
+        if let Some(permit) = self.decode_permit.take() {
+            let _ = permit.send(());
         }
     }
 
@@ -651,8 +692,8 @@ impl<P: Send + 'static> PageTask<P> {
     where
         Fut: Future<Output = Result<P>> + Send + 'static,
     {
-        let (due, when_due) = oneshot::channel();
-        let future = fetch(when_due);
+        let (decode_permit, when_permitted) = oneshot::channel();
+        let future = fetch(when_permitted);
         let task = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => PageFuture::Spawned(runtime.spawn(future)),
             Err(_) => PageFuture::Local(future.boxed()),
@@ -660,7 +701,7 @@ impl<P: Send + 'static> PageTask<P> {
         Self {
             offset,
             task,
-            due: Some(due),
+            decode_permit: Some(decode_permit),
         }
     }
 
@@ -675,7 +716,7 @@ impl<P: Send + 'static> PageTask<P> {
     }
 
     async fn finish(mut self, operation: &'static str) -> Result<P> {
-        self.make_due();
+        self.permit_decode();
         match &mut self.task {
             PageFuture::Spawned(handle) => handle.await.map_err(|failure| Error::Pagination {
                 operation,
@@ -690,14 +731,14 @@ impl<P: Send + 'static> PageTask<P> {
 /// `prefetch` of `ahead` (the first at least). On a long link, where the window keeps more in
 /// flight, the others wait compressed, at about a seventh of their decoded size, with no decoder
 /// of their own, until the reader nears them.
-fn make_nearest_due<P>(ahead: &mut VecDeque<PageTask<P>>, prefetch: usize) {
+fn permit_nearest_to_decode<P>(ahead: &mut VecDeque<PageTask<P>>, prefetch: usize) {
     for page in ahead.iter_mut().take(prefetch.max(1)) {
-        page.make_due();
+        page.permit_decode();
     }
 }
 
 /// Where a stream is, with the pages it fetches ahead of the caller.
-struct Pipeline<P> {
+struct Prefetcher<P> {
     cursor: Cursor,
     endpoint: &'static Endpoint,
     nesting: Nesting,
@@ -711,7 +752,7 @@ struct Pipeline<P> {
     prefetch: usize,
 }
 
-impl<P> Pipeline<P>
+impl<P> Prefetcher<P>
 where
     P: DeserializeOwned + Send + 'static,
 {
@@ -724,9 +765,17 @@ where
             self.next_offset,
             self.nesting,
         );
-        self.ahead.push_back(PageTask::start(offset, move |due| {
-            fetch_page(transport, endpoint, page_size, offset, nesting, due)
-        }));
+        self.ahead
+            .push_back(PageTask::start(offset, move |decode_permit| {
+                fetch_page(
+                    transport,
+                    endpoint,
+                    page_size,
+                    offset,
+                    nesting,
+                    decode_permit,
+                )
+            }));
         self.next_offset += self.cursor.page_size as u64;
     }
 
@@ -758,7 +807,7 @@ where
         {
             self.request_next();
         }
-        make_nearest_due(&mut self.ahead, self.prefetch);
+        permit_nearest_to_decode(&mut self.ahead, self.prefetch);
     }
 
     /// Ends the pages fetched ahead before `error` ends the stream, and hands the error back.
@@ -814,7 +863,7 @@ where
 /// says; `progress` reads what the stream needs from each page.
 ///
 /// Nothing is requested before the stream is first polled. Once the first page has told the
-/// total, further pages are fetched (and decoded) ahead of the caller, as `Pipeline::request_ahead`
+/// total, further pages are fetched (and decoded) ahead of the caller, as `Prefetcher::request_ahead`
 /// decides, so that the network, decoding and the caller's own work overlap; the first error ends
 /// the stream.
 fn paginate<P>(
@@ -831,7 +880,7 @@ where
         Ok(parameters) => parameters,
         Err(error) => return stream::once(async move { Err(error) }).boxed(),
     };
-    let pipeline = Pipeline {
+    let prefetcher = Prefetcher {
         cursor: Cursor {
             transport,
             page_size,
@@ -849,10 +898,10 @@ where
         total: None,
         prefetch: paging.prefetch,
     };
-    stream::unfold(Some(pipeline), |state| async move {
-        let mut pipeline = state?;
-        match pipeline.next_page().await {
-            Ok(Some(page)) => Some((Ok(page), Some(pipeline))),
+    stream::unfold(Some(prefetcher), |state| async move {
+        let mut prefetcher = state?;
+        match prefetcher.next_page().await {
+            Ok(Some(page)) => Some((Ok(page), Some(prefetcher))),
             Ok(None) => None,
             // The first error ends the stream, once what was fetched ahead has stopped.
             Err(error) => Some((Err(error), None)),
@@ -1003,7 +1052,7 @@ mod tests {
     async fn a_cancelled_fetch_has_stopped_when_cancel_returns() {
         let stopped = Arc::new(AtomicBool::new(false));
         let guard = Stopped(stopped.clone());
-        let task = PageTask::<()>::start(0, move |_due| async move {
+        let task = PageTask::<()>::start(0, move |_permit| async move {
             let _guard = guard;
             std::future::pending::<()>().await;
             Ok(())
@@ -1025,8 +1074,8 @@ mod tests {
         let mut ahead: VecDeque<PageTask<()>> = (0..6u64)
             .map(|offset| {
                 let decoding = decoding.clone();
-                PageTask::start(offset * 100, move |due| async move {
-                    let _ = due.await;
+                PageTask::start(offset * 100, move |decode_permit| async move {
+                    let _ = decode_permit.await;
                     decoding.fetch_add(1, Ordering::SeqCst);
                     std::future::pending::<()>().await;
                     Ok(())
@@ -1044,17 +1093,17 @@ mod tests {
             0,
             "a page decoded before it was due"
         );
-        make_nearest_due(&mut ahead, 3);
+        permit_nearest_to_decode(&mut ahead, 3);
         settle().await;
         assert_eq!(decoding.load(Ordering::SeqCst), 3);
         // The reader takes the first page: the fourth is now among the nearest.
         drop(ahead.pop_front());
-        make_nearest_due(&mut ahead, 3);
+        permit_nearest_to_decode(&mut ahead, 3);
         settle().await;
         assert_eq!(decoding.load(Ordering::SeqCst), 4);
         // With no prefetch, the page the reader waits for is still due.
         let mut rest: VecDeque<_> = ahead.drain(3..).collect();
-        make_nearest_due(&mut rest, 0);
+        permit_nearest_to_decode(&mut rest, 0);
         settle().await;
         assert_eq!(decoding.load(Ordering::SeqCst), 5);
     }
