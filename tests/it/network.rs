@@ -380,15 +380,13 @@ async fn a_compression_bomb_is_refused_once_its_expansion_passes_the_limit() -> 
         builder.max_response_bytes(LIMIT).max_retries(0)
     });
 
-    let started = Instant::now();
     let result = client.list_conversations().send().await;
-    let took = started.elapsed();
     assert!(
         matches!(result, Err(Error::ResponseTooLarge { limit, .. }) if limit == LIMIT),
         "{result:?}"
     );
-    assert!(took < Duration::from_secs(5), "took {took:?}");
-    // The whole bomb is about 16 MB compressed; the server stops making it when the client has
+    // That the client gave up early is counted in bytes, not in time, which a loaded machine
+    // stretches: the whole bomb is about 16 MB compressed; the server stops making it when the client has
     // hung up, having filled little more than the sockets' buffers.
     let sent = sent_compressed.load(Ordering::SeqCst);
     assert!(
