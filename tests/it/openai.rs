@@ -567,41 +567,9 @@ fn turns_golden(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// A stored conversation, one line per message, as the CLI's test renders it.
-fn render(stored: &Value) -> String {
-    let mut text = String::new();
-    for message in stored["messages"].as_array().into_iter().flatten() {
-        let openai = &message["properties"]["openai"];
-        let role = openai["role"].as_str().or(message["role"].as_str());
-        let content = match &message["content"] {
-            Value::String(text) if text.is_empty() => "(no content)".to_string(),
-            Value::String(text) => text.clone(),
-            other => other.to_string(),
-        };
-        let mut line = format!(
-            "{}  {}  {content}",
-            message["id"].as_str().unwrap_or("(no id)"),
-            role.unwrap_or("(no role)")
-        );
-        for call in message["tool_calls"].as_array().into_iter().flatten() {
-            line.push_str(&format!(
-                "  [calls {} {}]",
-                call["function"]["name"].as_str().unwrap_or("?"),
-                call["id"].as_str().unwrap_or("?")
-            ));
-        }
-        for result in openai["tool_results"].as_array().into_iter().flatten() {
-            line.push_str(&format!(
-                "  [result of {}: {}]",
-                result["tool_call_id"].as_str().unwrap_or("?"),
-                result["content"].as_str().unwrap_or("?")
-            ));
-        }
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text
-}
+#[path = "../../crates/inkeep-analytics/tests/golden/openai/render.rs"]
+mod golden_render;
+use golden_render::render;
 
 #[tokio::test]
 async fn the_wrapper_stores_what_log_openai_stores_for_trimmed_chats() -> TestResult {
