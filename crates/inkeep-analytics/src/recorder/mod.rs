@@ -30,6 +30,7 @@ use self::queue::{Enqueued, Item, Limits, Queue};
 use self::stats::Counters;
 use crate::Client;
 use crate::error::{Error, Result};
+use crate::transport::retry::Jitter;
 
 /// How many records a recorder holds in memory by default.
 pub const DEFAULT_MAX_PENDING_RECORDS: usize = 10_000;
@@ -490,25 +491,10 @@ impl Shared {
     }
 
     /// The pause after `failures` transient failures in a row (of the server's, for a pause of
-    /// every write; of one record, for its own): the server's `Retry-After` when it sent one,
-    /// else the client's exponential backoff with jitter, capped at its `max_backoff` either way.
+    /// every write; of one record, for its own): the client's backoff, with half of it random so
+    /// that a pause never collapses to nothing.
     fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(after) = retry_after {
-            return after.min(self.policy.max_backoff);
-        }
-        let exponential = self
-            .policy
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
-            .min(self.policy.max_backoff);
-        // Half fixed, half jittered: the pause never collapses to nothing after a failure.
-        let jitter = f64::from(
-            (std::hash::BuildHasher::hash_one(
-                &std::collections::hash_map::RandomState::new(),
-                failures,
-            ) % 1000) as u32,
-        ) / 1000.0;
-        exponential.mul_f64(0.5 + jitter / 2.0)
+        self.policy.backoff(failures, retry_after, Jitter::Half)
     }
 
     /// The sampling decision of a record, which its conversation's decides.

@@ -107,15 +107,40 @@ impl RetryPolicy {
     /// How long to wait before retry number `retry` (1-based): full jitter over an exponential backoff,
     /// or the server's `Retry-After` when it sent one, capped at `max_backoff` either way.
     pub(crate) fn delay(&self, retry: u32, headers: Option<&HeaderMap>) -> Duration {
-        if let Some(after) = headers.and_then(retry_after) {
+        self.backoff(retry, headers.and_then(retry_after), Jitter::Full)
+    }
+
+    /// The one backoff of the crate, for the client's retries and the recorder's pauses alike: the
+    /// server's `Retry-After` when it sent one, else an exponential backoff after `failures`
+    /// failures in a row (1-based) with `jitter`, capped at `max_backoff` either way.
+    pub(crate) fn backoff(
+        &self,
+        failures: u32,
+        retry_after: Option<Duration>,
+        jitter: Jitter,
+    ) -> Duration {
+        if let Some(after) = retry_after {
             return after.min(self.max_backoff);
         }
         let exponential = self
             .initial_backoff
-            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+            .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)))
             .min(self.max_backoff);
-        exponential.mul_f64(jitter())
+        match jitter {
+            Jitter::Full => exponential.mul_f64(random_fraction()),
+            Jitter::Half => exponential.mul_f64(0.5 + random_fraction() / 2.0),
+        }
     }
+}
+
+/// How much of a backoff is random.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Jitter {
+    /// Anywhere from nothing to the whole backoff: retries of many clients spread out the most.
+    Full,
+    /// Half fixed, half random: a pause that never collapses to nothing, for the recorder, whose
+    /// pauses hold every write.
+    Half,
 }
 
 /// What one call has spent so far, shared by the `exec` hook and the call-level loop of
@@ -333,7 +358,7 @@ pub(crate) fn stated_rate(headers: &HeaderMap) -> Option<f64> {
 }
 
 /// A random factor in [0, 1): a fresh `RandomState` is seeded from the OS, so no RNG crate is needed.
-fn jitter() -> f64 {
+fn random_fraction() -> f64 {
     let random = RandomState::new().hash_one(Instant::now());
     (random >> 11) as f64 / (1u64 << 53) as f64
 }
@@ -394,6 +419,28 @@ mod tests {
                 assert!(policy.delay(retry, None) <= ceiling);
             }
         }
+    }
+
+    #[test]
+    fn half_jitter_keeps_at_least_half_the_backoff() {
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
+        for failures in 1..=6 {
+            let whole =
+                Duration::from_millis(100 * 2u64.pow(failures - 1)).min(Duration::from_secs(1));
+            for _ in 0..20 {
+                let pause = policy.backoff(failures, None, Jitter::Half);
+                assert!(
+                    pause >= whole / 2 && pause <= whole,
+                    "{pause:?} of {whole:?}"
+                );
+            }
+        }
+        let after = Some(Duration::from_secs(5));
+        assert_eq!(policy.backoff(1, after, Jitter::Half), policy.max_backoff);
     }
 
     #[test]
