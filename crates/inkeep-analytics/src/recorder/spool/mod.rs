@@ -43,6 +43,16 @@
 //! thread of the spool's own runs a passive checkpoint from another connection instead, at least
 //! every 200 ms; it never blocks a writer.
 //!
+//! What is left on the recording call is kept small: pages of 8 KiB, so that a 10-turn
+//! conversation's commit writes one page to the log instead of a page, its overflow pages and
+//! the free-list pages that recycle them; and statements prepared once. One cost stays: SQLite
+//! syncs the log's header when a writer restarts the log after a complete checkpoint (at most
+//! once per checkpoint, every 200 ms), which keeps a power loss from mixing two generations of
+//! the log. Under a sustained stream of commits, the log's bytes (about 8 KiB a commit) must
+//! also reach the disk at each checkpoint, and the kernel throttles a process that dirties
+//! pages faster than the disk takes them: that, not SQLite's own work, is the tail of the
+//! recording call's latency on a busy disk (see BENCHMARKS.md).
+//!
 //! # Failures
 //!
 //! - A database that cannot be opened, is not a database, fails `PRAGMA quick_check`, or reports
