@@ -48,10 +48,9 @@
 //! the free-list pages that recycle them; and statements prepared once. One cost stays: SQLite
 //! syncs the log's header when a writer restarts the log after a complete checkpoint (at most
 //! once per checkpoint, every 200 ms), which keeps a power loss from mixing two generations of
-//! the log. Under a sustained stream of commits, the log's bytes (about 8 KiB a commit) must
-//! also reach the disk at each checkpoint, and the kernel throttles a process that dirties
-//! pages faster than the disk takes them: that, not SQLite's own work, is the tail of the
-//! recording call's latency on a busy disk (see BENCHMARKS.md).
+//! the log. Under a sustained stream of commits, the log's bytes (about 8 KiB a commit) also
+//! reach the disk at each checkpoint; on a machine whose disk others keep busy, the tail of the
+//! recording call's latency was measured to follow that load (see BENCHMARKS.md).
 //!
 //! # Failures
 //!
