@@ -302,7 +302,8 @@ fn a_recorder_started_on_a_full_disk_keeps_records_in_memory_with_a_plain_warnin
         .build()?;
     let recorded = recorder.record_conversation(conversation(1, 1, 10)?)?;
     assert_eq!(recorded.outcome, Outcome::Queued);
-    assert_eq!(recorder.stats().pending, 1);
+    let stats = recorder.stats();
+    assert_eq!((stats.pending, stats.memory_only), (1, 1), "{stats:?}");
     let text = logs.text();
     let warnings: Vec<&str> = text
         .lines()

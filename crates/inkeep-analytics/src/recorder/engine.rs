@@ -91,6 +91,10 @@ pub(crate) struct Shared {
     /// Why the spool cannot take records now, warned about once.
     #[cfg(feature = "spool")]
     pub(super) spool_failing: Mutex<Option<String>>,
+    /// A spool was asked for but its disk was full when the recorder started: what is recorded
+    /// is kept in memory only, and counted as such.
+    #[cfg(feature = "spool")]
+    pub(super) spool_unavailable: bool,
     /// The place of the first record held by the spool only (`u64::MAX` for none), read without
     /// its lock.
     pub(super) first_spilled: AtomicU64,
@@ -376,7 +380,13 @@ impl Shared {
         };
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
         match Self::enqueue_locked(&mut self.lock(), prepared.into_item(seq)) {
-            Ok((enqueued, readied)) => Ok(Ok(self.taken(id, enqueued, readied))),
+            Ok((enqueued, readied)) => {
+                #[cfg(feature = "spool")]
+                if self.spool_unavailable {
+                    Counters::add(&self.counters.memory_only);
+                }
+                Ok(Ok(self.taken(id, enqueued, readied)))
+            }
             Err(item) => Ok(Err(item)),
         }
     }

@@ -312,6 +312,8 @@ impl RecorderBuilder {
     pub fn build(self) -> Result<Recorder> {
         let spool_bytes = Arc::new(AtomicU64::new(0));
         #[cfg(feature = "spool")]
+        let mut spool_unavailable = false;
+        #[cfg(feature = "spool")]
         let (spool, spool_opened) = match &self.spool {
             Some(dir) => match spool::Spool::open(
                 dir,
@@ -328,6 +330,7 @@ impl RecorderBuilder {
                         error = %error,
                         "recorder: the spool cannot take records (no space left on device); they stay in memory, within its bounds, and a crash would lose them; see Recorder::stats"
                     );
+                    spool_unavailable = true;
                     (None, spool::Opened::default())
                 }
                 Err(error) => return Err(error),
@@ -362,6 +365,8 @@ impl RecorderBuilder {
             spool: Mutex::new(spool),
             #[cfg(feature = "spool")]
             spool_failing: Mutex::new(None),
+            #[cfg(feature = "spool")]
+            spool_unavailable,
             first_spilled: AtomicU64::new(first_spilled),
             spilled_now: AtomicU64::new(spilled_now),
             spool_bytes,
