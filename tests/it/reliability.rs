@@ -722,12 +722,10 @@ async fn retries_stop_at_the_time_limit() {
     let error = err(client.list_conversations().send().await, "list");
     let elapsed = started.elapsed();
     // Attempt 1 at 0 s, attempt 2 after the 1 s wait; a third would start at 2 s, past 1.5 s.
+    // The count of attempts is what shows the limit; a loaded machine may take any time longer.
     assert_eq!(bodies.count(), 2);
     assert_eq!(error.attempts(), 2);
-    assert!(
-        elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(3),
-        "{elapsed:?}"
-    );
+    assert!(elapsed >= Duration::from_millis(900), "{elapsed:?}");
 }
 
 #[tokio::test]
@@ -827,8 +825,9 @@ async fn a_response_over_the_limit_is_refused_from_its_content_length() {
     let started = Instant::now();
     let error = err(client.list_conversations().send().await, "list");
     assert_too_large(&error, 1024 * 1024);
+    // Ten gigabytes would take minutes; a loaded machine answers the refusal well within this.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(60),
         "{:?}",
         started.elapsed()
     );
@@ -851,8 +850,9 @@ async fn a_streamed_response_is_cut_off_at_the_limit() {
             err(client.list_conversations().send().await, "list")
         };
         assert_too_large(&error, 4 * 1024 * 1024);
+        // A gigabyte would take far longer; a loaded machine stops at the limit well within this.
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(60),
             "{:?}",
             started.elapsed()
         );

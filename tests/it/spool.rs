@@ -87,10 +87,14 @@ async fn a_damaged_spool_is_set_aside_and_reported_and_recording_goes_on() -> Te
         [],
         |_| Ok(()),
     )?;
+    // One whole page in the middle: SQLite keeps no checksum of its pages, so that damage it
+    // can see is a page that is no page (its header gone), as a torn or lost write leaves.
+    let header = std::fs::read(&database)?;
+    let page_size = u64::from(u16::from_be_bytes([header[16], header[17]]));
     let len = std::fs::metadata(&database)?.len();
     let mut file = std::fs::OpenOptions::new().write(true).open(&database)?;
-    file.seek(SeekFrom::Start(len / 2))?;
-    file.write_all(&[0x5A; 4096])?;
+    file.seek(SeekFrom::Start(len / 2 / page_size * page_size))?;
+    file.write_all(&vec![0x5A; page_size as usize])?;
     drop(file);
 
     let sandbox = Sandbox::start_with(SandboxConfig {
@@ -131,6 +135,63 @@ async fn a_damaged_spool_is_set_aside_and_reported_and_recording_goes_on() -> Te
     assert_eq!(report.delivered, recovered + 1, "{report:?}");
     client.get_conversation("sp1000").await?;
     assert_eq!(SpoolStatus::read(&dir.0)?.pending(), 0);
+    Ok(())
+}
+
+/// A frame in the middle of the spool's log overwritten between two runs: SQLite's recovery
+/// keeps the log up to the damage and drops the commits after it without a word, so the next
+/// run says so, with how many were lost, and keeps a copy of the damaged files aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_in_the_spools_log_is_reported_with_what_was_lost() -> TestResult {
+    let dir = TempDir::new("damaged-log");
+    let database = dir.0.join("spool.sqlite3");
+    {
+        let recorder = Recorder::builder(down_client()?).spool(&dir.0).build()?;
+        recorder.record_conversation(conversation(0, 1, 100)?)?;
+        // A reader holding a snapshot keeps the log from being restarted, so that every later
+        // commit stays in it, one after the other.
+        let reader = rusqlite::Connection::open_with_flags(
+            &database,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        reader.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+        reader.execute_batch("BEGIN")?;
+        reader.query_row("SELECT count(*) FROM records", [], |_| Ok(()))?;
+        for s in 1..60 {
+            recorder.record_conversation(conversation(s, 1, 100)?)?;
+        }
+        recorder.shutdown(Duration::from_millis(50)).await;
+        reader.execute_batch("COMMIT")?;
+    }
+    let log = dir.0.join("spool.sqlite3-wal");
+    let mut bytes = std::fs::read(&log)?;
+    let page_size = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let frames = (bytes.len() - 32) / (24 + page_size);
+    assert!(frames > 40, "{frames} frames");
+    let middle = 32 + frames / 2 * (24 + page_size) + 24 + page_size / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&log, &bytes)?;
+
+    let logs = LogBuffer::default();
+    let recorder = {
+        let _guard = logs.install();
+        Recorder::builder(down_client()?)
+            .spool(&dir.0)
+            .drop_timeout(Duration::from_millis(10))
+            .build()?
+    };
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|line| line.contains("log was damaged"))
+        .unwrap_or_default();
+    assert!(line.contains("lost="), "{text}");
+    assert!(!line.contains("lost=0"), "{text}");
+    assert_eq!(recorder.stats().spool_set_aside, 1);
+    assert_eq!(SpoolStatus::read(&dir.0)?.set_aside.len(), 1);
     Ok(())
 }
 
@@ -211,6 +272,49 @@ fn a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> Test
     assert_eq!(warnings.len(), 1, "one warning: {text}");
     assert!(warnings[0].contains(reason), "{text}");
     assert!(!text.contains("configuration error"), "{text}");
+    drop(recorder);
+    Ok(())
+}
+
+/// A spool on a file system that is already full when the recorder starts: the recorder starts
+/// all the same, keeps records in memory, and one warning says why in plain words, never a
+/// configuration error. It needs a small tmpfs, which the test mounts where it may (CI runs as
+/// root); elsewhere it says so and checks nothing.
+#[test]
+fn a_recorder_started_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> TestResult {
+    let dir = TempDir::new("full-at-start");
+    let Some(_mounted) = small_file_system(&dir.0) else {
+        eprintln!("no tmpfs could be mounted here: the full disk at start is not checked");
+        return Ok(());
+    };
+    // Fill the file system to its last byte.
+    {
+        let mut filler = std::fs::File::create(dir.0.join("filler"))?;
+        let block = vec![0u8; 4096];
+        loop {
+            match filler.write(&block) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    let logs = LogBuffer::default();
+    let _guard = logs.install();
+    let recorder = Recorder::builder(down_client()?)
+        .spool(dir.0.join("spool"))
+        .drop_timeout(Duration::from_millis(10))
+        .build()?;
+    let recorded = recorder.record_conversation(conversation(1, 1, 10)?)?;
+    assert_eq!(recorded.outcome, Outcome::Queued);
+    let stats = recorder.stats();
+    assert_eq!((stats.pending, stats.memory_only), (1, 1), "{stats:?}");
+    let text = logs.text();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("the spool cannot take records"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {text}");
+    assert!(warnings[0].contains("no space left on device"), "{text}");
     drop(recorder);
     Ok(())
 }

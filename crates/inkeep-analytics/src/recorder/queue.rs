@@ -224,6 +224,108 @@ pub(crate) struct Counts {
     pub gone: u64,
 }
 
+/// How many ids one generation of [`DeadIds`] holds: two generations bound its memory, a few MB
+/// at most, and a dependent recorded that long after its conversation was dead-lettered is sent
+/// for the server to decide, as before.
+const DEAD_IDS_GENERATION: usize = 50_000;
+
+/// Conversations dead-lettered with no newer version, and their messages (with the conversation
+/// that held them), so that feedback and events recorded after the fact are dead-lettered with
+/// the same reason instead of being sent to a certain 422. In two generations, so that memory
+/// stays bounded.
+#[derive(Debug, Default)]
+struct DeadIds {
+    current: HashMap<String, DeadId>,
+    previous: HashMap<String, DeadId>,
+}
+
+/// What a dead id is: keys of messages and conversations share one map, told apart by this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum DeadId {
+    /// A conversation's id.
+    Conversation,
+    /// A message's id, with its conversation's.
+    Message(String),
+}
+
+impl DeadIds {
+    fn key(kind: &str, id: &str) -> String {
+        let mut key = String::with_capacity(kind.len() + id.len());
+        key.push_str(kind);
+        key.push_str(id);
+        key
+    }
+
+    fn insert(&mut self, key: String, dead: DeadId) {
+        if self.current.len() >= DEAD_IDS_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, dead);
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.current.remove(key);
+        self.previous.remove(key);
+    }
+
+    fn get(&self, key: &str) -> Option<&DeadId> {
+        if self.current.is_empty() && self.previous.is_empty() {
+            return None;
+        }
+        self.current.get(key).or_else(|| self.previous.get(key))
+    }
+
+    /// A conversation dead-lettered with no version left to store it: it and its messages are dead.
+    fn conversation_died(&mut self, item: &Item) {
+        for message in item.messages.iter() {
+            self.insert(Self::key("m", message), DeadId::Message(item.id.clone()));
+        }
+        self.insert(Self::key("c", &item.id), DeadId::Conversation);
+    }
+
+    /// A conversation recorded again may be stored after all.
+    fn conversation_recorded(&mut self, id: &str) {
+        if !self.current.is_empty() || !self.previous.is_empty() {
+            self.remove(&Self::key("c", id));
+        }
+    }
+
+    /// A conversation's version was stored: its messages are no longer dead.
+    fn conversation_accepted(&mut self, item: &Item) {
+        if self.current.is_empty() && self.previous.is_empty() {
+            return;
+        }
+        self.remove(&Self::key("c", &item.id));
+        for message in item.messages.iter() {
+            self.remove(&Self::key("m", message));
+        }
+    }
+
+    /// The dead-lettered conversation a dependent names, if it names one.
+    fn dependency(&self, dep: &Dep) -> Option<String> {
+        match dep {
+            Dep::None => None,
+            Dep::Message(message) => match self.get(&Self::key("m", message)) {
+                Some(DeadId::Message(conversation)) => Some(conversation.clone()),
+                _ => None,
+            },
+            Dep::Conversation(id) => self
+                .get(&Self::key("c", id))
+                .filter(|dead| **dead == DeadId::Conversation)
+                .map(|_| id.clone()),
+        }
+    }
+}
+
+/// A record that depends on a conversation that was dead-lettered before it was recorded: the
+/// worker dead-letters it too, with the conversation's id as its reason.
+#[derive(Debug)]
+pub(crate) struct Doomed {
+    pub item: Item,
+    /// The dead-lettered conversation it names (directly or through one of its messages).
+    pub conversation: String,
+}
+
 /// The queue of one recorder.
 #[derive(Debug)]
 pub(crate) struct Queue {
@@ -239,6 +341,10 @@ pub(crate) struct Queue {
     timed: BTreeMap<(Instant, u64), Entry>,
     /// Feedback and events in flight (a conversation in flight is in its slot), for reports.
     flying: HashMap<u64, (Kind, String)>,
+    /// Conversations dead-lettered, and their messages, for what is recorded after them.
+    dead: DeadIds,
+    /// Feedback and events that name one of them, for the worker to dead-letter.
+    doomed: Vec<Doomed>,
     /// Sequence numbers of the records held, pending, waiting or in flight.
     live: BTreeSet<u64>,
     bytes: usize,
@@ -254,7 +360,18 @@ pub(crate) struct Queue {
 impl Queue {
     /// How many entries wait for their turn; it grows when a record gives the worker new work.
     pub(crate) fn ready_len(&self) -> usize {
-        self.ready.len()
+        self.ready.len() + self.doomed.len()
+    }
+
+    /// The records that name a dead-lettered conversation, for the worker to dead-letter; they
+    /// leave the queue.
+    pub(crate) fn take_doomed(&mut self) -> Vec<Doomed> {
+        let doomed = std::mem::take(&mut self.doomed);
+        for record in &doomed {
+            self.counts.gone += 1;
+            self.forget(&record.item);
+        }
+        doomed
     }
 
     /// Whether a record that gave the worker new work should wake it: not while the worker cannot
@@ -284,6 +401,8 @@ impl Queue {
             ready: VecDeque::new(),
             timed: BTreeMap::new(),
             flying: HashMap::default(),
+            dead: DeadIds::default(),
+            doomed: Vec::new(),
             live: BTreeSet::new(),
             bytes: 0,
             in_flight: 0,
@@ -378,6 +497,7 @@ impl Queue {
                 }
             }
         }
+        self.dead.conversation_recorded(&item.id);
         let slot = self.slots.entry(item.id.clone()).or_default();
         slot.newest = item.seq;
         slot.unaccepted_messages += owned;
@@ -420,7 +540,10 @@ impl Queue {
         self.live.insert(item.seq);
         match self.blocker(&item.dep) {
             Some(conversation) => self.waiting.entry(conversation).or_default().push(item),
-            None => self.ready.push_back(Entry::Other(item)),
+            None => match self.dead.dependency(&item.dep) {
+                Some(conversation) => self.doomed.push(Doomed { item, conversation }),
+                None => self.ready.push_back(Entry::Other(item)),
+            },
         }
         Ok(Enqueued::Queued)
     }
@@ -600,6 +723,7 @@ impl Queue {
             self.ready.push_back(Entry::Conversation(item.id.clone()));
         }
         if accepted {
+            self.dead.conversation_accepted(item);
             for message in item.messages.iter() {
                 if self.unaccepted.get(message) == Some(&item.id) {
                     self.unaccepted.remove(message);
@@ -613,6 +737,9 @@ impl Queue {
             // what waits on them, so the server decides.
             slot.unaccepted_messages = 0;
             self.unaccepted.retain(|_, owner| *owner != item.id);
+        }
+        if idle && done == Done::DeadLettered {
+            self.dead.conversation_died(item);
         }
         if let Some(waiting) = self.waiting.remove(&item.id) {
             if idle && done == Done::DeadLettered {

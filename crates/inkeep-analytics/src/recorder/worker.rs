@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tokio::task::{Id, JoinSet};
 
-use super::queue::{Ended, Item};
+use super::queue::{Doomed, Ended, Item};
 use super::record::Record;
 use super::stats::Counters;
 use super::{DeadLetter, DeadLetterReason, Shared};
@@ -98,8 +98,9 @@ async fn run(shared: Arc<Shared>) {
             panic!("the worker is made to crash by a test");
         }
         shared.refill();
-        let wake = {
+        let (wake, doomed) = {
             let mut queue = shared.lock();
+            let doomed = queue.take_doomed();
             // The client's window of requests in flight, shared with its listings and exports,
             // bounds the writes under way as well as the recorder's own limit does: it grows while
             // writes come back fast and clean, and halves on 429, 503 and timeouts.
@@ -117,11 +118,16 @@ async fn run(shared: Arc<Shared>) {
                 && queue.is_empty()
                 && tasks.is_empty()
                 && !shared.has_spilled()
+                && doomed.is_empty()
             {
                 break;
             }
-            queue.next_wake(now)
+            (queue.next_wake(now), doomed)
         };
+        if !doomed.is_empty() {
+            dead_letter_doomed(&shared, doomed);
+            continue;
+        }
         let sleep = wake
             .map(|at| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(3600))
@@ -247,6 +253,27 @@ fn finish(shared: &Shared, failing: &mut Failing, mut item: Item, sent: Sent) {
             );
         }
         dead_letter(shared, &item, error, reason);
+    }
+    shared.progressed();
+}
+
+/// Dead-letters feedback and events recorded after the conversation they name was dead-lettered:
+/// the API would refuse them.
+fn dead_letter_doomed(shared: &Shared, doomed: Vec<Doomed>) {
+    for Doomed { item, conversation } in doomed {
+        shared.acknowledge(&item);
+        let error = Error::invalid_input(format!(
+            "it depends on conversation {conversation}, which was dead-lettered"
+        ));
+        dead_letter(
+            shared,
+            &item,
+            error,
+            DeadLetterReason::Dependency {
+                kind: super::queue::Kind::Conversation,
+                id: conversation,
+            },
+        );
     }
     shared.progressed();
 }

@@ -235,9 +235,8 @@ pub(crate) struct Recovered {
     pub next_seq: u64,
 }
 
-/// Renames a damaged database (and its log, which belongs to it) aside, so that a new one can
-/// take its place; the shared-memory index is rebuilt from them when the copy is opened.
-pub(crate) fn set_aside(database: &Path, error: &rusqlite::Error) -> io::Result<SetAside> {
+/// A free name for a damaged database beside `database`.
+fn aside_path(database: &Path) -> PathBuf {
     let dir = database.parent().unwrap_or(Path::new("."));
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -248,6 +247,31 @@ pub(crate) fn set_aside(database: &Path, error: &rusqlite::Error) -> io::Result<
         path = dir.join(format!("spool.damaged-{stamp}-{n}.sqlite3"));
         n += 1;
     }
+    path
+}
+
+/// Copies a database and its damaged log aside, for inspection, before SQLite's recovery cuts
+/// the log; returns where the copy is.
+pub(crate) fn copy_aside(database: &Path) -> io::Result<PathBuf> {
+    let path = aside_path(database);
+    copy_owner_only(&sidecar(database, "-wal"), &sidecar(&path, "-wal"))?;
+    copy_owner_only(database, &path)?;
+    sync_dir(database)?;
+    Ok(path)
+}
+
+/// Copies a file into a new one readable by its owner only: the spool holds users' conversations.
+fn copy_owner_only(from: &Path, to: &Path) -> io::Result<()> {
+    let mut source = File::open(from)?;
+    let mut copy = owner_only().create_new(true).write(true).open(to)?;
+    io::copy(&mut source, &mut copy)?;
+    copy.sync_all()
+}
+
+/// Renames a damaged database (and its log, which belongs to it) aside, so that a new one can
+/// take its place; the shared-memory index is rebuilt from them when the copy is opened.
+pub(crate) fn set_aside(database: &Path, error: &rusqlite::Error) -> io::Result<SetAside> {
+    let path = aside_path(database);
     // The log first: killed in between, the database is found damaged again at the next start,
     // rather than a new database meeting the old one's log.
     let wal = sidecar(database, "-wal");

@@ -43,6 +43,15 @@
 //! thread of the spool's own runs a passive checkpoint from another connection instead, at least
 //! every 200 ms; it never blocks a writer.
 //!
+//! What is left on the recording call is kept small: pages of 8 KiB, so that a 10-turn
+//! conversation's commit writes one page to the log instead of a page, its overflow pages and
+//! the free-list pages that recycle them; and statements prepared once. One cost stays: SQLite
+//! syncs the log's header when a writer restarts the log after a complete checkpoint (at most
+//! once per checkpoint, every 200 ms), which keeps a power loss from mixing two generations of
+//! the log. Under a sustained stream of commits, the log's bytes (about 8 KiB a commit) also
+//! reach the disk at each checkpoint; on a machine whose disk others keep busy, the tail of the
+//! recording call's latency was measured to follow that load (see BENCHMARKS.md).
+//!
 //! # Failures
 //!
 //! - A database that cannot be opened, is not a database, fails `PRAGMA quick_check`, or reports
@@ -61,6 +70,7 @@ mod checkpoint;
 mod files;
 mod glue;
 mod status;
+mod wal;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -105,6 +115,12 @@ pub(crate) const DATABASE: &str = "spool.sqlite3";
 
 /// How often the spool's thread checkpoints at most.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// The page size of a new database: a 10-turn conversation's body (about 5 KB) fits in one page,
+/// so that its commit writes one page to the log rather than a page and its overflow pages (and
+/// the free-list pages that recycle them). It was measured with the recording call's benchmark;
+/// see the module's documentation. An existing database keeps the page size it was created with.
+const PAGE_SIZE: u64 = 8192;
 
 /// The schema's version, in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -224,6 +240,26 @@ fn is_damage(error: &rusqlite::Error) -> bool {
     )
 }
 
+/// Whether opening a spool failed because its disk is full: SQLite's `SQLITE_FULL`, or the
+/// operating system's `ENOSPC` while a file or directory was created.
+pub(crate) fn is_no_space(error: &Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(sqlite) = cause.downcast_ref::<rusqlite::Error>()
+            && sqlite.sqlite_error_code() == Some(ErrorCode::DiskFull)
+        {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::StorageFull
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// Whether a database that failed to open should be set aside: it is damaged, or SQLite cannot
 /// open the file that is there (a file the directory's owner can rename).
 fn is_unusable(error: &rusqlite::Error) -> bool {
@@ -248,6 +284,32 @@ pub(crate) struct Opened {
     pub records: u64,
     /// A damaged database that was set aside, if there was one.
     pub set_aside: Option<files::SetAside>,
+    /// Whether its log was damaged, which SQLite's recovery cuts (a copy is kept aside).
+    pub damaged_log: bool,
+}
+
+/// Reports a damaged log before SQLite opens the database, which cuts the log at its damage
+/// without a word: the commits after the damage are lost. A copy of the database and its log is
+/// kept aside for inspection, as a damaged database is.
+fn report_a_damaged_log(database: &Path, opened: &mut Opened) {
+    let log = files::sidecar(database, "-wal");
+    let Some(damage) = wal::damage(&log) else {
+        return;
+    };
+    opened.damaged_log = true;
+    let kept = files::copy_aside(database);
+    let kept_at = match &kept {
+        Ok(path) => path.display().to_string(),
+        Err(error) => format!("nowhere: it could not be copied ({error})"),
+    };
+    tracing::error!(
+        log = %log.display(),
+        damaged_frame = damage.frame,
+        lost = damage.lost_commits,
+        kept_at = %kept_at,
+        "spool: the database's log was damaged; the {} records (commits) written after the damage are lost, and the rest is kept; a copy of the damaged files is set aside",
+        damage.lost_commits
+    );
 }
 
 /// An open spool, held by one recorder.
@@ -264,7 +326,7 @@ pub(crate) struct Spool {
     /// The smallest position of a row held by the spool only.
     first_spilled: Option<u64>,
     next_seq: u64,
-    max_pages: u64,
+    max_bytes: u64,
     fsync: FsyncPolicy,
     /// Bumped when the database is replaced, so that the checkpoints open the new one.
     generation: Arc<AtomicU64>,
@@ -312,6 +374,11 @@ fn synchronous(fsync: FsyncPolicy) -> &'static str {
     }
 }
 
+/// The `max_page_count` for `max_bytes` in pages of `page_size`: a handful at least, for the schema.
+fn max_pages(max_bytes: u64, page_size: u64) -> u64 {
+    (max_bytes / page_size.max(512)).max(16)
+}
+
 /// Creates the database file, readable by its owner only, unless it exists: SQLite gives its
 /// `-wal` and `-shm` files the database's mode.
 fn create_database(path: &Path) -> Result<()> {
@@ -326,7 +393,7 @@ fn create_database(path: &Path) -> Result<()> {
 fn open_database(
     path: &Path,
     fsync: FsyncPolicy,
-    max_pages: u64,
+    max_bytes: u64,
 ) -> rusqlite::Result<(Connection, u64, u64)> {
     let db = Connection::open_with_flags(
         path,
@@ -359,16 +426,20 @@ fn open_database(
         ));
     }
     let synchronous = synchronous(fsync);
-    // `auto_vacuum` only takes on a new database; it lets a start give back what a backlog took.
+    // `page_size` and `auto_vacuum` only take on a new database, before its first write (which
+    // switching to write-ahead logging is); `auto_vacuum` lets a start give back what a backlog took.
     db.execute_batch(&format!(
-        "PRAGMA auto_vacuum = INCREMENTAL;
+        "PRAGMA page_size = {PAGE_SIZE};
+         PRAGMA auto_vacuum = INCREMENTAL;
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = {synchronous};
          PRAGMA wal_autocheckpoint = 0;
-         PRAGMA journal_size_limit = {};
-         PRAGMA max_page_count = {max_pages};",
+         PRAGMA journal_size_limit = {};",
         16 * 1024 * 1024
     ))?;
+    let page_size: i64 = db.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    let max_pages = max_pages(max_bytes, from_sql_u64(page_size));
+    db.execute_batch(&format!("PRAGMA max_page_count = {max_pages}"))?;
     let mode: String = db.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::SqliteFailure(
@@ -426,11 +497,10 @@ impl Spool {
         files::warn_of_an_old_journal(dir);
         let database = dir.join(DATABASE);
         files::restrict_existing(&database);
-        // Pages of SQLite's default size (4 KiB); a handful at least, for the schema.
-        let max_pages = (max_bytes / 4096).max(16);
         let mut opened = Opened::default();
         create_database(&database)?;
-        let (db, next_seq, rows) = match open_database(&database, fsync, max_pages) {
+        report_a_damaged_log(&database, &mut opened);
+        let (db, next_seq, rows) = match open_database(&database, fsync, max_bytes) {
             Ok(open) => open,
             Err(error) if is_unusable(&error) => {
                 let set_aside = files::set_aside(&database, &error).map_err(|e| {
@@ -440,7 +510,7 @@ impl Spool {
                     )
                 })?;
                 create_database(&database)?;
-                let open = open_database(&database, fsync, max_pages)
+                let open = open_database(&database, fsync, max_bytes)
                     .map_err(|e| sqlite_error("cannot create", &database, e))?;
                 let recovered = set_aside.restore_into(&open.0, false);
                 let open = (open.0, open.1.max(recovered.next_seq), recovered.rows);
@@ -468,7 +538,7 @@ impl Spool {
             spilled: rows,
             first_spilled: None,
             next_seq,
-            max_pages,
+            max_bytes,
             fsync,
             generation,
             replace_after: None,
@@ -524,8 +594,14 @@ impl Spool {
         }
         if error.sqlite_error_code() == Some(ErrorCode::DiskFull) {
             let at_limit = self.db.as_ref().is_some_and(|db| {
-                db.query_row("PRAGMA page_count", [], |row| row.get::<_, i64>(0))
-                    .is_ok_and(|pages| from_sql_u64(pages) + 2 >= self.max_pages)
+                db.query_row(
+                    "SELECT page_count, page_size FROM pragma_page_count, pragma_page_size",
+                    [],
+                    |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+                )
+                .is_ok_and(|(pages, size)| {
+                    from_sql_u64(pages) + 2 >= max_pages(self.max_bytes, from_sql_u64(size))
+                })
             });
             if at_limit {
                 return Unwritable::Full;
@@ -716,7 +792,7 @@ impl Spool {
         Some(Replacement {
             database: self.database.clone(),
             fsync: self.fsync,
-            max_pages: self.max_pages,
+            max_bytes: self.max_bytes,
         })
     }
 
@@ -795,7 +871,7 @@ fn mark_read_back(
 pub(crate) struct Replacement {
     database: PathBuf,
     fsync: FsyncPolicy,
-    max_pages: u64,
+    max_bytes: u64,
 }
 
 /// A new database in place of a damaged one.
@@ -821,7 +897,7 @@ impl Replacement {
             )
         })?;
         create_database(database)?;
-        let (db, next_seq, _) = open_database(database, self.fsync, self.max_pages)
+        let (db, next_seq, _) = open_database(database, self.fsync, self.max_bytes)
             .map_err(|e| sqlite_error("cannot create", database, e))?;
         let recovered = set_aside.restore_into(&db, true);
         Ok(Replaced {
