@@ -223,3 +223,102 @@ fn hex(bytes: &[u8]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn scratch() -> std::io::Result<PathBuf> {
+        let path = std::env::temp_dir().join(format!(
+            "inkeep-analytics-checkpoint-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos())
+        ));
+        std::fs::create_dir_all(&path)?;
+        Ok(path)
+    }
+
+    fn checkpoint(records: u64, bytes: u64, last_record_start: u64) -> Checkpoint {
+        Checkpoint {
+            kind: Kind::Conversations,
+            format: "jsonl".into(),
+            page_size: 100,
+            offset: records,
+            pass: 0,
+            pass_total: 10,
+            records,
+            bytes,
+            last_record_start,
+            last_record_sha256: None,
+        }
+    }
+
+    /// A bound for what a loaded machine does in well under a second, so that a broken thread
+    /// fails the test instead of hanging it.
+    const PATIENCE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn the_thread_writes_the_checkpoint_with_the_hash_of_its_last_record() -> std::io::Result<()> {
+        let dir = scratch()?;
+        let files = Files {
+            partial: dir.join("export.jsonl.partial"),
+            checkpoint: dir.join("export.jsonl.checkpoint"),
+        };
+        std::fs::write(&files.partial, b"{\"id\":1}\n{\"id\":2}\n")?;
+        let mut checkpointer = Checkpointer::start(files.clone())?;
+        checkpointer.offer(checkpoint(2, 18, 9), true)?;
+        let since = Instant::now();
+        while !checkpointer.written() {
+            assert!(since.elapsed() < PATIENCE, "no checkpoint was written");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        checkpointer.stop()?;
+        let written: Checkpoint = serde_json::from_slice(&std::fs::read(&files.checkpoint)?)?;
+        let expected = Checkpoint {
+            last_record_sha256: Some(hex(&Sha256::digest(b"{\"id\":2}\n"))),
+            ..checkpoint(2, 18, 9)
+        };
+        assert_eq!(written, expected);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&files.checkpoint)?.permissions().mode() & 0o777;
+            assert_eq!(mode, owner_only::FILE_MODE);
+        }
+        files.remove();
+        assert!(!files.checkpoint.exists());
+        std::fs::remove_dir_all(dir)
+    }
+
+    #[test]
+    fn a_checkpoint_that_cannot_be_written_fails_the_export() -> std::io::Result<()> {
+        let dir = scratch()?;
+        // The checkpoint's directory would be under a file: creating it fails.
+        let blocker = dir.join("not-a-directory");
+        std::fs::write(&blocker, b"")?;
+        let files = Files {
+            partial: dir.join("export.jsonl.partial"),
+            checkpoint: blocker.join("export.jsonl.checkpoint"),
+        };
+        std::fs::write(&files.partial, b"{\"id\":1}\n")?;
+        let mut checkpointer = Checkpointer::start(files)?;
+        let since = Instant::now();
+        // The thread ends on its error; the next offer, or the stop, returns it.
+        let error = loop {
+            if let Err(error) = checkpointer.offer(checkpoint(1, 9, 0), true) {
+                break error;
+            }
+            assert!(
+                since.elapsed() < PATIENCE,
+                "the thread's error never came back"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert_ne!(error.kind(), std::io::ErrorKind::Other, "{error}");
+        assert!(!checkpointer.written());
+        std::fs::remove_dir_all(dir)
+    }
+}
