@@ -203,12 +203,20 @@ async fn write_pages(
     let progress = progress_bar(plan);
     let result = write_passes(client, plan, target, state, &progress).await;
     if result.is_err() && state.checkpointed {
-        // Checkpoints are written behind the export; the one that counts every page written
-        // is written now, so that the note and `--resume` agree with the partial file.
-        if let Err(failure) = target.checkpoint_now(plan, state) {
+        // Checkpoints are written behind the export. An answer of the API ends it between
+        // pages, where `state` counts what the file holds: the checkpoint of every page written
+        // is written now, so that the note and `--resume` agree with the partial file. Any other
+        // failure may come mid-page, and leaves the last checkpoint written behind it.
+        let between_pages = matches!(result, Err(Failure::Api { .. }));
+        let saved = if between_pages {
+            target.checkpoint_now(plan, state)
+        } else {
+            target.stop_checkpoints()
+        };
+        if let Err(failure) = saved {
             tracing::warn!(error = %failure, "the last checkpoint could not be written");
-            state.checkpointed = target.checkpoints_written();
         }
+        state.checkpointed = target.checkpoints_written() || target.checkpoint_exists();
     }
     result?;
     target.commit()?;
@@ -796,6 +804,23 @@ impl Target {
         files.write(checkpoint, hash).map_err(Failure::io(what))
     }
 
+    /// Stops the checkpoint thread, dropping the checkpoints it has not written yet.
+    fn stop_checkpoints(&mut self) -> Result<(), Failure> {
+        match &mut self.checkpointer {
+            Some(checkpointer) => checkpointer
+                .stop()
+                .map_err(Failure::io("writing the export's checkpoint")),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the checkpoint file exists, from this run or the one it resumed.
+    fn checkpoint_exists(&self) -> bool {
+        self.file
+            .as_ref()
+            .is_some_and(|(_, output)| checkpoint_path(output).exists())
+    }
+
     /// Whether a checkpoint of this run was written behind the export.
     fn checkpoints_written(&self) -> bool {
         self.checkpointer
@@ -809,11 +834,7 @@ impl Target {
             .flush()
             .map_err(Failure::io("writing the export"))?;
         // The checkpoints still waiting are of no use once the file is complete.
-        if let Some(checkpointer) = &mut self.checkpointer {
-            checkpointer
-                .stop()
-                .map_err(Failure::io("writing the export's checkpoint"))?;
-        }
+        self.stop_checkpoints()?;
         let Some((partial, output)) = self.file.take() else {
             return Ok(());
         };
