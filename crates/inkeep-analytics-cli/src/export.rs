@@ -17,12 +17,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use inkeep_analytics::{Client, listing::raw_record_id};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
+use self::checkpoint::{Checkpoint, Checkpointer, Files, hash_of_range};
 use crate::cli::Format;
 use crate::failure::Failure;
 use crate::output::{self, raw_cell};
 use crate::owner_only;
+
+mod checkpoint;
 
 /// How many passes an export makes at most before it settles for what it has; each pass after
 /// the first only runs because the total changed during the one before.
@@ -109,32 +111,6 @@ impl Plan {
     }
 }
 
-/// What an interrupted export needs to continue, written next to the partial file after every page.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct Checkpoint {
-    kind: Kind,
-    format: String,
-    page_size: i64,
-    /// The offset of the next page of the current pass.
-    offset: u64,
-    /// Which pass the export is in.
-    pass: usize,
-    /// The total the current pass started with.
-    pass_total: u64,
-    /// Records written.
-    records: u64,
-    /// Bytes of the partial file that hold those records.
-    bytes: u64,
-    /// Where the last record written starts in the partial file (its separator included); it
-    /// ends at `bytes`.
-    #[serde(default)]
-    last_record_start: u64,
-    /// The SHA-256 of the partial file's bytes from `last_record_start` to `bytes`, in hex: a
-    /// resume refuses a file whose last record is not the one this checkpoint was written after.
-    #[serde(default)]
-    last_record_sha256: Option<String>,
-}
-
 /// A page reduced to what the export needs.
 struct Page {
     records: Vec<Box<RawValue>>,
@@ -216,7 +192,8 @@ fn unfinished_note(plan: &Plan, state: &State) -> String {
 }
 
 /// Pages through the records from where `state` stands, writing and checkpointing each page,
-/// and commits the file once every pass is done.
+/// and commits the file once every pass is done. A failure leaves a checkpoint of every page
+/// written before it.
 async fn write_pages(
     client: &Client,
     plan: &Plan,
@@ -224,6 +201,37 @@ async fn write_pages(
     state: &mut State,
 ) -> Result<(), Failure> {
     let progress = progress_bar(plan);
+    let result = write_passes(client, plan, target, state, &progress).await;
+    if result.is_err() && state.checkpointed {
+        // Checkpoints are written behind the export. An answer of the API ends it between
+        // pages, where `state` counts what the file holds: the checkpoint of every page written
+        // is written now, so that the note and `--resume` agree with the partial file. Any other
+        // failure may come mid-page, and leaves the last checkpoint written behind it.
+        let between_pages = matches!(result, Err(Failure::Api { .. }));
+        let saved = if between_pages {
+            target.checkpoint_now(plan, state)
+        } else {
+            target.stop_checkpoints()
+        };
+        if let Err(failure) = saved {
+            tracing::warn!(error = %failure, "the last checkpoint could not be written");
+        }
+        state.checkpointed = target.checkpoints_written() || target.checkpoint_exists();
+    }
+    result?;
+    target.commit()?;
+    progress.finish_and_clear();
+    Ok(())
+}
+
+/// Every pass of the export, from where `state` stands, up to the records' closing bytes.
+async fn write_passes(
+    client: &Client,
+    plan: &Plan,
+    target: &mut Target,
+    state: &mut State,
+    progress: &ProgressBar,
+) -> Result<(), Failure> {
     let mut sink = Sink::new(plan.format, plan.kind, state.records);
     if state.records == 0 && state.bytes == 0 {
         sink.start(&mut target.writer)
@@ -287,10 +295,7 @@ async fn write_pages(
             state.bytes = target
                 .position()
                 .map_err(Failure::io("writing the export"))?;
-            // The page reaches the disk before the checkpoint that counts it: a checkpoint must
-            // never name bytes that a power loss could take back.
-            target.sync().map_err(Failure::io("writing the export"))?;
-            target.save_checkpoint(plan, state)?;
+            target.checkpoint_later(plan, state)?;
             state.checkpointed = target.file.is_some();
             // A later pass only looks for records added while the export ran: once every record
             // the server counts is written, there is nothing left for it to find.
@@ -320,13 +325,10 @@ async fn write_pages(
         state.pass += 1;
         state.offset = 0;
         state.pass_total = latest_total;
-        target.save_checkpoint(plan, state)?;
+        target.checkpoint_later(plan, state)?;
     }
     sink.finish(&mut target.writer)
-        .map_err(Failure::io("writing the export"))?;
-    target.commit()?;
-    progress.finish_and_clear();
-    Ok(())
+        .map_err(Failure::io("writing the export"))
 }
 
 fn raw_pages(
@@ -519,6 +521,8 @@ fn progress_bar(plan: &Plan) -> ProgressBar {
 struct Target {
     writer: Tracked,
     file: Option<(PathBuf, PathBuf)>,
+    /// Writes the partial file's checkpoints, from its first page on.
+    checkpointer: Option<Checkpointer>,
 }
 
 /// The export's buffered writer, which also counts what it wrote, so that it knows where the last
@@ -556,26 +560,6 @@ impl Write for Tracked {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// The SHA-256, in hex, of the bytes of `path` from `start` to `end`: the last record of a
-/// partial export, read back once per page rather than hashing every record as it is written.
-fn hash_of_range(path: &Path, start: u64, end: u64) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut bytes = vec![0; usize::try_from(end.saturating_sub(start)).unwrap_or(0)];
-    file.seek(SeekFrom::Start(start))?;
-    std::io::Read::read_exact(&mut file, &mut bytes)?;
-    Ok(hex(&Sha256::digest(&bytes)))
-}
-
-/// Lower-case hex of a digest.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
 }
 
 trait WriteSeek: Write + Send {
@@ -633,6 +617,7 @@ impl Target {
                     0,
                 ),
                 file: None,
+                checkpointer: None,
             });
         };
         let partial = partial_path(output);
@@ -660,6 +645,7 @@ impl Target {
         Ok(Self {
             writer: Tracked::new(Box::new(file), 0),
             file: Some((partial, output.clone())),
+            checkpointer: None,
         })
     }
 
@@ -757,17 +743,8 @@ impl Target {
         Ok(ids)
     }
 
-    fn save_checkpoint(&mut self, plan: &Plan, state: &State) -> Result<(), Failure> {
-        let Some((partial, output)) = &self.file else {
-            return Ok(());
-        };
-        let last_record_sha256 = match self.writer.record_start {
-            Some(start) => Some(
-                hash_of_range(partial, start, state.bytes)
-                    .map_err(Failure::io(format!("reading {}", partial.display())))?,
-            ),
-            None => None,
-        };
+    /// The checkpoint of what `state` counts, with whether its last record is to be hashed.
+    fn checkpoint(&self, plan: &Plan, state: &State) -> (Checkpoint, bool) {
         let checkpoint = Checkpoint {
             kind: plan.kind,
             format: format_name(plan.format),
@@ -778,21 +755,77 @@ impl Target {
             records: state.records,
             bytes: state.bytes,
             last_record_start: self.writer.record_start.unwrap_or(state.bytes),
-            last_record_sha256,
+            last_record_sha256: None,
         };
-        let path = checkpoint_path(output);
-        let temporary = path.with_extension("checkpoint.tmp");
-        let text = serde_json::to_string(&checkpoint).unwrap_or_default();
-        // Written whole and synced under another name, then renamed over the last one and the
-        // rename synced: a crash leaves either checkpoint, never half of one.
-        owner_only::create(&temporary)
-            .and_then(|mut file| {
-                file.write_all(text.as_bytes())?;
-                file.sync_all()
-            })
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .and_then(|()| owner_only::sync_parent(&path))
-            .map_err(Failure::io(format!("writing {}", path.display())))
+        (checkpoint, self.writer.record_start.is_some())
+    }
+
+    /// Hands the checkpoint of what `state` counts to the checkpoint thread, started on the
+    /// first page; the bytes it counts must have been flushed.
+    fn checkpoint_later(&mut self, plan: &Plan, state: &State) -> Result<(), Failure> {
+        let Some((partial, output)) = &self.file else {
+            return Ok(());
+        };
+        let what = || format!("writing {}", checkpoint_path(output).display());
+        if self.checkpointer.is_none() {
+            let files = Files {
+                partial: partial.clone(),
+                checkpoint: checkpoint_path(output),
+            };
+            self.checkpointer = Some(Checkpointer::start(files).map_err(Failure::io(what()))?);
+        }
+        let (checkpoint, hash) = self.checkpoint(plan, state);
+        match &mut self.checkpointer {
+            Some(checkpointer) => checkpointer
+                .offer(checkpoint, hash)
+                .map_err(Failure::io(what())),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the checkpoint thread and writes the checkpoint of what `state` counts here, once
+    /// the partial file is durable.
+    fn checkpoint_now(&mut self, plan: &Plan, state: &State) -> Result<(), Failure> {
+        let Some((partial, output)) = &self.file else {
+            return Ok(());
+        };
+        let files = Files {
+            partial: partial.clone(),
+            checkpoint: checkpoint_path(output),
+        };
+        let what = format!("writing {}", files.checkpoint.display());
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.stop().map_err(Failure::io(what.clone()))?;
+        }
+        // The page reaches the disk before the checkpoint that counts it: a checkpoint must
+        // never name bytes that a power loss could take back.
+        self.sync().map_err(Failure::io(what.clone()))?;
+        let (checkpoint, hash) = self.checkpoint(plan, state);
+        files.write(checkpoint, hash).map_err(Failure::io(what))
+    }
+
+    /// Stops the checkpoint thread, dropping the checkpoints it has not written yet.
+    fn stop_checkpoints(&mut self) -> Result<(), Failure> {
+        match &mut self.checkpointer {
+            Some(checkpointer) => checkpointer
+                .stop()
+                .map_err(Failure::io("writing the export's checkpoint")),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the checkpoint file exists, from this run or the one it resumed.
+    fn checkpoint_exists(&self) -> bool {
+        self.file
+            .as_ref()
+            .is_some_and(|(_, output)| checkpoint_path(output).exists())
+    }
+
+    /// Whether a checkpoint of this run was written behind the export.
+    fn checkpoints_written(&self) -> bool {
+        self.checkpointer
+            .as_ref()
+            .is_some_and(Checkpointer::written)
     }
 
     /// Renames the complete partial file into place and removes the checkpoint.
@@ -800,19 +833,26 @@ impl Target {
         self.writer
             .flush()
             .map_err(Failure::io("writing the export"))?;
+        // The checkpoints still waiting are of no use once the file is complete.
+        self.stop_checkpoints()?;
         let Some((partial, output)) = self.file.take() else {
             return Ok(());
         };
-        if let Ok(file) = File::open(&partial) {
-            let _ = file.sync_all();
-        }
+        // The data is durable before the name that says the export is complete.
+        File::open(&partial)
+            .and_then(|file| file.sync_all())
+            .map_err(Failure::io(format!("writing {}", partial.display())))?;
         std::fs::rename(&partial, &output)
             .and_then(|()| owner_only::sync_parent(&output))
             .map_err(Failure::io(format!(
                 "moving the export to {}",
                 output.display()
             )))?;
-        let _ = std::fs::remove_file(checkpoint_path(&output));
+        Files {
+            partial,
+            checkpoint: checkpoint_path(&output),
+        }
+        .remove();
         Ok(())
     }
 }

@@ -598,6 +598,16 @@ fn concurrent_inserts_are_neither_repeated_nor_lost() {
     );
 }
 
+/// A sandbox with enough pages that a slow export is still running when its checkpoint first
+/// counts 4 records: checkpoints are written behind the export, and on a loaded disk one may
+/// trail it by a few syncs.
+fn server_for_a_slow_export() -> Server {
+    Server::start_with(SandboxConfig {
+        conversations: 200,
+        ..sandbox_config()
+    })
+}
+
 /// Starts an export that will be killed: slow (every request is delayed), to `path`.
 fn start_slow_export(server: &Server, args: &[&str], page_size: &str, path: &Path) -> Running {
     server
@@ -703,7 +713,7 @@ fn kill_and_resume(
 
 #[test]
 fn a_killed_jsonl_export_resumes_with_every_record_once() {
-    let server = Server::start();
+    let server = server_for_a_slow_export();
     let args = ["conversations", "export"];
     let bytes = kill_and_resume(
         &server,
@@ -717,7 +727,7 @@ fn a_killed_jsonl_export_resumes_with_every_record_once() {
 
 #[test]
 fn a_killed_json_export_resumes_as_one_valid_array() {
-    let server = Server::start();
+    let server = server_for_a_slow_export();
     let args = ["--format", "json", "conversations", "export"];
     let bytes = kill_and_resume(
         &server,
@@ -731,7 +741,7 @@ fn a_killed_json_export_resumes_as_one_valid_array() {
 
 #[test]
 fn a_killed_csv_export_resumes_with_one_header() {
-    let server = Server::start();
+    let server = server_for_a_slow_export();
     let args = ["--format", "csv", "conversations", "export"];
     let bytes = kill_and_resume(
         &server,
@@ -753,7 +763,7 @@ fn a_killed_csv_export_resumes_with_one_header() {
 
 #[test]
 fn a_killed_feedback_export_resumes() {
-    let server = Server::start();
+    let server = server_for_a_slow_export();
     let args = ["feedback", "export"];
     let bytes = kill_and_resume(&server, &args, "1", "feedback.jsonl", b"");
     assert_exactly_once(&lines(&bytes), &server.raw_feedback());
@@ -925,7 +935,7 @@ fn checkpoint_of(path: &Path) -> Value {
 
 #[test]
 fn a_resume_refuses_a_partial_file_that_disagrees_with_its_checkpoint() {
-    let server = Server::start();
+    let server = server_for_a_slow_export();
     let scratch = Scratch::new();
     let path = scratch.join("conversations.jsonl");
     let partial = scratch.join("conversations.jsonl.partial");
@@ -1001,7 +1011,7 @@ fn files_the_program_writes_are_readable_by_their_owner_only() {
             .map(|metadata| metadata.permissions().mode() & 0o777)
             .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
     };
-    let server = Server::start();
+    let server = server_for_a_slow_export();
     let scratch = Scratch::new();
     let path = scratch.join("private/conversations.jsonl");
     let mut export = start_slow_export(&server, &["conversations", "export"], "2", &path);
