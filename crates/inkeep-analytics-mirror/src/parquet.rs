@@ -37,7 +37,8 @@ use crate::columns::{ColumnKind, MONTH_SQL};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::report::{Partitions, Report};
-use crate::store::{self, Table, Writer};
+use crate::schema::Table;
+use crate::store::{self, Writer};
 use crate::sync::{self, SyncOptions};
 
 /// The dataset's state file, inside its directory.
@@ -165,10 +166,8 @@ fn write_partition(
             .to_string(),
         None => format!("({MONTH_SQL}) IS NULL"),
     };
-    let order = match table {
-        Table::Messages => "conversation_id, position",
-        _ => "created_at, id",
-    };
+    // The order of the `created_at` index, so that rows stream out without a sort.
+    let order = "created_at";
     let sql = format!(
         "SELECT {} FROM {} WHERE {condition} ORDER BY {order}",
         names.join(", "),
