@@ -291,3 +291,78 @@ fn a_full_disk_fails_the_sync_with_a_clear_error_and_leaves_the_mirror() {
     );
     assert_eq!(report["conversations"]["inserted"], 4);
 }
+
+/// The README's two-line starts, run as written from a scratch folder: each `inkeep-analytics
+/// sync` line against the sandbox, each `sqlite3 FILE "SQL"` line through SQLite, and each
+/// `duckdb` line's file pattern matched against the dataset the sync wrote.
+#[test]
+fn the_readme_two_line_starts_work_as_written() {
+    let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+    let section = readme
+        .split("\n## ")
+        .find(|section| section.starts_with("A local mirror for analysis"))
+        .expect("the README's sync section");
+    let lines: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .flat_map(str::lines)
+        .collect();
+    let server = Server::start();
+    let scratch = Scratch::new();
+    let mut ran = Vec::new();
+    for line in lines {
+        if let Some(args) = line.strip_prefix("inkeep-analytics ") {
+            let mut command = server.cli();
+            command
+                .current_dir(scratch.join(""))
+                .args(args.split_whitespace());
+            run(&mut command).ok();
+            ran.push("sync");
+        } else if let Some(rest) = line.strip_prefix("sqlite3 ") {
+            let (file, sql) = rest.split_once(' ').expect("sqlite3 FILE SQL");
+            let sql = sql.trim_matches('"');
+            let db = rusqlite::Connection::open(scratch.join(file)).expect("the mirror");
+            let rows: i64 = db
+                .query_row(&format!("SELECT count(*) FROM ({sql})"), [], |row| {
+                    row.get(0)
+                })
+                .expect("the README's query runs");
+            assert!(rows > 0, "{sql} answered nothing");
+            ran.push("sqlite3");
+        } else if line.starts_with("duckdb ") {
+            let pattern = line
+                .split("read_parquet('")
+                .nth(1)
+                .and_then(|rest| rest.split('\'').next())
+                .expect("a read_parquet pattern");
+            let (table, rest) = pattern.split_once("/*/").expect("DIR/TABLE/*/*.parquet");
+            assert_eq!(rest, "*.parquet", "{pattern}");
+            let partitions = std::fs::read_dir(scratch.join(table)).expect("the table's folder");
+            let mut files = 0;
+            for partition in partitions {
+                let partition = partition.expect("a partition").path();
+                let name = partition
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned());
+                assert!(
+                    name.is_some_and(|name| name.starts_with("month=")),
+                    "{}",
+                    partition.display()
+                );
+                files += std::fs::read_dir(&partition)
+                    .expect("a partition's folder")
+                    .filter_map(Result::ok)
+                    .filter(|file| file.file_name().to_string_lossy().ends_with(".parquet"))
+                    .count();
+            }
+            assert!(files > 0, "{pattern} matches no file");
+            ran.push("duckdb");
+        }
+    }
+    assert_eq!(
+        ran,
+        ["sync", "sqlite3", "sync", "duckdb"],
+        "the README's starts"
+    );
+}
