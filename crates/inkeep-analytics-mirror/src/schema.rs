@@ -196,7 +196,9 @@ CREATE VIEW cited_links AS
     sql
 }
 
-/// The indexes: on the keys, the foreign keys and the times.
+/// The indexes: on the keys, the foreign keys and the times. A new mirror creates them once the
+/// conversations and their messages are in, which is faster than keeping them up to date row by
+/// row, and before the feedback, which looks its messages up by id.
 pub(crate) const INDEXES_SQL: &str = "CREATE UNIQUE INDEX conversations_id ON conversations (id);
 CREATE INDEX conversations_created_at ON conversations (created_at);
 CREATE INDEX conversations_updated_at ON conversations (updated_at);

@@ -8,8 +8,8 @@
 //! journal puts the previous mirror back.
 //!
 //! A new mirror is written as `FILE.partial` without journal or syncs, then synced once and
-//! renamed into place ([`files::Partial`]): there is no previous mirror to protect, so a journal
-//! and a sync at every commit would be work for nothing.
+//! renamed into place ([`files::Partial`]): there is no previous mirror to protect, and the
+//! journal and syncs made the first load about twice as slow.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -33,9 +33,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SQLite's page cache for a run: the indexes of 20,000 conversations and their messages fit.
 const CACHE_KIB: i64 = 16 * 1024;
-
-/// The page size of a new mirror (SQLite's default is 4 KiB).
-const PAGE_BYTES: u32 = 16 * 1024;
 
 /// What the file at a path is, read before anything is written to it.
 enum Found {
@@ -221,6 +218,9 @@ pub(crate) struct Writer {
     /// records whose `createdAt` is not a date.
     dirty: BTreeSet<(Table, Option<String>)>,
     in_transaction: bool,
+    /// The mirror started the run empty: every record is new, and the indexes are created after
+    /// the rows.
+    empty: bool,
     conversations: Known,
     feedback: Known,
     /// `INSERT` and `UPDATE` of each table, built once (`Table` order).
@@ -242,11 +242,9 @@ impl Writer {
             "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF;"
         );
         if partial.is_some() {
-            // Pages of 16 KiB: a conversation and its OpenAI-format copy take one page and an
-            // overflow page instead of five, and a first load makes a quarter of the writes.
-            pragmas.push_str(&format!(
-                "PRAGMA page_size = {PAGE_BYTES}; PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
-            ));
+            pragmas.push_str(
+                "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
+            );
         }
         connection
             .execute_batch(&pragmas)
@@ -262,6 +260,7 @@ impl Writer {
             },
             dirty: BTreeSet::new(),
             in_transaction: false,
+            empty: false,
             conversations: Known::default(),
             feedback: Known::default(),
             insert_sql: Table::ALL.map(Table::insert_sql),
@@ -299,13 +298,10 @@ impl Writer {
         self.in_transaction = true;
         match self.found {
             Found::New => {
-                // The indexes are kept up to date row by row: they fit in the page cache, while
-                // creating them after the rows read the whole tables once per index (half the
-                // time of a first sync of 20,000 conversations).
                 self.connection
                     .execute_batch(&schema_sql())
-                    .and_then(|()| self.connection.execute_batch(INDEXES_SQL))
                     .map_err(Error::sqlite(&self.path))?;
+                self.empty = true;
                 self.connection
                     .pragma_update(None, "application_id", APPLICATION_ID)
                     .map_err(Error::sqlite(&self.path))?;
@@ -336,6 +332,17 @@ impl Writer {
                 self.feedback = Known::load(&self.connection, Table::Feedback)
                     .map_err(Error::sqlite(&self.path))?;
             }
+        }
+        Ok(())
+    }
+
+    /// Creates the indexes of a mirror that started empty, once its conversations are in.
+    fn create_deferred_indexes(&mut self) -> Result<()> {
+        if self.empty {
+            self.connection
+                .execute_batch(INDEXES_SQL)
+                .map_err(Error::sqlite(&self.path))?;
+            self.empty = false;
         }
         Ok(())
     }
@@ -595,9 +602,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Ends the conversations: when the listing was complete, deletes the conversations (and
-    /// their messages) that it no longer has.
+    /// Ends the conversations: creates a new mirror's indexes and, when the listing was
+    /// complete, deletes the conversations (and their messages) that it no longer has.
     pub(crate) fn end_conversations(&mut self, complete: bool) -> Result<()> {
+        self.create_deferred_indexes()?;
         if !complete {
             return Ok(());
         }
@@ -623,6 +631,7 @@ impl Writer {
 
     /// Ends the feedback: when the listing was complete, deletes the items it no longer has.
     pub(crate) fn end_feedback(&mut self, complete: bool) -> Result<()> {
+        self.create_deferred_indexes()?;
         if !complete {
             return Ok(());
         }
