@@ -9,7 +9,7 @@ pub(crate) const APPLICATION_ID: i32 = 0x494B_414D;
 
 /// The layout of the mirrors this version writes and reads (`PRAGMA user_version`); an older
 /// layout is migrated in the run, a newer one refused. (Raise it with every change of the
-/// tables, with the step that brings the previous layout to it in [`MIGRATIONS`].)
+/// tables, with the step that brings the previous layout to it in `MIGRATIONS`.)
 ///
 /// 2 added `raw_hash` to `conversations` and `feedback`.
 pub const SCHEMA_VERSION: i64 = 2;
