@@ -2,7 +2,9 @@
 //!
 //! The listing alone (the SDK's scans of both resources) is measured in the same rounds, as the
 //! bound a re-run with nothing changed is held to. Contenders alternate within each round, so
-//! that a machine busy with something else slows all of them alike.
+//! that a machine busy with something else slows all of them alike. With
+//! `INKEEP_BENCH_SYNC_BASELINE=PATH` naming another build of the program (an earlier commit's),
+//! its three syncs run in the same rounds, for ratios between the two builds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,12 @@ const SYNC_PARQUET_NEW: &str = "sync --parquet, new dataset";
 const PYTHON_LOADER: &str = "Python loader (requests.Session, json, sqlite3.executemany)";
 const SCAN_CONVERSATIONS: &str = "SDK scan of conversations";
 const SCAN_FEEDBACK: &str = "SDK scan of feedback";
+const BASELINE_DB_NEW: &str = "baseline: sync --db, new file";
+const BASELINE_DB_RERUN: &str = "baseline: sync --db, re-run with nothing changed";
+const BASELINE_PARQUET_NEW: &str = "baseline: sync --parquet, new dataset";
+
+/// Another build of the program (an earlier commit's) to measure side by side with this one.
+const BASELINE_VARIABLE: &str = "INKEEP_BENCH_SYNC_BASELINE";
 
 /// One contender: what it runs, and what must be removed before each run.
 struct Contender {
@@ -54,9 +62,10 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         .to_string();
     let base = data.base_url();
     let key = vec![("INKEEP_ANALYTICS_API_KEY".to_string(), API_KEY.to_string())];
-    let sync = |target: &[&str]| {
+    let baseline = std::env::var(BASELINE_VARIABLE).ok();
+    let sync_with = |program: &str, target: &[&str]| {
         let mut command = vec![
-            cli.clone(),
+            program.to_string(),
             "--quiet".into(),
             "--base-url".into(),
             base.clone(),
@@ -67,6 +76,7 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         command.extend(target.iter().map(|s| s.to_string()));
         command
     };
+    let sync = |target: &[&str]| sync_with(&cli, target);
     let path = |name: &str| scratch.join(name).display().to_string();
     let scan = |resource: &str| {
         vec![
@@ -116,6 +126,31 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             fresh: None,
         },
     ];
+    if let Some(baseline) = &baseline {
+        let rerun = path("baseline-rerun.db");
+        let made = sample(&me, &sync_with(baseline, &["--db", &rerun]), &key)?;
+        check_sync(&made.stdout, options)?;
+        contenders.extend([
+            Contender {
+                name: BASELINE_DB_NEW,
+                command: sync_with(baseline, &["--db", &path("baseline-new.db")]),
+                env: key.clone(),
+                fresh: Some(scratch.join("baseline-new.db")),
+            },
+            Contender {
+                name: BASELINE_DB_RERUN,
+                command: sync_with(baseline, &["--db", &rerun]),
+                env: key.clone(),
+                fresh: None,
+            },
+            Contender {
+                name: BASELINE_PARQUET_NEW,
+                command: sync_with(baseline, &["--parquet", &path("baseline-dataset")]),
+                env: key.clone(),
+                fresh: Some(scratch.join("baseline-dataset")),
+            },
+        ]);
+    }
     if let Some(env) = &peers.python {
         contenders.push(Contender {
             name: PYTHON_LOADER,
@@ -144,8 +179,10 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
             }
             let measured = sample(&me, &contender.command, &contender.env)?;
             match contender.name {
-                SYNC_DB_NEW | SYNC_PARQUET_NEW => check_sync(&measured.stdout, options)?,
-                SYNC_DB_RERUN => {
+                SYNC_DB_NEW | SYNC_PARQUET_NEW | BASELINE_DB_NEW | BASELINE_PARQUET_NEW => {
+                    check_sync(&measured.stdout, options)?
+                }
+                SYNC_DB_RERUN | BASELINE_DB_RERUN => {
                     check_sync(&measured.stdout, options)?;
                     check_unchanged(&measured.stdout)?;
                 }
@@ -270,6 +307,9 @@ fn print_table(options: &Options, samples: &BTreeMap<&'static str, Vec<Sample>>)
         PYTHON_LOADER,
         SCAN_CONVERSATIONS,
         SCAN_FEEDBACK,
+        BASELINE_DB_NEW,
+        BASELINE_DB_RERUN,
+        BASELINE_PARQUET_NEW,
     ] {
         if samples.contains_key(name) {
             println!(
@@ -299,5 +339,36 @@ fn print_table(options: &Options, samples: &BTreeMap<&'static str, Vec<Sample>>)
             "- re-run with nothing changed / listing both resources: {:.2}x (target: at most 1x)",
             wall(SYNC_DB_RERUN) / listing
         );
+    }
+    if samples.contains_key(BASELINE_DB_NEW) {
+        let baseline_db = wall(BASELINE_DB_NEW);
+        for (what, this, baseline) in [
+            ("sync --db, new file", db, baseline_db),
+            (
+                "re-run with nothing changed",
+                wall(SYNC_DB_RERUN),
+                wall(BASELINE_DB_RERUN),
+            ),
+            (
+                "sync --parquet, new dataset",
+                wall(SYNC_PARQUET_NEW),
+                wall(BASELINE_PARQUET_NEW),
+            ),
+        ] {
+            if this > 0.0 {
+                println!(
+                    "- {what}: the baseline takes {:.2}x this build's time",
+                    baseline / this
+                );
+            }
+        }
+        if samples.contains_key(PYTHON_LOADER) && baseline_db > 0.0 {
+            println!(
+                "- baseline: Python loader / sync --db: {:.1}x; sync --parquet / sync --db: {:.2}x; re-run / listing: {:.2}x",
+                wall(PYTHON_LOADER) / baseline_db,
+                wall(BASELINE_PARQUET_NEW) / baseline_db,
+                wall(BASELINE_DB_RERUN) / listing.max(f64::MIN_POSITIVE)
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@ mod files;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod report;
+mod schema;
 mod store;
 mod sync;
 
@@ -23,7 +24,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "parquet")]
 pub use parquet::{ParquetMirror, STATE_FILE};
 pub use report::{ApiTotals, Changes, Partitions, Report};
-pub use store::SCHEMA_VERSION;
+pub use schema::SCHEMA_VERSION;
 pub use sync::{Progress, SyncOptions};
 
 /// A mirror in one SQLite file.

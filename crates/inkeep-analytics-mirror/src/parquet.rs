@@ -20,7 +20,13 @@
 //! partitions again; nothing is missed.
 //!
 //! The files are written with the `parquet` crate's column writers (no arrow), ZSTD compressed;
-//! `raw` and the JSON columns are `STRING`s, the times `TIMESTAMP(MICROS, UTC)`.
+//! `raw` and the JSON columns are `STRING`s, the times `TIMESTAMP(MICROS, UTC)`, rows in
+//! `created_at` order (the index's, so that no sort is needed).
+//!
+//! Two threads write the partitions: the run's writer thread reads the state's rows into row
+//! groups of about [`ROW_GROUP_BYTES`], and an encoder thread encodes, compresses and writes
+//! them, with at most [`GROUPS_IN_FLIGHT`] groups between the two, so that memory stays bounded.
+//! The encoder owns the files; a partition's end (`Job::End`) renames its file into place.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +43,8 @@ use crate::columns::{ColumnKind, MONTH_SQL};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::report::{Partitions, Report};
-use crate::store::{self, Table, Writer};
+use crate::schema::Table;
+use crate::store::{self, Writer};
 use crate::sync::{self, SyncOptions};
 
 /// The dataset's state file, inside its directory.
@@ -120,10 +127,51 @@ fn open(dir: &Path) -> Result<Writer> {
     store::open(&dir.join(STATE_FILE))
 }
 
+/// Row groups between the thread that reads the state and the one that encodes them.
+const GROUPS_IN_FLIGHT: usize = 2;
+
+/// What the reading side hands the encoding thread.
+enum Job {
+    /// The next rows of a partition.
+    Group {
+        partition: PathBuf,
+        schema: Arc<SchemaType>,
+        group: RowGroup,
+    },
+    /// Every row of the partition was sent (none: the partition is now empty).
+    End { partition: PathBuf, rows: u64 },
+}
+
 /// Rewrites every partition the run changed, from the state's rows (still uncommitted).
+///
+/// This thread reads the rows into row groups while another encodes, compresses and writes them:
+/// the two halves take about as long, and the listing, which used the other core, is over.
 fn write_partitions(writer: &mut Writer, dir: &Path) -> Result<()> {
-    let mut partitions = Partitions::default();
     let dirty: Vec<(Table, Option<String>)> = writer.dirty().iter().cloned().collect();
+    let reader: &Writer = writer;
+    let partitions = std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(GROUPS_IN_FLIGHT);
+        let encoder = scope.spawn(move || encode(receiver));
+        let read = read_partitions(reader, dir, &dirty, &sender);
+        drop(sender);
+        let encoded = encoder.join().map_err(|_| Error::WriterStopped);
+        match read {
+            // The encoder's own error says more than the closed channel the reader met.
+            Ok(()) | Err(Error::WriterStopped) => encoded?,
+            Err(error) => Err(error),
+        }
+    })?;
+    writer.report_mut().partitions = Some(partitions);
+    Ok(())
+}
+
+/// Reads the rows of each dirty partition into row groups for the encoder.
+fn read_partitions(
+    writer: &Writer,
+    dir: &Path,
+    dirty: &[(Table, Option<String>)],
+    sender: &std::sync::mpsc::SyncSender<Job>,
+) -> Result<()> {
     for table in Table::ALL {
         let table_dir = dir.join(table.name());
         let schema = Arc::new(schema(table).map_err(|source| Error::Parquet {
@@ -133,31 +181,21 @@ fn write_partitions(writer: &mut Writer, dir: &Path) -> Result<()> {
         for (_, month) in dirty.iter().filter(|(t, _)| *t == table) {
             let partition =
                 table_dir.join(format!("month={}", month.as_deref().unwrap_or(NO_MONTH)));
-            let rows = write_partition(writer, table, month.as_deref(), &partition, &schema)?;
-            if rows > 0 {
-                partitions.written += 1;
-            } else if partition.exists() {
-                remove_partition(&partition)?;
-                partitions.removed += 1;
-            }
-        }
-        if table_dir.exists() {
-            files::sync_dir(&table_dir);
+            read_partition(writer, table, month.as_deref(), &partition, &schema, sender)?;
         }
     }
-    writer.report_mut().partitions = Some(partitions);
     Ok(())
 }
 
-/// Writes a partition's rows aside and renames the file into place; returns how many rows it
-/// has (0: nothing was written, the partition is empty).
-fn write_partition(
+/// Sends a partition's rows, a row group at a time, then its end.
+fn read_partition(
     writer: &Writer,
     table: Table,
     month: Option<&str>,
     partition: &Path,
     schema: &Arc<SchemaType>,
-) -> Result<u64> {
+    sender: &std::sync::mpsc::SyncSender<Job>,
+) -> Result<()> {
     let names = table.column_names();
     let condition = match month {
         // The range reads the `created_at` index; the prefix test keeps it exact.
@@ -165,78 +203,127 @@ fn write_partition(
             .to_string(),
         None => format!("({MONTH_SQL}) IS NULL"),
     };
-    let order = match table {
-        Table::Messages => "conversation_id, position",
-        _ => "created_at, id",
-    };
+    // The order of the `created_at` index, so that rows stream out without a sort.
     let sql = format!(
-        "SELECT {} FROM {} WHERE {condition} ORDER BY {order}",
+        "SELECT {} FROM {} WHERE {condition} ORDER BY created_at",
         names.join(", "),
         table.name()
     );
     let kinds = column_kinds(table);
-    let connection = writer.connection();
-    let state = writer.path().to_path_buf();
-    let mut statement = connection.prepare(&sql).map_err(Error::sqlite(&state))?;
+    let state = writer.path();
+    let mut statement = writer
+        .connection()
+        .prepare(&sql)
+        .map_err(Error::sqlite(state))?;
     let mut rows = match month {
         Some(month) => statement.query([month]),
         None => statement.query([]),
     }
-    .map_err(Error::sqlite(&state))?;
-
-    let aside = partition.join(DATA_FILE_ASIDE);
-    let mut file: Option<SerializedFileWriter<std::fs::File>> = None;
+    .map_err(Error::sqlite(state))?;
+    let send = |job: Job| sender.send(job).map_err(|_| Error::WriterStopped);
     let mut group = RowGroup::new(&kinds);
     let mut count = 0u64;
-    let parquet_error = |source| Error::Parquet {
-        path: aside.clone(),
-        source,
-    };
-    while let Some(row) = rows.next().map_err(Error::sqlite(&state))? {
+    while let Some(row) = rows.next().map_err(Error::sqlite(state))? {
         for (index, kind) in kinds.iter().enumerate() {
-            let value = row.get_ref(index).map_err(Error::sqlite(&state))?;
-            let text = match value {
+            let value = row.get_ref(index).map_err(Error::sqlite(state))?;
+            // The state's text is UTF-8 (the run wrote it from `str`s): strings are copied as
+            // bytes without checking them again (the check was 5% of a first sync's CPU samples).
+            let bytes = match value {
                 rusqlite::types::ValueRef::Null => None,
                 rusqlite::types::ValueRef::Integer(n) => {
                     group.push_int(index, Some(n));
                     continue;
                 }
-                other => other.as_str().ok(),
+                other => other.as_bytes().ok(),
             };
+            let text = || bytes.and_then(|bytes| std::str::from_utf8(bytes).ok());
             match kind {
-                Kind::Text => group.push_text(index, text),
-                Kind::Integer => group.push_int(index, text.and_then(|t| t.parse().ok())),
-                Kind::Timestamp => group.push_int(index, text.and_then(micros)),
+                Kind::Text => group.push_text(index, bytes),
+                Kind::Integer => group.push_int(index, text().and_then(|t| t.parse().ok())),
+                Kind::Timestamp => group.push_int(index, text().and_then(micros)),
             }
         }
         count += 1;
         if group.bytes >= ROW_GROUP_BYTES {
-            let file = match &mut file {
-                Some(file) => file,
-                None => file.insert(create(&aside, partition, schema)?),
-            };
-            group.write(file).map_err(parquet_error)?;
+            let full = std::mem::replace(&mut group, RowGroup::new(&kinds));
+            send(Job::Group {
+                partition: partition.to_path_buf(),
+                schema: schema.clone(),
+                group: full,
+            })?;
         }
     }
-    if count == 0 {
-        return Ok(0);
-    }
-    let mut file = match file {
-        Some(file) => file,
-        None => create(&aside, partition, schema)?,
-    };
     if group.rows > 0 {
-        group.write(&mut file).map_err(parquet_error)?;
+        send(Job::Group {
+            partition: partition.to_path_buf(),
+            schema: schema.clone(),
+            group,
+        })?;
     }
-    let inner = file.into_inner().map_err(|source| Error::Parquet {
-        path: aside.clone(),
-        source,
-    })?;
-    inner.sync_all().map_err(Error::io("write", &aside))?;
-    let target = partition.join(DATA_FILE);
-    std::fs::rename(&aside, &target).map_err(Error::io("replace", &target))?;
-    files::sync_dir(partition);
-    Ok(count)
+    send(Job::End {
+        partition: partition.to_path_buf(),
+        rows: count,
+    })
+}
+
+/// The encoding thread: writes each partition's row groups aside, then renames the file into
+/// place, or removes a partition left empty; returns what it did.
+fn encode(jobs: std::sync::mpsc::Receiver<Job>) -> Result<Partitions> {
+    let mut partitions = Partitions::default();
+    let mut open: Option<(PathBuf, SerializedFileWriter<std::fs::File>)> = None;
+    // The tables' directories, synced last so that new and removed partitions are durable.
+    let mut tables = std::collections::BTreeSet::new();
+    for job in jobs {
+        match job {
+            Job::Group {
+                partition,
+                schema,
+                mut group,
+            } => {
+                let aside = partition.join(DATA_FILE_ASIDE);
+                if open
+                    .as_ref()
+                    .is_none_or(|(current, _)| *current != partition)
+                {
+                    open = Some((partition.clone(), create(&aside, &partition, &schema)?));
+                }
+                if let Some((_, file)) = &mut open {
+                    group.write(file).map_err(|source| Error::Parquet {
+                        path: aside,
+                        source,
+                    })?;
+                }
+            }
+            Job::End { partition, rows } if rows > 0 => {
+                let aside = partition.join(DATA_FILE_ASIDE);
+                let Some((_, file)) = open.take().filter(|(current, _)| *current == partition)
+                else {
+                    return Err(Error::WriterStopped);
+                };
+                let inner = file.into_inner().map_err(|source| Error::Parquet {
+                    path: aside.clone(),
+                    source,
+                })?;
+                inner.sync_all().map_err(Error::io("write", &aside))?;
+                let target = partition.join(DATA_FILE);
+                std::fs::rename(&aside, &target).map_err(Error::io("replace", &target))?;
+                files::sync_dir(&partition);
+                tables.extend(partition.parent().map(Path::to_path_buf));
+                partitions.written += 1;
+            }
+            Job::End { partition, .. } => {
+                if partition.exists() {
+                    remove_partition(&partition)?;
+                    tables.extend(partition.parent().map(Path::to_path_buf));
+                    partitions.removed += 1;
+                }
+            }
+        }
+    }
+    for table in &tables {
+        files::sync_dir(table);
+    }
+    Ok(partitions)
 }
 
 fn create(
@@ -370,7 +457,7 @@ impl RowGroup {
         }
     }
 
-    fn push_text(&mut self, index: usize, text: Option<&str>) {
+    fn push_text(&mut self, index: usize, text: Option<&[u8]>) {
         if index == 0 {
             self.rows += 1;
         }
@@ -378,7 +465,7 @@ impl RowGroup {
             levels.push(i16::from(text.is_some()));
             if let Some(text) = text {
                 self.bytes += text.len();
-                values.push(ByteArray::from(text.as_bytes().to_vec()));
+                values.push(ByteArray::from(text.to_vec()));
             }
         }
     }

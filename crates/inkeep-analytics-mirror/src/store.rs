@@ -1,180 +1,39 @@
-//! The SQLite mirror: its schema and version, the checks before a file is touched, and the writer that applies one run in one transaction.
+//! The SQLite mirror: the checks before a file is touched, and the writer that applies one run in one transaction.
 //!
-//! A run compares each listed record with the mirrored one in one indexed lookup (its bytes), and
-//! writes only what differs: a re-run with nothing changed reads and writes no record. The ids
-//! seen in the run go to temporary tables, so that what the API no longer lists is deleted at the
-//! end with two statements. Nothing is visible to readers, and nothing survives a killed process,
-//! until the one `COMMIT`: SQLite's rollback journal puts the previous mirror back.
+//! At the start of a run the writer loads the id and the hash of every mirrored conversation and
+//! feedback item ([`Known`], about 60 bytes a record), and compares each listed record's hash
+//! with it in memory: a re-run with nothing changed reads no row and writes none but its
+//! `sync_runs` row. What the run did not list is deleted at the end by id. Nothing is visible to
+//! readers, and nothing survives a killed process, until the one `COMMIT`: SQLite's rollback
+//! journal puts the previous mirror back.
+//!
+//! A new mirror is written as `FILE.partial` without journal or syncs, then synced once and
+//! renamed into place ([`files::Partial`]): there is no previous mirror to protect, and the
+//! journal and syncs made the first load about twice as slow.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, ToSql};
 use serde_json::value::RawValue;
 
-use crate::columns::{
-    CONVERSATION_COLUMNS, Column, FEEDBACK_COLUMNS, Fields, MESSAGE_COLUMNS, MONTH_SQL, month_of,
-};
+use crate::columns::{Fields, month_of};
 use crate::error::{Error, Result};
 use crate::files;
 use crate::report::{ApiTotals, Report};
-
-/// Marks a database as a mirror (`PRAGMA application_id`): "IKAM".
-const APPLICATION_ID: i32 = 0x494B_414D;
-
-/// The layout of the mirrors this version writes and reads (`PRAGMA user_version`); an older
-/// layout is migrated in the run, a newer one refused. (Raise it with every change of the
-/// tables, with the statements that bring the previous layout to it in `MIGRATIONS`.)
-pub const SCHEMA_VERSION: i64 = 1;
-
-/// `MIGRATIONS[n]` brings a mirror of schema `n + 1` to schema `n + 2`, inside the run's transaction.
-const MIGRATIONS: &[&str] = &[];
+use crate::schema::{
+    APPLICATION_ID, INDEXES_SQL, MIGRATIONS, SCHEMA_VERSION, Table, raw_hash, schema_sql,
+};
 
 /// How long a run waits for another process that holds the mirror (another sync, a reader in
 /// the middle of a write) before it gives up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// SQLite's page cache for a run: the indexes of 20,000 conversations and their messages fit.
-const CACHE_KIB: i64 = 16 * 1024;
-
-/// A record kind's table, as the writer and the Parquet dataset see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Table {
-    Conversations,
-    Messages,
-    Feedback,
-}
-
-impl Table {
-    pub(crate) const ALL: [Table; 3] = [Table::Conversations, Table::Messages, Table::Feedback];
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Table::Conversations => "conversations",
-            Table::Messages => "messages",
-            Table::Feedback => "feedback",
-        }
-    }
-
-    /// The columns that come before the documented fields (they place a row).
-    pub(crate) fn leading(self) -> &'static [&'static str] {
-        match self {
-            Table::Messages => &["conversation_id", "position"],
-            _ => &[],
-        }
-    }
-
-    /// The documented fields.
-    pub(crate) fn columns(self) -> &'static [Column] {
-        match self {
-            Table::Conversations => CONVERSATION_COLUMNS,
-            Table::Messages => MESSAGE_COLUMNS,
-            Table::Feedback => FEEDBACK_COLUMNS,
-        }
-    }
-
-    /// The columns derived from the record that come after the documented fields.
-    pub(crate) fn trailing(self) -> &'static [&'static str] {
-        match self {
-            Table::Feedback => &["conversation_id"],
-            _ => &[],
-        }
-    }
-
-    /// Every column name, `raw` last.
-    pub(crate) fn column_names(self) -> Vec<&'static str> {
-        let mut names: Vec<&str> = self.leading().to_vec();
-        names.extend(self.columns().iter().map(|column| column.name));
-        names.extend(self.trailing());
-        names.push("raw");
-        names
-    }
-}
-
-/// The statements that create the tables, their indexes and the views of the common analyses.
-fn schema_sql() -> String {
-    let mut sql = String::new();
-    for table in Table::ALL {
-        let mut definitions = Vec::new();
-        for name in table.leading() {
-            definitions.push(match *name {
-                "conversation_id" => {
-                    "conversation_id TEXT NOT NULL REFERENCES conversations (id)".to_string()
-                }
-                "position" => "position INTEGER NOT NULL".to_string(),
-                other => format!("{other} TEXT"),
-            });
-        }
-        for column in table.columns() {
-            let not_null = if column.name == "id" && table != Table::Messages {
-                " NOT NULL"
-            } else {
-                ""
-            };
-            definitions.push(format!("{} TEXT{not_null}", column.name));
-        }
-        for name in table.trailing() {
-            definitions.push(format!("{name} TEXT"));
-        }
-        definitions.push("raw TEXT NOT NULL".to_string());
-        sql.push_str(&format!(
-            "CREATE TABLE {} (\n  {}\n);\n",
-            table.name(),
-            definitions.join(",\n  ")
-        ));
-    }
-    // The key messages refer to is indexed from the start: SQLite checks foreign keys
-    // (libsqlite3-sys builds it with them on), and a reference needs a unique parent key.
-    sql.push_str(
-        "CREATE UNIQUE INDEX conversations_id ON conversations (id);
-CREATE TABLE sync_runs (
-  id INTEGER PRIMARY KEY,
-  started_at TEXT NOT NULL,
-  finished_at TEXT NOT NULL,
-  api_conversations INTEGER NOT NULL,
-  api_feedback INTEGER NOT NULL,
-  complete INTEGER NOT NULL,
-  changes TEXT NOT NULL
-);
--- Negative feedback per week (weeks start on Monday).
-CREATE VIEW negative_feedback_by_week AS
-  SELECT date(created_at, '-6 days', 'weekday 1') AS week, count(*) AS negative
-  FROM feedback WHERE type = 'negative' GROUP BY week ORDER BY week;
--- Conversations without an answer: no message with content from the assistant or an agent.
-CREATE VIEW conversations_without_answer AS
-  SELECT c.* FROM conversations AS c
-  WHERE NOT EXISTS (
-    SELECT 1 FROM messages AS m
-    WHERE m.conversation_id = c.id AND m.role IN ('assistant', 'agent')
-      AND coalesce(m.content, '') NOT IN ('', '[]')
-  );
--- The links the assistants cite most, with how many messages and conversations cite each.
-CREATE VIEW cited_links AS
-  SELECT json_extract(link.value, '$.url') AS url,
-         count(*) AS citations,
-         count(DISTINCT m.conversation_id) AS conversations
-  FROM messages AS m, json_each(m.links) AS link
-  WHERE m.links IS NOT NULL AND json_valid(m.links)
-  GROUP BY url ORDER BY citations DESC, url;
-",
-    );
-    sql
-}
-
-/// The other indexes: on the keys, the foreign keys and the times. A new mirror creates them once its
-/// rows are in, which is faster than keeping them up to date row by row.
-const INDEXES_SQL: &str = "CREATE INDEX conversations_created_at ON conversations (created_at);
-CREATE INDEX conversations_updated_at ON conversations (updated_at);
-CREATE UNIQUE INDEX messages_conversation_position ON messages (conversation_id, position);
-CREATE INDEX messages_id ON messages (id);
-CREATE INDEX messages_created_at ON messages (created_at);
-CREATE UNIQUE INDEX feedback_id ON feedback (id);
-CREATE INDEX feedback_message_id ON feedback (message_id);
-CREATE INDEX feedback_conversation_id ON feedback (conversation_id);
-CREATE INDEX feedback_created_at ON feedback (created_at);
-";
+/// SQLite's page cache for a run. The run itself reads little (a re-run compares hashes held in
+/// memory); 16 MiB took a first sync of 20,000 conversations past 64 MiB of peak memory.
+const CACHE_KIB: i64 = 8 * 1024;
 
 /// What the file at a path is, read before anything is written to it.
 enum Found {
@@ -186,29 +45,32 @@ enum Found {
 
 /// Opens the mirror at `path` for a run, refusing without a write anything that is not one.
 pub(crate) fn open(path: &Path) -> Result<Writer> {
-    match std::fs::metadata(path) {
+    let fresh = match std::fs::metadata(path) {
         Ok(metadata) if metadata.is_dir() => {
             return Err(Error::NotAMirror {
                 path: path.to_path_buf(),
                 reason: "it is a directory".into(),
             });
         }
-        Ok(metadata) if metadata.len() > 0 => check_header(path)?,
-        Ok(_) => {}
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                files::create_dir_all(parent)?;
-            }
-            files::create_if_missing(path)?;
+        Ok(metadata) if metadata.len() > 0 => {
+            check_header(path)?;
+            false
         }
+        Ok(_) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => true,
         Err(error) => return Err(Error::io("read", path)(error)),
+    };
+    if fresh {
+        let partial = files::Partial::create(path)?;
+        let connection = Connection::open(partial.path()).map_err(Error::sqlite(path))?;
+        return Writer::new(connection, path.to_path_buf(), Found::New, Some(partial));
     }
     let connection = Connection::open(path).map_err(Error::sqlite(path))?;
     connection
         .busy_timeout(BUSY_TIMEOUT)
         .map_err(Error::sqlite(path))?;
     let found = inspect(&connection, path)?;
-    Writer::new(connection, path.to_path_buf(), found)
+    Writer::new(connection, path.to_path_buf(), found, None)
 }
 
 /// Refuses a file that does not start as an SQLite database does, reading only its header.
@@ -270,32 +132,128 @@ fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
     }
 }
 
+/// The records of one table as the mirror held them when the run began, by id, and those the run
+/// has listed since.
+#[derive(Default)]
+struct Known {
+    records: HashMap<String, Entry>,
+}
+
+struct Entry {
+    hash: [u8; 16],
+    /// Listed in this run: a later sighting is a repeat (offsets shifted between pages).
+    listed: bool,
+}
+
+/// What a listed record is to the mirror.
+enum Sighting {
+    /// Listed earlier in this run: ignored.
+    Repeat,
+    New,
+    Unchanged,
+    Changed,
+}
+
+impl Known {
+    fn load(connection: &Connection, table: Table) -> rusqlite::Result<Self> {
+        let mut statement =
+            connection.prepare(&format!("SELECT id, raw_hash FROM {}", table.name()))?;
+        let mut rows = statement.query([])?;
+        let mut records = HashMap::new();
+        while let Some(row) = rows.next()? {
+            // A hash that is missing or malformed compares unequal: the record is rewritten.
+            let hash = match row.get_ref(1)? {
+                rusqlite::types::ValueRef::Blob(bytes) => bytes.try_into().unwrap_or([0; 16]),
+                _ => [0; 16],
+            };
+            records.insert(
+                row.get(0)?,
+                Entry {
+                    hash,
+                    listed: false,
+                },
+            );
+        }
+        Ok(Self { records })
+    }
+
+    fn sight(&mut self, id: &str, hash: [u8; 16]) -> Sighting {
+        match self.records.get_mut(id) {
+            Some(entry) if entry.listed => Sighting::Repeat,
+            Some(entry) => {
+                entry.listed = true;
+                if entry.hash == hash {
+                    Sighting::Unchanged
+                } else {
+                    entry.hash = hash;
+                    Sighting::Changed
+                }
+            }
+            None => {
+                self.records
+                    .insert(id.to_string(), Entry { hash, listed: true });
+                Sighting::New
+            }
+        }
+    }
+
+    /// The ids the run has not listed.
+    fn unlisted(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|(_, entry)| !entry.listed)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
 /// A run's writer: owns the connection, applies records, and commits once.
 pub(crate) struct Writer {
     connection: Connection,
     path: PathBuf,
+    /// A new mirror's file until it is renamed into place.
+    partial: Option<files::Partial>,
     found: Found,
     report: Report,
     /// The partitions (table, month) whose rows changed in this run; `None` is the partition of
     /// records whose `createdAt` is not a date.
     dirty: BTreeSet<(Table, Option<String>)>,
     in_transaction: bool,
-    /// The mirror started the run empty: every record is new (no lookups), and the indexes are
-    /// created after the rows.
+    /// The mirror started the run empty: every record is new, and the indexes are created after
+    /// the rows.
     empty: bool,
+    conversations: Known,
+    feedback: Known,
+    /// `INSERT` and `UPDATE` of each table, built once (`Table` order).
+    insert_sql: [String; 3],
+    update_sql: [String; 3],
 }
 
 impl Writer {
-    fn new(connection: Connection, path: PathBuf, found: Found) -> Result<Self> {
+    fn new(
+        connection: Connection,
+        path: PathBuf,
+        found: Found,
+        partial: Option<files::Partial>,
+    ) -> Result<Self> {
         connection.set_prepared_statement_cache_capacity(64);
+        // The writer keeps the references of messages and feedback itself (a conversation's
+        // messages are written and deleted with it): SQLite's checks would cost a lookup a row.
+        let mut pragmas = format!(
+            "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF;"
+        );
+        if partial.is_some() {
+            pragmas.push_str(
+                "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
+            );
+        }
         connection
-            .execute_batch(&format!(
-                "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;"
-            ))
+            .execute_batch(&pragmas)
             .map_err(Error::sqlite(&path))?;
         Ok(Self {
             connection,
             path,
+            partial,
             found,
             report: Report {
                 started_at: crate::report::now(),
@@ -304,6 +262,10 @@ impl Writer {
             dirty: BTreeSet::new(),
             in_transaction: false,
             empty: false,
+            conversations: Known::default(),
+            feedback: Known::default(),
+            insert_sql: Table::ALL.map(Table::insert_sql),
+            update_sql: Table::ALL.map(Table::update_sql),
         })
     }
 
@@ -329,7 +291,7 @@ impl Writer {
     }
 
     /// Starts the run's transaction (taking the write lock at once), creating or migrating the
-    /// schema inside it, so that a killed first run leaves an empty file, not half a schema.
+    /// schema inside it, so that a killed run leaves no half schema; loads what the mirror holds.
     pub(crate) fn begin(&mut self) -> Result<()> {
         self.connection
             .execute_batch("BEGIN IMMEDIATE")
@@ -359,28 +321,24 @@ impl Writer {
                             reason: format!("no migration from mirror schema {from}"),
                         });
                     };
-                    self.connection
-                        .execute_batch(step)
-                        .map_err(Error::sqlite(&self.path))?;
+                    step(&self.connection).map_err(Error::sqlite(&self.path))?;
                 }
                 if version < SCHEMA_VERSION {
                     self.connection
                         .pragma_update(None, "user_version", SCHEMA_VERSION)
                         .map_err(Error::sqlite(&self.path))?;
                 }
+                self.conversations = Known::load(&self.connection, Table::Conversations)
+                    .map_err(Error::sqlite(&self.path))?;
+                self.feedback = Known::load(&self.connection, Table::Feedback)
+                    .map_err(Error::sqlite(&self.path))?;
             }
         }
-        self.connection
-            .execute_batch(
-                "CREATE TEMP TABLE seen_conversations (id TEXT PRIMARY KEY) WITHOUT ROWID;
-                 CREATE TEMP TABLE seen_feedback (id TEXT PRIMARY KEY) WITHOUT ROWID;",
-            )
-            .map_err(Error::sqlite(&self.path))?;
         Ok(())
     }
 
-    /// Creates the indexes of a mirror that started empty, once its rows are in.
-    pub(crate) fn create_deferred_indexes(&mut self) -> Result<()> {
+    /// Creates the indexes of a mirror that started empty, once its conversations are in.
+    fn create_deferred_indexes(&mut self) -> Result<()> {
         if self.empty {
             self.connection
                 .execute_batch(INDEXES_SQL)
@@ -390,37 +348,15 @@ impl Writer {
         Ok(())
     }
 
-    /// Remembers that the run listed `id`; `false` when it already had (offsets shifted between pages).
-    fn first_sighting(&self, seen: &str, id: &str) -> Result<bool> {
-        let inserted = self
-            .connection
-            .prepare_cached(&format!(
-                "INSERT OR IGNORE INTO temp.{seen} (id) VALUES (?1)"
-            ))
-            .and_then(|mut statement| statement.execute([id]))
-            .map_err(self.sql())?;
-        Ok(inserted == 1)
-    }
-
-    /// Whether the mirror holds a record with `id` and, if so, whether its bytes are `raw`, and
-    /// its `created_at` (to know which partition it leaves when it changes).
-    fn compare(&self, table: Table, id: &str, raw: &str) -> Result<Option<(bool, Option<String>)>> {
-        if self.empty {
-            return Ok(None);
-        }
+    /// The `created_at` of a mirrored record, to know which partition it leaves when it changes.
+    fn created_at_of(&self, table: Table, id: &str) -> Result<Option<String>> {
         self.connection
             .prepare_cached(&format!(
-                "SELECT raw, created_at FROM {} WHERE id = ?1",
+                "SELECT created_at FROM {} WHERE id = ?1",
                 table.name()
             ))
-            .and_then(|mut statement| {
-                statement
-                    .query_row([id], |row| {
-                        let same = row.get_ref(0)?.as_str()? == raw;
-                        Ok((same, row.get::<_, Option<String>>(1)?))
-                    })
-                    .optional()
-            })
+            .and_then(|mut statement| statement.query_row([id], |row| row.get(0)).optional())
+            .map(Option::flatten)
             .map_err(self.sql())
     }
 
@@ -431,40 +367,51 @@ impl Writer {
 
     /// Applies one conversation as listed.
     pub(crate) fn conversation(&mut self, record: &RawValue) -> Result<()> {
-        let fields = Fields::of(record).ok_or_else(|| Error::Record {
-            what: "a conversation",
-            reason: "it is not a JSON object".into(),
-        })?;
-        let id = fields.text("id").ok_or_else(|| Error::Record {
-            what: "a conversation",
-            reason: "it has no id".into(),
-        })?;
-        if !self.first_sighting("seen_conversations", &id)? {
-            return Ok(());
-        }
-        let created_at = fields.text("createdAt");
-        match self.compare(Table::Conversations, &id, record.get())? {
-            Some((true, _)) => {
+        const WHAT: &str = "a conversation";
+        // The id alone (read up to it) and the hash tell an unchanged record, the usual case
+        // of a re-run: the rest of it is not parsed.
+        let id = record_id(WHAT, record)?;
+        let hash = raw_hash(record.get().as_bytes());
+        let changed = match self.conversations.sight(&id, hash) {
+            Sighting::Repeat => return Ok(()),
+            Sighting::Unchanged => {
                 self.report.conversations.unchanged += 1;
                 return Ok(());
             }
-            Some((false, old_created_at)) => {
-                self.mark(Table::Conversations, old_created_at.as_deref());
-                self.write_row(Table::Conversations, true, &[], &fields, &[], record)?;
-                self.report.conversations.updated += 1;
-            }
-            None => {
-                self.write_row(Table::Conversations, false, &[], &fields, &[], record)?;
-                self.report.conversations.inserted += 1;
-            }
+            Sighting::Changed => true,
+            Sighting::New => false,
+        };
+        let fields = fields_of(WHAT, record)?;
+        if changed {
+            let old_created_at = self.created_at_of(Table::Conversations, &id)?;
+            self.mark(Table::Conversations, old_created_at.as_deref());
+            self.report.conversations.updated += 1;
+        } else {
+            self.report.conversations.inserted += 1;
         }
-        self.mark(Table::Conversations, created_at.as_deref());
-        self.messages(&id, &fields)
+        self.write_row(
+            Table::Conversations,
+            changed,
+            Row {
+                place: None,
+                fields: &fields,
+                conversation_id: None,
+                raw: record,
+                hash: Some(&hash),
+            },
+        )?;
+        self.mark(Table::Conversations, fields.text("createdAt").as_deref());
+        self.messages(&id, &fields, changed)
     }
 
     /// Brings the messages of a new or changed conversation in line with the listed ones,
     /// position by position, writing only the rows that differ.
-    fn messages(&mut self, conversation_id: &str, conversation: &Fields<'_>) -> Result<()> {
+    fn messages(
+        &mut self,
+        conversation_id: &str,
+        conversation: &Fields<'_>,
+        changed: bool,
+    ) -> Result<()> {
         let listed: Vec<&RawValue> = match conversation.raw("messages") {
             Some(messages) if messages.get() != "null" => serde_json::from_str(messages.get())
                 .map_err(|error| Error::Record {
@@ -473,30 +420,47 @@ impl Writer {
                 })?,
             _ => Vec::new(),
         };
-        let mirrored: Vec<(String, Option<String>)> = if self.empty {
-            Vec::new()
-        } else {
+        let mirrored: Vec<(String, Option<String>)> = if changed {
             self.mirrored_messages(conversation_id)?
+        } else {
+            Vec::new()
         };
         for (position, message) in listed.iter().enumerate() {
             let fields = Fields::of(message).ok_or_else(|| Error::Record {
                 what: "a conversation",
                 reason: "one of its messages is not a JSON object".into(),
             })?;
-            let place = [
-                Some(std::borrow::Cow::Borrowed(conversation_id)),
-                Some(std::borrow::Cow::Owned(position.to_string())),
-            ];
+            let place = Some((conversation_id, position as i64));
             match mirrored.get(position) {
                 Some((raw, _)) if raw == message.get() => {}
                 Some((_, old_created_at)) => {
                     self.mark(Table::Messages, old_created_at.as_deref());
-                    self.write_row(Table::Messages, true, &place, &fields, &[], message)?;
+                    self.write_row(
+                        Table::Messages,
+                        true,
+                        Row {
+                            place,
+                            fields: &fields,
+                            conversation_id: None,
+                            raw: message,
+                            hash: None,
+                        },
+                    )?;
                     self.report.messages.updated += 1;
                     self.mark(Table::Messages, fields.text("createdAt").as_deref());
                 }
                 None => {
-                    self.write_row(Table::Messages, false, &place, &fields, &[], message)?;
+                    self.write_row(
+                        Table::Messages,
+                        false,
+                        Row {
+                            place,
+                            fields: &fields,
+                            conversation_id: None,
+                            raw: message,
+                            hash: None,
+                        },
+                    )?;
                     self.report.messages.inserted += 1;
                     self.mark(Table::Messages, fields.text("createdAt").as_deref());
                 }
@@ -536,37 +500,39 @@ impl Writer {
 
     /// Applies one feedback item as listed.
     pub(crate) fn feedback(&mut self, record: &RawValue) -> Result<()> {
-        let fields = Fields::of(record).ok_or_else(|| Error::Record {
-            what: "a feedback item",
-            reason: "it is not a JSON object".into(),
-        })?;
-        let id = fields.text("id").ok_or_else(|| Error::Record {
-            what: "a feedback item",
-            reason: "it has no id".into(),
-        })?;
-        if !self.first_sighting("seen_feedback", &id)? {
-            return Ok(());
-        }
-        let created_at = fields.text("createdAt");
-        let previous = self.compare(Table::Feedback, &id, record.get())?;
-        if let Some((true, _)) = previous {
-            self.report.feedback.unchanged += 1;
-            return Ok(());
-        }
+        const WHAT: &str = "a feedback item";
+        let id = record_id(WHAT, record)?;
+        let hash = raw_hash(record.get().as_bytes());
+        let update = match self.feedback.sight(&id, hash) {
+            Sighting::Repeat => return Ok(()),
+            Sighting::Unchanged => {
+                self.report.feedback.unchanged += 1;
+                return Ok(());
+            }
+            Sighting::Changed => true,
+            Sighting::New => false,
+        };
+        let fields = fields_of(WHAT, record)?;
         let conversation_id = self.conversation_of_feedback(&fields)?;
-        let trailing = [conversation_id.map(std::borrow::Cow::Owned)];
-        match previous {
-            Some((_, old_created_at)) => {
-                self.mark(Table::Feedback, old_created_at.as_deref());
-                self.write_row(Table::Feedback, true, &[], &fields, &trailing, record)?;
-                self.report.feedback.updated += 1;
-            }
-            None => {
-                self.write_row(Table::Feedback, false, &[], &fields, &trailing, record)?;
-                self.report.feedback.inserted += 1;
-            }
+        if update {
+            let old_created_at = self.created_at_of(Table::Feedback, &id)?;
+            self.mark(Table::Feedback, old_created_at.as_deref());
+            self.report.feedback.updated += 1;
+        } else {
+            self.report.feedback.inserted += 1;
         }
-        self.mark(Table::Feedback, created_at.as_deref());
+        self.write_row(
+            Table::Feedback,
+            update,
+            Row {
+                place: None,
+                fields: &fields,
+                conversation_id: Some(conversation_id.as_deref()),
+                raw: record,
+                hash: Some(&hash),
+            },
+        )?;
+        self.mark(Table::Feedback, fields.text("createdAt").as_deref());
         Ok(())
     }
 
@@ -599,109 +565,95 @@ impl Writer {
             .map_err(self.sql())
     }
 
-    /// Inserts a row, or updates the one with the same key (`id`; for messages, the conversation and position).
-    fn write_row(
-        &self,
-        table: Table,
-        update: bool,
-        leading: &[Option<std::borrow::Cow<'_, str>>],
-        fields: &Fields<'_>,
-        trailing: &[Option<std::borrow::Cow<'_, str>>],
-        record: &RawValue,
-    ) -> Result<()> {
-        let mut values: Vec<Option<std::borrow::Cow<'_, str>>> = leading.to_vec();
-        values.extend(table.columns().iter().map(|column| fields.value(column)));
-        values.extend(trailing.iter().cloned());
-        values.push(Some(std::borrow::Cow::Borrowed(record.get())));
-        let names = table.column_names();
+    /// Inserts a row, or updates the one with the same key (`id`; for messages, the
+    /// conversation and position), binding each value where it is: no row is built.
+    fn write_row(&self, table: Table, update: bool, row: Row<'_, '_>) -> Result<()> {
+        let index = table as usize;
         let sql = if update {
-            let assignments: Vec<String> = names
-                .iter()
-                .enumerate()
-                .map(|(index, name)| format!("{name} = ?{}", index + 1))
-                .collect();
-            let key = match table {
-                Table::Messages => "conversation_id = ?1 AND position = ?2".to_string(),
-                _ => "id = ?1".to_string(),
-            };
-            format!(
-                "UPDATE {} SET {} WHERE {key}",
-                table.name(),
-                assignments.join(", ")
-            )
+            &self.update_sql[index]
         } else {
-            let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-            format!(
-                "INSERT INTO {} ({}) VALUES ({})",
-                table.name(),
-                names.join(", "),
-                placeholders.join(", ")
-            )
+            &self.insert_sql[index]
         };
-        self.connection
-            .prepare_cached(&sql)
-            .and_then(|mut statement| statement.execute(params_from_iter(values.iter())))
+        let mut statement = self.connection.prepare_cached(sql).map_err(self.sql())?;
+        let mut next = 0usize;
+        let mut bind = |value: &dyn ToSql| {
+            next += 1;
+            statement.raw_bind_parameter(next, value)
+        };
+        let bound = (|| {
+            if let Some((conversation_id, position)) = row.place {
+                bind(&conversation_id)?;
+                bind(&position)?;
+            }
+            for column in table.columns() {
+                bind(&row.fields.value(column))?;
+            }
+            if let Some(conversation_id) = row.conversation_id {
+                bind(&conversation_id)?;
+            }
+            bind(&row.raw.get())?;
+            if let Some(hash) = row.hash {
+                bind(&&hash[..])?;
+            }
+            Ok(())
+        })();
+        bound
+            .and_then(|()| statement.raw_execute())
             .map_err(self.sql())?;
         Ok(())
     }
 
-    /// Ends the conversations: when the listing was complete, deletes the conversations (and
-    /// their messages) that it no longer has.
+    /// Ends the conversations: creates a new mirror's indexes and, when the listing was
+    /// complete, deletes the conversations (and their messages) that it no longer has.
     pub(crate) fn end_conversations(&mut self, complete: bool) -> Result<()> {
+        self.create_deferred_indexes()?;
         if !complete {
             return Ok(());
         }
-        let gone = "SELECT id FROM temp.seen_conversations";
-        self.mark_months(Table::Conversations, &format!("id NOT IN ({gone})"))?;
-        self.mark_months(Table::Messages, &format!("conversation_id NOT IN ({gone})"))?;
-        let messages = self
-            .connection
-            .execute(
-                &format!("DELETE FROM messages WHERE conversation_id NOT IN ({gone})"),
-                [],
-            )
-            .map_err(self.sql())?;
-        let conversations = self
-            .connection
-            .execute(
-                &format!("DELETE FROM conversations WHERE id NOT IN ({gone})"),
-                [],
-            )
-            .map_err(self.sql())?;
-        self.report.messages.deleted += messages as u64;
-        self.report.conversations.deleted += conversations as u64;
+        for id in self.conversations.unlisted() {
+            let messages = self.delete_returning_created_at(
+                "DELETE FROM messages WHERE conversation_id = ?1 RETURNING created_at",
+                &id,
+            )?;
+            self.report.messages.deleted += messages.len() as u64;
+            for created_at in messages {
+                self.mark(Table::Messages, created_at.as_deref());
+            }
+            for created_at in self.delete_returning_created_at(
+                "DELETE FROM conversations WHERE id = ?1 RETURNING created_at",
+                &id,
+            )? {
+                self.report.conversations.deleted += 1;
+                self.mark(Table::Conversations, created_at.as_deref());
+            }
+        }
         Ok(())
     }
 
     /// Ends the feedback: when the listing was complete, deletes the items it no longer has.
     pub(crate) fn end_feedback(&mut self, complete: bool) -> Result<()> {
+        self.create_deferred_indexes()?;
         if !complete {
             return Ok(());
         }
-        let gone = "id NOT IN (SELECT id FROM temp.seen_feedback)";
-        self.mark_months(Table::Feedback, gone)?;
-        let feedback = self
-            .connection
-            .execute(&format!("DELETE FROM feedback WHERE {gone}"), [])
-            .map_err(self.sql())?;
-        self.report.feedback.deleted += feedback as u64;
+        for id in self.feedback.unlisted() {
+            for created_at in self.delete_returning_created_at(
+                "DELETE FROM feedback WHERE id = ?1 RETURNING created_at",
+                &id,
+            )? {
+                self.report.feedback.deleted += 1;
+                self.mark(Table::Feedback, created_at.as_deref());
+            }
+        }
         Ok(())
     }
 
-    /// Marks the partitions of the rows `condition` selects.
-    fn mark_months(&mut self, table: Table, condition: &str) -> Result<()> {
-        let months: Vec<Option<String>> = self
-            .connection
-            .prepare(&format!(
-                "SELECT DISTINCT {MONTH_SQL} FROM {} WHERE {condition}",
-                table.name()
-            ))
-            .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
-            .map_err(self.sql())?;
-        for month in months {
-            self.dirty.insert((table, month));
-        }
-        Ok(())
+    /// Runs a `DELETE ... RETURNING created_at` for one id: the times of the rows it removed.
+    fn delete_returning_created_at(&self, sql: &str, id: &str) -> Result<Vec<Option<String>>> {
+        self.connection
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_map([id], |row| row.get(0))?.collect())
+            .map_err(self.sql())
     }
 
     /// Records the run and commits it: the one moment the new mirror replaces the previous one.
@@ -735,37 +687,59 @@ impl Writer {
             .execute_batch("COMMIT")
             .map_err(Error::sqlite(&self.path))?;
         self.in_transaction = false;
+        if let Some(partial) = self.partial.take() {
+            // The file is closed before it is renamed (Windows cannot rename an open file).
+            let connection = std::mem::replace(
+                &mut self.connection,
+                Connection::open_in_memory().map_err(Error::sqlite(&self.path))?,
+            );
+            connection
+                .close()
+                .map_err(|(_, source)| Error::sqlite(&self.path)(source))?;
+            partial.publish()?;
+        }
         Ok(std::mem::take(&mut self.report))
     }
 }
 
-impl Drop for Writer {
-    /// A run that did not commit leaves the previous mirror: its transaction is rolled back.
-    fn drop(&mut self) {
-        if self.in_transaction {
-            let _ = self.connection.execute_batch("ROLLBACK");
-        }
-    }
+/// The values of one row, as [`Table::sqlite_column_names`] orders them.
+struct Row<'r, 'a> {
+    /// A message's conversation and position.
+    place: Option<(&'r str, i64)>,
+    fields: &'r Fields<'a>,
+    /// A feedback item's conversation, when known.
+    conversation_id: Option<Option<&'r str>>,
+    raw: &'r RawValue,
+    /// The hash of `raw`, in the tables that keep it.
+    hash: Option<&'r [u8; 16]>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A listed record's id, read without parsing the rest of it.
+fn record_id(what: &'static str, record: &RawValue) -> Result<String> {
+    inkeep_analytics::raw_record_id(record).ok_or_else(|| Error::Record {
+        what,
+        reason: if record.get().starts_with('{') {
+            "it has no id".into()
+        } else {
+            "it is not a JSON object".into()
+        },
+    })
+}
 
-    #[test]
-    fn the_schema_creates_and_its_views_run() {
-        let connection = Connection::open_in_memory().expect("in memory");
-        connection.execute_batch(&schema_sql()).expect("schema");
-        connection.execute_batch(INDEXES_SQL).expect("indexes");
-        for view in [
-            "negative_feedback_by_week",
-            "conversations_without_answer",
-            "cited_links",
-        ] {
-            connection
-                .prepare(&format!("SELECT * FROM {view}"))
-                .and_then(|mut statement| statement.query([])?.next().map(|_| ()))
-                .expect(view);
+/// A listed record's top-level fields.
+fn fields_of<'a>(what: &'static str, record: &'a RawValue) -> Result<Fields<'a>> {
+    Fields::of(record).ok_or_else(|| Error::Record {
+        what,
+        reason: "it is not a JSON object".into(),
+    })
+}
+
+impl Drop for Writer {
+    /// A run that did not commit leaves the previous mirror: its transaction is rolled back (a
+    /// new mirror's partial file, which has no journal to roll back, is removed instead).
+    fn drop(&mut self) {
+        if self.in_transaction && self.partial.is_none() {
+            let _ = self.connection.execute_batch("ROLLBACK");
         }
     }
 }

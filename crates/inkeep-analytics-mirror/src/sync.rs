@@ -146,7 +146,6 @@ where
             }
             Batch::FeedbackListed { complete } => writer.end_feedback(complete)?,
             Batch::Done { totals, complete } => {
-                writer.create_deferred_indexes()?;
                 before_commit(&mut writer)?;
                 return writer.commit(totals, complete);
             }
