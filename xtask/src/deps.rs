@@ -100,6 +100,57 @@ fn normal_dependency_names(
         .collect())
 }
 
+/// The features cargo enables on `dependency` in the normal dependency tree of `package`.
+fn features_of(root: &Path, package: &str, dependency: &str) -> Result<Vec<String>, String> {
+    let tree = cargo_output(
+        root,
+        &[
+            "tree",
+            "--offline",
+            "--package",
+            package,
+            "--edges",
+            "normal",
+            "--invert",
+            dependency,
+            "--depth",
+            "0",
+            "--format",
+            "{f}",
+        ],
+    )?;
+    Ok(tree
+        .lines()
+        .flat_map(|line| line.split(','))
+        .map(|feature| feature.trim().to_string())
+        .filter(|feature| !feature.is_empty())
+        .collect())
+}
+
+/// The names of the packages a build of `package` compiles for its build scripts and for itself.
+fn build_and_normal_dependency_names(root: &Path, package: &str) -> Result<Vec<String>, String> {
+    let tree = cargo_output(
+        root,
+        &[
+            "tree",
+            "--offline",
+            "--package",
+            package,
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ],
+    )?;
+    Ok(tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +254,72 @@ mod tests {
         assert!(
             with_feature.iter().any(|name| name == "async-openai"),
             "the `async-openai` feature no longer pulls in async-openai, so this check proves nothing"
+        );
+        Ok(())
+    }
+
+    /// The client asks for compressed answers and decodes them itself (`transport/compression.rs`),
+    /// so neither the SDK nor the program may build reqwest's own decoders (tower-http's
+    /// decompression and the codecs behind it) only to switch them off.
+    #[test]
+    fn reqwest_is_built_without_its_own_decompression() -> Result<(), String> {
+        let root = crate::workspace_root();
+        for package in ["inkeep-analytics", "inkeep-analytics-cli"] {
+            let features = features_of(&root, package, "reqwest")?;
+            assert!(
+                features.iter().any(|feature| feature == "json"),
+                "the features of reqwest were not read for {package}: {features:?}"
+            );
+            for codec in ["gzip", "brotli", "zstd", "deflate"] {
+                assert!(
+                    !features.iter().any(|feature| feature == codec),
+                    "{package} builds reqwest with `{codec}`, which the client turns off: {features:?}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// serde_yaml is deprecated; the build script, the program and xtask read the spec through
+    /// `codegen/yaml.rs` (yaml-rust2), so no build of the SDK or the program compiles it.
+    #[test]
+    fn no_build_compiles_the_deprecated_serde_yaml() -> Result<(), String> {
+        let root = crate::workspace_root();
+        for package in ["inkeep-analytics", "inkeep-analytics-cli", "xtask"] {
+            let names = build_and_normal_dependency_names(&root, package)?;
+            assert!(
+                names.iter().any(|name| name == "yaml-rust2"),
+                "the tree of {package} was not read, or it reads the spec another way: {names:?}"
+            );
+            assert!(
+                !names
+                    .iter()
+                    .any(|name| name == "serde_yaml" || name == "unsafe-libyaml"),
+                "a build of {package} compiles serde_yaml: {names:?}"
+            );
+        }
+        Ok(())
+    }
+
+    /// The program builds rustls with ring: aws-lc-sys is the largest C build of a fresh build of
+    /// it, and only the SDK's default (`rustls`, for its post-quantum key exchange) asks for it.
+    /// A crate of the workspace that turns the SDK's default features back on brings it back.
+    #[test]
+    fn the_program_builds_ring_not_aws_lc() -> Result<(), String> {
+        let root = crate::workspace_root();
+        let program = build_and_normal_dependency_names(&root, "inkeep-analytics-cli")?;
+        assert!(
+            program.iter().any(|name| name == "ring"),
+            "the program no longer builds ring, so this check proves nothing: {program:?}"
+        );
+        assert!(
+            !program.iter().any(|name| name.starts_with("aws-lc")),
+            "the program builds aws-lc again: {program:?}"
+        );
+        let sdk = normal_dependency_names(&root, "inkeep-analytics", &[])?;
+        assert!(
+            sdk.iter().any(|name| name == "aws-lc-rs"),
+            "the SDK's default TLS is no longer rustls with aws-lc-rs: {sdk:?}"
         );
         Ok(())
     }

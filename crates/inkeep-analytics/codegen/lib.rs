@@ -21,6 +21,9 @@
 mod builders;
 mod decoders;
 mod mocks;
+mod yaml;
+
+pub use yaml::{YamlError, yaml_to_json};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,8 +51,10 @@ pub const GENERATE_COMMAND: &str = "cargo xtask generate";
 /// Why code could not be generated.
 #[derive(Debug)]
 pub enum CodegenError {
-    /// The spec is not a valid OpenAPI 3.0 document.
-    Parse(serde_yaml::Error),
+    /// The spec is not valid YAML.
+    Yaml(YamlError),
+    /// The spec is YAML but not a valid OpenAPI 3.0 document; the error names where.
+    Parse(serde_path_to_error::Error<serde_json::Error>),
     /// progenitor refused the spec.
     Progenitor(progenitor_impl::Error),
     /// The generated tokens did not parse as a Rust file.
@@ -61,6 +66,7 @@ pub enum CodegenError {
 impl fmt::Display for CodegenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            CodegenError::Yaml(e) => write!(f, "the spec is not valid YAML: {e}"),
             CodegenError::Parse(e) => write!(f, "the spec is not valid OpenAPI 3.0: {e}"),
             CodegenError::Progenitor(e) => write!(f, "progenitor refused the spec: {e}"),
             CodegenError::Syntax(e) => write!(f, "generated code does not parse: {e}"),
@@ -73,7 +79,8 @@ impl std::error::Error for CodegenError {}
 
 /// Parses the spec text.
 pub fn parse_spec(spec_text: &str) -> Result<OpenAPI, CodegenError> {
-    serde_yaml::from_str(spec_text).map_err(CodegenError::Parse)
+    let document = yaml_to_json(spec_text).map_err(CodegenError::Yaml)?;
+    serde_path_to_error::deserialize(document).map_err(CodegenError::Parse)
 }
 
 /// A fingerprint of the spec text with line endings normalised (64-bit FNV-1a, in hex), named in

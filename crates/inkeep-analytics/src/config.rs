@@ -302,23 +302,7 @@ impl ClientBuilder {
                     .http2_keep_alive_timeout(DEFAULT_CONNECT_TIMEOUT)
                     .http2_adaptive_window(true);
                 if !self.root_certificates.is_empty() {
-                    let mut roots = Vec::new();
-                    for pem in &self.root_certificates {
-                        let certificates =
-                            reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
-                                Error::configuration_with_source(
-                                    "a root certificate is not PEM",
-                                    source,
-                                )
-                            })?;
-                        if certificates.is_empty() {
-                            return Err(Error::configuration(
-                                "a root certificate bundle holds no certificate",
-                            ));
-                        }
-                        roots.extend(certificates);
-                    }
-                    builder = builder.tls_certs_merge(roots);
+                    builder = trust_roots(builder, &self.root_certificates)?;
                 }
                 builder.build().map_err(|source| {
                     Error::configuration_with_source("cannot build the HTTP client", source)
@@ -339,6 +323,39 @@ impl ClientBuilder {
             state,
         )))
     }
+}
+
+/// Trusts the roots of these PEM bundles besides the platform's.
+#[cfg(any(feature = "rustls", feature = "rustls-ring", feature = "native-tls"))]
+fn trust_roots(
+    builder: reqwest::ClientBuilder,
+    pems: &[Vec<u8>],
+) -> Result<reqwest::ClientBuilder, Error> {
+    let mut roots = Vec::new();
+    for pem in pems {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|source| {
+            Error::configuration_with_source("a root certificate is not PEM", source)
+        })?;
+        if certificates.is_empty() {
+            return Err(Error::configuration(
+                "a root certificate bundle holds no certificate",
+            ));
+        }
+        roots.extend(certificates);
+    }
+    Ok(builder.tls_certs_merge(roots))
+}
+
+/// A build without a TLS feature (a crate that only uses the types, such as the sandbox) speaks
+/// plain HTTP only, so it has nothing to trust roots with.
+#[cfg(not(any(feature = "rustls", feature = "rustls-ring", feature = "native-tls")))]
+fn trust_roots(
+    _builder: reqwest::ClientBuilder,
+    _pems: &[Vec<u8>],
+) -> Result<reqwest::ClientBuilder, Error> {
+    Err(Error::configuration(
+        "root certificates need TLS: enable the `rustls`, `rustls-ring` or `native-tls` feature",
+    ))
 }
 
 /// Makes ring the process's rustls crypto provider unless the program installed one already:

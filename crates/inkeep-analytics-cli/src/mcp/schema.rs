@@ -4,6 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
+pub use self::yaml::YamlError;
+
+// The workspace's one YAML reader, shared with code generation; the program is not published, so
+// it can compile the SDK's file in place rather than depend on the codegen crate (and progenitor).
+#[path = "../../../inkeep-analytics/codegen/yaml.rs"]
+mod yaml;
+
 /// The spec the SDK generates its client from (the codegen copy of `openapi/inkeep-analytics.yaml`).
 pub const SPEC_YAML: &str = include_str!("../../../inkeep-analytics/codegen/inkeep-analytics.yaml");
 
@@ -22,9 +29,9 @@ pub struct OperationSpec<'a> {
 
 impl Spec {
     /// Parses the embedded spec.
-    pub fn load() -> Result<Self, serde_yaml::Error> {
+    pub fn load() -> Result<Self, YamlError> {
         Ok(Self {
-            document: serde_yaml::from_str(SPEC_YAML)?,
+            document: yaml::yaml_to_json(SPEC_YAML)?,
         })
     }
 

@@ -28,7 +28,7 @@ pub struct ToolEntry {
 #[derive(Debug)]
 pub enum CatalogError {
     /// The embedded spec does not parse.
-    Spec(serde_yaml::Error),
+    Spec(super::schema::YamlError),
     /// An operation of the table is missing from the spec.
     MissingOperation(&'static str),
     /// The spec describes an operation's input as something other than an object.

@@ -1,0 +1,1 @@
+../../inkeep-analytics/codegen/yaml.rs
