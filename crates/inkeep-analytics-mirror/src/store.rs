@@ -716,7 +716,7 @@ struct Row<'r, 'a> {
 
 /// A listed record's id, read without parsing the rest of it.
 fn record_id(what: &'static str, record: &RawValue) -> Result<String> {
-    inkeep_analytics::raw_record_id(record).ok_or_else(|| Error::Record {
+    inkeep_analytics::listing::raw_record_id(record).ok_or_else(|| Error::Record {
         what,
         reason: if record.get().starts_with('{') {
             "it has no id".into()
