@@ -176,8 +176,11 @@ impl Shared {
     /// else the crate's one backoff, with half of it random so that a pause never collapses to
     /// nothing, capped at its `max_backoff` either way.
     pub(super) fn backoff(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        self.policy
-            .backoff(failures.max(1), retry_after, crate::transport::retry::Jitter::Half)
+        self.policy.backoff(
+            failures.max(1),
+            retry_after,
+            crate::transport::retry::Jitter::Half,
+        )
     }
 
     /// The sampling decision of a record, which its conversation's decides.
