@@ -23,7 +23,7 @@ mod decoders;
 mod mocks;
 mod yaml;
 
-pub use yaml::{YamlError, yaml_to_json};
+pub use yaml::{YamlError, yaml_to_json, yaml_to_json_text};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -79,8 +79,9 @@ impl std::error::Error for CodegenError {}
 
 /// Parses the spec text.
 pub fn parse_spec(spec_text: &str) -> Result<OpenAPI, CodegenError> {
-    let document = yaml_to_json(spec_text).map_err(CodegenError::Yaml)?;
-    serde_path_to_error::deserialize(document).map_err(CodegenError::Parse)
+    let document = yaml_to_json_text(spec_text).map_err(CodegenError::Yaml)?;
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&document))
+        .map_err(CodegenError::Parse)
 }
 
 /// A fingerprint of the spec text with line endings normalised (64-bit FNV-1a, in hex), named in
