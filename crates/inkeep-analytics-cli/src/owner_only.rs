@@ -100,6 +100,21 @@ fn restrict(file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A fresh directory under the system's temporary directory, for the unit tests of the modules
+/// that write files.
+#[cfg(test)]
+pub(crate) fn scratch_dir(purpose: &str) -> std::io::Result<std::path::PathBuf> {
+    let path = std::env::temp_dir().join(format!(
+        "inkeep-analytics-{purpose}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos())
+    ));
+    std::fs::create_dir_all(&path)?;
+    Ok(path)
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
@@ -133,16 +148,7 @@ mod tests {
         std::fs::remove_dir_all(&scratch)
     }
 
-    /// A fresh directory under the system's temporary directory.
     fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
-        let path = std::env::temp_dir().join(format!(
-            "inkeep-analytics-owner-only-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos())
-        ));
-        std::fs::create_dir_all(&path)?;
-        Ok(path)
+        super::scratch_dir("owner-only")
     }
 }

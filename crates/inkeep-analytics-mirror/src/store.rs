@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 use crate::columns::{Fields, month_of};
 use crate::error::{Error, Result};
 use crate::files;
-use crate::report::{ApiTotals, Report};
+use crate::report::{ApiTotals, Changes, Report};
 use crate::schema::{
     APPLICATION_ID, INDEXES_SQL, MIGRATIONS, SCHEMA_VERSION, Table, raw_hash, schema_sql,
 };
@@ -193,6 +193,26 @@ impl Known {
                 self.records
                     .insert(id.to_string(), Entry { hash, listed: true });
                 Sighting::New
+            }
+        }
+    }
+
+    /// Sights a listed record and counts it in `changes`: `None` when the mirror has nothing to
+    /// write for it (listed before in this run, or unchanged), else whether it replaces a row.
+    fn sight_counted(&mut self, id: &str, hash: [u8; 16], changes: &mut Changes) -> Option<bool> {
+        match self.sight(id, hash) {
+            Sighting::Repeat => None,
+            Sighting::Unchanged => {
+                changes.unchanged += 1;
+                None
+            }
+            Sighting::Changed => {
+                changes.updated += 1;
+                Some(true)
+            }
+            Sighting::New => {
+                changes.inserted += 1;
+                Some(false)
             }
         }
     }
@@ -372,22 +392,16 @@ impl Writer {
         // of a re-run: the rest of it is not parsed.
         let id = record_id(WHAT, record)?;
         let hash = raw_hash(record.get().as_bytes());
-        let changed = match self.conversations.sight(&id, hash) {
-            Sighting::Repeat => return Ok(()),
-            Sighting::Unchanged => {
-                self.report.conversations.unchanged += 1;
-                return Ok(());
-            }
-            Sighting::Changed => true,
-            Sighting::New => false,
+        let Some(changed) =
+            self.conversations
+                .sight_counted(&id, hash, &mut self.report.conversations)
+        else {
+            return Ok(());
         };
         let fields = fields_of(WHAT, record)?;
         if changed {
             let old_created_at = self.created_at_of(Table::Conversations, &id)?;
             self.mark(Table::Conversations, old_created_at.as_deref());
-            self.report.conversations.updated += 1;
-        } else {
-            self.report.conversations.inserted += 1;
         }
         self.write_row(
             Table::Conversations,
@@ -503,23 +517,17 @@ impl Writer {
         const WHAT: &str = "a feedback item";
         let id = record_id(WHAT, record)?;
         let hash = raw_hash(record.get().as_bytes());
-        let update = match self.feedback.sight(&id, hash) {
-            Sighting::Repeat => return Ok(()),
-            Sighting::Unchanged => {
-                self.report.feedback.unchanged += 1;
-                return Ok(());
-            }
-            Sighting::Changed => true,
-            Sighting::New => false,
+        let Some(update) = self
+            .feedback
+            .sight_counted(&id, hash, &mut self.report.feedback)
+        else {
+            return Ok(());
         };
         let fields = fields_of(WHAT, record)?;
         let conversation_id = self.conversation_of_feedback(&fields)?;
         if update {
             let old_created_at = self.created_at_of(Table::Feedback, &id)?;
             self.mark(Table::Feedback, old_created_at.as_deref());
-            self.report.feedback.updated += 1;
-        } else {
-            self.report.feedback.inserted += 1;
         }
         self.write_row(
             Table::Feedback,

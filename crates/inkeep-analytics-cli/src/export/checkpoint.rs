@@ -230,15 +230,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn scratch() -> std::io::Result<PathBuf> {
-        let path = std::env::temp_dir().join(format!(
-            "inkeep-analytics-checkpoint-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_nanos())
-        ));
-        std::fs::create_dir_all(&path)?;
-        Ok(path)
+        crate::owner_only::scratch_dir("checkpoint")
     }
 
     fn checkpoint(records: u64, bytes: u64, last_record_start: u64) -> Checkpoint {
