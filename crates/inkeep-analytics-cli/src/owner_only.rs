@@ -149,6 +149,6 @@ mod tests {
     }
 
     fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
-        super::scratch_dir("owner-only")
+        scratch_dir("owner-only")
     }
 }

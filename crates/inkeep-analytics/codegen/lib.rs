@@ -23,7 +23,7 @@ mod decoders;
 mod mocks;
 mod yaml;
 
-pub use yaml::{YamlError, yaml_to_json, yaml_to_json_text};
+pub use yaml::{YamlError, yaml_to_json_text};
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -230,7 +230,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn scratch() -> std::io::Result<PathBuf> {
-        crate::owner_only::scratch_dir("checkpoint")
+        owner_only::scratch_dir("checkpoint")
     }
 
     fn checkpoint(records: u64, bytes: u64, last_record_start: u64) -> Checkpoint {
