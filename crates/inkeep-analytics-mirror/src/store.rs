@@ -619,21 +619,16 @@ impl Writer {
             return Ok(());
         }
         for id in self.conversations.unlisted() {
-            let messages = self.delete_returning_created_at(
+            self.report.messages.deleted += self.delete_and_mark(
+                Table::Messages,
                 "DELETE FROM messages WHERE conversation_id = ?1 RETURNING created_at",
                 &id,
             )?;
-            self.report.messages.deleted += messages.len() as u64;
-            for created_at in messages {
-                self.mark(Table::Messages, created_at.as_deref());
-            }
-            for created_at in self.delete_returning_created_at(
+            self.report.conversations.deleted += self.delete_and_mark(
+                Table::Conversations,
                 "DELETE FROM conversations WHERE id = ?1 RETURNING created_at",
                 &id,
-            )? {
-                self.report.conversations.deleted += 1;
-                self.mark(Table::Conversations, created_at.as_deref());
-            }
+            )?;
         }
         Ok(())
     }
@@ -645,23 +640,27 @@ impl Writer {
             return Ok(());
         }
         for id in self.feedback.unlisted() {
-            for created_at in self.delete_returning_created_at(
+            self.report.feedback.deleted += self.delete_and_mark(
+                Table::Feedback,
                 "DELETE FROM feedback WHERE id = ?1 RETURNING created_at",
                 &id,
-            )? {
-                self.report.feedback.deleted += 1;
-                self.mark(Table::Feedback, created_at.as_deref());
-            }
+            )?;
         }
         Ok(())
     }
 
-    /// Runs a `DELETE ... RETURNING created_at` for one id: the times of the rows it removed.
-    fn delete_returning_created_at(&self, sql: &str, id: &str) -> Result<Vec<Option<String>>> {
-        self.connection
+    /// Runs a `DELETE ... RETURNING created_at` for one id on `table`, marks the partitions of the
+    /// rows it removed as changed, and returns how many it removed.
+    fn delete_and_mark(&mut self, table: Table, sql: &str, id: &str) -> Result<u64> {
+        let created_at: Vec<Option<String>> = self
+            .connection
             .prepare_cached(sql)
             .and_then(|mut statement| statement.query_map([id], |row| row.get(0))?.collect())
-            .map_err(self.sql())
+            .map_err(self.sql())?;
+        for time in &created_at {
+            self.mark(table, time.as_deref());
+        }
+        Ok(created_at.len() as u64)
     }
 
     /// Records the run and commits it: the one moment the new mirror replaces the previous one.
