@@ -470,7 +470,7 @@ fn streamable_http_on_loopback() {
     let mut running = support::Running::spawn(&mut command);
     let url = format!("http://127.0.0.1:{port}/mcp");
     runtime().block_on(async {
-        let http = reqwest::Client::builder()
+        let http = support::http_client_builder()
             .no_proxy()
             .build()
             .unwrap_or_else(|error| panic!("{error}"));
@@ -610,7 +610,7 @@ impl HttpServer {
 
 /// An `initialize` request as a raw POST, with the given extra headers; its status and body.
 async fn raw_initialize(url: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    let http = reqwest::Client::builder()
+    let http = support::http_client_builder()
         .no_proxy()
         .build()
         .unwrap_or_else(|error| panic!("{error}"));
@@ -732,6 +732,7 @@ fn rmcp_client_over_http_needs_the_generated_token() {
     let server = HttpServer::start(&[], &[]);
     let token = server.generated_token();
     assert_eq!(token.len(), 64, "{}", server.banner);
+    support::install_crypto_provider();
     let connect = |config: StreamableHttpClientTransportConfig| async move {
         let transport = StreamableHttpClientTransport::from_config(config);
         match tokio::time::timeout(support::TIME_LIMIT, ().serve(transport)).await {

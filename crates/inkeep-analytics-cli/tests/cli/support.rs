@@ -297,7 +297,7 @@ impl Server {
             Ok(sandbox) => sandbox,
             Err(error) => panic!("cannot start the sandbox: {error}"),
         };
-        let http = match reqwest::Client::builder().no_proxy().build() {
+        let http = match http_client_builder().no_proxy().build() {
             Ok(http) => http,
             Err(error) => panic!("cannot build an HTTP client: {error}"),
         };
@@ -592,4 +592,21 @@ pub fn lines(bytes: &[u8]) -> Vec<String> {
     }
     assert!(text.ends_with('\n'), "JSON lines end with a newline");
     text.lines().map(str::to_string).collect()
+}
+
+/// A builder of the tests' own HTTP clients. The program builds rustls with ring and reqwest
+/// without a crypto provider of its own, so a client built in the tests needs ring installed as
+/// the process's provider first, as the SDK does for the program (`cargo test --workspace` also
+/// turns on aws-lc through other crates, which hides this; `cargo test -p` does not).
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// Makes ring the process's rustls crypto provider unless one is installed already.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Another thread may have installed one meanwhile: either way, one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
