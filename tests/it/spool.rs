@@ -254,18 +254,50 @@ fn small_file_system(
             .into());
         }
     }
-    // libtest names a test by its path below the crate.
-    let status = std::process::Command::new("unshare")
+    // The child runs this one test and shows its output; a child that hangs is stopped long after
+    // any run on a loaded machine would have ended, so that the test fails instead of hanging.
+    let mut child = std::process::Command::new("unshare")
         .args(["--user", "--map-root-user", "--mount"])
         .arg(std::env::current_exe()?)
         .args([test, "--exact", "--test-threads=1", "--nocapture"])
         .env(IN_A_NAMESPACE, "1")
-        .status()?;
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    // Read on a thread of its own, so that a child with much to say never waits on a full pipe.
+    let stdout = child.stdout.take().map(|mut stdout| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+            text
+        })
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(
+                format!("{test}, run again in a user and mount namespace, did not end").into(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = stdout
+        .and_then(|reader| reader.join().ok())
+        .unwrap_or_default();
+    println!("{output}");
     if !status.success() {
         return Err(format!(
             "{test}, run again in a user and mount namespace where it mounts a tmpfs, failed ({status}); its output is above"
         )
         .into());
+    }
+    // A name libtest does not know runs nothing, and passes.
+    if !output.contains("test result: ok. 1 passed") {
+        return Err(format!("{test} did not run in its child process; its output is above").into());
     }
     Ok(None)
 }
