@@ -207,36 +207,128 @@ impl Drop for Mounted {
     }
 }
 
-/// A 1 MiB file system, where this machine lets the test mount one (CI runs as root).
-fn small_file_system(dir: &Path) -> Option<Mounted> {
-    std::fs::create_dir_all(dir).ok()?;
+/// Set in a test's child process, run again inside a user and mount namespace of its own.
+const IN_A_NAMESPACE: &str = "INKEEP_IT_IN_A_MOUNT_NAMESPACE";
+
+/// A 1 MiB file system at `dir`, so that the disk really fills (`ENOSPC`): mounted here where this
+/// process may (CI runs as root); elsewhere `test` is run again in a child process inside a user
+/// and mount namespace of its own (`unshare -Urm`, which an unprivileged user may create), where it
+/// can mount one, and `None` says the child ran it and passed. Where neither can be done, the test
+/// fails with the reason rather than pass without checking a full disk.
+fn small_file_system(
+    dir: &Path,
+    test: &str,
+) -> Result<Option<Mounted>, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(dir)?;
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
         .arg(dir)
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    mounted.then(|| Mounted(dir.to_path_buf()))
+    if mounted {
+        return Ok(Some(Mounted(dir.to_path_buf())));
+    }
+    if std::env::var_os(IN_A_NAMESPACE).is_some() {
+        return Err(
+            "no tmpfs could be mounted, even in a user and mount namespace of the test's own"
+                .into(),
+        );
+    }
+    let namespaces = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "true"])
+        .output();
+    match namespaces {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => {
+            return Err(format!(
+                "a full disk cannot be made here: this process may not mount a tmpfs, nor create a user and mount namespace (unshare -Urm: {})",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+            .into());
+        }
+        Err(error) => {
+            return Err(format!(
+                "a full disk cannot be made here: this process may not mount a tmpfs, and unshare cannot be run ({error})"
+            )
+            .into());
+        }
+    }
+    // The child runs this one test and shows its output; a child that hangs is stopped long after
+    // any run on a loaded machine would have ended, so that the test fails instead of hanging.
+    let mut child = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount"])
+        .arg(std::env::current_exe()?)
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(IN_A_NAMESPACE, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    // Read on a thread of its own, so that a child with much to say never waits on a full pipe.
+    let stdout = child.stdout.take().map(|mut stdout| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+            text
+        })
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(
+                format!("{test}, run again in a user and mount namespace, did not end").into(),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = stdout
+        .and_then(|reader| reader.join().ok())
+        .unwrap_or_default();
+    println!("{output}");
+    if !status.success() {
+        return Err(format!(
+            "{test}, run again in a user and mount namespace where it mounts a tmpfs, failed ({status}); its output is above"
+        )
+        .into());
+    }
+    // A name libtest does not know runs nothing, and passes.
+    if !output.contains("test result: ok. 1 passed") {
+        return Err(format!("{test} did not run in its child process; its output is above").into());
+    }
+    Ok(None)
 }
 
-/// A spool on a full file system (a 1 MiB tmpfs; where none can be mounted, a spool limited to
-/// 1 MiB, which SQLite refuses with the same error): recording goes on in memory within the
-/// queue's bounds, one warning says why in plain words, and what the queue cannot take either is
-/// counted by reason, never refused as a configuration error.
+/// The name libtest knows a test of this module by.
+fn test_name(function: &str) -> String {
+    let module = module_path!();
+    let module = module.split_once("::").map_or(module, |(_, below)| below);
+    format!("{module}::{function}")
+}
+
+/// A spool on a full file system (a 1 MiB tmpfs, really out of space): recording goes on in
+/// memory within the queue's bounds, one warning says why in plain words, and what the queue
+/// cannot take either is counted by reason, never refused as a configuration error.
 #[test]
 fn a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> TestResult {
     let dir = TempDir::new("full");
-    let mounted = small_file_system(&dir.0);
+    let Some(_mounted) = small_file_system(
+        &dir.0,
+        &test_name("a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning"),
+    )?
+    else {
+        return Ok(());
+    };
     let logs = LogBuffer::default();
     let _guard = logs.install();
-    let mut builder = Recorder::builder(down_client()?)
+    let recorder = Recorder::builder(down_client()?)
         .spool(dir.0.join("spool"))
         .max_pending_records(400)
-        .drop_timeout(Duration::from_millis(10));
-    if mounted.is_none() {
-        builder = builder.max_spool_bytes(1024 * 1024);
-    }
-    let recorder = builder.build()?;
+        .drop_timeout(Duration::from_millis(10))
+        .build()?;
     let mut outcomes = Vec::new();
     for s in 0..600 {
         // About 5 KB each: 3 MB in all.
@@ -249,28 +341,61 @@ fn a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> Test
     let count = |outcome: Outcome| outcomes.iter().filter(|o| **o == outcome).count();
     let stats = recorder.stats();
     let text = logs.text();
-    let (reason, dropped, outcome) = match mounted {
-        Some(_) => (
-            "no space left on device",
-            stats.dropped_spool_unwritable,
-            Outcome::DroppedSpoolUnwritable,
-        ),
-        None => (
-            "max_spool_bytes",
-            stats.dropped_spool_full,
-            Outcome::DroppedSpoolFull,
-        ),
-    };
     assert_eq!(count(Outcome::Queued), 400, "{outcomes:?}");
-    assert_eq!(count(outcome), 200, "{outcomes:?}");
-    assert_eq!(dropped, 200, "{stats:?}");
+    assert_eq!(count(Outcome::DroppedSpoolUnwritable), 200, "{outcomes:?}");
+    assert_eq!(stats.dropped_spool_unwritable, 200, "{stats:?}");
+    assert_eq!(
+        stats.dropped_spool_full, 0,
+        "a full disk is not a full spool: {stats:?}"
+    );
     assert!(stats.memory_only > 0, "{stats:?}");
     let warnings: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("the spool cannot take records"))
         .collect();
     assert_eq!(warnings.len(), 1, "one warning: {text}");
-    assert!(warnings[0].contains(reason), "{text}");
+    assert!(warnings[0].contains("no space left on device"), "{text}");
+    assert!(!text.contains("configuration error"), "{text}");
+    drop(recorder);
+    Ok(())
+}
+
+/// A spool at its size limit (`max_spool_bytes`, on a disk with room): as on a full disk,
+/// recording goes on in memory, but the warning and the counts name the limit, which the user
+/// can raise, rather than the disk.
+#[test]
+fn a_full_spool_keeps_records_in_memory_and_names_its_limit() -> TestResult {
+    let dir = TempDir::new("full-spool");
+    let logs = LogBuffer::default();
+    let _guard = logs.install();
+    let recorder = Recorder::builder(down_client()?)
+        .spool(dir.0.join("spool"))
+        .max_pending_records(400)
+        .max_spool_bytes(1024 * 1024)
+        .drop_timeout(Duration::from_millis(10))
+        .build()?;
+    let mut outcomes = Vec::new();
+    for s in 0..600 {
+        // About 5 KB each: 3 MB in all.
+        outcomes.push(
+            recorder
+                .record_conversation(conversation(s, 1, 2500)?)?
+                .outcome,
+        );
+    }
+    let count = |outcome: Outcome| outcomes.iter().filter(|o| **o == outcome).count();
+    let stats = recorder.stats();
+    let text = logs.text();
+    assert_eq!(count(Outcome::Queued), 400, "{outcomes:?}");
+    assert_eq!(count(Outcome::DroppedSpoolFull), 200, "{outcomes:?}");
+    assert_eq!(stats.dropped_spool_full, 200, "{stats:?}");
+    assert_eq!(stats.dropped_spool_unwritable, 0, "{stats:?}");
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("the spool cannot take records"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {text}");
+    assert!(warnings[0].contains("max_spool_bytes"), "{text}");
     assert!(!text.contains("configuration error"), "{text}");
     drop(recorder);
     Ok(())
@@ -278,13 +403,17 @@ fn a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> Test
 
 /// A spool on a file system that is already full when the recorder starts: the recorder starts
 /// all the same, keeps records in memory, and one warning says why in plain words, never a
-/// configuration error. It needs a small tmpfs, which the test mounts where it may (CI runs as
-/// root); elsewhere it says so and checks nothing.
+/// configuration error. The small tmpfs is mounted as [`small_file_system`] says.
 #[test]
 fn a_recorder_started_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> TestResult {
     let dir = TempDir::new("full-at-start");
-    let Some(_mounted) = small_file_system(&dir.0) else {
-        eprintln!("no tmpfs could be mounted here: the full disk at start is not checked");
+    let Some(_mounted) = small_file_system(
+        &dir.0,
+        &test_name(
+            "a_recorder_started_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning",
+        ),
+    )?
+    else {
         return Ok(());
     };
     // Fill the file system to its last byte.
