@@ -4,6 +4,9 @@
 //! version of it unbuildable, so only the generator whose output the drift check compares
 //! (progenitor) is pinned exactly; the workspace's `Cargo.lock` keeps the check deterministic.
 //! And the SDK's default build must not compile `schemars` into users' programs.
+//! The program's fresh build (the README's main job, issue 24) stays short through the settings
+//! checked at the end: no aws-lc, no serde_yaml, crates off the data paths built with less
+//! optimisation, and a bundled SQLite without the modules nothing here uses.
 
 use std::path::Path;
 use std::process::Command;
@@ -149,6 +152,90 @@ fn build_and_normal_dependency_names(root: &Path, package: &str) -> Result<Vec<S
         .filter_map(|line| line.split_whitespace().next())
         .map(str::to_string)
         .collect())
+}
+
+/// Crates whose speed the benchmarks measure (the export, the scan, decoding, the recorder's spool,
+/// the mirror's sync, the benchmarks' built-in server): their opt-level stays the release default.
+const ON_THE_DATA_PATH: &[&str] = &[
+    "inkeep-analytics",
+    "inkeep-analytics-cli",
+    "inkeep-analytics-mirror",
+    "inkeep-analytics-sandbox",
+    "serde",
+    "serde_json",
+    "reqwest",
+    "hyper",
+    "hyper-util",
+    "h2",
+    "http",
+    "bytes",
+    "rustls",
+    "ring",
+    "tokio",
+    "tokio-util",
+    "futures-util",
+    "memchr",
+    "simdutf8",
+    "async-compression",
+    "compression-codecs",
+    "flate2",
+    "brotli",
+    "brotli-decompressor",
+    "zstd",
+    "zstd-safe",
+    "zstd-sys",
+    "rusqlite",
+    "libsqlite3-sys",
+    "parquet",
+    "twox-hash",
+    "foldhash",
+    "chrono",
+    "axum",
+    "csv",
+    "sha2",
+];
+
+/// The packages that `[profile.release.package.NAME]` tables of the workspace's manifest give an
+/// opt-level below the default, as (name, opt-level).
+fn lightly_optimised_packages(manifest: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut package: Option<String> = None;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            package = line
+                .strip_prefix("[profile.release.package.")
+                .and_then(|rest| rest.strip_suffix(']'))
+                .map(|name| name.trim_matches('"').to_string());
+        } else if let (Some(name), Some(value)) = (&package, line.strip_prefix("opt-level")) {
+            let value = value
+                .trim_start_matches([' ', '='])
+                .trim()
+                .trim_matches('"');
+            if value != "3" {
+                found.push((name.clone(), value.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// The `-U` flags the workspace's `.cargo/config.toml` gives libsqlite3-sys's build of the bundled
+/// SQLite through `LIBSQLITE3_FLAGS`, such as `SQLITE_ENABLE_FTS5`.
+fn sqlite_modules_left_out(config: &str) -> Vec<String> {
+    config
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("LIBSQLITE3_FLAGS"))
+        .flat_map(|value| {
+            value
+                .trim_start_matches([' ', '='])
+                .trim()
+                .trim_matches('"')
+                .split_whitespace()
+                .filter_map(|flag| flag.strip_prefix("-U"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -321,6 +408,89 @@ mod tests {
             sdk.iter().any(|name| name == "aws-lc-rs"),
             "the SDK's default TLS is no longer rustls with aws-lc-rs: {sdk:?}"
         );
+        Ok(())
+    }
+
+    /// A package given less optimisation must be one the program builds (a renamed or dropped
+    /// crate leaves a table that cargo only warns about) and one whose speed nothing measures.
+    #[test]
+    fn only_crates_off_the_data_path_are_built_with_less_optimisation() -> Result<(), String> {
+        let root = crate::workspace_root();
+        let manifest = crate::read(&root.join("Cargo.toml"))?;
+        let lowered = lightly_optimised_packages(&manifest);
+        assert!(
+            lowered.iter().any(|(name, _)| name == "rmcp"),
+            "the MCP server is no longer built with less optimisation, or the manifest was not read: {lowered:?}"
+        );
+        let program = normal_dependency_names(&root, "inkeep-analytics-cli", &[])?;
+        for (name, level) in &lowered {
+            assert!(
+                program.contains(name),
+                "[profile.release.package.{name}] names a crate the program does not build"
+            );
+            assert!(
+                !ON_THE_DATA_PATH.contains(&name.as_str()),
+                "{name} is on a measured data path and must keep the release opt-level, not {level}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_opt_levels_below_the_default_are_read_from_the_manifest() {
+        let manifest = "[profile.release]\ndebug = false\n\n[profile.release.package.rmcp]\nopt-level = 1\n\
+            [profile.release.package.\"serde_json\"]\nopt-level = \"s\"\n[profile.release.package.ring]\nopt-level = 3\n\
+            [dependencies]\nopt-level = 0\n";
+        assert_eq!(
+            lightly_optimised_packages(manifest),
+            [
+                ("rmcp".to_string(), "1".to_string()),
+                ("serde_json".to_string(), "s".to_string())
+            ]
+        );
+    }
+
+    /// The bundled SQLite is built without the modules `.cargo/config.toml` leaves out; code that
+    /// starts using one of them (a full-text index, an R*Tree) must put it back, and the JSON
+    /// functions the mirror's views call must stay.
+    #[test]
+    fn the_bundled_sqlite_leaves_out_only_modules_nothing_uses() -> Result<(), String> {
+        let root = crate::workspace_root();
+        let config = crate::read(&root.join(".cargo/config.toml"))?;
+        let left_out = sqlite_modules_left_out(&config);
+        assert!(
+            left_out.iter().any(|flag| flag == "SQLITE_ENABLE_FTS5"),
+            "the build no longer leaves out FTS5, or the configuration was not read: {left_out:?}"
+        );
+        assert!(
+            !config.contains("SQLITE_OMIT_JSON"),
+            "the mirror's views call json_each and json_extract"
+        );
+        let mut files = Vec::new();
+        crate::layers::sources(&root.join("crates"), &mut files)?;
+        crate::layers::sources(&root.join("tests"), &mut files)?;
+        assert!(
+            files.iter().any(|file| file.ends_with("schema.rs")),
+            "the mirror's schema was not among the sources read"
+        );
+        for file in &files {
+            let text = crate::read(file)?.to_lowercase();
+            for flag in &left_out {
+                let keywords: &[&str] = match flag.as_str() {
+                    "SQLITE_ENABLE_FTS3" => &["using fts3", "using fts4"],
+                    "SQLITE_ENABLE_FTS5" => &["using fts5"],
+                    "SQLITE_ENABLE_RTREE" => &["using rtree", "using geopoly"],
+                    _ => &[],
+                };
+                for keyword in keywords {
+                    assert!(
+                        !text.contains(keyword),
+                        "{} uses `{keyword}`, which the bundled SQLite is built without ({flag} in .cargo/config.toml)",
+                        file.display()
+                    );
+                }
+            }
+        }
         Ok(())
     }
 }

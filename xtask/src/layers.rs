@@ -61,7 +61,7 @@ pub fn check(root: &Path) -> Result<(), String> {
 }
 
 /// The file at `path`, or every `.rs` file under it.
-fn sources(path: &Path, found: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
+pub(crate) fn sources(path: &Path, found: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
     if path.is_file() {
         found.push(path.to_path_buf());
         return Ok(());
