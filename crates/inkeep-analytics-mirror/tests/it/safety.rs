@@ -186,3 +186,50 @@ async fn files_are_for_their_owner_only() {
         assert_eq!(mode(&partition.join("data.parquet")), 0o600);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_parquet_sync_leaves_nothing_behind() {
+    let (sandbox, client) = support::sandbox().await;
+    let scratch = Scratch::new("failed-parquet");
+    let dir = scratch.path().join("dataset");
+    let mirror = ParquetMirror::new(&dir);
+    // Without retries, a page that meets a 502 fails the run, after some partitions were begun.
+    let fragile = Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .max_retries(0)
+        .build()
+        .expect("a client");
+    sandbox
+        .set_faults(FaultConfig {
+            bad_gateway: 0.4,
+            ..FaultConfig::default()
+        })
+        .expect("faults");
+    let mut failures = 0;
+    for _ in 0..5 {
+        if let Err(error) = mirror
+            .sync(&fragile, &SyncOptions::default().page_size(10))
+            .await
+        {
+            assert!(matches!(error, Error::Api { .. }), "{error}");
+            failures += 1;
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .expect("the dataset directory")
+                .map(|entry| entry.expect("an entry").path())
+                .collect();
+            assert!(left.is_empty(), "a failed first sync left {left:?}");
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    assert!(failures > 0, "the faults failed at least one run");
+    sandbox
+        .set_faults(FaultConfig::default())
+        .expect("no faults");
+    let report = mirror
+        .sync(&client, &SyncOptions::default())
+        .await
+        .expect("a sync after the faults");
+    assert!(report.partitions.expect("partitions").written > 0);
+}
