@@ -158,14 +158,11 @@ fn open(dir: &Path) -> Result<Writer> {
         }
         Ok(_) => {
             let state = dir.join(STATE_FILE);
-            if !state.exists() {
-                let mut entries = std::fs::read_dir(dir).map_err(Error::io("read", dir))?;
-                if entries.next().is_some() {
-                    return Err(Error::NotAMirror {
-                        path: dir.to_path_buf(),
-                        reason: format!("the directory holds other files and no {STATE_FILE}"),
-                    });
-                }
+            if !state.exists() && !only_a_killed_first_sync(dir)? {
+                return Err(Error::NotAMirror {
+                    path: dir.to_path_buf(),
+                    reason: format!("the directory holds other files and no {STATE_FILE}"),
+                });
             }
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -174,6 +171,54 @@ fn open(dir: &Path) -> Result<Writer> {
         Err(error) => return Err(Error::io("read", dir)(error)),
     }
     store::open(&dir.join(STATE_FILE))
+}
+
+/// Whether a directory without a state holds nothing, or only what a first sync that was killed
+/// left: its state's `.partial` file, and tables whose partitions hold only files written aside.
+/// (Such a run published nothing: its partitions are renamed into place only at its end.)
+fn only_a_killed_first_sync(dir: &Path) -> Result<bool> {
+    let partial_state = format!("{STATE_FILE}.partial");
+    for entry in std::fs::read_dir(dir).map_err(Error::io("read", dir))? {
+        let entry = entry.map_err(Error::io("read", dir))?;
+        let name = entry.file_name();
+        if name.to_str() == Some(partial_state.as_str()) {
+            continue;
+        }
+        let is_table = Table::ALL
+            .iter()
+            .any(|table| name.to_str() == Some(table.name()));
+        if !is_table || !only_files_aside(&entry.path())? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Whether a table's directory holds only partitions that hold only a file written aside.
+fn only_files_aside(table: &Path) -> Result<bool> {
+    let Ok(partitions) = std::fs::read_dir(table) else {
+        return Ok(false);
+    };
+    for partition in partitions {
+        let partition = partition.map_err(Error::io("read", table))?;
+        let named_as_ours = partition
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with("month="));
+        if !named_as_ours {
+            return Ok(false);
+        }
+        let Ok(files) = std::fs::read_dir(partition.path()) else {
+            return Ok(false);
+        };
+        for file in files {
+            let file = file.map_err(Error::io("read", table))?;
+            if file.file_name().to_str() != Some(DATA_FILE_ASIDE) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// Row groups between the thread that reads the state and the one that encodes them.
