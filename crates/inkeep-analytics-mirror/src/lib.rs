@@ -56,6 +56,6 @@ impl SqliteMirror {
         let writer = tokio::task::spawn_blocking(move || store::open(&path))
             .await
             .map_err(|_| Error::WriterStopped)??;
-        sync::run(client, options, writer, |_| Ok(())).await
+        sync::run(client, options, writer, ()).await
     }
 }

@@ -301,6 +301,12 @@ impl Writer {
         &mut self.report
     }
 
+    /// Whether the mirror held nothing when the run began (known once [`Writer::begin`] ran):
+    /// every record of the run is then new.
+    pub(crate) fn starts_empty(&self) -> bool {
+        self.empty
+    }
+
     /// The partitions whose rows changed, in order.
     pub(crate) fn dirty(&self) -> &BTreeSet<(Table, Option<String>)> {
         &self.dirty
@@ -385,8 +391,8 @@ impl Writer {
         self.dirty.insert((table, month));
     }
 
-    /// Applies one conversation as listed.
-    pub(crate) fn conversation(&mut self, record: &RawValue) -> Result<()> {
+    /// Applies one conversation as listed; whether it was written (new or changed).
+    pub(crate) fn conversation(&mut self, record: &RawValue) -> Result<bool> {
         const WHAT: &str = "a conversation";
         // The id alone (read up to it) and the hash tell an unchanged record, the usual case
         // of a re-run: the rest of it is not parsed.
@@ -396,7 +402,7 @@ impl Writer {
             self.conversations
                 .sight_counted(&id, hash, &mut self.report.conversations)
         else {
-            return Ok(());
+            return Ok(false);
         };
         let fields = fields_of(WHAT, record)?;
         if changed {
@@ -415,7 +421,8 @@ impl Writer {
             },
         )?;
         self.mark(Table::Conversations, fields.text("createdAt").as_deref());
-        self.messages(&id, &fields, changed)
+        self.messages(&id, &fields, changed)?;
+        Ok(true)
     }
 
     /// Brings the messages of a new or changed conversation in line with the listed ones,
@@ -512,8 +519,9 @@ impl Writer {
             .map_err(self.sql())
     }
 
-    /// Applies one feedback item as listed.
-    pub(crate) fn feedback(&mut self, record: &RawValue) -> Result<()> {
+    /// Applies one feedback item as listed; when it was written (new or changed), the id of its
+    /// conversation when known.
+    pub(crate) fn feedback(&mut self, record: &RawValue) -> Result<Option<Option<String>>> {
         const WHAT: &str = "a feedback item";
         let id = record_id(WHAT, record)?;
         let hash = raw_hash(record.get().as_bytes());
@@ -521,7 +529,7 @@ impl Writer {
             .feedback
             .sight_counted(&id, hash, &mut self.report.feedback)
         else {
-            return Ok(());
+            return Ok(None);
         };
         let fields = fields_of(WHAT, record)?;
         let conversation_id = self.conversation_of_feedback(&fields)?;
@@ -541,7 +549,7 @@ impl Writer {
             },
         )?;
         self.mark(Table::Feedback, fields.text("createdAt").as_deref());
-        Ok(())
+        Ok(Some(conversation_id))
     }
 
     /// The conversation a feedback item belongs to: the one it embeds, else its message's, else

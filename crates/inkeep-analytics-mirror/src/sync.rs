@@ -96,20 +96,47 @@ enum Batch {
     Done { totals: ApiTotals, complete: bool },
 }
 
-/// Runs the listings into `writer`; `before_commit` runs on the writer's thread after the last
-/// record and before the commit (the Parquet dataset writes its partitions there).
-pub(crate) async fn run<F>(
+/// What a mirror does on the writer's thread besides applying records to its SQLite file: the
+/// Parquet dataset encodes the records a first sync writes while the listing goes on, or
+/// rewrites a later run's changed partitions before the commit. The SQLite mirror needs none (`()`).
+pub(crate) trait Sink: Send + 'static {
+    /// Called once the run's transaction has begun (the writer knows whether it started empty).
+    fn begin(&mut self, _writer: &Writer) -> Result<()> {
+        Ok(())
+    }
+
+    /// The conversations of a page that the writer inserted or updated, in listing order.
+    fn conversations(&mut self, _records: Vec<Box<RawValue>>) -> Result<()> {
+        Ok(())
+    }
+
+    /// The feedback items of a page that the writer inserted or updated, each with the id of
+    /// its conversation when known.
+    fn feedback(&mut self, _records: Vec<(Box<RawValue>, Option<String>)>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called after the last record and before the commit.
+    fn finish(self, _writer: &mut Writer) -> Result<()>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
+}
+
+impl Sink for () {}
+
+/// Runs the listings into `writer`, and the records it wrote into `sink`, on the writer's thread.
+pub(crate) async fn run<S: Sink>(
     client: &Client,
     options: &SyncOptions,
     writer: Writer,
-    before_commit: F,
-) -> Result<Report>
-where
-    F: FnOnce(&mut Writer) -> Result<()> + Send + 'static,
-{
+    sink: S,
+) -> Result<Report> {
     options.check()?;
     let (sender, receiver) = mpsc::channel(PAGES_IN_FLIGHT);
-    let worker = tokio::task::spawn_blocking(move || apply(writer, receiver, before_commit));
+    let worker = tokio::task::spawn_blocking(move || apply(writer, receiver, sink));
     let listed = list(client, options, &sender).await;
     drop(sender);
     let applied = worker.await.map_err(|_| Error::WriterStopped);
@@ -122,31 +149,41 @@ where
 
 /// The writer's thread: applies batches in order; a channel closed before `Done` (the listing
 /// failed) drops the writer, which rolls the run back.
-fn apply<F>(
+fn apply<S: Sink>(
     mut writer: Writer,
     mut receiver: mpsc::Receiver<Batch>,
-    before_commit: F,
-) -> Result<Report>
-where
-    F: FnOnce(&mut Writer) -> Result<()>,
-{
+    mut sink: S,
+) -> Result<Report> {
     writer.begin()?;
+    sink.begin(&writer)?;
     while let Some(batch) = receiver.blocking_recv() {
         match batch {
             Batch::Conversations(records) => {
-                for record in &records {
-                    writer.conversation(record)?;
+                let mut written = Vec::new();
+                for record in records {
+                    if writer.conversation(&record)? {
+                        written.push(record);
+                    }
+                }
+                if !written.is_empty() {
+                    sink.conversations(written)?;
                 }
             }
             Batch::ConversationsListed { complete } => writer.end_conversations(complete)?,
             Batch::Feedback(records) => {
-                for record in &records {
-                    writer.feedback(record)?;
+                let mut written = Vec::new();
+                for record in records {
+                    if let Some(conversation_id) = writer.feedback(&record)? {
+                        written.push((record, conversation_id));
+                    }
+                }
+                if !written.is_empty() {
+                    sink.feedback(written)?;
                 }
             }
             Batch::FeedbackListed { complete } => writer.end_feedback(complete)?,
             Batch::Done { totals, complete } => {
-                before_commit(&mut writer)?;
+                sink.finish(&mut writer)?;
                 return writer.commit(totals, complete);
             }
         }

@@ -186,3 +186,90 @@ async fn files_are_for_their_owner_only() {
         assert_eq!(mode(&partition.join("data.parquet")), 0o600);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_parquet_sync_leaves_nothing_behind() {
+    let (sandbox, client) = support::sandbox().await;
+    let scratch = Scratch::new("failed-parquet");
+    let dir = scratch.path().join("dataset");
+    let mirror = ParquetMirror::new(&dir);
+    // Without retries, a page that meets a 502 fails the run, after some partitions were begun.
+    let fragile = Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .max_retries(0)
+        .build()
+        .expect("a client");
+    sandbox
+        .set_faults(FaultConfig {
+            bad_gateway: 0.4,
+            ..FaultConfig::default()
+        })
+        .expect("faults");
+    let mut failures = 0;
+    for _ in 0..5 {
+        if let Err(error) = mirror
+            .sync(&fragile, &SyncOptions::default().page_size(10))
+            .await
+        {
+            assert!(matches!(error, Error::Api { .. }), "{error}");
+            failures += 1;
+            let left: Vec<_> = std::fs::read_dir(&dir)
+                .expect("the dataset directory")
+                .map(|entry| entry.expect("an entry").path())
+                .collect();
+            assert!(left.is_empty(), "a failed first sync left {left:?}");
+        } else {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    assert!(failures > 0, "the faults failed at least one run");
+    sandbox
+        .set_faults(FaultConfig::default())
+        .expect("no faults");
+    let report = mirror
+        .sync(&client, &SyncOptions::default())
+        .await
+        .expect("a sync after the faults");
+    assert!(report.partitions.expect("partitions").written > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_killed_first_parquet_sync_left_is_taken_over() {
+    let (_sandbox, client) = support::sandbox().await;
+    let scratch = Scratch::new("killed-parquet");
+    let dir = scratch.path().join("dataset");
+    // What a first sync killed during its listing leaves: the state's partial file and
+    // partitions written aside, none published.
+    let partition = dir.join("messages").join("month=2020-01");
+    std::fs::create_dir_all(&partition).expect("a partition");
+    std::fs::write(partition.join(".data.parquet.tmp"), b"half a file").expect("written");
+    std::fs::write(
+        dir.join(format!("{}.partial", inkeep_analytics_mirror::STATE_FILE)),
+        b"half a state",
+    )
+    .expect("written");
+    let report = ParquetMirror::new(&dir)
+        .sync(&client, &SyncOptions::default())
+        .await
+        .expect("the next sync takes the directory over");
+    assert!(report.partitions.expect("partitions").written > 0);
+    assert!(dir.join(inkeep_analytics_mirror::STATE_FILE).is_file());
+
+    // Anything else in the directory is still refused.
+    let other = scratch.path().join("other");
+    std::fs::create_dir_all(other.join("messages").join("month=2020-01")).expect("a directory");
+    std::fs::write(
+        other
+            .join("messages")
+            .join("month=2020-01")
+            .join("data.parquet"),
+        b"someone's data",
+    )
+    .expect("written");
+    let error = ParquetMirror::new(&other)
+        .sync(&client, &SyncOptions::default())
+        .await
+        .expect_err("a published partition without a state is not ours to replace");
+    assert!(error.to_string().contains("other files"), "{error}");
+}
