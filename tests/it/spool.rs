@@ -302,6 +302,31 @@ fn small_file_system(
     Ok(None)
 }
 
+/// Records 600 conversations of about 5 KB each (3 MB in all), and gives each call's outcome.
+fn record_600_conversations_of_5_kb(
+    recorder: &Recorder,
+) -> Result<Vec<Outcome>, Box<dyn std::error::Error>> {
+    let mut outcomes = Vec::new();
+    for s in 0..600 {
+        outcomes.push(
+            recorder
+                .record_conversation(conversation(s, 1, 2500)?)?
+                .outcome,
+        );
+    }
+    Ok(outcomes)
+}
+
+/// The warning that the spool cannot take records, which must be said once and only once.
+fn the_one_spool_warning(text: &str) -> &str {
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("the spool cannot take records"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {text}");
+    warnings[0]
+}
+
 /// The name libtest knows a test of this module by.
 fn test_name(function: &str) -> String {
     let module = module_path!();
@@ -329,15 +354,7 @@ fn a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> Test
         .max_pending_records(400)
         .drop_timeout(Duration::from_millis(10))
         .build()?;
-    let mut outcomes = Vec::new();
-    for s in 0..600 {
-        // About 5 KB each: 3 MB in all.
-        outcomes.push(
-            recorder
-                .record_conversation(conversation(s, 1, 2500)?)?
-                .outcome,
-        );
-    }
+    let outcomes = record_600_conversations_of_5_kb(&recorder)?;
     let count = |outcome: Outcome| outcomes.iter().filter(|o| **o == outcome).count();
     let stats = recorder.stats();
     let text = logs.text();
@@ -349,12 +366,10 @@ fn a_spool_on_a_full_disk_keeps_records_in_memory_with_a_plain_warning() -> Test
         "a full disk is not a full spool: {stats:?}"
     );
     assert!(stats.memory_only > 0, "{stats:?}");
-    let warnings: Vec<&str> = text
-        .lines()
-        .filter(|line| line.contains("the spool cannot take records"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "one warning: {text}");
-    assert!(warnings[0].contains("no space left on device"), "{text}");
+    assert!(
+        the_one_spool_warning(&text).contains("no space left on device"),
+        "{text}"
+    );
     assert!(!text.contains("configuration error"), "{text}");
     drop(recorder);
     Ok(())
@@ -374,15 +389,7 @@ fn a_full_spool_keeps_records_in_memory_and_names_its_limit() -> TestResult {
         .max_spool_bytes(1024 * 1024)
         .drop_timeout(Duration::from_millis(10))
         .build()?;
-    let mut outcomes = Vec::new();
-    for s in 0..600 {
-        // About 5 KB each: 3 MB in all.
-        outcomes.push(
-            recorder
-                .record_conversation(conversation(s, 1, 2500)?)?
-                .outcome,
-        );
-    }
+    let outcomes = record_600_conversations_of_5_kb(&recorder)?;
     let count = |outcome: Outcome| outcomes.iter().filter(|o| **o == outcome).count();
     let stats = recorder.stats();
     let text = logs.text();
@@ -390,12 +397,10 @@ fn a_full_spool_keeps_records_in_memory_and_names_its_limit() -> TestResult {
     assert_eq!(count(Outcome::DroppedSpoolFull), 200, "{outcomes:?}");
     assert_eq!(stats.dropped_spool_full, 200, "{stats:?}");
     assert_eq!(stats.dropped_spool_unwritable, 0, "{stats:?}");
-    let warnings: Vec<&str> = text
-        .lines()
-        .filter(|line| line.contains("the spool cannot take records"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "one warning: {text}");
-    assert!(warnings[0].contains("max_spool_bytes"), "{text}");
+    assert!(
+        the_one_spool_warning(&text).contains("max_spool_bytes"),
+        "{text}"
+    );
     assert!(!text.contains("configuration error"), "{text}");
     drop(recorder);
     Ok(())
@@ -438,12 +443,10 @@ fn a_recorder_started_on_a_full_disk_keeps_records_in_memory_with_a_plain_warnin
     let stats = recorder.stats();
     assert_eq!((stats.pending, stats.memory_only), (1, 1), "{stats:?}");
     let text = logs.text();
-    let warnings: Vec<&str> = text
-        .lines()
-        .filter(|line| line.contains("the spool cannot take records"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "one warning: {text}");
-    assert!(warnings[0].contains("no space left on device"), "{text}");
+    assert!(
+        the_one_spool_warning(&text).contains("no space left on device"),
+        "{text}"
+    );
     drop(recorder);
     Ok(())
 }

@@ -9,6 +9,8 @@ use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
+use crate::error::{Error, Result};
+
 /// How a field is stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -142,6 +144,26 @@ impl<'a> Fields<'a> {
     /// A string field (or a number, as written), such as an id.
     pub(crate) fn text(&self, field: &str) -> Option<Cow<'a, str>> {
         cell(self.raw(field)?, Text)
+    }
+
+    /// A listed record's top-level fields, or an error naming `what` the record is.
+    pub(crate) fn of_record(what: &'static str, record: &'a RawValue) -> Result<Self> {
+        Self::of(record).ok_or_else(|| Error::Record {
+            what,
+            reason: "it is not a JSON object".into(),
+        })
+    }
+
+    /// A conversation's messages, each as the bytes the server sent; none when absent or null.
+    pub(crate) fn messages(&self) -> Result<Vec<&'a RawValue>> {
+        match self.raw("messages") {
+            Some(messages) if messages.get() != "null" => serde_json::from_str(messages.get())
+                .map_err(|error| Error::Record {
+                    what: "a conversation",
+                    reason: format!("its messages are not a list: {error}"),
+                }),
+            _ => Ok(Vec::new()),
+        }
     }
 }
 

@@ -404,7 +404,7 @@ impl Writer {
         else {
             return Ok(false);
         };
-        let fields = fields_of(WHAT, record)?;
+        let fields = Fields::of_record(WHAT, record)?;
         if changed {
             let old_created_at = self.created_at_of(Table::Conversations, &id)?;
             self.mark(Table::Conversations, old_created_at.as_deref());
@@ -433,14 +433,7 @@ impl Writer {
         conversation: &Fields<'_>,
         changed: bool,
     ) -> Result<()> {
-        let listed: Vec<&RawValue> = match conversation.raw("messages") {
-            Some(messages) if messages.get() != "null" => serde_json::from_str(messages.get())
-                .map_err(|error| Error::Record {
-                    what: "a conversation",
-                    reason: format!("its messages are not a list: {error}"),
-                })?,
-            _ => Vec::new(),
-        };
+        let listed: Vec<&RawValue> = conversation.messages()?;
         let mirrored: Vec<(String, Option<String>)> = if changed {
             self.mirrored_messages(conversation_id)?
         } else {
@@ -531,7 +524,7 @@ impl Writer {
         else {
             return Ok(None);
         };
-        let fields = fields_of(WHAT, record)?;
+        let fields = Fields::of_record(WHAT, record)?;
         let conversation_id = self.conversation_of_feedback(&fields)?;
         if update {
             let old_created_at = self.created_at_of(Table::Feedback, &id)?;
@@ -738,14 +731,6 @@ fn record_id(what: &'static str, record: &RawValue) -> Result<String> {
         } else {
             "it is not a JSON object".into()
         },
-    })
-}
-
-/// A listed record's top-level fields.
-fn fields_of<'a>(what: &'static str, record: &'a RawValue) -> Result<Fields<'a>> {
-    Fields::of(record).ok_or_else(|| Error::Record {
-        what,
-        reason: "it is not a JSON object".into(),
     })
 }
 

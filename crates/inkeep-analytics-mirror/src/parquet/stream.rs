@@ -179,20 +179,13 @@ impl Encoder {
     }
 
     fn conversation(&mut self, record: &RawValue) -> Result<()> {
-        let fields = fields_of("a conversation", record)?;
+        let fields = Fields::of_record("a conversation", record)?;
         let conversation_id = fields.text("id");
         self.row(Table::Conversations, None, &fields, None, record)?;
-        let messages: Vec<&RawValue> = match fields.raw("messages") {
-            Some(messages) if messages.get() != "null" => serde_json::from_str(messages.get())
-                .map_err(|error| Error::Record {
-                    what: "a conversation",
-                    reason: format!("its messages are not a list: {error}"),
-                })?,
-            _ => Vec::new(),
-        };
+        let messages: Vec<&RawValue> = fields.messages()?;
         let conversation_id = conversation_id.as_deref().unwrap_or_default();
         for (position, message) in messages.into_iter().enumerate() {
-            let fields = fields_of("a message", message)?;
+            let fields = Fields::of_record("a message", message)?;
             let place = (conversation_id, position as i64);
             self.row(Table::Messages, Some(place), &fields, None, message)?;
         }
@@ -200,7 +193,7 @@ impl Encoder {
     }
 
     fn feedback(&mut self, record: &RawValue, conversation_id: Option<&str>) -> Result<()> {
-        let fields = fields_of("a feedback item", record)?;
+        let fields = Fields::of_record("a feedback item", record)?;
         self.row(
             Table::Feedback,
             None,
@@ -327,11 +320,4 @@ impl Encoder {
         }
         self.buffered = 0;
     }
-}
-
-fn fields_of<'a>(what: &'static str, record: &'a RawValue) -> Result<Fields<'a>> {
-    Fields::of(record).ok_or_else(|| Error::Record {
-        what,
-        reason: "it is not a JSON object".into(),
-    })
 }

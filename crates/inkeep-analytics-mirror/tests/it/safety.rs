@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use inkeep_analytics::Client;
 use inkeep_analytics_mirror::{Error, ParquetMirror, SqliteMirror, SyncOptions};
 use inkeep_analytics_sandbox::FaultConfig;
 use rusqlite::Connection;
@@ -114,19 +113,8 @@ async fn a_failed_run_leaves_the_previous_mirror() {
         .expect("the first sync");
 
     support::change_the_api(&client, &before).await;
-    // Without retries, a page that meets a 502 fails the run, after some pages were applied.
-    let fragile = Client::builder()
-        .api_key(sandbox.api_key())
-        .base_url(sandbox.base_url())
-        .max_retries(0)
-        .build()
-        .expect("a client");
-    sandbox
-        .set_faults(FaultConfig {
-            bad_gateway: 0.4,
-            ..FaultConfig::default()
-        })
-        .expect("faults");
+    // A page that meets a 502 fails the run, after some pages were applied.
+    let fragile = support::failing_at_random(&sandbox);
     let mut failures = 0;
     for _ in 0..5 {
         if let Err(error) = mirror
@@ -193,19 +181,8 @@ async fn a_failed_first_parquet_sync_leaves_nothing_behind() {
     let scratch = Scratch::new("failed-parquet");
     let dir = scratch.path().join("dataset");
     let mirror = ParquetMirror::new(&dir);
-    // Without retries, a page that meets a 502 fails the run, after some partitions were begun.
-    let fragile = Client::builder()
-        .api_key(sandbox.api_key())
-        .base_url(sandbox.base_url())
-        .max_retries(0)
-        .build()
-        .expect("a client");
-    sandbox
-        .set_faults(FaultConfig {
-            bad_gateway: 0.4,
-            ..FaultConfig::default()
-        })
-        .expect("faults");
+    // A page that meets a 502 fails the run, after some partitions were begun.
+    let fragile = support::failing_at_random(&sandbox);
     let mut failures = 0;
     for _ in 0..5 {
         if let Err(error) = mirror

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::TryStreamExt;
 use inkeep_analytics::Client;
-use inkeep_analytics_sandbox::{Sandbox, SandboxConfig};
+use inkeep_analytics_sandbox::{FaultConfig, Sandbox, SandboxConfig};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -27,6 +27,23 @@ pub async fn sandbox() -> (Sandbox, Client) {
         .build()
         .expect("a client");
     (sandbox, client)
+}
+
+/// A client without retries, and the sandbox answering 40% of requests with 502 from now on:
+/// a run through it fails somewhere in the middle, at a point that varies from run to run.
+pub fn failing_at_random(sandbox: &Sandbox) -> Client {
+    sandbox
+        .set_faults(FaultConfig {
+            bad_gateway: 0.4,
+            ..FaultConfig::default()
+        })
+        .expect("faults");
+    Client::builder()
+        .api_key(sandbox.api_key())
+        .base_url(sandbox.base_url())
+        .max_retries(0)
+        .build()
+        .expect("a client")
 }
 
 /// Every record the API lists, by id, as the bytes it sent.
