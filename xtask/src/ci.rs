@@ -3,19 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The crates published for users, whose requirements end up in other graphs; `cargo package`
+/// packs and verifies them together.
+pub(crate) const PUBLISHED: &[&str] = &[
+    "inkeep-analytics",
+    "inkeep-analytics-codegen",
+    "inkeep-analytics-mock",
+];
+
 /// One step: a name for the log and the cargo arguments.
 struct Step {
     name: &'static str,
     args: &'static [&'static str],
     env: &'static [(&'static str, &'static str)],
 }
-
-/// The crates `cargo package` packs and verifies together.
-const PUBLISHED: &[&str] = &[
-    "inkeep-analytics-codegen",
-    "inkeep-analytics",
-    "inkeep-analytics-mock",
-];
 
 const STEPS: &[Step] = &[
     Step {

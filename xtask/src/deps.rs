@@ -11,12 +11,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The crates published for users, whose requirements end up in other graphs.
-pub const PUBLISHED: &[&str] = &[
-    "inkeep-analytics",
-    "inkeep-analytics-codegen",
-    "inkeep-analytics-mock",
-];
+use crate::ci::PUBLISHED;
 
 /// The only dependencies a published crate may require exactly: the generator and its runtime half.
 pub const PINNED: &[&str] = &["progenitor-impl", "progenitor-client"];
@@ -74,10 +69,16 @@ pub fn exact_requirements(metadata: &serde_json::Value) -> Result<Vec<String>, S
     Ok(found)
 }
 
-/// The names of the packages in the normal (not build or dev) dependency tree of `package`.
-fn normal_dependency_names(
+/// What a build of a user's program compiles of a package's tree: `normal` edges only.
+const NORMAL: &str = "normal";
+/// What a build of the package itself compiles: its build scripts' dependencies too.
+const NORMAL_AND_BUILD: &str = "normal,build";
+
+/// The names of the packages in the dependency tree of `package` along `edges` (never dev).
+fn dependency_names(
     root: &Path,
     package: &str,
+    edges: &str,
     features: &[&str],
 ) -> Result<Vec<String>, String> {
     let mut args = vec![
@@ -86,7 +87,7 @@ fn normal_dependency_names(
         "--package",
         package,
         "--edges",
-        "normal",
+        edges,
         "--prefix",
         "none",
         "--format",
@@ -127,30 +128,6 @@ fn features_of(root: &Path, package: &str, dependency: &str) -> Result<Vec<Strin
         .flat_map(|line| line.split(','))
         .map(|feature| feature.trim().to_string())
         .filter(|feature| !feature.is_empty())
-        .collect())
-}
-
-/// The names of the packages a build of `package` compiles for its build scripts and for itself.
-fn build_and_normal_dependency_names(root: &Path, package: &str) -> Result<Vec<String>, String> {
-    let tree = cargo_output(
-        root,
-        &[
-            "tree",
-            "--offline",
-            "--package",
-            package,
-            "--edges",
-            "normal,build",
-            "--prefix",
-            "none",
-            "--format",
-            "{p}",
-        ],
-    )?;
-    Ok(tree
-        .lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_string)
         .collect())
 }
 
@@ -306,7 +283,7 @@ mod tests {
     #[test]
     fn the_default_build_links_no_schemars() -> Result<(), String> {
         let root = crate::workspace_root();
-        let default = normal_dependency_names(&root, "inkeep-analytics", &[])?;
+        let default = dependency_names(&root, "inkeep-analytics", NORMAL, &[])?;
         assert!(
             default.iter().any(|name| name == "reqwest"),
             "the tree was not read: {default:?}"
@@ -315,7 +292,7 @@ mod tests {
             !default.iter().any(|name| name.starts_with("schemars")),
             "a default build of the SDK links schemars: {default:?}"
         );
-        let with_feature = normal_dependency_names(&root, "inkeep-analytics", &["schemars"])?;
+        let with_feature = dependency_names(&root, "inkeep-analytics", NORMAL, &["schemars"])?;
         assert!(
             with_feature.iter().any(|name| name == "schemars"),
             "the `schemars` feature no longer pulls in schemars, so this check proves nothing"
@@ -328,7 +305,7 @@ mod tests {
     #[test]
     fn the_default_build_links_no_async_openai() -> Result<(), String> {
         let root = crate::workspace_root();
-        let default = normal_dependency_names(&root, "inkeep-analytics", &[])?;
+        let default = dependency_names(&root, "inkeep-analytics", NORMAL, &[])?;
         assert!(
             default.iter().any(|name| name == "reqwest"),
             "the tree was not read: {default:?}"
@@ -337,7 +314,7 @@ mod tests {
             !default.iter().any(|name| name == "async-openai"),
             "a default build of the SDK links async-openai: {default:?}"
         );
-        let with_feature = normal_dependency_names(&root, "inkeep-analytics", &["async-openai"])?;
+        let with_feature = dependency_names(&root, "inkeep-analytics", NORMAL, &["async-openai"])?;
         assert!(
             with_feature.iter().any(|name| name == "async-openai"),
             "the `async-openai` feature no longer pulls in async-openai, so this check proves nothing"
@@ -373,7 +350,7 @@ mod tests {
     fn no_build_compiles_the_deprecated_serde_yaml() -> Result<(), String> {
         let root = crate::workspace_root();
         for package in ["inkeep-analytics", "inkeep-analytics-cli", "xtask"] {
-            let names = build_and_normal_dependency_names(&root, package)?;
+            let names = dependency_names(&root, package, NORMAL_AND_BUILD, &[])?;
             assert!(
                 names.iter().any(|name| name == "yaml-rust2"),
                 "the tree of {package} was not read, or it reads the spec another way: {names:?}"
@@ -394,7 +371,7 @@ mod tests {
     #[test]
     fn the_program_builds_ring_not_aws_lc() -> Result<(), String> {
         let root = crate::workspace_root();
-        let program = build_and_normal_dependency_names(&root, "inkeep-analytics-cli")?;
+        let program = dependency_names(&root, "inkeep-analytics-cli", NORMAL_AND_BUILD, &[])?;
         assert!(
             program.iter().any(|name| name == "ring"),
             "the program no longer builds ring, so this check proves nothing: {program:?}"
@@ -403,7 +380,7 @@ mod tests {
             !program.iter().any(|name| name.starts_with("aws-lc")),
             "the program builds aws-lc again: {program:?}"
         );
-        let sdk = normal_dependency_names(&root, "inkeep-analytics", &[])?;
+        let sdk = dependency_names(&root, "inkeep-analytics", NORMAL, &[])?;
         assert!(
             sdk.iter().any(|name| name == "aws-lc-rs"),
             "the SDK's default TLS is no longer rustls with aws-lc-rs: {sdk:?}"
@@ -422,7 +399,7 @@ mod tests {
             lowered.iter().any(|(name, _)| name == "rmcp"),
             "the MCP server is no longer built with less optimisation, or the manifest was not read: {lowered:?}"
         );
-        let program = normal_dependency_names(&root, "inkeep-analytics-cli", &[])?;
+        let program = dependency_names(&root, "inkeep-analytics-cli", NORMAL, &[])?;
         for (name, level) in &lowered {
             assert!(
                 program.contains(name),
