@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use inkeep_analytics::Client;
-use inkeep_analytics_bench::data;
 use inkeep_analytics_bench::nginx::NginxServer;
 use inkeep_analytics_bench::proxy::{Shape, ShapingProxy};
 use inkeep_analytics_bench::report::{self, Measurement, Run};
 use inkeep_analytics_bench::server::{API_KEY, Encoding, PageServer, Pages, ServerOptions};
+use inkeep_analytics_bench::{data, floor};
 
 mod sync_scenario;
 
@@ -36,8 +36,10 @@ commands:
   build-cost [--write FILE]
         build a new crate that depends on inkeep-analytics from clean, as shipped and with the
         generated code committed instead, and compare time and crate counts
-  scan --base-url URL --resource conversations|feedback [--prefetch N]
-        the SDK contender: every item of a listing through the item stream
+  scan --base-url URL --resource conversations|feedback|raw-conversations|floor-conversations
+      [--prefetch N]
+        the SDK contender: every item of a listing through the item stream (raw pages, or a
+        hand-written reqwest and serde_json loop with the floor structs, to compare)
   floor --conversations N --feedback N
         single-threaded decoding of the same pages with the floor structs and the SDK's types
   serve [--conversations N] [--feedback N]
@@ -219,6 +221,10 @@ fn scan(options: &Options) -> Result<(), String> {
                     id_bytes += item.feedback.id.len();
                 }
             }
+            // A scan written by hand without the SDK, for what the best plain loop gets.
+            Some("floor-conversations") => {
+                (records, id_bytes) = floor_scan(&base_url, options.prefetch.unwrap_or(3)).await?;
+            }
             // Raw pages: the records as sent, not decoded, to see what paging itself costs.
             Some("raw-conversations") => {
                 let mut pages = conversations().raw_pages();
@@ -233,6 +239,50 @@ fn scan(options: &Options) -> Result<(), String> {
     })?;
     println!("{{\"records\":{records}}}");
     Ok(())
+}
+
+/// The conversations as a competent user scans them without the SDK: plain `reqwest` and
+/// `serde_json` into the floor structs, `ahead` pages fetched and decoded in tasks of their own
+/// once the first page has told the total, the same parallelism as the SDK's default. It keeps
+/// nothing the floor structs do not name and has no retries, so it is a floor, not a peer.
+async fn floor_scan(base_url: &str, ahead: usize) -> Result<(u64, usize), String> {
+    use futures::StreamExt;
+    let http = reqwest::Client::new();
+    let fetch = |offset: u64| {
+        let request = http
+            .get(format!(
+                "{base_url}/conversations?limit=100&offset={offset}"
+            ))
+            .bearer_auth(API_KEY);
+        tokio::spawn(async move {
+            let body = request
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| e.to_string())?
+                .bytes()
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::from_slice::<floor::ConversationPage>(&body).map_err(|e| e.to_string())
+        })
+    };
+    let first = fetch(0).await.map_err(|e| e.to_string())??;
+    let (mut records, mut id_bytes) = (0u64, 0usize);
+    let mut count = |page: floor::ConversationPage| {
+        for conversation in page.conversations {
+            records += 1;
+            id_bytes += conversation.id.len();
+        }
+    };
+    let offsets = (100..first.total).step_by(100);
+    count(first);
+    let mut pages = futures::stream::iter(offsets)
+        .map(fetch)
+        .buffered(ahead.max(1));
+    while let Some(page) = pages.next().await {
+        count(page.map_err(|e| e.to_string())??);
+    }
+    Ok((records, id_bytes))
 }
 
 /// Single-threaded decoding of every page, timed in-process after rendering: the floor the full
@@ -583,6 +633,19 @@ fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path, feedback: bool) 
                 base.clone(),
                 "--resource".into(),
                 "conversations".into(),
+            ],
+            env: Vec::new(),
+            output: None,
+        },
+        Contender {
+            name: report::FLOOR_SCAN_CONVERSATIONS,
+            command: vec![
+                me.clone(),
+                "scan".into(),
+                "--base-url".into(),
+                base.clone(),
+                "--resource".into(),
+                "floor-conversations".into(),
             ],
             env: Vec::new(),
             output: None,

@@ -24,6 +24,9 @@ pub const PYTHON_SESSION_SCAN_CONVERSATIONS: &str = "Python `requests.Session` l
 pub const PYTHON_SESSION_SCAN_FEEDBACK: &str = "Python `requests.Session` loop: feedback";
 /// The Python loop with one `requests.Session()` writing JSON lines.
 pub const PYTHON_SESSION_EXPORT: &str = "Python `requests.Session` loop writing JSON lines";
+/// A hand-written Rust scan without the SDK: plain `reqwest` and `serde_json` into the floor structs.
+pub const FLOOR_SCAN_CONVERSATIONS: &str =
+    "Hand-written `reqwest` + `serde_json` loop: conversations";
 /// The official TypeScript SDK over conversations.
 pub const TS_SCAN_CONVERSATIONS: &str = "TypeScript SDK `conversations.list`: conversations";
 /// The official TypeScript SDK over feedback.
@@ -407,6 +410,18 @@ pub fn render(report: &Report) -> String {
         8.0,
     );
     memory_rows(&mut out, report);
+    if let Some(hand_written) = main.median_wall(FLOOR_SCAN_CONVERSATIONS) {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "The same scan written by hand without the SDK (`reqwest` and `serde_json` into the floor structs, 3 pages ahead in tasks, the SDK's default) took {hand_written:.0} ms: the SDK's item stream is {} faster, and the hand-written loop {} faster than Python with a session.",
+            format_ratio(speedup(sdk, Some(hand_written))),
+            format_ratio(speedup(
+                Some(hand_written),
+                main.median_wall(PYTHON_SESSION_SCAN_CONVERSATIONS)
+            )),
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
