@@ -174,12 +174,26 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Serves the benchmark's pages until the process is stopped, printing the base URL.
+///
+/// `SIGINT`, `SIGTERM` and `SIGHUP` stop it cleanly: they are blocked before any thread starts
+/// and waited for here, so that the dataset is dropped, which stops nginx; before, a stopped
+/// `serve` left nginx running.
 fn serve(options: &Options) -> Result<(), String> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut stop = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        stop.add(signal);
+    }
+    stop.thread_block()
+        .map_err(|e| format!("cannot block the stop signals: {e}"))?;
     let dataset = dataset(options.conversations, options.feedback, setup(options))?;
     println!("{}", dataset.base_url());
-    loop {
-        std::thread::park();
-    }
+    let signal = stop
+        .wait()
+        .map_err(|e| format!("cannot wait for a stop signal: {e}"))?;
+    eprintln!("stopping on {signal}");
+    drop(dataset);
+    Ok(())
 }
 
 /// The SDK contender: every item of one listing through the item stream, touching each id.
