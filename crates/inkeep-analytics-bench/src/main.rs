@@ -637,46 +637,24 @@ fn contenders(dataset: &Dataset, peers: &Peers, scratch: &Path, feedback: bool) 
         .unwrap_or_default();
     let base = dataset.base_url();
     let peers_dir = workspace_root().join("xtask/peers");
+    // This harness's own `scan` over one listing.
+    let own_scan = |name, resource: &str| Contender {
+        name,
+        command: vec![
+            me.clone(),
+            "scan".into(),
+            "--base-url".into(),
+            base.clone(),
+            "--resource".into(),
+            resource.into(),
+        ],
+        env: Vec::new(),
+        output: None,
+    };
     let mut list = vec![
-        Contender {
-            name: report::SDK_SCAN_CONVERSATIONS,
-            command: vec![
-                me.clone(),
-                "scan".into(),
-                "--base-url".into(),
-                base.clone(),
-                "--resource".into(),
-                "conversations".into(),
-            ],
-            env: Vec::new(),
-            output: None,
-        },
-        Contender {
-            name: report::FLOOR_SCAN_CONVERSATIONS,
-            command: vec![
-                me.clone(),
-                "scan".into(),
-                "--base-url".into(),
-                base.clone(),
-                "--resource".into(),
-                "floor-conversations".into(),
-            ],
-            env: Vec::new(),
-            output: None,
-        },
-        Contender {
-            name: report::SDK_SCAN_FEEDBACK,
-            command: vec![
-                me.clone(),
-                "scan".into(),
-                "--base-url".into(),
-                base.clone(),
-                "--resource".into(),
-                "feedback".into(),
-            ],
-            env: Vec::new(),
-            output: None,
-        },
+        own_scan(report::SDK_SCAN_CONVERSATIONS, "conversations"),
+        own_scan(report::FLOOR_SCAN_CONVERSATIONS, "floor-conversations"),
+        own_scan(report::SDK_SCAN_FEEDBACK, "feedback"),
         Contender {
             name: report::CLI_EXPORT,
             command: vec![
