@@ -135,6 +135,10 @@ async fn a_second_sync_applies_exactly_what_the_api_changed() {
     );
     assert!(first.complete);
     assert_mirrors(&path, &before);
+    let page_size: i64 = Connection::open(&path)
+        .and_then(|db| db.pragma_query_value(None, "page_size", |row| row.get(0)))
+        .expect("the page size");
+    assert_eq!(page_size, 65536, "a new mirror has SQLite's largest pages");
 
     support::change_the_api(&client, &before).await;
     let after = support::served(&client).await;
