@@ -205,8 +205,13 @@ pub(crate) fn cell(value: &RawValue, kind: ColumnKind) -> Option<Cow<'_, str>> {
         return None;
     }
     if text.starts_with('"') && kind != Json {
-        // A string whose text has no escapes is borrowed; one with escapes is decoded.
-        return serde_json::from_str::<Cow<'_, str>>(text).ok();
+        // A string whose text has no escapes is borrowed (the value is valid JSON, so its text
+        // is the bytes between the quotes); one with escapes is decoded. (Deserializing a
+        // `Cow<str>` would always allocate: serde borrows only under `#[serde(borrow)]`.)
+        if !text.contains('\\') {
+            return text.get(1..text.len() - 1).map(Cow::Borrowed);
+        }
+        return serde_json::from_str::<String>(text).ok().map(Cow::Owned);
     }
     Some(Cow::Borrowed(text))
 }
@@ -241,6 +246,10 @@ mod tests {
         );
         let fields = Fields::of(&record).expect("an object");
         assert_eq!(fields.text("id").as_deref(), Some("a\"b"));
+        assert!(matches!(
+            fields.text("t"),
+            Some(Cow::Borrowed("2025-01-02T03:04:05Z"))
+        ));
         assert_eq!(fields.text("n").as_deref(), Some("1.50"));
         assert_eq!(fields.text("none"), None);
         assert_eq!(fields.text("missing"), None);

@@ -7,6 +7,7 @@ mod error;
 mod files;
 #[cfg(feature = "parquet")]
 mod parquet;
+mod record;
 mod report;
 mod schema;
 mod store;

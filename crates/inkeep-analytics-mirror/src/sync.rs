@@ -1,7 +1,9 @@
 //! One run: the listings are paged on the async side, the records applied on a blocking thread, with a bounded channel between them.
 //!
 //! The SDK's raw pages keep each record's bytes as the server sent them, so nothing is decoded
-//! into the typed model: the writer reads only the fields that become columns. At most
+//! into the typed model: only the fields that become columns are read, on the listing's side
+//! for a new mirror (whose writer, the critical path, then only binds them; see
+//! [`crate::record`]), on the writer's for the few records a re-run finds changed. At most
 //! [`PAGES_IN_FLIGHT`] pages wait in the channel and the SDK holds a few more ahead, so memory
 //! stays flat whatever the size of the data set. Conversations are listed before feedback, so
 //! that a feedback item whose conversation is not embedded finds its message already mirrored.
@@ -14,6 +16,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::record::{ConversationRow, FeedbackRow, Listed, ReadRow};
 use crate::report::{ApiTotals, Report};
 use crate::store::Writer;
 
@@ -87,11 +90,11 @@ impl SyncOptions {
     }
 }
 
-/// What the listing side hands the writer.
+/// What the listing side hands the writer: records already read (see [`crate::record`]).
 enum Batch {
-    Conversations(Vec<Box<RawValue>>),
+    Conversations(Vec<Listed<ConversationRow>>),
     ConversationsListed { complete: bool },
-    Feedback(Vec<Box<RawValue>>),
+    Feedback(Vec<Listed<FeedbackRow>>),
     FeedbackListed { complete: bool },
     Done { totals: ApiTotals, complete: bool },
 }
@@ -135,9 +138,10 @@ pub(crate) async fn run<S: Sink>(
     sink: S,
 ) -> Result<Report> {
     options.check()?;
+    let read_rows = writer.is_new();
     let (sender, receiver) = mpsc::channel(PAGES_IN_FLIGHT);
     let worker = tokio::task::spawn_blocking(move || apply(writer, receiver, sink));
-    let listed = list(client, options, &sender).await;
+    let listed = list(client, options, read_rows, &sender).await;
     drop(sender);
     let applied = worker.await.map_err(|_| Error::WriterStopped);
     match listed {
@@ -162,7 +166,7 @@ fn apply<S: Sink>(
                 let mut written = Vec::new();
                 for record in records {
                     if writer.conversation(&record)? {
-                        written.push(record);
+                        written.push(record.raw);
                     }
                 }
                 if !written.is_empty() {
@@ -174,7 +178,7 @@ fn apply<S: Sink>(
                 let mut written = Vec::new();
                 for record in records {
                     if let Some(conversation_id) = writer.feedback(&record)? {
-                        written.push((record, conversation_id));
+                        written.push((record.raw, conversation_id));
                     }
                 }
                 if !written.is_empty() {
@@ -191,8 +195,14 @@ fn apply<S: Sink>(
     Err(Error::WriterStopped)
 }
 
-/// Lists conversations, then feedback, into the channel.
-async fn list(client: &Client, options: &SyncOptions, sender: &mpsc::Sender<Batch>) -> Result<()> {
+/// Lists conversations, then feedback, into the channel; with `read_rows` (a new mirror, whose
+/// records are all written), each record's rows are read here rather than on the writer's thread.
+async fn list(
+    client: &Client,
+    options: &SyncOptions,
+    read_rows: bool,
+    sender: &mpsc::Sender<Batch>,
+) -> Result<()> {
     let (conversations, conversations_complete) = passes(
         options,
         "conversations",
@@ -208,7 +218,7 @@ async fn list(client: &Client, options: &SyncOptions, sender: &mpsc::Sender<Batc
                 .boxed_local_stream()
         },
         sender,
-        Batch::Conversations,
+        |records| read(records, read_rows).map(Batch::Conversations),
     )
     .await?;
     send(
@@ -238,7 +248,7 @@ async fn list(client: &Client, options: &SyncOptions, sender: &mpsc::Sender<Batc
                 .boxed_local_stream()
         },
         sender,
-        Batch::Feedback,
+        |records| read(records, read_rows).map(Batch::Feedback),
     )
     .await?;
     send(
@@ -261,6 +271,14 @@ async fn list(client: &Client, options: &SyncOptions, sender: &mpsc::Sender<Batc
     .await
 }
 
+/// Reads a page's records for the writer (their rows too with `read_rows`).
+fn read<Row: ReadRow>(records: Vec<Box<RawValue>>, read_rows: bool) -> Result<Vec<Listed<Row>>> {
+    records
+        .into_iter()
+        .map(|record| Listed::read(record, read_rows))
+        .collect()
+}
+
 type Pages<'a> =
     futures::stream::BoxStream<'a, inkeep_analytics::Result<(u64, Vec<Box<RawValue>>)>>;
 
@@ -271,7 +289,7 @@ async fn passes<'a>(
     what: &'static str,
     pages: impl Fn(Option<usize>) -> Pages<'a>,
     sender: &mpsc::Sender<Batch>,
-    batch: fn(Vec<Box<RawValue>>) -> Batch,
+    batch: impl Fn(Vec<Box<RawValue>>) -> Result<Batch>,
 ) -> Result<(u64, bool)> {
     let mut listed = 0u64;
     for pass in 0..MAX_PASSES {
@@ -290,7 +308,7 @@ async fn passes<'a>(
             first_total.get_or_insert(total);
             latest_total = total;
             listed += records.len() as u64;
-            send(sender, batch(records)).await?;
+            send(sender, batch(records)?).await?;
             if let Some(progress) = &options.progress {
                 progress(Progress {
                     what,

@@ -48,6 +48,36 @@ pub fn assert_mirrors(path: &Path, served: &Served) {
     let raw = &served.conversations[&id];
     assert_eq!(support::field(raw, "createdAt"), created_at.as_str());
     assert_eq!(support::field(raw, "type"), kind.as_str());
+    // Every message's typed columns are its record's fields: a string's text decoded, an array
+    // or object as the JSON sent (a first sync reads them on the listing's side, a later one
+    // on the writer's).
+    let mut statement = db
+        .prepare("SELECT raw, id, role, created_at, content, links FROM messages")
+        .expect("a statement");
+    let mut rows = statement.query([]).expect("a query");
+    while let Some(row) = rows.next().expect("a row") {
+        let raw: String = row.get(0).expect("raw");
+        let record: serde_json::Value = serde_json::from_str(&raw).expect("JSON");
+        for (index, field) in [(1, "id"), (2, "role"), (3, "createdAt"), (4, "content")] {
+            let column: Option<String> = row.get(index).expect("a column");
+            let expected = match &record[field] {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(text) => Some(text.clone()),
+                other => Some(other.to_string()),
+            };
+            assert_eq!(column, expected, "{field} of {raw}");
+        }
+        let links: Option<String> = row.get(5).expect("links");
+        let links =
+            links.map(|links| serde_json::from_str::<serde_json::Value>(&links).expect("JSON"));
+        assert_eq!(
+            links,
+            record
+                .get("links")
+                .filter(|links| !links.is_null())
+                .cloned()
+        );
+    }
     let orphans: i64 = db
         .query_row(
             "SELECT count(*) FROM feedback WHERE conversation_id IS NULL OR conversation_id NOT IN (SELECT id FROM conversations)",
@@ -105,6 +135,10 @@ async fn a_second_sync_applies_exactly_what_the_api_changed() {
     );
     assert!(first.complete);
     assert_mirrors(&path, &before);
+    let page_size: i64 = Connection::open(&path)
+        .and_then(|db| db.pragma_query_value(None, "page_size", |row| row.get(0)))
+        .expect("the page size");
+    assert_eq!(page_size, 65536, "a new mirror has SQLite's largest pages");
 
     support::change_the_api(&client, &before).await;
     let after = support::served(&client).await;
