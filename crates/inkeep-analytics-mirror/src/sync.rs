@@ -96,12 +96,50 @@ enum Batch {
     Done { totals: ApiTotals, complete: bool },
 }
 
-/// What a mirror does on the writer's thread besides applying records to its SQLite file: the
+/// What a run applies the listings to, on the writer's thread: the SQLite mirror's [`Writer`],
+/// or the Parquet dataset's lighter state.
+pub(crate) trait Target: Send + 'static {
+    /// Starts the run's transaction.
+    fn begin(&mut self) -> Result<()>;
+    /// Applies one listed conversation; whether it was written (new or changed).
+    fn conversation(&mut self, record: &RawValue) -> Result<bool>;
+    /// The conversations' listing ended (`complete`: what it did not list can be deleted).
+    fn end_conversations(&mut self, complete: bool) -> Result<()>;
+    /// Applies one listed feedback item; when it was written, its conversation's id if known.
+    fn feedback(&mut self, record: &RawValue) -> Result<Option<Option<String>>>;
+    /// The feedback's listing ended.
+    fn end_feedback(&mut self, complete: bool) -> Result<()>;
+    /// Records the run and commits it.
+    fn commit(self, totals: ApiTotals, complete: bool) -> Result<Report>;
+}
+
+impl Target for Writer {
+    fn begin(&mut self) -> Result<()> {
+        Writer::begin(self)
+    }
+    fn conversation(&mut self, record: &RawValue) -> Result<bool> {
+        Writer::conversation(self, record)
+    }
+    fn end_conversations(&mut self, complete: bool) -> Result<()> {
+        Writer::end_conversations(self, complete)
+    }
+    fn feedback(&mut self, record: &RawValue) -> Result<Option<Option<String>>> {
+        Writer::feedback(self, record)
+    }
+    fn end_feedback(&mut self, complete: bool) -> Result<()> {
+        Writer::end_feedback(self, complete)
+    }
+    fn commit(self, totals: ApiTotals, complete: bool) -> Result<Report> {
+        Writer::commit(self, totals, complete)
+    }
+}
+
+/// What a mirror does on the writer's thread besides applying records to its target: the
 /// Parquet dataset encodes the records a first sync writes while the listing goes on, or
 /// rewrites a later run's changed partitions before the commit. The SQLite mirror needs none (`()`).
-pub(crate) trait Sink: Send + 'static {
-    /// Called once the run's transaction has begun (the writer knows whether it started empty).
-    fn begin(&mut self, _writer: &Writer) -> Result<()> {
+pub(crate) trait Sink<W>: Send + 'static {
+    /// Called once the run's transaction has begun (the target knows whether it started empty).
+    fn begin(&mut self, _writer: &W) -> Result<()> {
         Ok(())
     }
 
@@ -117,7 +155,7 @@ pub(crate) trait Sink: Send + 'static {
     }
 
     /// Called after the last record and before the commit.
-    fn finish(self, _writer: &mut Writer) -> Result<()>
+    fn finish(self, _writer: &mut W) -> Result<()>
     where
         Self: Sized,
     {
@@ -125,13 +163,13 @@ pub(crate) trait Sink: Send + 'static {
     }
 }
 
-impl Sink for () {}
+impl<W> Sink<W> for () {}
 
 /// Runs the listings into `writer`, and the records it wrote into `sink`, on the writer's thread.
-pub(crate) async fn run<S: Sink>(
+pub(crate) async fn run<W: Target, S: Sink<W>>(
     client: &Client,
     options: &SyncOptions,
-    writer: Writer,
+    writer: W,
     sink: S,
 ) -> Result<Report> {
     options.check()?;
@@ -149,8 +187,8 @@ pub(crate) async fn run<S: Sink>(
 
 /// The writer's thread: applies batches in order; a channel closed before `Done` (the listing
 /// failed) drops the writer, which rolls the run back.
-fn apply<S: Sink>(
-    mut writer: Writer,
+fn apply<W: Target, S: Sink<W>>(
+    mut writer: W,
     mut receiver: mpsc::Receiver<Batch>,
     mut sink: S,
 ) -> Result<Report> {
