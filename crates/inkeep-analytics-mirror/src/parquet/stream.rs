@@ -7,10 +7,11 @@
 //! partition; the encoders keep only those partitions' rows (`only`) and remove those left empty.
 //!
 //! The work is split by table ([`ENCODER_TABLES`]): one thread writes the messages, the other
-//! the conversations and feedback. With the state reduced to ids, months, hashes and raws, one
-//! encoder thread became the longest of the run (2.5 s of the 4.3 s of CPU of a first sync of
-//! 20,000 conversations, Snappy a fifth of it); two keep both cores busy. Each page is shared
-//! (`Arc`) by both threads, and each parses the records it needs itself.
+//! the conversations and feedback. With the state reduced to ids, months, hashes and raws,
+//! encoding is the larger part of a first sync (2.5 s of the 4.3 s of CPU for 20,000
+//! conversations, against 1.2 s for the state): on one thread it would be the longest of the
+//! run, longer than a whole `sync --db`; on two (1.4 s and 1.1 s) both cores stay busy. Each
+//! page is shared (`Arc`) by both threads, and each parses the records it needs itself.
 //!
 //! Each partition has an open file (written aside as `.data.parquet.tmp`) and a row group being
 //! filled. A row group is written once it holds [`ROW_GROUP_BYTES`], and whenever the groups of
