@@ -384,12 +384,13 @@ impl State {
         }
     }
 
+    /// Creates a new state's indexes once its conversations are in (called once, at their end),
+    /// before the feedback looks its messages up by id.
     fn create_deferred_indexes(&mut self) -> Result<()> {
         if self.empty {
             self.connection
                 .execute_batch(INDEXES_SQL)
                 .map_err(Error::sqlite(&self.path))?;
-            // The rest of the run looks rows up: a later record is no longer "new by default".
         }
         Ok(())
     }

@@ -212,8 +212,29 @@ async fn a_dataset_reports_what_an_sqlite_mirror_reports_and_rebuilds_changed_pa
     let second_db = sqlite.sync(&client, &options).await.expect("a second sync");
     assert_eq!(counts(&second), counts(&second_db));
     assert!(second.messages.inserted > 0 && second.messages.deleted > 0);
-    // The changed partitions were rebuilt from the state's records: the dataset is the API's.
+    // The changed partitions were rebuilt from the state's records: the dataset is the API's,
+    // and each feedback item is tied to the conversation the SQLite mirror ties it to.
     assert_dataset(&dir, &after);
+    let tied: BTreeMap<String, Option<String>> = read(&dir, "feedback")
+        .into_iter()
+        .map(|(_, row)| {
+            (
+                text(&row, "id").expect("an id"),
+                text(&row, "conversation_id"),
+            )
+        })
+        .collect();
+    let db = rusqlite::Connection::open(sqlite.path()).expect("the mirror");
+    let mut statement = db
+        .prepare("SELECT id, conversation_id FROM feedback")
+        .expect("a query");
+    let tied_in_db: BTreeMap<String, Option<String>> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(tied, tied_in_db);
+    assert!(tied.values().any(Option::is_some));
     let partitions = second.partitions.expect("partitions");
     assert!(partitions.written > 0, "{partitions:?}");
 
