@@ -24,11 +24,11 @@
 //! (ZSTD's level 1 was a fifth of a first sync's CPU samples; the files are about 1.5 times as large);
 //! `raw` and the JSON columns are `STRING`s, the times `TIMESTAMP(MICROS, UTC)`.
 //!
-//! Encoding is one thread's job ([`stream`]), fed a page of records at a time by the run's
-//! writer thread: a first sync (the state started empty) writes every partition whole, from the
-//! records as they are listed, while the state fills, rows in listing order; a later run sends,
-//! after the listing, the state's records that have rows in a changed partition, and the encoder
-//! keeps only those partitions' rows.
+//! Encoding is the job of two threads of [`stream`] (the messages; the conversations and
+//! feedback), fed a page of records at a time by the run's writer thread: a first sync (the state
+//! started empty) writes every partition whole, from the records as they are listed, while the
+//! state fills, rows in listing order; a later run sends, after the listing, the state's records
+//! that have rows in a changed partition, and the encoders keep only those partitions' rows.
 
 mod state;
 mod stream;
