@@ -217,7 +217,7 @@ pub(crate) fn cell(value: &RawValue, kind: ColumnKind) -> Option<Cow<'_, str>> {
 }
 
 /// The Hive partition of a record: the month (`YYYY-MM`) its `createdAt` starts with, or `None`
-/// when it has none that reads as a month. Kept in step with [`MONTH_SQL`].
+/// when it has none that reads as a month.
 pub(crate) fn month_of(created_at: Option<&str>) -> Option<&str> {
     let created_at = created_at?;
     let bytes = created_at.as_bytes();
@@ -227,9 +227,6 @@ pub(crate) fn month_of(created_at: Option<&str>) -> Option<&str> {
         && bytes[5..7].iter().all(u8::is_ascii_digit);
     looks_like_month.then(|| &created_at[..7])
 }
-
-/// [`month_of`] in SQL, over a table's `created_at`.
-pub(crate) const MONTH_SQL: &str = "CASE WHEN created_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]*' THEN substr(created_at, 1, 7) END";
 
 #[cfg(test)]
 mod tests {
@@ -275,27 +272,6 @@ mod tests {
         assert_eq!(month_of(Some("yesterday")), None);
         assert_eq!(month_of(Some("")), None);
         assert_eq!(month_of(None), None);
-    }
-
-    #[test]
-    fn the_month_in_sql_agrees_with_the_month_in_rust() {
-        let connection = rusqlite::Connection::open_in_memory().expect("in memory");
-        for created_at in [
-            "2025-03-31T23:59:59.999Z",
-            "2025-3-1",
-            "yesterday",
-            "",
-            "1999-12",
-        ] {
-            let sql: Option<String> = connection
-                .query_row(
-                    &format!("SELECT {MONTH_SQL} FROM (SELECT ?1 AS created_at)"),
-                    [created_at],
-                    |row| row.get(0),
-                )
-                .expect("a row");
-            assert_eq!(sql.as_deref(), month_of(Some(created_at)), "{created_at}");
-        }
     }
 
     /// The properties of each schema the tables mirror, read from the spec.

@@ -3,7 +3,7 @@
 //! Layout of a dataset directory `DIR`:
 //!
 //! ```text
-//! DIR/_inkeep_mirror.sqlite                       the state: an SQLite mirror (see SqliteMirror)
+//! DIR/_inkeep_mirror.sqlite                       the state: ids, months, hashes, raws (see state)
 //! DIR/conversations/month=2025-01/data.parquet    one file per partition
 //! DIR/messages/month=2025-01/data.parquet         (the month of each message's createdAt)
 //! DIR/feedback/month=2025-01/data.parquet
@@ -11,27 +11,26 @@
 //! ```
 //!
 //! Knowing which partitions a run must rewrite needs the previous records, so the dataset keeps
-//! an SQLite mirror as its state, in a file whose leading `_` makes DuckDB, pyarrow, Polars and
-//! Spark skip it. A run applies the listings to the state in its transaction, as
-//! [`crate::SqliteMirror`] does, then rewrites each partition whose rows changed from the state's
-//! rows (written aside as `.data.parquet.tmp`, synced, then renamed over `data.parquet`), removes
-//! the partitions left empty, and commits the state last. A run killed before its commit leaves
-//! every partition whole (old or new), and the state as it was, so the next run rewrites the
-//! partitions again; nothing is missed.
+//! a state in SQLite ([`state`]), in a file whose leading `_` makes DuckDB, pyarrow, Polars and
+//! Spark skip it: each conversation's and feedback item's id, month, hash and `raw`, each
+//! message's place, id, month and hash; no typed column, no message `raw`. A run applies the
+//! listings to the state in its transaction, then rewrites each partition whose rows changed by
+//! encoding the state's raws of the records with rows in it again (written aside as
+//! `.data.parquet.tmp`, synced, then renamed over `data.parquet`), removes the partitions left
+//! empty, and commits the state last. A run killed before its commit leaves every partition whole
+//! (old or new), and the state as it was, so the next run rewrites the partitions again.
 //!
 //! The files are written with the `parquet` crate's column writers (no arrow), Snappy compressed
 //! (ZSTD's level 1 was a fifth of a first sync's CPU samples; the files are about 1.5 times as large);
 //! `raw` and the JSON columns are `STRING`s, the times `TIMESTAMP(MICROS, UTC)`.
 //!
-//! A first sync (the state started empty) writes every partition whole, from the records as they
-//! are listed, on a thread of its own while the state fills ([`stream`]), rows in listing order.
-//! A later run rewrites its changed partitions after the listing, with two threads: the run's
-//! writer thread reads the state's rows in `created_at` order (the index's, so that no sort is
-//! needed) into row groups of about [`ROW_GROUP_BYTES`], and an encoder thread encodes,
-//! compresses and writes them, with at most [`GROUPS_IN_FLIGHT`] groups between the two, so that
-//! memory stays bounded. The encoder owns the files; a partition's end (`Job::End`) renames its
-//! file into place.
+//! Encoding is the job of two threads of [`stream`] (the messages; the conversations and
+//! feedback), fed a page of records at a time by the run's writer thread: a first sync (the state
+//! started empty) writes every partition whole, from the records as they are listed, while the
+//! state fills, rows in listing order; a later run sends, after the listing, the state's records
+//! that have rows in a changed partition, and the encoders keep only those partitions' rows.
 
+mod state;
 mod stream;
 
 use std::path::{Path, PathBuf};
@@ -45,14 +44,14 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::{ColumnPath, Type as SchemaType};
 
-use crate::columns::{ColumnKind, MONTH_SQL};
+use crate::columns::ColumnKind;
 use crate::error::{Error, Result};
 use crate::files;
 use crate::report::{Partitions, Report};
 use crate::schema::Table;
-use crate::store::{self, Writer};
 use crate::sync::{self, Sink, SyncOptions};
 use serde_json::value::RawValue;
+use state::State;
 use stream::{Records, Stream};
 
 /// The dataset's state file, inside its directory.
@@ -115,10 +114,10 @@ struct Dataset {
     stream: Option<Stream>,
 }
 
-impl Sink for Dataset {
-    fn begin(&mut self, writer: &Writer) -> Result<()> {
-        if writer.starts_empty() {
-            self.stream = Some(Stream::start(&self.dir)?);
+impl Sink<State> for Dataset {
+    fn begin(&mut self, state: &State) -> Result<()> {
+        if state.starts_empty() {
+            self.stream = Some(Stream::start(&self.dir, None)?);
         }
         Ok(())
     }
@@ -137,18 +136,18 @@ impl Sink for Dataset {
         }
     }
 
-    fn finish(mut self, writer: &mut Writer) -> Result<()> {
+    fn finish(mut self, state: &mut State) -> Result<()> {
         let partitions = match self.stream.take() {
             Some(stream) => stream.finish()?,
-            None => rewrite_partitions(writer, &self.dir)?,
+            None => rebuild(state, &self.dir)?,
         };
-        writer.report_mut().partitions = Some(partitions);
+        state.report_mut().partitions = Some(partitions);
         Ok(())
     }
 }
 
 /// Opens the dataset's state, refusing a path that is not a dataset without touching it.
-fn open(dir: &Path) -> Result<Writer> {
+fn open(dir: &Path) -> Result<State> {
     match std::fs::metadata(dir) {
         Ok(metadata) if !metadata.is_dir() => {
             return Err(Error::NotAMirror {
@@ -170,7 +169,7 @@ fn open(dir: &Path) -> Result<Writer> {
         }
         Err(error) => return Err(Error::io("read", dir)(error)),
     }
-    store::open(&dir.join(STATE_FILE))
+    state::open(&dir.join(STATE_FILE))
 }
 
 /// Whether a directory without a state holds nothing, or only what a first sync that was killed
@@ -221,192 +220,81 @@ fn only_files_aside(table: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Row groups between the thread that reads the state and the one that encodes them.
-const GROUPS_IN_FLIGHT: usize = 2;
+/// Conversations or feedback items a page when a later run sends the state's records to the encoder.
+const REBUILD_PAGE: usize = 64;
 
-/// What the reading side hands the encoding thread.
-enum Job {
-    /// The next rows of a partition.
-    Group {
-        partition: PathBuf,
-        schema: Arc<SchemaType>,
-        group: RowGroup,
-    },
-    /// Every row of the partition was sent (none: the partition is now empty).
-    End { partition: PathBuf, rows: u64 },
+/// Rewrites every partition the run changed: the state's records that have rows in them (still
+/// uncommitted) go to an encoder as a first sync's do, and the encoder keeps only the rows of
+/// those partitions, and removes those left empty.
+fn rebuild(state: &State, dir: &Path) -> Result<Partitions> {
+    let dirty = state.dirty().clone();
+    if dirty.is_empty() {
+        return Ok(Partitions::default());
+    }
+    let path = state.path();
+    let connection = state.connection();
+    // Each conversation once, however many of its partitions changed: its rows are written once.
+    let mut conversations = std::collections::BTreeSet::new();
+    for (table, month) in &dirty {
+        let sql = match table {
+            Table::Conversations => "SELECT rowid FROM conversations WHERE month IS ?1",
+            Table::Messages => {
+                "SELECT c.rowid FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id
+                 WHERE m.month IS ?1"
+            }
+            Table::Feedback => continue,
+        };
+        let mut statement = connection.prepare(sql).map_err(Error::sqlite(path))?;
+        let rowids = statement
+            .query_map([month], |row| row.get::<_, i64>(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<i64>>>())
+            .map_err(Error::sqlite(path))?;
+        conversations.extend(rowids);
+    }
+    let mut stream = Stream::start(dir, Some(dirty.clone()))?;
+    let mut page = Vec::new();
+    let mut read = connection
+        .prepare("SELECT raw FROM conversations WHERE rowid = ?1")
+        .map_err(Error::sqlite(path))?;
+    for rowid in conversations {
+        let raw: String = read
+            .query_row([rowid], |row| row.get(0))
+            .map_err(Error::sqlite(path))?;
+        page.push(stored_record(path, raw)?);
+        if page.len() == REBUILD_PAGE {
+            stream.send(Records::Conversations(std::mem::take(&mut page)))?;
+        }
+    }
+    if !page.is_empty() {
+        stream.send(Records::Conversations(page))?;
+    }
+    let mut read = connection
+        .prepare("SELECT raw, conversation_id FROM feedback WHERE month IS ?1")
+        .map_err(Error::sqlite(path))?;
+    for (_, month) in dirty.iter().filter(|(table, _)| *table == Table::Feedback) {
+        let mut page = Vec::new();
+        let mut rows = read.query([month]).map_err(Error::sqlite(path))?;
+        while let Some(row) = rows.next().map_err(Error::sqlite(path))? {
+            let raw: String = row.get(0).map_err(Error::sqlite(path))?;
+            let conversation_id: Option<String> = row.get(1).map_err(Error::sqlite(path))?;
+            page.push((stored_record(path, raw)?, conversation_id));
+            if page.len() == REBUILD_PAGE {
+                stream.send(Records::Feedback(std::mem::take(&mut page)))?;
+            }
+        }
+        if !page.is_empty() {
+            stream.send(Records::Feedback(page))?;
+        }
+    }
+    stream.finish()
 }
 
-/// Rewrites every partition the run changed, from the state's rows (still uncommitted).
-///
-/// This thread reads the rows into row groups while another encodes, compresses and writes them:
-/// the two halves take about as long, and the listing, which used the other core, is over.
-fn rewrite_partitions(writer: &Writer, dir: &Path) -> Result<Partitions> {
-    let dirty: Vec<(Table, Option<String>)> = writer.dirty().iter().cloned().collect();
-    std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(GROUPS_IN_FLIGHT);
-        let encoder = scope.spawn(move || encode(receiver));
-        let read = read_partitions(writer, dir, &dirty, &sender);
-        drop(sender);
-        let encoded = encoder.join().map_err(|_| Error::WriterStopped);
-        match read {
-            // The encoder's own error says more than the closed channel the reader met.
-            Ok(()) | Err(Error::WriterStopped) => encoded?,
-            Err(error) => Err(error),
-        }
+/// A record as the state kept it (the bytes the server sent, which were JSON then).
+fn stored_record(state: &Path, raw: String) -> Result<Box<RawValue>> {
+    RawValue::from_string(raw).map_err(|error| Error::NotAMirror {
+        path: state.to_path_buf(),
+        reason: format!("a record in it is not JSON: {error}"),
     })
-}
-
-/// Reads the rows of each dirty partition into row groups for the encoder.
-fn read_partitions(
-    writer: &Writer,
-    dir: &Path,
-    dirty: &[(Table, Option<String>)],
-    sender: &std::sync::mpsc::SyncSender<Job>,
-) -> Result<()> {
-    for table in Table::ALL {
-        let table_dir = dir.join(table.name());
-        let schema = Arc::new(schema(table).map_err(|source| Error::Parquet {
-            path: table_dir.clone(),
-            source,
-        })?);
-        for (_, month) in dirty.iter().filter(|(t, _)| *t == table) {
-            let partition =
-                table_dir.join(format!("month={}", month.as_deref().unwrap_or(NO_MONTH)));
-            read_partition(writer, table, month.as_deref(), &partition, &schema, sender)?;
-        }
-    }
-    Ok(())
-}
-
-/// Sends a partition's rows, a row group at a time, then its end.
-fn read_partition(
-    writer: &Writer,
-    table: Table,
-    month: Option<&str>,
-    partition: &Path,
-    schema: &Arc<SchemaType>,
-    sender: &std::sync::mpsc::SyncSender<Job>,
-) -> Result<()> {
-    let names = table.column_names();
-    let condition = match month {
-        // The range reads the `created_at` index; the prefix test keeps it exact.
-        Some(_) => "created_at >= ?1 AND created_at < ?1 || '~' AND substr(created_at, 1, 7) = ?1"
-            .to_string(),
-        None => format!("({MONTH_SQL}) IS NULL"),
-    };
-    // The order of the `created_at` index, so that rows stream out without a sort.
-    let sql = format!(
-        "SELECT {} FROM {} WHERE {condition} ORDER BY created_at",
-        names.join(", "),
-        table.name()
-    );
-    let kinds = column_kinds(table);
-    let state = writer.path();
-    let mut statement = writer
-        .connection()
-        .prepare(&sql)
-        .map_err(Error::sqlite(state))?;
-    let mut rows = match month {
-        Some(month) => statement.query([month]),
-        None => statement.query([]),
-    }
-    .map_err(Error::sqlite(state))?;
-    let send = |job: Job| sender.send(job).map_err(|_| Error::WriterStopped);
-    let mut group = RowGroup::new(&kinds);
-    let mut count = 0u64;
-    while let Some(row) = rows.next().map_err(Error::sqlite(state))? {
-        for (index, kind) in kinds.iter().enumerate() {
-            let value = row.get_ref(index).map_err(Error::sqlite(state))?;
-            // The state's text is UTF-8 (the run wrote it from `str`s): strings are copied as
-            // bytes without checking them again (the check was 5% of a first sync's CPU samples).
-            let bytes = match value {
-                rusqlite::types::ValueRef::Null => None,
-                rusqlite::types::ValueRef::Integer(n) => {
-                    group.push_int(index, Some(n));
-                    continue;
-                }
-                other => other.as_bytes().ok(),
-            };
-            let text = || bytes.and_then(|bytes| std::str::from_utf8(bytes).ok());
-            match kind {
-                Kind::Text => group.push_text(index, bytes),
-                Kind::Integer => group.push_int(index, text().and_then(|t| t.parse().ok())),
-                Kind::Timestamp => group.push_int(index, text().and_then(micros)),
-            }
-        }
-        count += 1;
-        if group.bytes >= ROW_GROUP_BYTES {
-            let full = std::mem::replace(&mut group, RowGroup::new(&kinds));
-            send(Job::Group {
-                partition: partition.to_path_buf(),
-                schema: schema.clone(),
-                group: full,
-            })?;
-        }
-    }
-    if group.rows > 0 {
-        send(Job::Group {
-            partition: partition.to_path_buf(),
-            schema: schema.clone(),
-            group,
-        })?;
-    }
-    send(Job::End {
-        partition: partition.to_path_buf(),
-        rows: count,
-    })
-}
-
-/// The encoding thread: writes each partition's row groups aside, then renames the file into
-/// place, or removes a partition left empty; returns what it did.
-fn encode(jobs: std::sync::mpsc::Receiver<Job>) -> Result<Partitions> {
-    let mut partitions = Partitions::default();
-    let mut open: Option<(PathBuf, SerializedFileWriter<std::fs::File>)> = None;
-    // The tables' directories, synced last so that new and removed partitions are durable.
-    let mut tables = std::collections::BTreeSet::new();
-    for job in jobs {
-        match job {
-            Job::Group {
-                partition,
-                schema,
-                mut group,
-            } => {
-                let aside = partition.join(DATA_FILE_ASIDE);
-                if open
-                    .as_ref()
-                    .is_none_or(|(current, _)| *current != partition)
-                {
-                    open = Some((partition.clone(), create(&aside, &partition, &schema)?));
-                }
-                if let Some((_, file)) = &mut open {
-                    group.write(file).map_err(|source| Error::Parquet {
-                        path: aside,
-                        source,
-                    })?;
-                }
-            }
-            Job::End { partition, rows } if rows > 0 => {
-                let Some((_, file)) = open.take().filter(|(current, _)| *current == partition)
-                else {
-                    return Err(Error::WriterStopped);
-                };
-                publish(file, &partition)?;
-                tables.extend(partition.parent().map(Path::to_path_buf));
-                partitions.written += 1;
-            }
-            Job::End { partition, .. } => {
-                if partition.exists() {
-                    remove_partition(&partition)?;
-                    tables.extend(partition.parent().map(Path::to_path_buf));
-                    partitions.removed += 1;
-                }
-            }
-        }
-    }
-    for table in &tables {
-        files::sync_dir(table);
-    }
-    Ok(partitions)
 }
 
 fn create(

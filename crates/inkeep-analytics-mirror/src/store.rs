@@ -315,34 +315,11 @@ impl Writer {
         })
     }
 
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.connection
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub(crate) fn report_mut(&mut self) -> &mut Report {
-        &mut self.report
-    }
-
     /// Whether the run creates the mirror: every record is then new, so the listing's side
     /// reads each one's rows for the writer (a re-run leaves that to the writer, for the few
     /// records that changed).
     pub(crate) fn is_new(&self) -> bool {
         matches!(self.found, Found::New)
-    }
-
-    /// Whether the mirror held nothing when the run began (known once [`Writer::begin`] ran):
-    /// every record of the run is then new.
-    pub(crate) fn starts_empty(&self) -> bool {
-        self.empty
-    }
-
-    /// The partitions whose rows changed, in order.
-    pub(crate) fn dirty(&self) -> &BTreeSet<(Table, Option<String>)> {
-        &self.dirty
     }
 
     fn sql(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {

@@ -99,12 +99,56 @@ enum Batch {
     Done { totals: ApiTotals, complete: bool },
 }
 
-/// What a mirror does on the writer's thread besides applying records to its SQLite file: the
+/// What a run applies the listings to, on the writer's thread: the SQLite mirror's [`Writer`],
+/// or the Parquet dataset's lighter state.
+pub(crate) trait Target: Send + 'static {
+    /// Whether the listing's side should read each record's rows ([`Listed::row`]): for a new
+    /// SQLite mirror, whose records are all written, so that its writer only binds them.
+    fn reads_rows(&self) -> bool;
+    /// Starts the run's transaction.
+    fn begin(&mut self) -> Result<()>;
+    /// Applies one listed conversation; whether it was written (new or changed).
+    fn conversation(&mut self, record: &Listed<ConversationRow>) -> Result<bool>;
+    /// The conversations' listing ended (`complete`: what it did not list can be deleted).
+    fn end_conversations(&mut self, complete: bool) -> Result<()>;
+    /// Applies one listed feedback item; when it was written, its conversation's id if known.
+    fn feedback(&mut self, record: &Listed<FeedbackRow>) -> Result<Option<Option<String>>>;
+    /// The feedback's listing ended.
+    fn end_feedback(&mut self, complete: bool) -> Result<()>;
+    /// Records the run and commits it.
+    fn commit(self, totals: ApiTotals, complete: bool) -> Result<Report>;
+}
+
+impl Target for Writer {
+    fn reads_rows(&self) -> bool {
+        self.is_new()
+    }
+    fn begin(&mut self) -> Result<()> {
+        Writer::begin(self)
+    }
+    fn conversation(&mut self, record: &Listed<ConversationRow>) -> Result<bool> {
+        Writer::conversation(self, record)
+    }
+    fn end_conversations(&mut self, complete: bool) -> Result<()> {
+        Writer::end_conversations(self, complete)
+    }
+    fn feedback(&mut self, record: &Listed<FeedbackRow>) -> Result<Option<Option<String>>> {
+        Writer::feedback(self, record)
+    }
+    fn end_feedback(&mut self, complete: bool) -> Result<()> {
+        Writer::end_feedback(self, complete)
+    }
+    fn commit(self, totals: ApiTotals, complete: bool) -> Result<Report> {
+        Writer::commit(self, totals, complete)
+    }
+}
+
+/// What a mirror does on the writer's thread besides applying records to its target: the
 /// Parquet dataset encodes the records a first sync writes while the listing goes on, or
 /// rewrites a later run's changed partitions before the commit. The SQLite mirror needs none (`()`).
-pub(crate) trait Sink: Send + 'static {
-    /// Called once the run's transaction has begun (the writer knows whether it started empty).
-    fn begin(&mut self, _writer: &Writer) -> Result<()> {
+pub(crate) trait Sink<W>: Send + 'static {
+    /// Called once the run's transaction has begun (the target knows whether it started empty).
+    fn begin(&mut self, _writer: &W) -> Result<()> {
         Ok(())
     }
 
@@ -120,7 +164,7 @@ pub(crate) trait Sink: Send + 'static {
     }
 
     /// Called after the last record and before the commit.
-    fn finish(self, _writer: &mut Writer) -> Result<()>
+    fn finish(self, _writer: &mut W) -> Result<()>
     where
         Self: Sized,
     {
@@ -128,17 +172,17 @@ pub(crate) trait Sink: Send + 'static {
     }
 }
 
-impl Sink for () {}
+impl<W> Sink<W> for () {}
 
 /// Runs the listings into `writer`, and the records it wrote into `sink`, on the writer's thread.
-pub(crate) async fn run<S: Sink>(
+pub(crate) async fn run<W: Target, S: Sink<W>>(
     client: &Client,
     options: &SyncOptions,
-    writer: Writer,
+    writer: W,
     sink: S,
 ) -> Result<Report> {
     options.check()?;
-    let read_rows = writer.is_new();
+    let read_rows = writer.reads_rows();
     let (sender, receiver) = mpsc::channel(PAGES_IN_FLIGHT);
     let worker = tokio::task::spawn_blocking(move || apply(writer, receiver, sink));
     let listed = list(client, options, read_rows, &sender).await;
@@ -153,8 +197,8 @@ pub(crate) async fn run<S: Sink>(
 
 /// The writer's thread: applies batches in order; a channel closed before `Done` (the listing
 /// failed) drops the writer, which rolls the run back.
-fn apply<S: Sink>(
-    mut writer: Writer,
+fn apply<W: Target, S: Sink<W>>(
+    mut writer: W,
     mut receiver: mpsc::Receiver<Batch>,
     mut sink: S,
 ) -> Result<Report> {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use inkeep_analytics_mirror::{ParquetMirror, STATE_FILE, SyncOptions};
+use inkeep_analytics_mirror::{ParquetMirror, STATE_FILE, SqliteMirror, SyncOptions};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 
@@ -179,4 +179,134 @@ async fn the_dataset_reads_back_and_a_rerun_rewrites_only_what_changed() {
         inodes.len() - inodes.keys().filter(|m| touched.contains(m)).count()
     );
     assert!(kept > 0);
+}
+
+/// A report without what differs between two targets or two runs (times, partitions).
+fn counts(report: &inkeep_analytics_mirror::Report) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {}",
+        report.conversations, report.messages, report.feedback, report.api_totals, report.complete
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_reports_what_an_sqlite_mirror_reports_and_rebuilds_changed_partitions() {
+    let (_sandbox, client) = support::sandbox().await;
+    let scratch = Scratch::new("parquet-counts");
+    let dir = scratch.path().join("dataset");
+    let dataset = ParquetMirror::new(&dir);
+    let sqlite = SqliteMirror::new(scratch.path().join("mirror.db"));
+    let options = SyncOptions::default();
+
+    let before = support::served(&client).await;
+    let first = dataset.sync(&client, &options).await.expect("a first sync");
+    let first_db = sqlite.sync(&client, &options).await.expect("a first sync");
+    assert_eq!(counts(&first), counts(&first_db));
+
+    support::change_the_api(&client, &before).await;
+    let after = support::served(&client).await;
+    let second = dataset
+        .sync(&client, &options)
+        .await
+        .expect("a second sync");
+    let second_db = sqlite.sync(&client, &options).await.expect("a second sync");
+    assert_eq!(counts(&second), counts(&second_db));
+    assert!(second.messages.inserted > 0 && second.messages.deleted > 0);
+    // The changed partitions were rebuilt from the state's records: the dataset is the API's,
+    // and each feedback item is tied to the conversation the SQLite mirror ties it to.
+    assert_dataset(&dir, &after);
+    let tied: BTreeMap<String, Option<String>> = read(&dir, "feedback")
+        .into_iter()
+        .map(|(_, row)| {
+            (
+                text(&row, "id").expect("an id"),
+                text(&row, "conversation_id"),
+            )
+        })
+        .collect();
+    let db = rusqlite::Connection::open(sqlite.path()).expect("the mirror");
+    let mut statement = db
+        .prepare("SELECT id, conversation_id FROM feedback")
+        .expect("a query");
+    let tied_in_db: BTreeMap<String, Option<String>> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(tied, tied_in_db);
+    assert!(tied.values().any(Option::is_some));
+    let partitions = second.partitions.expect("partitions");
+    assert!(partitions.written > 0, "{partitions:?}");
+
+    let third = dataset.sync(&client, &options).await.expect("a third sync");
+    assert!(!third.changed());
+    assert_eq!(third.partitions.expect("partitions").written, 0);
+    assert_dataset(&dir, &after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_of_an_older_version_is_rebuilt_from_the_api_and_a_newer_one_refused() {
+    let (_sandbox, client) = support::sandbox().await;
+    let scratch = Scratch::new("parquet-older");
+    let dir = scratch.path().join("dataset");
+    let mirror = ParquetMirror::new(&dir);
+    let options = SyncOptions::default();
+    mirror.sync(&client, &options).await.expect("a first sync");
+
+    // What an older version left: its state was a whole SQLite mirror, and it had a partition
+    // that the API no longer has.
+    let state = dir.join(STATE_FILE);
+    std::fs::remove_file(&state).expect("removed");
+    SqliteMirror::new(&state)
+        .sync(&client, &options)
+        .await
+        .expect("a state of the older layout");
+    let (_, some_file) = partitions(&dir, "conversations")
+        .into_iter()
+        .next()
+        .expect("a partition");
+    let stale = dir.join("conversations").join("month=2019-01");
+    std::fs::create_dir_all(&stale).expect("a partition");
+    std::fs::copy(some_file, stale.join("data.parquet")).expect("copied");
+
+    let served = support::served(&client).await;
+    let rebuilt = mirror
+        .sync(&client, &options)
+        .await
+        .expect("the older dataset is rebuilt");
+    assert_eq!(
+        rebuilt.conversations.inserted,
+        served.conversations.len() as u64
+    );
+    assert_eq!(rebuilt.partitions.expect("partitions").removed, 1);
+    assert!(!stale.exists());
+    assert_dataset(&dir, &served);
+    // The state is now of this version: nothing changed on the next run, and `sync --db`
+    // refuses it instead of misreading it.
+    let again = mirror.sync(&client, &options).await.expect("a re-run");
+    assert!(!again.changed());
+    assert_eq!(again.partitions.expect("partitions").written, 0);
+    let error = SqliteMirror::new(&state)
+        .sync(&client, &options)
+        .await
+        .expect_err("a dataset's state is not an SQLite mirror");
+    assert!(error.to_string().contains("another program"), "{error}");
+
+    rusqlite::Connection::open(&state)
+        .and_then(|db| db.pragma_update(None, "user_version", 99))
+        .expect("a newer version");
+    let before = std::fs::read(&state).expect("the state");
+    let error = mirror
+        .sync(&client, &options)
+        .await
+        .expect_err("a newer state is refused");
+    assert!(
+        matches!(
+            error,
+            inkeep_analytics_mirror::Error::NewerSchema { found: 99, .. }
+        ),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&state).expect("the state"), before);
+    assert_dataset(&dir, &served);
 }

@@ -1,0 +1,696 @@
+//! The Parquet dataset's state: what a later run needs to know which partitions changed and to rebuild them, and nothing more.
+//!
+//! The state used to be a whole SQLite mirror (every typed column, each message's
+//! row and `raw` again, the secondary indexes: 541 MB for 20,000 conversations), and filling it
+//! was half of a first Parquet sync's CPU. The state now keeps, in SQLite (so that it survives a
+//! crash with SQLite's guarantees, not ours):
+//!
+//! - each conversation's id, month, hash and `raw` as sent (a changed partition is rebuilt by
+//!   encoding the raws again: the typed columns come from them);
+//! - each message's conversation, position, id, month and hash (to find the conversations of a
+//!   changed messages partition, a feedback item's conversation, and to count as `--db` does);
+//! - each feedback item's id, month, hash, conversation id and `raw`.
+//!
+//! The file is marked as this state ([`APPLICATION_ID`], [`STATE_VERSION`]); a dataset written by
+//! an older version, whose state is a whole mirror (the SQLite mirror's application id), is
+//! rebuilt from the API on the next run, which says so; anything else is refused untouched.
+//!
+//! As in the SQLite mirror, the run is one transaction committed last, a new state is written as
+//! `FILE.partial` without journal then renamed into place, and the writer compares each listed
+//! record's hash with the ids and hashes loaded at the start ([`Known`]).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::value::RawValue;
+
+use crate::columns::{Fields, month_of};
+use crate::error::{Error, Result};
+use crate::files;
+use crate::report::{ApiTotals, Changes, Report};
+use crate::schema::{self, Table, raw_hash};
+use crate::record::{ConversationRow, FeedbackRow, Listed};
+use crate::sync::Target;
+
+/// Marks a database as a Parquet dataset's state (`PRAGMA application_id`): "IKAP".
+pub(crate) const APPLICATION_ID: i32 = 0x494B_4150;
+
+/// The layout of the state this version writes (`PRAGMA user_version`); a newer one is refused.
+pub(crate) const STATE_VERSION: i64 = 1;
+
+/// How long a run waits for another process that holds the state.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLite's page cache for a run (the run reads little: hashes are compared in memory).
+const CACHE_KIB: i64 = 8 * 1024;
+
+const SCHEMA_SQL: &str = "CREATE TABLE conversations (
+  id TEXT NOT NULL,
+  month TEXT,
+  hash BLOB NOT NULL,
+  raw TEXT NOT NULL
+);
+CREATE TABLE messages (
+  conversation_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  id TEXT,
+  month TEXT,
+  hash BLOB NOT NULL
+);
+CREATE TABLE feedback (
+  id TEXT NOT NULL,
+  month TEXT,
+  hash BLOB NOT NULL,
+  conversation_id TEXT,
+  raw TEXT NOT NULL
+);
+CREATE TABLE sync_runs (
+  id INTEGER PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  changes TEXT NOT NULL
+);
+";
+
+/// Created after a new state's conversations are in (faster than keeping them row by row), and
+/// before its feedback, which looks messages up by id.
+const INDEXES_SQL: &str = "CREATE UNIQUE INDEX conversations_id ON conversations (id);
+CREATE INDEX conversations_month ON conversations (month);
+CREATE UNIQUE INDEX messages_place ON messages (conversation_id, position);
+CREATE INDEX messages_id ON messages (id);
+CREATE INDEX messages_month ON messages (month);
+CREATE UNIQUE INDEX feedback_id ON feedback (id);
+CREATE INDEX feedback_month ON feedback (month);
+";
+
+/// What the state file was when the run began.
+enum Found {
+    /// No state: every record of the run is new.
+    New,
+    /// A state of this layout.
+    State,
+}
+
+/// Opens the state at `path`, refusing without a write anything that is not one; a whole
+/// mirror written by an older version as the state is replaced by a new state in this run.
+pub(super) fn open(path: &Path) -> Result<State> {
+    let fresh = match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => {
+            return Err(Error::NotAMirror {
+                path: path.to_path_buf(),
+                reason: "it is a directory".into(),
+            });
+        }
+        Ok(metadata) if metadata.len() > 0 => {
+            check_header(path)?;
+            false
+        }
+        Ok(_) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => true,
+        Err(error) => return Err(Error::io("read", path)(error)),
+    };
+    if !fresh {
+        let connection = Connection::open(path).map_err(Error::sqlite(path))?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(Error::sqlite(path))?;
+        match inspect(&connection, path)? {
+            Found::State => return State::new(connection, path.to_path_buf(), Found::State, None),
+            Found::New => drop(connection),
+        }
+    }
+    let partial = files::Partial::create(path)?;
+    let connection = Connection::open(partial.path()).map_err(Error::sqlite(path))?;
+    State::new(connection, path.to_path_buf(), Found::New, Some(partial))
+}
+
+/// Refuses a file that does not start as an SQLite database does, reading only its header.
+fn check_header(path: &Path) -> Result<()> {
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .map(|()| header == *b"SQLite format 3\0");
+    match read {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(not_a_state(path, "it is not an SQLite database")),
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(not_a_state(path, "it is not an SQLite database"))
+        }
+        Err(error) => Err(Error::io("read", path)(error)),
+    }
+}
+
+fn not_a_state(path: &Path, reason: &str) -> Error {
+    Error::NotAMirror {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads the database's marks (no write): whose it is and which layout it has.
+fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
+    let application_id: i32 = connection
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(Error::sqlite(path))?;
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(Error::sqlite(path))?;
+    if application_id == APPLICATION_ID {
+        if version > STATE_VERSION {
+            return Err(Error::NewerSchema {
+                path: path.to_path_buf(),
+                found: version,
+                supported: STATE_VERSION,
+            });
+        }
+        if version < 1 {
+            return Err(not_a_state(
+                path,
+                &format!("its state version {version} is not one this program wrote"),
+            ));
+        }
+        return Ok(Found::State);
+    }
+    if application_id == schema::APPLICATION_ID {
+        // Every partition is written again from the API, and partitions the API no longer has
+        // are removed: the dataset ends as a first sync would write it.
+        tracing::warn!(
+            state = %path.display(),
+            "the dataset was written by an older version (its state is a whole mirror); \
+             this run rebuilds the state and every partition from the API"
+        );
+        return Ok(Found::New);
+    }
+    let objects: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+        .map_err(Error::sqlite(path))?;
+    if application_id == 0 && objects == 0 {
+        Ok(Found::New)
+    } else {
+        Err(not_a_state(
+            path,
+            "it is an SQLite database of another program",
+        ))
+    }
+}
+
+/// The records of one table as the state held them when the run began, by id, and those the run
+/// has listed since.
+#[derive(Default)]
+struct Known {
+    records: HashMap<String, Entry>,
+}
+
+struct Entry {
+    hash: [u8; 16],
+    /// The partition the record is in (the state's, until the run changes it).
+    month: Option<String>,
+    /// Listed in this run: a later sighting is a repeat (offsets shifted between pages).
+    listed: bool,
+}
+
+/// What a listed record is to the state.
+enum Sighting {
+    /// Listed earlier in this run, or unchanged: nothing to write.
+    Nothing,
+    New,
+    /// Changed: the month its previous version was in.
+    Changed {
+        old_month: Option<String>,
+    },
+}
+
+impl Known {
+    fn load(connection: &Connection, table: Table) -> rusqlite::Result<Self> {
+        let mut statement =
+            connection.prepare(&format!("SELECT id, hash, month FROM {}", table.name()))?;
+        let mut rows = statement.query([])?;
+        let mut records = HashMap::new();
+        while let Some(row) = rows.next()? {
+            // A hash that is malformed compares unequal: the record is rewritten.
+            let hash = match row.get_ref(1)? {
+                rusqlite::types::ValueRef::Blob(bytes) => bytes.try_into().unwrap_or([0; 16]),
+                _ => [0; 16],
+            };
+            records.insert(
+                row.get(0)?,
+                Entry {
+                    hash,
+                    month: row.get(2)?,
+                    listed: false,
+                },
+            );
+        }
+        Ok(Self { records })
+    }
+
+    /// Sights a listed record in `month` and counts it in `changes`.
+    fn sight(
+        &mut self,
+        id: &str,
+        hash: [u8; 16],
+        month: Option<&str>,
+        changes: &mut Changes,
+    ) -> Sighting {
+        match self.records.get_mut(id) {
+            Some(entry) if entry.listed => Sighting::Nothing,
+            Some(entry) => {
+                entry.listed = true;
+                if entry.hash == hash {
+                    changes.unchanged += 1;
+                    Sighting::Nothing
+                } else {
+                    changes.updated += 1;
+                    entry.hash = hash;
+                    let old_month = std::mem::replace(&mut entry.month, month.map(str::to_string));
+                    Sighting::Changed { old_month }
+                }
+            }
+            None => {
+                changes.inserted += 1;
+                self.records.insert(
+                    id.to_string(),
+                    Entry {
+                        hash,
+                        month: month.map(str::to_string),
+                        listed: true,
+                    },
+                );
+                Sighting::New
+            }
+        }
+    }
+
+    /// The records the run has not listed, with their months.
+    fn unlisted(&self) -> Vec<(String, Option<String>)> {
+        self.records
+            .iter()
+            .filter(|(_, entry)| !entry.listed)
+            .map(|(id, entry)| (id.clone(), entry.month.clone()))
+            .collect()
+    }
+}
+
+/// A run's writer of the state: owns the connection, applies records, and commits once.
+pub(crate) struct State {
+    connection: Connection,
+    path: PathBuf,
+    /// A new state's file until it is renamed into place.
+    partial: Option<files::Partial>,
+    found: Found,
+    report: Report,
+    /// The partitions (table, month) whose rows changed in this run.
+    dirty: BTreeSet<(Table, Option<String>)>,
+    in_transaction: bool,
+    /// The state started the run empty: every record is new (nothing is marked dirty: every
+    /// partition is written), and the indexes are created after the conversations.
+    empty: bool,
+    conversations: Known,
+    feedback: Known,
+}
+
+impl State {
+    fn new(
+        connection: Connection,
+        path: PathBuf,
+        found: Found,
+        partial: Option<files::Partial>,
+    ) -> Result<Self> {
+        connection.set_prepared_statement_cache_capacity(32);
+        let mut pragmas = format!("PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;");
+        if partial.is_some() {
+            pragmas.push_str(
+                "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
+            );
+        }
+        connection
+            .execute_batch(&pragmas)
+            .map_err(Error::sqlite(&path))?;
+        Ok(Self {
+            connection,
+            path,
+            partial,
+            found,
+            report: Report {
+                started_at: crate::report::now(),
+                ..Report::default()
+            },
+            dirty: BTreeSet::new(),
+            in_transaction: false,
+            empty: false,
+            conversations: Known::default(),
+            feedback: Known::default(),
+        })
+    }
+
+    pub(super) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn report_mut(&mut self) -> &mut Report {
+        &mut self.report
+    }
+
+    /// Whether the state held nothing when the run began (known once the run began).
+    pub(super) fn starts_empty(&self) -> bool {
+        self.empty
+    }
+
+    /// The partitions whose rows changed, in order.
+    pub(super) fn dirty(&self) -> &BTreeSet<(Table, Option<String>)> {
+        &self.dirty
+    }
+
+    fn sql(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        Error::sqlite(&self.path)
+    }
+
+    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
+        self.connection
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute(params))
+            .map_err(self.sql())
+    }
+
+    fn mark(&mut self, table: Table, month: Option<&str>) {
+        if !self.empty {
+            self.dirty.insert((table, month.map(str::to_string)));
+        }
+    }
+
+    /// Creates a new state's indexes once its conversations are in (called once, at their end),
+    /// before the feedback looks its messages up by id.
+    fn create_deferred_indexes(&mut self) -> Result<()> {
+        if self.empty {
+            self.connection
+                .execute_batch(INDEXES_SQL)
+                .map_err(Error::sqlite(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Brings a conversation's message rows in line with the listed messages, position by
+    /// position, counting as the SQLite mirror does.
+    fn messages(
+        &mut self,
+        conversation_id: &str,
+        messages: &[&RawValue],
+        changed: bool,
+    ) -> Result<()> {
+        let stored: Vec<([u8; 16], Option<String>)> = if changed {
+            self.connection
+                .prepare_cached(
+                    "SELECT hash, month FROM messages WHERE conversation_id = ?1 ORDER BY position",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map([conversation_id], |row| {
+                            let hash = match row.get_ref(0)? {
+                                rusqlite::types::ValueRef::Blob(bytes) => {
+                                    bytes.try_into().unwrap_or([0; 16])
+                                }
+                                _ => [0; 16],
+                            };
+                            Ok((hash, row.get(1)?))
+                        })?
+                        .collect()
+                })
+                .map_err(self.sql())?
+        } else {
+            Vec::new()
+        };
+        for (position, message) in messages.iter().enumerate() {
+            let fields = Fields::of(message).ok_or_else(|| Error::Record {
+                what: "a conversation",
+                reason: "one of its messages is not a JSON object".into(),
+            })?;
+            let hash = raw_hash(message.get().as_bytes());
+            let created_at = fields.text("createdAt");
+            let month = month_of(created_at.as_deref());
+            let id = fields.text("id");
+            let position = position as i64;
+            match stored.get(position as usize) {
+                Some((old_hash, _)) if *old_hash == hash => continue,
+                Some((_, old_month)) => {
+                    let old_month = old_month.clone();
+                    self.mark(Table::Messages, old_month.as_deref());
+                    self.execute(
+                        "UPDATE messages SET id = ?3, month = ?4, hash = ?5 WHERE conversation_id = ?1 AND position = ?2",
+                        rusqlite::params![conversation_id, position, id, month, &hash[..]],
+                    )?;
+                    self.report.messages.updated += 1;
+                }
+                None => {
+                    self.execute(
+                        "INSERT INTO messages (conversation_id, position, id, month, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        rusqlite::params![conversation_id, position, id, month, &hash[..]],
+                    )?;
+                    self.report.messages.inserted += 1;
+                }
+            }
+            self.mark(Table::Messages, month);
+        }
+        if stored.len() > messages.len() {
+            for (_, old_month) in &stored[messages.len()..] {
+                self.mark(Table::Messages, old_month.as_deref());
+            }
+            self.report.messages.deleted += self.execute(
+                "DELETE FROM messages WHERE conversation_id = ?1 AND position >= ?2",
+                rusqlite::params![conversation_id, messages.len() as i64],
+            )? as u64;
+        }
+        Ok(())
+    }
+
+    /// The conversation a feedback item belongs to: the one it embeds, else its message's, else
+    /// the one the state holds its message in (the SQLite mirror's rule).
+    fn conversation_of_feedback(&self, feedback: &Fields<'_>) -> Result<Option<String>> {
+        if let Some(id) = feedback
+            .raw("conversation")
+            .and_then(inkeep_analytics::listing::raw_record_id)
+        {
+            return Ok(Some(id));
+        }
+        if let Some(id) = feedback
+            .raw("message")
+            .and_then(Fields::of)
+            .and_then(|message| message.text("conversationId").map(|id| id.into_owned()))
+        {
+            return Ok(Some(id));
+        }
+        let Some(message_id) = feedback.text("messageId") else {
+            return Ok(None);
+        };
+        self.connection
+            .prepare_cached("SELECT conversation_id FROM messages WHERE id = ?1 LIMIT 1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([message_id.as_ref()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(self.sql())
+    }
+}
+
+impl Target for State {
+    /// Starts the run's transaction, creating a new state's tables inside it, and loads what the
+    /// state holds.
+    fn begin(&mut self) -> Result<()> {
+        self.connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(Error::sqlite(&self.path))?;
+        self.in_transaction = true;
+        match self.found {
+            Found::New => {
+                self.connection
+                    .execute_batch(SCHEMA_SQL)
+                    .map_err(Error::sqlite(&self.path))?;
+                self.connection
+                    .pragma_update(None, "application_id", APPLICATION_ID)
+                    .map_err(Error::sqlite(&self.path))?;
+                self.connection
+                    .pragma_update(None, "user_version", STATE_VERSION)
+                    .map_err(Error::sqlite(&self.path))?;
+                self.empty = true;
+            }
+            Found::State => {
+                self.conversations = Known::load(&self.connection, Table::Conversations)
+                    .map_err(Error::sqlite(&self.path))?;
+                self.feedback = Known::load(&self.connection, Table::Feedback)
+                    .map_err(Error::sqlite(&self.path))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The state needs no row read ahead: only a record's id, hash and month.
+    fn reads_rows(&self) -> bool {
+        false
+    }
+
+    fn conversation(&mut self, listed: &Listed<ConversationRow>) -> Result<bool> {
+        const WHAT: &str = "a conversation";
+        let (record, id, hash) = (&*listed.raw, &listed.id, listed.hash);
+        // The month is read only for a record that is new or changed (below); the sighting
+        // needs it then, so an unchanged record is told by its hash before any parse.
+        if let Some(entry) = self.conversations.records.get(id)
+            && (entry.listed || entry.hash == hash)
+        {
+            let _ = self
+                .conversations
+                .sight(&id, hash, None, &mut self.report.conversations);
+            return Ok(false);
+        }
+        let fields = Fields::of_record(WHAT, record)?;
+        let created_at = fields.text("createdAt");
+        let month = month_of(created_at.as_deref());
+        let sighting = self
+            .conversations
+            .sight(&id, hash, month, &mut self.report.conversations);
+        let changed = match sighting {
+            Sighting::Nothing => return Ok(false),
+            Sighting::New => {
+                self.execute(
+                    "INSERT INTO conversations (id, month, hash, raw) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![id, month, &hash[..], record.get()],
+                )?;
+                false
+            }
+            Sighting::Changed { old_month } => {
+                self.mark(Table::Conversations, old_month.as_deref());
+                self.execute(
+                    "UPDATE conversations SET month = ?2, hash = ?3, raw = ?4 WHERE id = ?1",
+                    rusqlite::params![id, month, &hash[..], record.get()],
+                )?;
+                true
+            }
+        };
+        self.mark(Table::Conversations, month);
+        let messages = fields.messages()?;
+        self.messages(&id, &messages, changed)?;
+        Ok(true)
+    }
+
+    fn end_conversations(&mut self, complete: bool) -> Result<()> {
+        self.create_deferred_indexes()?;
+        if !complete {
+            return Ok(());
+        }
+        for (id, month) in self.conversations.unlisted() {
+            let months: Vec<Option<String>> = self
+                .connection
+                .prepare_cached("DELETE FROM messages WHERE conversation_id = ?1 RETURNING month")
+                .and_then(|mut statement| statement.query_map([&id], |row| row.get(0))?.collect())
+                .map_err(self.sql())?;
+            for month in &months {
+                self.mark(Table::Messages, month.as_deref());
+            }
+            self.report.messages.deleted += months.len() as u64;
+            self.report.conversations.deleted +=
+                self.execute("DELETE FROM conversations WHERE id = ?1", [&id])? as u64;
+            self.mark(Table::Conversations, month.as_deref());
+        }
+        Ok(())
+    }
+
+    fn feedback(&mut self, listed: &Listed<FeedbackRow>) -> Result<Option<Option<String>>> {
+        const WHAT: &str = "a feedback item";
+        let (record, id, hash) = (&*listed.raw, &listed.id, listed.hash);
+        if let Some(entry) = self.feedback.records.get(id)
+            && (entry.listed || entry.hash == hash)
+        {
+            let _ = self
+                .feedback
+                .sight(&id, hash, None, &mut self.report.feedback);
+            return Ok(None);
+        }
+        let fields = Fields::of_record(WHAT, record)?;
+        let created_at = fields.text("createdAt");
+        let month = month_of(created_at.as_deref());
+        let conversation_id = self.conversation_of_feedback(&fields)?;
+        match self
+            .feedback
+            .sight(&id, hash, month, &mut self.report.feedback)
+        {
+            Sighting::Nothing => return Ok(None),
+            Sighting::New => {
+                self.execute(
+                    "INSERT INTO feedback (id, month, hash, conversation_id, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![id, month, &hash[..], conversation_id, record.get()],
+                )?;
+            }
+            Sighting::Changed { old_month } => {
+                self.mark(Table::Feedback, old_month.as_deref());
+                self.execute(
+                    "UPDATE feedback SET month = ?2, hash = ?3, conversation_id = ?4, raw = ?5 WHERE id = ?1",
+                    rusqlite::params![id, month, &hash[..], conversation_id, record.get()],
+                )?;
+            }
+        }
+        self.mark(Table::Feedback, month);
+        Ok(Some(conversation_id))
+    }
+
+    fn end_feedback(&mut self, complete: bool) -> Result<()> {
+        if !complete {
+            return Ok(());
+        }
+        for (id, month) in self.feedback.unlisted() {
+            self.report.feedback.deleted +=
+                self.execute("DELETE FROM feedback WHERE id = ?1", [&id])? as u64;
+            self.mark(Table::Feedback, month.as_deref());
+        }
+        Ok(())
+    }
+
+    fn commit(mut self, totals: ApiTotals, complete: bool) -> Result<Report> {
+        let messages: i64 = self
+            .connection
+            .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+            .map_err(self.sql())?;
+        let written = self.report.messages.inserted + self.report.messages.updated;
+        self.report.messages.unchanged =
+            u64::try_from(messages).unwrap_or(0).saturating_sub(written);
+        self.report.api_totals = totals;
+        self.report.complete = complete;
+        self.report.finished_at = crate::report::now();
+        let changes = serde_json::to_string(&self.report).unwrap_or_default();
+        self.execute(
+            "INSERT INTO sync_runs (started_at, finished_at, changes) VALUES (?1, ?2, ?3)",
+            rusqlite::params![self.report.started_at, self.report.finished_at, changes],
+        )?;
+        self.connection
+            .execute_batch("COMMIT")
+            .map_err(Error::sqlite(&self.path))?;
+        self.in_transaction = false;
+        if let Some(partial) = self.partial.take() {
+            // The file is closed before it is renamed (Windows cannot rename an open file).
+            let connection = std::mem::replace(
+                &mut self.connection,
+                Connection::open_in_memory().map_err(Error::sqlite(&self.path))?,
+            );
+            connection
+                .close()
+                .map_err(|(_, source)| Error::sqlite(&self.path)(source))?;
+            partial.publish()?;
+        }
+        Ok(std::mem::take(&mut self.report))
+    }
+}
+
+impl Drop for State {
+    /// A run that did not commit leaves the previous state: its transaction is rolled back (a
+    /// new state's partial file, which has no journal, is removed instead).
+    fn drop(&mut self) {
+        if self.in_transaction && self.partial.is_none() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+    }
+}
