@@ -41,12 +41,12 @@ const CACHE_KIB: i64 = 4 * 1024;
 /// per page took about 60% of the writer's thread; with 64 KiB pages the writer's thread took
 /// about a quarter less CPU (1.1 s against 1.5 s for 20,000 conversations), for a file 4%
 /// smaller. (An existing mirror keeps the page size it was created with.)
-const NEW_PAGE_SIZE: u32 = 65536;
+pub(crate) const NEW_PAGE_SIZE: u32 = 65536;
 
 /// How often a new mirror's pages are written to the disk while the run goes on (see
 /// [`files::Writeback`]): often enough that little is left for the end, seldom enough that
 /// SQLite's pages rewritten in the meantime (the b-trees' inner pages) cost little twice.
-const WRITEBACK_EVERY: Duration = Duration::from_millis(250);
+pub(crate) const WRITEBACK_EVERY: Duration = Duration::from_millis(250);
 
 /// What the file at a path is, read before anything is written to it.
 enum Found {

@@ -30,9 +30,10 @@ use serde_json::value::RawValue;
 use crate::columns::{Fields, month_of};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::record::{ConversationRow, FeedbackRow, Listed};
 use crate::report::{ApiTotals, Changes, Report};
 use crate::schema::{self, Table, raw_hash};
-use crate::record::{ConversationRow, FeedbackRow, Listed};
+use crate::store;
 use crate::sync::Target;
 
 /// Marks a database as a Parquet dataset's state (`PRAGMA application_id`): "IKAP".
@@ -298,6 +299,9 @@ impl Known {
 pub(crate) struct State {
     connection: Connection,
     path: PathBuf,
+    /// Writes a new state's pages to the disk while the run goes on, as a new SQLite mirror's
+    /// are (stopped before `partial` is published or removed).
+    writeback: Option<files::Writeback>,
     /// A new state's file until it is renamed into place.
     partial: Option<files::Partial>,
     found: Found,
@@ -320,7 +324,15 @@ impl State {
         partial: Option<files::Partial>,
     ) -> Result<Self> {
         connection.set_prepared_statement_cache_capacity(32);
-        let mut pragmas = format!("PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;");
+        let mut pragmas = String::new();
+        if partial.is_some() {
+            // A new file's pages are those of a new SQLite mirror, set before the cache's size
+            // for the same reason (see `store::NEW_PAGE_SIZE`).
+            pragmas.push_str(&format!("PRAGMA page_size = {};", store::NEW_PAGE_SIZE));
+        }
+        pragmas.push_str(&format!(
+            "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;"
+        ));
         if partial.is_some() {
             pragmas.push_str(
                 "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
@@ -332,6 +344,7 @@ impl State {
         Ok(Self {
             connection,
             path,
+            writeback: None,
             partial,
             found,
             report: Report {
@@ -512,6 +525,9 @@ impl Target for State {
                 self.connection
                     .execute_batch(SCHEMA_SQL)
                     .map_err(Error::sqlite(&self.path))?;
+                if let Some(partial) = &self.partial {
+                    self.writeback = Some(partial.write_back_every(store::WRITEBACK_EVERY)?);
+                }
                 self.connection
                     .pragma_update(None, "application_id", APPLICATION_ID)
                     .map_err(Error::sqlite(&self.path))?;
@@ -670,6 +686,9 @@ impl Target for State {
             .execute_batch("COMMIT")
             .map_err(Error::sqlite(&self.path))?;
         self.in_transaction = false;
+        if let Some(mut writeback) = self.writeback.take() {
+            writeback.stop();
+        }
         if let Some(partial) = self.partial.take() {
             // The file is closed before it is renamed (Windows cannot rename an open file).
             let connection = std::mem::replace(
