@@ -6,7 +6,7 @@
 //! prepared statements. A value is a range of the record's bytes as sent (a string without
 //! escapes, an object or an array as JSON), or the decoded text of a string that had escapes:
 //! nothing is copied that need not be. A re-run reads only the id and the hash here, and the
-//! writer reads the rest of the few records that changed ([`Listed::row`] is then `None`).
+//! writer reads the rest of the few records that changed (a [`Listed`] record's `row` is then `None`).
 
 use std::borrow::Cow;
 use std::ops::Range;
