@@ -128,6 +128,11 @@ impl<'a> Fields<'a> {
         Some(Self { fields })
     }
 
+    /// Members read otherwise (see `record::ConversationMembers`).
+    pub(crate) fn from_members(fields: Vec<(Cow<'a, str>, &'a RawValue)>) -> Self {
+        Self { fields }
+    }
+
     /// The field's bytes, when present.
     pub(crate) fn raw(&self, field: &str) -> Option<&'a RawValue> {
         self.fields

@@ -6,8 +6,9 @@
 //! prepared statements. A value is a range of the record's bytes as sent (a string without
 //! escapes, an object or an array as JSON), or the decoded text of a string that had escapes:
 //! nothing is copied that need not be. A re-run reads only the id and the hash here, and the
-//! writer reads the rest of the few records that changed ([`Listed::row`] is then `None`).
+//! writer reads the rest of the few records that changed (a [`Listed`] record's `row` is then `None`).
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use serde_json::value::RawValue;
@@ -146,9 +147,19 @@ impl ReadRow for ConversationRow {
 
     fn read(record: &RawValue) -> Result<Self> {
         let text = record.get();
-        let fields = Fields::of_record(Self::WHAT, record)?;
-        let messages = fields
-            .messages()?
+        let ConversationMembers { fields, messages } =
+            serde_json::from_str(text).map_err(|error| Error::Record {
+                what: Self::WHAT,
+                reason: if text.starts_with('{') {
+                    // The record is valid JSON and any member reads as raw bytes: only its
+                    // messages, which must be a list, can fail.
+                    format!("its messages are not a list: {error}")
+                } else {
+                    "it is not a JSON object".into()
+                },
+            })?;
+        let fields = Fields::from_members(fields);
+        let messages = messages
             .into_iter()
             .map(|message| {
                 let fields = Fields::of(message).ok_or_else(|| Error::Record {
@@ -166,6 +177,48 @@ impl ReadRow for ConversationRow {
             values: values(text, &fields, CONVERSATION_COLUMNS),
             messages,
         })
+    }
+}
+
+/// A conversation's top-level members and its messages' bytes, read in one pass: the messages
+/// are most of a conversation's bytes, and reading them as one member and then again as a list
+/// scanned them twice.
+struct ConversationMembers<'a> {
+    /// The members other than `messages`, in order.
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// None when absent or null.
+    messages: Vec<&'a RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for ConversationMembers<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = ConversationMembers<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a conversation")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                #[derive(serde::Deserialize)]
+                #[serde(transparent)]
+                struct Key<'k>(#[serde(borrow)] Cow<'k, str>);
+                let mut fields = Vec::with_capacity(16);
+                let mut messages = Vec::new();
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                    if key == "messages" {
+                        let listed: Option<Vec<&'de RawValue>> = map.next_value()?;
+                        messages = listed.unwrap_or_default();
+                    } else {
+                        fields.push((key, map.next_value::<&'de RawValue>()?));
+                    }
+                }
+                Ok(ConversationMembers { fields, messages })
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 
@@ -282,5 +335,26 @@ mod tests {
             .err()
             .expect("refused");
         assert!(error.to_string().contains("not a JSON object"), "{error}");
+        let error = Listed::<ConversationRow>::read(raw(r#"{"id":"c1","messages":{"a":1}}"#), true)
+            .err()
+            .expect("refused");
+        assert!(
+            error.to_string().contains("its messages are not a list"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_conversation_without_messages_has_none() {
+        for record in [
+            r#"{"id":"c1","messages":null}"#,
+            r#"{"id":"c1","type":"openai"}"#,
+        ] {
+            let listed =
+                Listed::<ConversationRow>::read(raw(record), true).expect("a conversation");
+            let row = listed.row.expect("read on the listing side");
+            assert!(row.messages.is_empty(), "{record}");
+            assert_eq!(row.values[0].get(listed.raw.get()), Some("c1"));
+        }
     }
 }
