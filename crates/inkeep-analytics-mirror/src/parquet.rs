@@ -47,6 +47,7 @@ use parquet::schema::types::{ColumnPath, Type as SchemaType};
 use crate::columns::ColumnKind;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::record::{ConversationRow, FeedbackRow, Listed};
 use crate::report::{Partitions, Report};
 use crate::schema::Table;
 use crate::sync::{self, Sink, SyncOptions};
@@ -122,14 +123,14 @@ impl Sink<State> for Dataset {
         Ok(())
     }
 
-    fn conversations(&mut self, records: Vec<Box<RawValue>>) -> Result<()> {
+    fn conversations(&mut self, records: Vec<Listed<ConversationRow>>) -> Result<()> {
         match &mut self.stream {
             Some(stream) => stream.send(Records::Conversations(records)),
             None => Ok(()),
         }
     }
 
-    fn feedback(&mut self, records: Vec<(Box<RawValue>, Option<String>)>) -> Result<()> {
+    fn feedback(&mut self, records: Vec<(Listed<FeedbackRow>, Option<String>)>) -> Result<()> {
         match &mut self.stream {
             Some(stream) => stream.send(Records::Feedback(records)),
             None => Ok(()),
@@ -260,7 +261,7 @@ fn rebuild(state: &State, dir: &Path) -> Result<Partitions> {
         let raw: String = read
             .query_row([rowid], |row| row.get(0))
             .map_err(Error::sqlite(path))?;
-        page.push(stored_record(path, raw)?);
+        page.push(Listed::read(stored_record(path, raw)?, false)?);
         if page.len() == REBUILD_PAGE {
             stream.send(Records::Conversations(std::mem::take(&mut page)))?;
         }
@@ -277,7 +278,10 @@ fn rebuild(state: &State, dir: &Path) -> Result<Partitions> {
         while let Some(row) = rows.next().map_err(Error::sqlite(path))? {
             let raw: String = row.get(0).map_err(Error::sqlite(path))?;
             let conversation_id: Option<String> = row.get(1).map_err(Error::sqlite(path))?;
-            page.push((stored_record(path, raw)?, conversation_id));
+            page.push((
+                Listed::read(stored_record(path, raw)?, false)?,
+                conversation_id,
+            ));
             if page.len() == REBUILD_PAGE {
                 stream.send(Records::Feedback(std::mem::take(&mut page)))?;
             }

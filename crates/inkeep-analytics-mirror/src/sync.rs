@@ -152,14 +152,15 @@ pub(crate) trait Sink<W>: Send + 'static {
         Ok(())
     }
 
-    /// The conversations of a page that the writer inserted or updated, in listing order.
-    fn conversations(&mut self, _records: Vec<Box<RawValue>>) -> Result<()> {
+    /// The conversations of a page that the writer inserted or updated, in listing order, with
+    /// the rows the listing's side read when the target asked for them.
+    fn conversations(&mut self, _records: Vec<Listed<ConversationRow>>) -> Result<()> {
         Ok(())
     }
 
     /// The feedback items of a page that the writer inserted or updated, each with the id of
     /// its conversation when known.
-    fn feedback(&mut self, _records: Vec<(Box<RawValue>, Option<String>)>) -> Result<()> {
+    fn feedback(&mut self, _records: Vec<(Listed<FeedbackRow>, Option<String>)>) -> Result<()> {
         Ok(())
     }
 
@@ -210,7 +211,7 @@ fn apply<W: Target, S: Sink<W>>(
                 let mut written = Vec::new();
                 for record in records {
                     if writer.conversation(&record)? {
-                        written.push(record.raw);
+                        written.push(record);
                     }
                 }
                 if !written.is_empty() {
@@ -222,7 +223,7 @@ fn apply<W: Target, S: Sink<W>>(
                 let mut written = Vec::new();
                 for record in records {
                     if let Some(conversation_id) = writer.feedback(&record)? {
-                        written.push((record.raw, conversation_id));
+                        written.push((record, conversation_id));
                     }
                 }
                 if !written.is_empty() {

@@ -546,9 +546,11 @@ impl Target for State {
         Ok(())
     }
 
-    /// The state needs no row read ahead: only a record's id, hash and month.
+    /// A new state's records all go to the encoders, which read their rows: the listing's
+    /// side reads them then, once, where it waits for the writer (a later run's encoders read
+    /// the few they rewrite themselves).
     fn reads_rows(&self) -> bool {
-        false
+        matches!(self.found, Found::New)
     }
 
     fn conversation(&mut self, listed: &Listed<ConversationRow>) -> Result<bool> {

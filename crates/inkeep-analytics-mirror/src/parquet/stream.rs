@@ -28,15 +28,15 @@ use std::thread::JoinHandle;
 
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type as SchemaType;
-use serde_json::value::RawValue;
 
 use super::{
     DATA_FILE_ASIDE, Kind, NO_MONTH, ROW_GROUP_BYTES, RowGroup, column_kinds, create, micros,
     publish, remove_partition, schema,
 };
-use crate::columns::{Fields, month_of};
+use crate::columns::month_of;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::record::{ConversationRow, FeedbackRow, Listed, Value};
 use crate::report::Partitions;
 use crate::schema::Table;
 
@@ -55,9 +55,10 @@ const ENCODER_TABLES: &[&[Table]] = &[&[Table::Messages], &[Table::Conversations
 
 /// What the writer's thread hands the encoders.
 pub(super) enum Records {
-    Conversations(Vec<Box<RawValue>>),
+    /// Conversations, with their rows when the listing's side read them.
+    Conversations(Vec<Listed<ConversationRow>>),
     /// Feedback items, each with its conversation's id when known.
-    Feedback(Vec<(Box<RawValue>, Option<String>)>),
+    Feedback(Vec<(Listed<FeedbackRow>, Option<String>)>),
     /// The last record was sent: publish the partitions.
     Finish,
 }
@@ -240,48 +241,70 @@ impl Encoder {
         Err(Error::WriterStopped)
     }
 
-    fn conversation(&mut self, record: &RawValue) -> Result<()> {
-        let fields = Fields::of_record("a conversation", record)?;
-        let conversation_id = fields.text("id");
+    /// A conversation's row and its messages', from the values the listing's side read (a first
+    /// sync), else read here (a later run's rebuild, from the state's records).
+    fn conversation(&mut self, listed: &Listed<ConversationRow>) -> Result<()> {
+        let mut read = None;
+        let row = listed.row(&mut read)?;
+        let text = listed.raw.get();
         if self.tables.contains(&Table::Conversations) {
-            self.row(Table::Conversations, None, &fields, None, record)?;
+            self.row(Table::Conversations, None, text, &row.values, None, text)?;
         }
         if !self.tables.contains(&Table::Messages) {
             return Ok(());
         }
-        let messages: Vec<&RawValue> = fields.messages()?;
-        let conversation_id = conversation_id.as_deref().unwrap_or_default();
-        for (position, message) in messages.into_iter().enumerate() {
-            let fields = Fields::of_record("a message", message)?;
-            let place = (conversation_id, position as i64);
-            self.row(Table::Messages, Some(place), &fields, None, message)?;
+        for (position, message) in row.messages.iter().enumerate() {
+            let place = (listed.id.as_str(), position as i64);
+            let raw = text.get(message.raw.clone()).unwrap_or_default();
+            self.row(
+                Table::Messages,
+                Some(place),
+                text,
+                &message.values,
+                None,
+                raw,
+            )?;
         }
         Ok(())
     }
 
-    fn feedback(&mut self, record: &RawValue, conversation_id: Option<&str>) -> Result<()> {
-        let fields = Fields::of_record("a feedback item", record)?;
+    fn feedback(
+        &mut self,
+        listed: &Listed<FeedbackRow>,
+        conversation_id: Option<&str>,
+    ) -> Result<()> {
+        let mut read = None;
+        let row = listed.row(&mut read)?;
+        let text = listed.raw.get();
         self.row(
             Table::Feedback,
             None,
-            &fields,
+            text,
+            &row.values,
             Some(conversation_id),
-            record,
+            text,
         )
     }
 
     /// Adds a row to its partition, in the columns' order ([`Table::column_names`]), writing row
-    /// groups out as they fill.
+    /// groups out as they fill. `values` are the table's documented columns' (read from
+    /// `record`, the listed record's bytes), `raw` the row's own bytes as sent.
     fn row(
         &mut self,
         table: Table,
         place: Option<(&str, i64)>,
-        fields: &Fields<'_>,
+        record: &str,
+        values: &[Value],
         conversation_id: Option<Option<&str>>,
-        raw: &RawValue,
+        raw: &str,
     ) -> Result<()> {
-        let created_at = fields.text("createdAt");
-        let month = month_of(created_at.as_deref());
+        let created_at = table
+            .columns()
+            .iter()
+            .position(|column| column.field == "createdAt")
+            .and_then(|index| values.get(index))
+            .and_then(|value| value.get(record));
+        let month = month_of(created_at);
         if let Some(only) = &self.only
             && !only.contains(&(table, month.map(str::to_string)))
         {
@@ -306,14 +329,14 @@ impl Encoder {
             group.push_int(column + 1, Some(position));
             column += 2;
         }
-        for spec in table.columns() {
-            let value = fields.value(spec);
+        for value in values {
+            let value = value.get(record);
             match self.kinds[index].get(column) {
-                Some(Kind::Timestamp) => group.push_int(column, value.as_deref().and_then(micros)),
+                Some(Kind::Timestamp) => group.push_int(column, value.and_then(micros)),
                 Some(Kind::Integer) => {
-                    group.push_int(column, value.as_deref().and_then(|v| v.parse().ok()));
+                    group.push_int(column, value.and_then(|v| v.parse().ok()));
                 }
-                _ => group.push_text(column, value.as_deref().map(str::as_bytes)),
+                _ => group.push_text(column, value.map(str::as_bytes)),
             }
             column += 1;
         }
@@ -321,7 +344,7 @@ impl Encoder {
             group.push_text(column, conversation_id.map(str::as_bytes));
             column += 1;
         }
-        group.push_text(column, Some(raw.get().as_bytes()));
+        group.push_text(column, Some(raw.as_bytes()));
         self.buffered += group.bytes - before;
         if group.bytes >= ROW_GROUP_BYTES {
             self.write_group(&key)?;
