@@ -153,18 +153,6 @@ impl<'a> Fields<'a> {
             reason: "it is not a JSON object".into(),
         })
     }
-
-    /// A conversation's messages, each as the bytes the server sent; none when absent or null.
-    pub(crate) fn messages(&self) -> Result<Vec<&'a RawValue>> {
-        match self.raw("messages") {
-            Some(messages) if messages.get() != "null" => serde_json::from_str(messages.get())
-                .map_err(|error| Error::Record {
-                    what: "a conversation",
-                    reason: format!("its messages are not a list: {error}"),
-                }),
-            _ => Ok(Vec::new()),
-        }
-    }
 }
 
 /// An object's members in order, borrowed from the record.

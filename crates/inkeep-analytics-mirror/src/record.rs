@@ -56,6 +56,18 @@ impl Value {
         Self::Sent(start..start + text.len())
     }
 
+    /// The value, as text, of the column that `field` fills among a table's `columns`, whose
+    /// `values` were read from `record`.
+    pub(crate) fn of_field<'a>(
+        columns: &[Column],
+        values: &'a [Value],
+        field: &str,
+        record: &'a str,
+    ) -> Option<&'a str> {
+        let index = columns.iter().position(|column| column.field == field)?;
+        values.get(index)?.get(record)
+    }
+
     /// The value as text, given the bytes of the record it was read from.
     pub(crate) fn get<'a>(&'a self, record: &'a str) -> Option<&'a str> {
         match self {

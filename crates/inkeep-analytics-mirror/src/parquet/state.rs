@@ -25,12 +25,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
-use serde_json::value::RawValue;
 
+use crate::columns::{CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
 use crate::columns::{Fields, month_of};
 use crate::error::{Error, Result};
 use crate::files;
-use crate::record::{ConversationRow, FeedbackRow, Listed};
+use crate::record::{ConversationRow, FeedbackRow, Listed, MessageRow, Value};
 use crate::report::{ApiTotals, Changes, Report};
 use crate::schema::{self, Table, raw_hash};
 use crate::store;
@@ -414,7 +414,8 @@ impl State {
     fn messages(
         &mut self,
         conversation_id: &str,
-        messages: &[&RawValue],
+        conversation: &str,
+        messages: &[MessageRow],
         changed: bool,
     ) -> Result<()> {
         let stored: Vec<([u8; 16], Option<String>)> = if changed {
@@ -440,14 +441,12 @@ impl State {
             Vec::new()
         };
         for (position, message) in messages.iter().enumerate() {
-            let fields = Fields::of(message).ok_or_else(|| Error::Record {
-                what: "a conversation",
-                reason: "one of its messages is not a JSON object".into(),
-            })?;
-            let hash = raw_hash(message.get().as_bytes());
-            let created_at = fields.text("createdAt");
-            let month = month_of(created_at.as_deref());
-            let id = fields.text("id");
+            let raw = conversation.get(message.raw.clone()).unwrap_or_default();
+            let hash = raw_hash(raw.as_bytes());
+            let field =
+                |name| Value::of_field(MESSAGE_COLUMNS, &message.values, name, conversation);
+            let month = month_of(field("createdAt"));
+            let id = field("id");
             let position = position as i64;
             match stored.get(position as usize) {
                 Some((old_hash, _)) if *old_hash == hash => continue,
@@ -554,7 +553,6 @@ impl Target for State {
     }
 
     fn conversation(&mut self, listed: &Listed<ConversationRow>) -> Result<bool> {
-        const WHAT: &str = "a conversation";
         let (record, id, hash) = (&*listed.raw, &listed.id, listed.hash);
         // The month is read only for a record that is new or changed (below); the sighting
         // needs it then, so an unchanged record is told by its hash before any parse.
@@ -563,15 +561,21 @@ impl Target for State {
         {
             let _ = self
                 .conversations
-                .sight(&id, hash, None, &mut self.report.conversations);
+                .sight(id, hash, None, &mut self.report.conversations);
             return Ok(false);
         }
-        let fields = Fields::of_record(WHAT, record)?;
-        let created_at = fields.text("createdAt");
-        let month = month_of(created_at.as_deref());
+        let mut read = None;
+        let row = listed.row(&mut read)?;
+        let text = record.get();
+        let month = month_of(Value::of_field(
+            CONVERSATION_COLUMNS,
+            &row.values,
+            "createdAt",
+            text,
+        ));
         let sighting = self
             .conversations
-            .sight(&id, hash, month, &mut self.report.conversations);
+            .sight(id, hash, month, &mut self.report.conversations);
         let changed = match sighting {
             Sighting::Nothing => return Ok(false),
             Sighting::New => {
@@ -591,8 +595,7 @@ impl Target for State {
             }
         };
         self.mark(Table::Conversations, month);
-        let messages = fields.messages()?;
-        self.messages(&id, &messages, changed)?;
+        self.messages(id, text, &row.messages, changed)?;
         Ok(true)
     }
 
@@ -626,7 +629,7 @@ impl Target for State {
         {
             let _ = self
                 .feedback
-                .sight(&id, hash, None, &mut self.report.feedback);
+                .sight(id, hash, None, &mut self.report.feedback);
             return Ok(None);
         }
         let fields = Fields::of_record(WHAT, record)?;
@@ -635,7 +638,7 @@ impl Target for State {
         let conversation_id = self.conversation_of_feedback(&fields)?;
         match self
             .feedback
-            .sight(&id, hash, month, &mut self.report.feedback)
+            .sight(id, hash, month, &mut self.report.feedback)
         {
             Sighting::Nothing => return Ok(None),
             Sighting::New => {

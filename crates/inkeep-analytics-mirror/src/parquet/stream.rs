@@ -298,13 +298,12 @@ impl Encoder {
         conversation_id: Option<Option<&str>>,
         raw: &str,
     ) -> Result<()> {
-        let created_at = table
-            .columns()
-            .iter()
-            .position(|column| column.field == "createdAt")
-            .and_then(|index| values.get(index))
-            .and_then(|value| value.get(record));
-        let month = month_of(created_at);
+        let month = month_of(Value::of_field(
+            table.columns(),
+            values,
+            "createdAt",
+            record,
+        ));
         if let Some(only) = &self.only
             && !only.contains(&(table, month.map(str::to_string)))
         {
