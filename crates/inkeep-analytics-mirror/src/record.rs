@@ -7,6 +7,7 @@
 //! escapes, an object or an array as JSON), or the decoded text of a string that had escapes:
 //! nothing is copied that need not be. A re-run reads only the id and the hash here, and the
 //! writer reads the rest of the few records that changed (a [`Listed`] record's `row` is then `None`).
+//! A new Parquet dataset's records are read here too, and its state and encoders share the rows.
 
 use std::borrow::Cow;
 use std::ops::Range;
