@@ -5,6 +5,7 @@
 mod columns;
 mod error;
 mod files;
+mod known;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod record;

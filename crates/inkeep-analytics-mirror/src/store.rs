@@ -13,18 +13,18 @@
 //! ([`NEW_PAGE_SIZE`]), and another thread writes them to the disk while the run goes on
 //! ([`files::Writeback`]), so that the writer's thread spends less of its time in the kernel.
 
-use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, ToSql};
 
-use crate::columns::{FEEDBACK_COLUMNS, month_of};
+use crate::columns::FEEDBACK_COLUMNS;
 use crate::error::{Error, Result};
 use crate::files;
+use crate::known::{Known, Sighting};
 use crate::record::{ConversationRow, FeedbackRow, Listed, MessageRow, Value};
-use crate::report::{ApiTotals, Changes, Report};
+use crate::report::{ApiTotals, Report};
 use crate::schema::{APPLICATION_ID, INDEXES_SQL, MIGRATIONS, SCHEMA_VERSION, Table, schema_sql};
 
 /// How long a run waits for another process that holds the mirror (another sync, a reader in
@@ -145,101 +145,6 @@ fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
     }
 }
 
-/// The records of one table as the mirror held them when the run began, by id, and those the run
-/// has listed since.
-#[derive(Default)]
-struct Known {
-    records: HashMap<String, Entry>,
-}
-
-struct Entry {
-    hash: [u8; 16],
-    /// Listed in this run: a later sighting is a repeat (offsets shifted between pages).
-    listed: bool,
-}
-
-/// What a listed record is to the mirror.
-enum Sighting {
-    /// Listed earlier in this run: ignored.
-    Repeat,
-    New,
-    Unchanged,
-    Changed,
-}
-
-impl Known {
-    fn load(connection: &Connection, table: Table) -> rusqlite::Result<Self> {
-        let mut statement =
-            connection.prepare(&format!("SELECT id, raw_hash FROM {}", table.name()))?;
-        let mut rows = statement.query([])?;
-        let mut records = HashMap::new();
-        while let Some(row) = rows.next()? {
-            // A hash that is missing or malformed compares unequal: the record is rewritten.
-            let hash = match row.get_ref(1)? {
-                rusqlite::types::ValueRef::Blob(bytes) => bytes.try_into().unwrap_or([0; 16]),
-                _ => [0; 16],
-            };
-            records.insert(
-                row.get(0)?,
-                Entry {
-                    hash,
-                    listed: false,
-                },
-            );
-        }
-        Ok(Self { records })
-    }
-
-    fn sight(&mut self, id: &str, hash: [u8; 16]) -> Sighting {
-        match self.records.get_mut(id) {
-            Some(entry) if entry.listed => Sighting::Repeat,
-            Some(entry) => {
-                entry.listed = true;
-                if entry.hash == hash {
-                    Sighting::Unchanged
-                } else {
-                    entry.hash = hash;
-                    Sighting::Changed
-                }
-            }
-            None => {
-                self.records
-                    .insert(id.to_string(), Entry { hash, listed: true });
-                Sighting::New
-            }
-        }
-    }
-
-    /// Sights a listed record and counts it in `changes`: `None` when the mirror has nothing to
-    /// write for it (listed before in this run, or unchanged), else whether it replaces a row.
-    fn sight_counted(&mut self, id: &str, hash: [u8; 16], changes: &mut Changes) -> Option<bool> {
-        match self.sight(id, hash) {
-            Sighting::Repeat => None,
-            Sighting::Unchanged => {
-                changes.unchanged += 1;
-                None
-            }
-            Sighting::Changed => {
-                changes.updated += 1;
-                Some(true)
-            }
-            Sighting::New => {
-                changes.inserted += 1;
-                Some(false)
-            }
-        }
-    }
-
-    /// The ids the run has not listed.
-    fn unlisted(&self) -> Vec<String> {
-        self.records
-            .iter()
-            .filter(|(_, entry)| !entry.listed)
-            .map(|(id, _)| id.clone())
-            .collect()
-    }
-}
-
 /// A run's writer: owns the connection, applies records, and commits once.
 pub(crate) struct Writer {
     connection: Connection,
@@ -251,9 +156,6 @@ pub(crate) struct Writer {
     partial: Option<files::Partial>,
     found: Found,
     report: Report,
-    /// The partitions (table, month) whose rows changed in this run; `None` is the partition of
-    /// records whose `createdAt` is not a date.
-    dirty: BTreeSet<(Table, Option<String>)>,
     in_transaction: bool,
     /// The mirror started the run empty: every record is new, and the indexes are created after
     /// the rows.
@@ -304,7 +206,6 @@ impl Writer {
                 started_at: crate::report::now(),
                 ..Report::default()
             },
-            dirty: BTreeSet::new(),
             in_transaction: false,
             empty: false,
             indexes_pending: false,
@@ -368,10 +269,10 @@ impl Writer {
                         .pragma_update(None, "user_version", SCHEMA_VERSION)
                         .map_err(Error::sqlite(&self.path))?;
                 }
-                self.conversations = Known::load(&self.connection, Table::Conversations)
+                self.conversations = known(&self.connection, Table::Conversations)
                     .map_err(Error::sqlite(&self.path))?;
-                self.feedback = Known::load(&self.connection, Table::Feedback)
-                    .map_err(Error::sqlite(&self.path))?;
+                self.feedback =
+                    known(&self.connection, Table::Feedback).map_err(Error::sqlite(&self.path))?;
             }
         }
         Ok(())
@@ -388,41 +289,23 @@ impl Writer {
         Ok(())
     }
 
-    /// The `created_at` of a mirrored record, to know which partition it leaves when it changes.
-    fn created_at_of(&self, table: Table, id: &str) -> Result<Option<String>> {
-        self.connection
-            .prepare_cached(&format!(
-                "SELECT created_at FROM {} WHERE id = ?1",
-                table.name()
-            ))
-            .and_then(|mut statement| statement.query_row([id], |row| row.get(0)).optional())
-            .map(Option::flatten)
-            .map_err(self.sql())
-    }
-
-    fn mark(&mut self, table: Table, created_at: Option<&str>) {
-        let month = month_of(created_at).map(str::to_string);
-        self.dirty.insert((table, month));
-    }
-
     /// Applies one conversation as listed; whether it was written (new or changed).
     pub(crate) fn conversation(&mut self, record: &Listed<ConversationRow>) -> Result<bool> {
         // The id and the hash tell an unchanged record, the usual case of a re-run: the rest
         // of it is then not read.
-        let Some(changed) = self.conversations.sight_counted(
+        let changed = match self.conversations.sight(
             &record.id,
             record.hash,
+            (),
             &mut self.report.conversations,
-        ) else {
-            return Ok(false);
+        ) {
+            Sighting::Nothing => return Ok(false),
+            Sighting::New => false,
+            Sighting::Changed { .. } => true,
         };
         let mut read = None;
         let row = record.row(&mut read)?;
         let text = record.raw.get();
-        if changed {
-            let old_created_at = self.created_at_of(Table::Conversations, &record.id)?;
-            self.mark(Table::Conversations, old_created_at.as_deref());
-        }
         self.write_row(
             Table::Conversations,
             changed,
@@ -435,10 +318,6 @@ impl Writer {
                 hash: Some(&record.hash),
             },
         )?;
-        self.mark(
-            Table::Conversations,
-            created_at(Table::Conversations, &row.values, text),
-        );
         self.messages(&record.id, text, &row.messages, changed)?;
         Ok(true)
     }
@@ -452,7 +331,7 @@ impl Writer {
         listed: &[MessageRow],
         changed: bool,
     ) -> Result<()> {
-        let mirrored: Vec<(String, Option<String>)> = if changed {
+        let mirrored: Vec<String> = if changed {
             self.mirrored_messages(conversation_id)?
         } else {
             Vec::new()
@@ -467,26 +346,19 @@ impl Writer {
                 raw,
                 hash: None,
             };
-            let created_at = created_at(Table::Messages, &message.values, conversation);
             match mirrored.get(position) {
-                Some((mirrored_raw, _)) if mirrored_raw == raw => {}
-                Some((_, old_created_at)) => {
-                    self.mark(Table::Messages, old_created_at.as_deref());
+                Some(mirrored_raw) if mirrored_raw == raw => {}
+                Some(_) => {
                     self.write_row(Table::Messages, true, row)?;
                     self.report.messages.updated += 1;
-                    self.mark(Table::Messages, created_at);
                 }
                 None => {
                     self.write_row(Table::Messages, false, row)?;
                     self.report.messages.inserted += 1;
-                    self.mark(Table::Messages, created_at);
                 }
             }
         }
         if mirrored.len() > listed.len() {
-            for (_, old_created_at) in &mirrored[listed.len()..] {
-                self.mark(Table::Messages, old_created_at.as_deref());
-            }
             let removed = self
                 .connection
                 .prepare_cached(
@@ -501,15 +373,13 @@ impl Writer {
         Ok(())
     }
 
-    /// The mirrored messages of a conversation in order: their bytes and `created_at`.
-    fn mirrored_messages(&self, conversation_id: &str) -> Result<Vec<(String, Option<String>)>> {
+    /// The mirrored messages of a conversation in order, as their bytes.
+    fn mirrored_messages(&self, conversation_id: &str) -> Result<Vec<String>> {
         self.connection
-            .prepare_cached(
-                "SELECT raw, created_at FROM messages WHERE conversation_id = ?1 ORDER BY position",
-            )
+            .prepare_cached("SELECT raw FROM messages WHERE conversation_id = ?1 ORDER BY position")
             .and_then(|mut statement| {
                 statement
-                    .query_map([conversation_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .query_map([conversation_id], |row| row.get(0))?
                     .collect()
             })
             .map_err(self.sql())
@@ -521,23 +391,24 @@ impl Writer {
         &mut self,
         record: &Listed<FeedbackRow>,
     ) -> Result<Option<Option<String>>> {
-        let Some(update) =
-            self.feedback
-                .sight_counted(&record.id, record.hash, &mut self.report.feedback)
-        else {
-            return Ok(None);
-        };
+        let update =
+            match self
+                .feedback
+                .sight(&record.id, record.hash, (), &mut self.report.feedback)
+            {
+                Sighting::Nothing => return Ok(None),
+                Sighting::New => false,
+                Sighting::Changed { .. } => true,
+            };
         let mut read = None;
         let row = record.row(&mut read)?;
         let text = record.raw.get();
         let conversation_id = match &row.conversation_id {
             Some(id) => Some(id.clone()),
-            None => self.conversation_of_message(&row.values, text)?,
+            None => {
+                conversation_of_message(&self.connection, &row.values, text).map_err(self.sql())?
+            }
         };
-        if update {
-            let old_created_at = self.created_at_of(Table::Feedback, &record.id)?;
-            self.mark(Table::Feedback, old_created_at.as_deref());
-        }
         self.write_row(
             Table::Feedback,
             update,
@@ -550,32 +421,7 @@ impl Writer {
                 hash: Some(&record.hash),
             },
         )?;
-        self.mark(
-            Table::Feedback,
-            created_at(Table::Feedback, &row.values, text),
-        );
         Ok(Some(conversation_id))
-    }
-
-    /// The conversation that the mirror holds a feedback item's message in, for an item that
-    /// embeds neither its conversation nor its message.
-    fn conversation_of_message(&self, feedback: &[Value], record: &str) -> Result<Option<String>> {
-        let message_id = FEEDBACK_COLUMNS
-            .iter()
-            .position(|column| column.field == "messageId")
-            .and_then(|index| feedback.get(index))
-            .and_then(|value| value.get(record));
-        let Some(message_id) = message_id else {
-            return Ok(None);
-        };
-        self.connection
-            .prepare_cached("SELECT conversation_id FROM messages WHERE id = ?1 LIMIT 1")
-            .and_then(|mut statement| {
-                statement
-                    .query_row([message_id], |row| row.get(0))
-                    .optional()
-            })
-            .map_err(self.sql())
     }
 
     /// Inserts a row, or updates the one with the same key (`id`; for messages, the
@@ -623,17 +469,11 @@ impl Writer {
         if !complete {
             return Ok(());
         }
-        for id in self.conversations.unlisted() {
-            self.report.messages.deleted += self.delete_and_mark(
-                Table::Messages,
-                "DELETE FROM messages WHERE conversation_id = ?1 RETURNING created_at",
-                &id,
-            )?;
-            self.report.conversations.deleted += self.delete_and_mark(
-                Table::Conversations,
-                "DELETE FROM conversations WHERE id = ?1 RETURNING created_at",
-                &id,
-            )?;
+        for (id, ()) in self.conversations.unlisted() {
+            self.report.messages.deleted +=
+                self.delete("DELETE FROM messages WHERE conversation_id = ?1", &id)?;
+            self.report.conversations.deleted +=
+                self.delete("DELETE FROM conversations WHERE id = ?1", &id)?;
         }
         Ok(())
     }
@@ -644,28 +484,20 @@ impl Writer {
         if !complete {
             return Ok(());
         }
-        for id in self.feedback.unlisted() {
-            self.report.feedback.deleted += self.delete_and_mark(
-                Table::Feedback,
-                "DELETE FROM feedback WHERE id = ?1 RETURNING created_at",
-                &id,
-            )?;
+        for (id, ()) in self.feedback.unlisted() {
+            self.report.feedback.deleted +=
+                self.delete("DELETE FROM feedback WHERE id = ?1", &id)?;
         }
         Ok(())
     }
 
-    /// Runs a `DELETE ... RETURNING created_at` for one id on `table`, marks the partitions of the
-    /// rows it removed as changed, and returns how many it removed.
-    fn delete_and_mark(&mut self, table: Table, sql: &str, id: &str) -> Result<u64> {
-        let created_at: Vec<Option<String>> = self
-            .connection
+    /// Runs a `DELETE` of the rows of one id, and returns how many it removed.
+    fn delete(&self, sql: &str, id: &str) -> Result<u64> {
+        self.connection
             .prepare_cached(sql)
-            .and_then(|mut statement| statement.query_map([id], |row| row.get(0))?.collect())
-            .map_err(self.sql())?;
-        for time in &created_at {
-            self.mark(table, time.as_deref());
-        }
-        Ok(created_at.len() as u64)
+            .and_then(|mut statement| statement.execute([id]))
+            .map(|removed| removed as u64)
+            .map_err(self.sql())
     }
 
     /// Records the run and commits it: the one moment the new mirror replaces the previous one.
@@ -733,14 +565,33 @@ struct Row<'r> {
     hash: Option<&'r [u8; 16]>,
 }
 
-/// The `created_at` among a row's values.
-fn created_at<'a>(table: Table, values: &'a [Value], record: &'a str) -> Option<&'a str> {
-    table
-        .columns()
-        .iter()
-        .position(|column| column.name == "created_at")
-        .and_then(|index| values.get(index))
-        .and_then(|value| value.get(record))
+/// The conversation that a store's `messages` table holds a feedback item's message in, for an
+/// item that embeds neither its conversation nor its message; `feedback` are its values, read
+/// from `record`. The SQLite mirror and the Parquet dataset's state both keep that table.
+pub(crate) fn conversation_of_message(
+    connection: &Connection,
+    feedback: &[Value],
+    record: &str,
+) -> rusqlite::Result<Option<String>> {
+    let Some(message_id) = Value::of_field(FEEDBACK_COLUMNS, feedback, "messageId", record) else {
+        return Ok(None);
+    };
+    connection
+        .prepare_cached("SELECT conversation_id FROM messages WHERE id = ?1 LIMIT 1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([message_id], |row| row.get(0))
+                .optional()
+        })
+}
+
+/// What the mirror holds of `table` when a run begins: each record's id and hash.
+fn known(connection: &Connection, table: Table) -> rusqlite::Result<Known> {
+    Known::load(
+        connection,
+        &format!("SELECT id, raw_hash FROM {}", table.name()),
+        |_| Ok(()),
+    )
 }
 
 impl Drop for Writer {

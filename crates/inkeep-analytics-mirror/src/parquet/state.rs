@@ -19,19 +19,20 @@
 //! `FILE.partial` without journal then renamed into place, and the writer compares each listed
 //! record's hash with the ids and hashes loaded at the start ([`Known`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
-use crate::columns::{CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
-use crate::columns::{Fields, month_of};
+use crate::columns::month_of;
+use crate::columns::{CONVERSATION_COLUMNS, FEEDBACK_COLUMNS, MESSAGE_COLUMNS};
 use crate::error::{Error, Result};
 use crate::files;
+use crate::known::{Known, Sighting};
 use crate::record::{ConversationRow, FeedbackRow, Listed, MessageRow, Value};
-use crate::report::{ApiTotals, Changes, Report};
+use crate::report::{ApiTotals, Report};
 use crate::schema::{self, Table, raw_hash};
 use crate::store;
 use crate::sync::Target;
@@ -198,103 +199,6 @@ fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
     }
 }
 
-/// The records of one table as the state held them when the run began, by id, and those the run
-/// has listed since.
-#[derive(Default)]
-struct Known {
-    records: HashMap<String, Entry>,
-}
-
-struct Entry {
-    hash: [u8; 16],
-    /// The partition the record is in (the state's, until the run changes it).
-    month: Option<String>,
-    /// Listed in this run: a later sighting is a repeat (offsets shifted between pages).
-    listed: bool,
-}
-
-/// What a listed record is to the state.
-enum Sighting {
-    /// Listed earlier in this run, or unchanged: nothing to write.
-    Nothing,
-    New,
-    /// Changed: the month its previous version was in.
-    Changed {
-        old_month: Option<String>,
-    },
-}
-
-impl Known {
-    fn load(connection: &Connection, table: Table) -> rusqlite::Result<Self> {
-        let mut statement =
-            connection.prepare(&format!("SELECT id, hash, month FROM {}", table.name()))?;
-        let mut rows = statement.query([])?;
-        let mut records = HashMap::new();
-        while let Some(row) = rows.next()? {
-            // A hash that is malformed compares unequal: the record is rewritten.
-            let hash = match row.get_ref(1)? {
-                rusqlite::types::ValueRef::Blob(bytes) => bytes.try_into().unwrap_or([0; 16]),
-                _ => [0; 16],
-            };
-            records.insert(
-                row.get(0)?,
-                Entry {
-                    hash,
-                    month: row.get(2)?,
-                    listed: false,
-                },
-            );
-        }
-        Ok(Self { records })
-    }
-
-    /// Sights a listed record in `month` and counts it in `changes`.
-    fn sight(
-        &mut self,
-        id: &str,
-        hash: [u8; 16],
-        month: Option<&str>,
-        changes: &mut Changes,
-    ) -> Sighting {
-        match self.records.get_mut(id) {
-            Some(entry) if entry.listed => Sighting::Nothing,
-            Some(entry) => {
-                entry.listed = true;
-                if entry.hash == hash {
-                    changes.unchanged += 1;
-                    Sighting::Nothing
-                } else {
-                    changes.updated += 1;
-                    entry.hash = hash;
-                    let old_month = std::mem::replace(&mut entry.month, month.map(str::to_string));
-                    Sighting::Changed { old_month }
-                }
-            }
-            None => {
-                changes.inserted += 1;
-                self.records.insert(
-                    id.to_string(),
-                    Entry {
-                        hash,
-                        month: month.map(str::to_string),
-                        listed: true,
-                    },
-                );
-                Sighting::New
-            }
-        }
-    }
-
-    /// The records the run has not listed, with their months.
-    fn unlisted(&self) -> Vec<(String, Option<String>)> {
-        self.records
-            .iter()
-            .filter(|(_, entry)| !entry.listed)
-            .map(|(id, entry)| (id.clone(), entry.month.clone()))
-            .collect()
-    }
-}
-
 /// A run's writer of the state: owns the connection, applies records, and commits once.
 pub(crate) struct State {
     connection: Connection,
@@ -312,8 +216,8 @@ pub(crate) struct State {
     /// The state started the run empty: every record is new (nothing is marked dirty: every
     /// partition is written), and the indexes are created after the conversations.
     empty: bool,
-    conversations: Known,
-    feedback: Known,
+    conversations: Known<Option<String>>,
+    feedback: Known<Option<String>>,
 }
 
 impl State {
@@ -480,35 +384,6 @@ impl State {
         }
         Ok(())
     }
-
-    /// The conversation a feedback item belongs to: the one it embeds, else its message's, else
-    /// the one the state holds its message in (the SQLite mirror's rule).
-    fn conversation_of_feedback(&self, feedback: &Fields<'_>) -> Result<Option<String>> {
-        if let Some(id) = feedback
-            .raw("conversation")
-            .and_then(inkeep_analytics::listing::raw_record_id)
-        {
-            return Ok(Some(id));
-        }
-        if let Some(id) = feedback
-            .raw("message")
-            .and_then(Fields::of)
-            .and_then(|message| message.text("conversationId").map(|id| id.into_owned()))
-        {
-            return Ok(Some(id));
-        }
-        let Some(message_id) = feedback.text("messageId") else {
-            return Ok(None);
-        };
-        self.connection
-            .prepare_cached("SELECT conversation_id FROM messages WHERE id = ?1 LIMIT 1")
-            .and_then(|mut statement| {
-                statement
-                    .query_row([message_id.as_ref()], |row| row.get(0))
-                    .optional()
-            })
-            .map_err(self.sql())
-    }
 }
 
 impl Target for State {
@@ -536,10 +411,10 @@ impl Target for State {
                 self.empty = true;
             }
             Found::State => {
-                self.conversations = Known::load(&self.connection, Table::Conversations)
+                self.conversations = known(&self.connection, Table::Conversations)
                     .map_err(Error::sqlite(&self.path))?;
-                self.feedback = Known::load(&self.connection, Table::Feedback)
-                    .map_err(Error::sqlite(&self.path))?;
+                self.feedback =
+                    known(&self.connection, Table::Feedback).map_err(Error::sqlite(&self.path))?;
             }
         }
         Ok(())
@@ -556,9 +431,7 @@ impl Target for State {
         let (record, id, hash) = (&*listed.raw, &listed.id, listed.hash);
         // The month is read only for a record that is new or changed (below); the sighting
         // needs it then, so an unchanged record is told by its hash before any parse.
-        if let Some(entry) = self.conversations.records.get(id)
-            && (entry.listed || entry.hash == hash)
-        {
+        if self.conversations.has_nothing_to_write(id, hash) {
             let _ = self
                 .conversations
                 .sight(id, hash, None, &mut self.report.conversations);
@@ -573,9 +446,12 @@ impl Target for State {
             "createdAt",
             text,
         ));
-        let sighting = self
-            .conversations
-            .sight(id, hash, month, &mut self.report.conversations);
+        let sighting = self.conversations.sight(
+            id,
+            hash,
+            month.map(str::to_string),
+            &mut self.report.conversations,
+        );
         let changed = match sighting {
             Sighting::Nothing => return Ok(false),
             Sighting::New => {
@@ -585,8 +461,8 @@ impl Target for State {
                 )?;
                 false
             }
-            Sighting::Changed { old_month } => {
-                self.mark(Table::Conversations, old_month.as_deref());
+            Sighting::Changed { old_place } => {
+                self.mark(Table::Conversations, old_place.as_deref());
                 self.execute(
                     "UPDATE conversations SET month = ?2, hash = ?3, raw = ?4 WHERE id = ?1",
                     rusqlite::params![id, month, &hash[..], record.get()],
@@ -622,24 +498,33 @@ impl Target for State {
     }
 
     fn feedback(&mut self, listed: &Listed<FeedbackRow>) -> Result<Option<Option<String>>> {
-        const WHAT: &str = "a feedback item";
         let (record, id, hash) = (&*listed.raw, &listed.id, listed.hash);
-        if let Some(entry) = self.feedback.records.get(id)
-            && (entry.listed || entry.hash == hash)
-        {
+        if self.feedback.has_nothing_to_write(id, hash) {
             let _ = self
                 .feedback
                 .sight(id, hash, None, &mut self.report.feedback);
             return Ok(None);
         }
-        let fields = Fields::of_record(WHAT, record)?;
-        let created_at = fields.text("createdAt");
-        let month = month_of(created_at.as_deref());
-        let conversation_id = self.conversation_of_feedback(&fields)?;
-        match self
-            .feedback
-            .sight(id, hash, month, &mut self.report.feedback)
-        {
+        let mut read = None;
+        let row = listed.row(&mut read)?;
+        let text = record.get();
+        let month = month_of(Value::of_field(
+            FEEDBACK_COLUMNS,
+            &row.values,
+            "createdAt",
+            text,
+        ));
+        let conversation_id = match &row.conversation_id {
+            Some(id) => Some(id.clone()),
+            None => store::conversation_of_message(&self.connection, &row.values, text)
+                .map_err(self.sql())?,
+        };
+        match self.feedback.sight(
+            id,
+            hash,
+            month.map(str::to_string),
+            &mut self.report.feedback,
+        ) {
             Sighting::Nothing => return Ok(None),
             Sighting::New => {
                 self.execute(
@@ -647,8 +532,8 @@ impl Target for State {
                     rusqlite::params![id, month, &hash[..], conversation_id, record.get()],
                 )?;
             }
-            Sighting::Changed { old_month } => {
-                self.mark(Table::Feedback, old_month.as_deref());
+            Sighting::Changed { old_place } => {
+                self.mark(Table::Feedback, old_place.as_deref());
                 self.execute(
                     "UPDATE feedback SET month = ?2, hash = ?3, conversation_id = ?4, raw = ?5 WHERE id = ?1",
                     rusqlite::params![id, month, &hash[..], conversation_id, record.get()],
@@ -707,6 +592,15 @@ impl Target for State {
         }
         Ok(std::mem::take(&mut self.report))
     }
+}
+
+/// What the state holds of `table` when a run begins: each record's id, hash and month.
+fn known(connection: &Connection, table: Table) -> rusqlite::Result<Known<Option<String>>> {
+    Known::load(
+        connection,
+        &format!("SELECT id, hash, month FROM {}", table.name()),
+        |row| row.get(2),
+    )
 }
 
 impl Drop for State {
