@@ -103,7 +103,8 @@ enum Batch {
 /// or the Parquet dataset's lighter state.
 pub(crate) trait Target: Send + 'static {
     /// Whether the listing's side should read each record's rows ([`Listed::row`]): for a new
-    /// SQLite mirror, whose records are all written, so that its writer only binds them.
+    /// SQLite mirror or Parquet dataset, whose records are all written, so that the writer's
+    /// thread only binds them and the encoders do not read them again.
     fn reads_rows(&self) -> bool;
     /// Starts the run's transaction.
     fn begin(&mut self) -> Result<()>;
