@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod columns;
+mod database;
 mod error;
 mod files;
 mod known;

@@ -9,44 +9,26 @@
 //!
 //! A new mirror is written as `FILE.partial` without journal or syncs, then synced once and
 //! renamed into place ([`files::Partial`]): there is no previous mirror to protect, and the
-//! journal and syncs made the first load about twice as slow. Its pages are 64 KiB
-//! ([`NEW_PAGE_SIZE`]), and another thread writes them to the disk while the run goes on
-//! ([`files::Writeback`]), so that the writer's thread spends less of its time in the kernel.
+//! journal and syncs made the first load about twice as slow. Its pages are 64 KiB, and another
+//! thread writes them to the disk while the run goes on, so that the writer's thread spends
+//! less of its time in the kernel ([`RunFile`], which the Parquet dataset's state shares).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, ToSql};
 
 use crate::columns::FEEDBACK_COLUMNS;
+use crate::database::{self, AtPath, RunFile};
 use crate::error::{Error, Result};
-use crate::files;
 use crate::known::{Known, Sighting};
 use crate::record::{ConversationRow, FeedbackRow, Listed, MessageRow, Value};
 use crate::report::{ApiTotals, Report};
 use crate::schema::{APPLICATION_ID, INDEXES_SQL, MIGRATIONS, SCHEMA_VERSION, Table, schema_sql};
 
-/// How long a run waits for another process that holds the mirror (another sync, a reader in
-/// the middle of a write) before it gives up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// SQLite's page cache for a run. The run itself reads little (a re-run compares hashes held in
 /// memory); 16 MiB took a first sync of 20,000 conversations past 64 MiB of peak memory, and
 /// with 64 KiB pages 4 MiB cost no more CPU than 8 and peaked about 3 MiB lower (55 to 58 MiB).
 const CACHE_KIB: i64 = 4 * 1024;
-
-/// The page size of a new mirror, SQLite's largest. A first sync writes about 550 MB and its
-/// index builds read the tables back: with 4 KiB pages, the kernel's paths of a write or read
-/// per page took about 60% of the writer's thread; with 64 KiB pages the writer's thread took
-/// about a quarter less CPU (1.1 s against 1.5 s for 20,000 conversations), for a file 4%
-/// smaller. (An existing mirror keeps the page size it was created with.)
-pub(crate) const NEW_PAGE_SIZE: u32 = 65536;
-
-/// How often a new mirror's pages are written to the disk while the run goes on (see
-/// [`files::Writeback`]): often enough that little is left for the end, seldom enough that
-/// SQLite's pages rewritten in the meantime (the b-trees' inner pages) cost little twice.
-pub(crate) const WRITEBACK_EVERY: Duration = Duration::from_millis(250);
 
 /// What the file at a path is, read before anything is written to it.
 enum Found {
@@ -58,105 +40,34 @@ enum Found {
 
 /// Opens the mirror at `path` for a run, refusing without a write anything that is not one.
 pub(crate) fn open(path: &Path) -> Result<Writer> {
-    let fresh = match std::fs::metadata(path) {
-        Ok(metadata) if metadata.is_dir() => {
-            return Err(Error::NotAMirror {
-                path: path.to_path_buf(),
-                reason: "it is a directory".into(),
-            });
+    match database::look(path)? {
+        AtPath::Nothing => Writer::new(RunFile::create(path, CACHE_KIB)?, Found::New),
+        AtPath::Database(connection) => {
+            let found = inspect(&connection, path)?;
+            Writer::new(RunFile::existing(connection, path, CACHE_KIB)?, found)
         }
-        Ok(metadata) if metadata.len() > 0 => {
-            check_header(path)?;
-            false
-        }
-        Ok(_) => true,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => true,
-        Err(error) => return Err(Error::io("read", path)(error)),
-    };
-    if fresh {
-        let partial = files::Partial::create(path)?;
-        let connection = Connection::open(partial.path()).map_err(Error::sqlite(path))?;
-        return Writer::new(connection, path.to_path_buf(), Found::New, Some(partial));
-    }
-    let connection = Connection::open(path).map_err(Error::sqlite(path))?;
-    connection
-        .busy_timeout(BUSY_TIMEOUT)
-        .map_err(Error::sqlite(path))?;
-    let found = inspect(&connection, path)?;
-    Writer::new(connection, path.to_path_buf(), found, None)
-}
-
-/// Refuses a file that does not start as an SQLite database does, reading only its header.
-fn check_header(path: &Path) -> Result<()> {
-    let mut header = [0u8; 16];
-    let read = std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut header))
-        .map(|()| header == *b"SQLite format 3\0");
-    match read {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::NotAMirror {
-            path: path.to_path_buf(),
-            reason: "it is not an SQLite database".into(),
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::NotAMirror {
-            path: path.to_path_buf(),
-            reason: "it is not an SQLite database".into(),
-        }),
-        Err(error) => Err(Error::io("read", path)(error)),
     }
 }
 
 /// Reads the database's marks (no write): whose it is and which layout it has.
 fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
-    let application_id: i32 = connection
-        .pragma_query_value(None, "application_id", |row| row.get(0))
-        .map_err(Error::sqlite(path))?;
-    let version: i64 = connection
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(Error::sqlite(path))?;
-    if application_id == APPLICATION_ID {
-        if version > SCHEMA_VERSION {
-            return Err(Error::NewerSchema {
-                path: path.to_path_buf(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < 1 {
-            return Err(Error::NotAMirror {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "its mirror schema version {version} is not one this program wrote"
-                ),
-            });
-        }
+    let marks = database::marks(connection, path)?;
+    if marks.application_id == APPLICATION_ID {
+        let version = marks.version_of_ours(path, "mirror schema", SCHEMA_VERSION)?;
         return Ok(Found::Mirror { version });
     }
-    let objects: i64 = connection
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-        .map_err(Error::sqlite(path))?;
-    if application_id == 0 && objects == 0 {
+    if marks.is_blank() {
         Ok(Found::New)
     } else {
-        Err(Error::NotAMirror {
-            path: path.to_path_buf(),
-            reason: "it is an SQLite database of another program".into(),
-        })
+        Err(database::of_another_program(path))
     }
 }
 
 /// A run's writer: owns the connection, applies records, and commits once.
 pub(crate) struct Writer {
-    connection: Connection,
-    path: PathBuf,
-    /// Writes a new mirror's pages to the disk while the run goes on (stopped before `partial`
-    /// is published or removed).
-    writeback: Option<files::Writeback>,
-    /// A new mirror's file until it is renamed into place.
-    partial: Option<files::Partial>,
+    file: RunFile,
     found: Found,
     report: Report,
-    in_transaction: bool,
     /// The mirror started the run empty: every record is new, and the indexes are created after
     /// the rows.
     empty: bool,
@@ -170,43 +81,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    fn new(
-        connection: Connection,
-        path: PathBuf,
-        found: Found,
-        partial: Option<files::Partial>,
-    ) -> Result<Self> {
-        connection.set_prepared_statement_cache_capacity(64);
-        // The writer keeps the references of messages and feedback itself (a conversation's
-        // messages are written and deleted with it): SQLite's checks would cost a lookup a row.
-        let mut pragmas = String::new();
-        if partial.is_some() {
-            // Before the cache's size: set after it, a new page size left the cache at the old
-            // number of pages (a first sync then peaked at 180 MiB).
-            pragmas.push_str(&format!("PRAGMA page_size = {NEW_PAGE_SIZE};"));
-        }
-        pragmas.push_str(&format!(
-            "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF;"
-        ));
-        if partial.is_some() {
-            pragmas.push_str(
-                "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
-            );
-        }
-        connection
-            .execute_batch(&pragmas)
-            .map_err(Error::sqlite(&path))?;
+    fn new(file: RunFile, found: Found) -> Result<Self> {
         Ok(Self {
-            connection,
-            path,
-            writeback: None,
-            partial,
+            file,
             found,
             report: Report {
                 started_at: crate::report::now(),
                 ..Report::default()
             },
-            in_transaction: false,
             empty: false,
             indexes_pending: false,
             conversations: Known::default(),
@@ -224,32 +106,29 @@ impl Writer {
     }
 
     fn sql(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        Error::sqlite(&self.path)
+        self.file.sql()
     }
 
     /// Starts the run's transaction (taking the write lock at once), creating or migrating the
     /// schema inside it, so that a killed run leaves no half schema; loads what the mirror holds.
     pub(crate) fn begin(&mut self) -> Result<()> {
-        self.connection
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(Error::sqlite(&self.path))?;
-        self.in_transaction = true;
+        self.file.begin()?;
         match self.found {
             Found::New => {
-                self.connection
+                self.file
+                    .connection
                     .execute_batch(&schema_sql())
-                    .map_err(Error::sqlite(&self.path))?;
+                    .map_err(Error::sqlite(&self.file.path))?;
                 self.empty = true;
                 self.indexes_pending = true;
-                if let Some(partial) = &self.partial {
-                    self.writeback = Some(partial.write_back_every(WRITEBACK_EVERY)?);
-                }
-                self.connection
+                self.file
+                    .connection
                     .pragma_update(None, "application_id", APPLICATION_ID)
-                    .map_err(Error::sqlite(&self.path))?;
-                self.connection
+                    .map_err(Error::sqlite(&self.file.path))?;
+                self.file
+                    .connection
                     .pragma_update(None, "user_version", SCHEMA_VERSION)
-                    .map_err(Error::sqlite(&self.path))?;
+                    .map_err(Error::sqlite(&self.file.path))?;
             }
             Found::Mirror { version } => {
                 for from in version..SCHEMA_VERSION {
@@ -258,21 +137,22 @@ impl Writer {
                         .and_then(|index| MIGRATIONS.get(index));
                     let Some(step) = step else {
                         return Err(Error::NotAMirror {
-                            path: self.path.clone(),
+                            path: self.file.path.clone(),
                             reason: format!("no migration from mirror schema {from}"),
                         });
                     };
-                    step(&self.connection).map_err(Error::sqlite(&self.path))?;
+                    step(&self.file.connection).map_err(Error::sqlite(&self.file.path))?;
                 }
                 if version < SCHEMA_VERSION {
-                    self.connection
+                    self.file
+                        .connection
                         .pragma_update(None, "user_version", SCHEMA_VERSION)
-                        .map_err(Error::sqlite(&self.path))?;
+                        .map_err(Error::sqlite(&self.file.path))?;
                 }
-                self.conversations = known(&self.connection, Table::Conversations)
-                    .map_err(Error::sqlite(&self.path))?;
-                self.feedback =
-                    known(&self.connection, Table::Feedback).map_err(Error::sqlite(&self.path))?;
+                self.conversations = known(&self.file.connection, Table::Conversations)
+                    .map_err(Error::sqlite(&self.file.path))?;
+                self.feedback = known(&self.file.connection, Table::Feedback)
+                    .map_err(Error::sqlite(&self.file.path))?;
             }
         }
         Ok(())
@@ -281,9 +161,10 @@ impl Writer {
     /// Creates the indexes of a mirror that started empty, once its conversations are in.
     fn create_deferred_indexes(&mut self) -> Result<()> {
         if self.indexes_pending {
-            self.connection
+            self.file
+                .connection
                 .execute_batch(INDEXES_SQL)
-                .map_err(Error::sqlite(&self.path))?;
+                .map_err(Error::sqlite(&self.file.path))?;
             self.indexes_pending = false;
         }
         Ok(())
@@ -360,6 +241,7 @@ impl Writer {
         }
         if mirrored.len() > listed.len() {
             let removed = self
+                .file
                 .connection
                 .prepare_cached(
                     "DELETE FROM messages WHERE conversation_id = ?1 AND position >= ?2",
@@ -367,7 +249,7 @@ impl Writer {
                 .and_then(|mut statement| {
                     statement.execute(rusqlite::params![conversation_id, listed.len() as i64])
                 })
-                .map_err(Error::sqlite(&self.path))?;
+                .map_err(Error::sqlite(&self.file.path))?;
             self.report.messages.deleted += removed as u64;
         }
         Ok(())
@@ -375,7 +257,8 @@ impl Writer {
 
     /// The mirrored messages of a conversation in order, as their bytes.
     fn mirrored_messages(&self, conversation_id: &str) -> Result<Vec<String>> {
-        self.connection
+        self.file
+            .connection
             .prepare_cached("SELECT raw FROM messages WHERE conversation_id = ?1 ORDER BY position")
             .and_then(|mut statement| {
                 statement
@@ -405,9 +288,8 @@ impl Writer {
         let text = record.raw.get();
         let conversation_id = match &row.conversation_id {
             Some(id) => Some(id.clone()),
-            None => {
-                conversation_of_message(&self.connection, &row.values, text).map_err(self.sql())?
-            }
+            None => conversation_of_message(&self.file.connection, &row.values, text)
+                .map_err(self.sql())?,
         };
         self.write_row(
             Table::Feedback,
@@ -433,7 +315,11 @@ impl Writer {
         } else {
             &self.insert_sql[index]
         };
-        let mut statement = self.connection.prepare_cached(sql).map_err(self.sql())?;
+        let mut statement = self
+            .file
+            .connection
+            .prepare_cached(sql)
+            .map_err(self.sql())?;
         let mut next = 0usize;
         let mut bind = |value: &dyn ToSql| {
             next += 1;
@@ -493,7 +379,8 @@ impl Writer {
 
     /// Runs a `DELETE` of the rows of one id, and returns how many it removed.
     fn delete(&self, sql: &str, id: &str) -> Result<u64> {
-        self.connection
+        self.file
+            .connection
             .prepare_cached(sql)
             .and_then(|mut statement| statement.execute([id]))
             .map(|removed| removed as u64)
@@ -503,6 +390,7 @@ impl Writer {
     /// Records the run and commits it: the one moment the new mirror replaces the previous one.
     pub(crate) fn commit(mut self, totals: ApiTotals, complete: bool) -> Result<Report> {
         let messages: i64 = self
+            .file
             .connection
             .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
             .map_err(self.sql())?;
@@ -513,7 +401,7 @@ impl Writer {
         self.report.complete = complete;
         self.report.finished_at = crate::report::now();
         let changes = serde_json::to_string(&self.report).unwrap_or_default();
-        self.connection
+        self.file.connection
             .execute(
                 "INSERT INTO sync_runs (started_at, finished_at, api_conversations, api_feedback, complete, changes)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -527,24 +415,7 @@ impl Writer {
                 ],
             )
             .map_err(self.sql())?;
-        self.connection
-            .execute_batch("COMMIT")
-            .map_err(Error::sqlite(&self.path))?;
-        self.in_transaction = false;
-        if let Some(mut writeback) = self.writeback.take() {
-            writeback.stop();
-        }
-        if let Some(partial) = self.partial.take() {
-            // The file is closed before it is renamed (Windows cannot rename an open file).
-            let connection = std::mem::replace(
-                &mut self.connection,
-                Connection::open_in_memory().map_err(Error::sqlite(&self.path))?,
-            );
-            connection
-                .close()
-                .map_err(|(_, source)| Error::sqlite(&self.path)(source))?;
-            partial.publish()?;
-        }
+        self.file.commit()?;
         Ok(std::mem::take(&mut self.report))
     }
 }
@@ -592,14 +463,4 @@ fn known(connection: &Connection, table: Table) -> rusqlite::Result<Known> {
         &format!("SELECT id, raw_hash FROM {}", table.name()),
         |_| Ok(()),
     )
-}
-
-impl Drop for Writer {
-    /// A run that did not commit leaves the previous mirror: its transaction is rolled back (a
-    /// new mirror's partial file, which has no journal to roll back, is removed instead).
-    fn drop(&mut self) {
-        if self.in_transaction && self.partial.is_none() {
-            let _ = self.connection.execute_batch("ROLLBACK");
-        }
-    }
 }

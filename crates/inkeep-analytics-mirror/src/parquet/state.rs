@@ -16,20 +16,18 @@
 //! rebuilt from the API on the next run, which says so; anything else is refused untouched.
 //!
 //! As in the SQLite mirror, the run is one transaction committed last, a new state is written as
-//! `FILE.partial` without journal then renamed into place, and the writer compares each listed
-//! record's hash with the ids and hashes loaded at the start ([`Known`]).
+//! `FILE.partial` without journal then renamed into place ([`RunFile`]), and the writer compares
+//! each listed record's hash with the ids and hashes loaded at the start ([`Known`]).
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use rusqlite::Connection;
 
 use crate::columns::month_of;
 use crate::columns::{CONVERSATION_COLUMNS, FEEDBACK_COLUMNS, MESSAGE_COLUMNS};
+use crate::database::{self, AtPath, RunFile};
 use crate::error::{Error, Result};
-use crate::files;
 use crate::known::{Known, Sighting};
 use crate::record::{ConversationRow, FeedbackRow, Listed, MessageRow, Value};
 use crate::report::{ApiTotals, Report};
@@ -42,9 +40,6 @@ pub(crate) const APPLICATION_ID: i32 = 0x494B_4150;
 
 /// The layout of the state this version writes (`PRAGMA user_version`); a newer one is refused.
 pub(crate) const STATE_VERSION: i64 = 1;
-
-/// How long a run waits for another process that holds the state.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SQLite's page cache for a run (the run reads little: hashes are compared in memory).
 const CACHE_KIB: i64 = 8 * 1024;
@@ -99,84 +94,28 @@ enum Found {
 /// Opens the state at `path`, refusing without a write anything that is not one; a whole
 /// mirror written by an older version as the state is replaced by a new state in this run.
 pub(super) fn open(path: &Path) -> Result<State> {
-    let fresh = match std::fs::metadata(path) {
-        Ok(metadata) if metadata.is_dir() => {
-            return Err(Error::NotAMirror {
-                path: path.to_path_buf(),
-                reason: "it is a directory".into(),
-            });
-        }
-        Ok(metadata) if metadata.len() > 0 => {
-            check_header(path)?;
-            false
-        }
-        Ok(_) => true,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => true,
-        Err(error) => return Err(Error::io("read", path)(error)),
-    };
-    if !fresh {
-        let connection = Connection::open(path).map_err(Error::sqlite(path))?;
-        connection
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(Error::sqlite(path))?;
+    if let AtPath::Database(connection) = database::look(path)? {
         match inspect(&connection, path)? {
-            Found::State => return State::new(connection, path.to_path_buf(), Found::State, None),
+            Found::State => {
+                return State::new(
+                    RunFile::existing(connection, path, CACHE_KIB)?,
+                    Found::State,
+                );
+            }
             Found::New => drop(connection),
         }
     }
-    let partial = files::Partial::create(path)?;
-    let connection = Connection::open(partial.path()).map_err(Error::sqlite(path))?;
-    State::new(connection, path.to_path_buf(), Found::New, Some(partial))
-}
-
-/// Refuses a file that does not start as an SQLite database does, reading only its header.
-fn check_header(path: &Path) -> Result<()> {
-    let mut header = [0u8; 16];
-    let read = std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut header))
-        .map(|()| header == *b"SQLite format 3\0");
-    match read {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(not_a_state(path, "it is not an SQLite database")),
-        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Err(not_a_state(path, "it is not an SQLite database"))
-        }
-        Err(error) => Err(Error::io("read", path)(error)),
-    }
-}
-
-fn not_a_state(path: &Path, reason: &str) -> Error {
-    Error::NotAMirror {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
+    State::new(RunFile::create(path, CACHE_KIB)?, Found::New)
 }
 
 /// Reads the database's marks (no write): whose it is and which layout it has.
 fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
-    let application_id: i32 = connection
-        .pragma_query_value(None, "application_id", |row| row.get(0))
-        .map_err(Error::sqlite(path))?;
-    let version: i64 = connection
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(Error::sqlite(path))?;
-    if application_id == APPLICATION_ID {
-        if version > STATE_VERSION {
-            return Err(Error::NewerSchema {
-                path: path.to_path_buf(),
-                found: version,
-                supported: STATE_VERSION,
-            });
-        }
-        if version < 1 {
-            return Err(not_a_state(
-                path,
-                &format!("its state version {version} is not one this program wrote"),
-            ));
-        }
+    let marks = database::marks(connection, path)?;
+    if marks.application_id == APPLICATION_ID {
+        marks.version_of_ours(path, "state", STATE_VERSION)?;
         return Ok(Found::State);
     }
-    if application_id == schema::APPLICATION_ID {
+    if marks.application_id == schema::APPLICATION_ID {
         // Every partition is written again from the API, and partitions the API no longer has
         // are removed: the dataset ends as a first sync would write it.
         tracing::warn!(
@@ -186,33 +125,20 @@ fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
         );
         return Ok(Found::New);
     }
-    let objects: i64 = connection
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
-        .map_err(Error::sqlite(path))?;
-    if application_id == 0 && objects == 0 {
+    if marks.is_blank() {
         Ok(Found::New)
     } else {
-        Err(not_a_state(
-            path,
-            "it is an SQLite database of another program",
-        ))
+        Err(database::of_another_program(path))
     }
 }
 
 /// A run's writer of the state: owns the connection, applies records, and commits once.
 pub(crate) struct State {
-    connection: Connection,
-    path: PathBuf,
-    /// Writes a new state's pages to the disk while the run goes on, as a new SQLite mirror's
-    /// are (stopped before `partial` is published or removed).
-    writeback: Option<files::Writeback>,
-    /// A new state's file until it is renamed into place.
-    partial: Option<files::Partial>,
+    file: RunFile,
     found: Found,
     report: Report,
     /// The partitions (table, month) whose rows changed in this run.
     dirty: BTreeSet<(Table, Option<String>)>,
-    in_transaction: bool,
     /// The state started the run empty: every record is new (nothing is marked dirty: every
     /// partition is written), and the indexes are created after the conversations.
     empty: bool,
@@ -221,42 +147,15 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn new(
-        connection: Connection,
-        path: PathBuf,
-        found: Found,
-        partial: Option<files::Partial>,
-    ) -> Result<Self> {
-        connection.set_prepared_statement_cache_capacity(32);
-        let mut pragmas = String::new();
-        if partial.is_some() {
-            // A new file's pages are those of a new SQLite mirror, set before the cache's size
-            // for the same reason (see `store::NEW_PAGE_SIZE`).
-            pragmas.push_str(&format!("PRAGMA page_size = {};", store::NEW_PAGE_SIZE));
-        }
-        pragmas.push_str(&format!(
-            "PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY;"
-        ));
-        if partial.is_some() {
-            pragmas.push_str(
-                "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;",
-            );
-        }
-        connection
-            .execute_batch(&pragmas)
-            .map_err(Error::sqlite(&path))?;
+    fn new(file: RunFile, found: Found) -> Result<Self> {
         Ok(Self {
-            connection,
-            path,
-            writeback: None,
-            partial,
+            file,
             found,
             report: Report {
                 started_at: crate::report::now(),
                 ..Report::default()
             },
             dirty: BTreeSet::new(),
-            in_transaction: false,
             empty: false,
             conversations: Known::default(),
             feedback: Known::default(),
@@ -264,11 +163,11 @@ impl State {
     }
 
     pub(super) fn connection(&self) -> &Connection {
-        &self.connection
+        &self.file.connection
     }
 
     pub(super) fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
     }
 
     pub(super) fn report_mut(&mut self) -> &mut Report {
@@ -286,11 +185,12 @@ impl State {
     }
 
     fn sql(&self) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        Error::sqlite(&self.path)
+        self.file.sql()
     }
 
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize> {
-        self.connection
+        self.file
+            .connection
             .prepare_cached(sql)
             .and_then(|mut statement| statement.execute(params))
             .map_err(self.sql())
@@ -306,9 +206,10 @@ impl State {
     /// before the feedback looks its messages up by id.
     fn create_deferred_indexes(&mut self) -> Result<()> {
         if self.empty {
-            self.connection
+            self.file
+                .connection
                 .execute_batch(INDEXES_SQL)
-                .map_err(Error::sqlite(&self.path))?;
+                .map_err(Error::sqlite(&self.file.path))?;
         }
         Ok(())
     }
@@ -323,7 +224,8 @@ impl State {
         changed: bool,
     ) -> Result<()> {
         let stored: Vec<([u8; 16], Option<String>)> = if changed {
-            self.connection
+            self.file
+                .connection
                 .prepare_cached(
                     "SELECT hash, month FROM messages WHERE conversation_id = ?1 ORDER BY position",
                 )
@@ -390,31 +292,28 @@ impl Target for State {
     /// Starts the run's transaction, creating a new state's tables inside it, and loads what the
     /// state holds.
     fn begin(&mut self) -> Result<()> {
-        self.connection
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(Error::sqlite(&self.path))?;
-        self.in_transaction = true;
+        self.file.begin()?;
         match self.found {
             Found::New => {
-                self.connection
+                self.file
+                    .connection
                     .execute_batch(SCHEMA_SQL)
-                    .map_err(Error::sqlite(&self.path))?;
-                if let Some(partial) = &self.partial {
-                    self.writeback = Some(partial.write_back_every(store::WRITEBACK_EVERY)?);
-                }
-                self.connection
+                    .map_err(Error::sqlite(&self.file.path))?;
+                self.file
+                    .connection
                     .pragma_update(None, "application_id", APPLICATION_ID)
-                    .map_err(Error::sqlite(&self.path))?;
-                self.connection
+                    .map_err(Error::sqlite(&self.file.path))?;
+                self.file
+                    .connection
                     .pragma_update(None, "user_version", STATE_VERSION)
-                    .map_err(Error::sqlite(&self.path))?;
+                    .map_err(Error::sqlite(&self.file.path))?;
                 self.empty = true;
             }
             Found::State => {
-                self.conversations = known(&self.connection, Table::Conversations)
-                    .map_err(Error::sqlite(&self.path))?;
-                self.feedback =
-                    known(&self.connection, Table::Feedback).map_err(Error::sqlite(&self.path))?;
+                self.conversations = known(&self.file.connection, Table::Conversations)
+                    .map_err(Error::sqlite(&self.file.path))?;
+                self.feedback = known(&self.file.connection, Table::Feedback)
+                    .map_err(Error::sqlite(&self.file.path))?;
             }
         }
         Ok(())
@@ -482,6 +381,7 @@ impl Target for State {
         }
         for (id, month) in self.conversations.unlisted() {
             let months: Vec<Option<String>> = self
+                .file
                 .connection
                 .prepare_cached("DELETE FROM messages WHERE conversation_id = ?1 RETURNING month")
                 .and_then(|mut statement| statement.query_map([&id], |row| row.get(0))?.collect())
@@ -516,7 +416,7 @@ impl Target for State {
         ));
         let conversation_id = match &row.conversation_id {
             Some(id) => Some(id.clone()),
-            None => store::conversation_of_message(&self.connection, &row.values, text)
+            None => store::conversation_of_message(&self.file.connection, &row.values, text)
                 .map_err(self.sql())?,
         };
         match self.feedback.sight(
@@ -558,6 +458,7 @@ impl Target for State {
 
     fn commit(mut self, totals: ApiTotals, complete: bool) -> Result<Report> {
         let messages: i64 = self
+            .file
             .connection
             .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
             .map_err(self.sql())?;
@@ -572,24 +473,7 @@ impl Target for State {
             "INSERT INTO sync_runs (started_at, finished_at, changes) VALUES (?1, ?2, ?3)",
             rusqlite::params![self.report.started_at, self.report.finished_at, changes],
         )?;
-        self.connection
-            .execute_batch("COMMIT")
-            .map_err(Error::sqlite(&self.path))?;
-        self.in_transaction = false;
-        if let Some(mut writeback) = self.writeback.take() {
-            writeback.stop();
-        }
-        if let Some(partial) = self.partial.take() {
-            // The file is closed before it is renamed (Windows cannot rename an open file).
-            let connection = std::mem::replace(
-                &mut self.connection,
-                Connection::open_in_memory().map_err(Error::sqlite(&self.path))?,
-            );
-            connection
-                .close()
-                .map_err(|(_, source)| Error::sqlite(&self.path)(source))?;
-            partial.publish()?;
-        }
+        self.file.commit()?;
         Ok(std::mem::take(&mut self.report))
     }
 }
@@ -601,14 +485,4 @@ fn known(connection: &Connection, table: Table) -> rusqlite::Result<Known<Option
         &format!("SELECT id, hash, month FROM {}", table.name()),
         |row| row.get(2),
     )
-}
-
-impl Drop for State {
-    /// A run that did not commit leaves the previous state: its transaction is rolled back (a
-    /// new state's partial file, which has no journal, is removed instead).
-    fn drop(&mut self) {
-        if self.in_transaction && self.partial.is_none() {
-            let _ = self.connection.execute_batch("ROLLBACK");
-        }
-    }
 }
