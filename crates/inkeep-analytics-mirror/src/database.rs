@@ -113,17 +113,17 @@ impl Marks {
         Ok(version)
     }
 
-    /// Whether no program marked it and it holds nothing: a run may make it its own.
-    pub(crate) fn is_blank(&self) -> bool {
-        self.application_id == 0 && self.empty
-    }
-}
-
-/// The error for a database of another program.
-pub(crate) fn of_another_program(path: &Path) -> Error {
-    Error::NotAMirror {
-        path: path.to_path_buf(),
-        reason: "it is an SQLite database of another program".into(),
+    /// Refuses a database that another program marked or filled: only a blank one (no
+    /// mark, no table) may become a run's own.
+    pub(crate) fn refuse_unless_blank(&self, path: &Path) -> Result<()> {
+        if self.application_id == 0 && self.empty {
+            Ok(())
+        } else {
+            Err(Error::NotAMirror {
+                path: path.to_path_buf(),
+                reason: "it is an SQLite database of another program".into(),
+            })
+        }
     }
 }
 

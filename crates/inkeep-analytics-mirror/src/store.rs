@@ -56,11 +56,8 @@ fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
         let version = marks.version_of_ours(path, "mirror schema", SCHEMA_VERSION)?;
         return Ok(Found::Mirror { version });
     }
-    if marks.is_blank() {
-        Ok(Found::New)
-    } else {
-        Err(database::of_another_program(path))
-    }
+    marks.refuse_unless_blank(path)?;
+    Ok(Found::New)
 }
 
 /// A run's writer: owns the connection, applies records, and commits once.

@@ -125,11 +125,8 @@ fn inspect(connection: &Connection, path: &Path) -> Result<Found> {
         );
         return Ok(Found::New);
     }
-    if marks.is_blank() {
-        Ok(Found::New)
-    } else {
-        Err(database::of_another_program(path))
-    }
+    marks.refuse_unless_blank(path)?;
+    Ok(Found::New)
 }
 
 /// A run's writer of the state: owns the connection, applies records, and commits once.
